@@ -1,3 +1,12 @@
+"""ccop_plugin: object-level self-supervised pre-training for detection.
+
+Importing the package registers every module of the plugin: pre-training parts
+into mmpretrain's registries, detection parts into mmdet's. Configs load it with
+``custom_imports = dict(imports=['ccop_plugin'], allow_failed_imports=False)``.
+"""
 from .version import __version__
+from . import datasets  # noqa: F401,E402  (registers transforms and datasets)
+from . import engine  # noqa: F401,E402  (registers hooks)
+from . import models  # noqa: F401,E402  (registers models)
 
 __all__ = ['__version__']
