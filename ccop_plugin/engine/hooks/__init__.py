@@ -1,0 +1,3 @@
+from .curriculum_hook import CurriculumHook
+
+__all__ = ['CurriculumHook']

@@ -1,0 +1,3 @@
+from .ccop import CCOP
+
+__all__ = ['CCOP']

@@ -1,0 +1,7 @@
+from .box_jitter_curriculum import BoxJitterCurriculum, paired_box_iou
+from .dist_utils import all_gather_variable, enqueue_keys
+
+__all__ = [
+    'BoxJitterCurriculum', 'paired_box_iou', 'all_gather_variable',
+    'enqueue_keys'
+]

@@ -1,0 +1,248 @@
+"""CCOP: object-level self-supervised pre-training for detection.
+
+Recipe (paper setting, see ``configs/ccop/ccop_resnet50-fpn_8xb32-coslr-800e_coco.py``):
+
+* Encoders: ResNet-50 (``out_indices=(0, 1, 2, 3)``, BN) + FPN (BN, 256 ch,
+  P2-P5) for the query; a momentum copy (``encoder_k``, mmengine
+  ``ExponentialMovingAverage(momentum=0.001)`` == paper momentum 0.999) of
+  backbone, FPN and both necks for the keys.
+* Image branch (MoCo v2): pooled C5 -> ``MoCoV2Neck`` 2048-2048-128, queue of
+  65536, temperature 0.2, batch shuffle of the key images for BN under DDP.
+* Object branch: per image ``N_b`` selective-search boxes visible in both views
+  (``data_samples[b].view_bboxes``, ``(2, N_b, 4)``). Query RoIs from view 0,
+  ``ObjectRoINeck`` (RoIAlign 7x7 from the size-assigned FPN level ->
+  12544-2048-128). Key RoIs from view 1 through the
+  ``BoxJitterCurriculum``: the positive of each query RoI is the least similar
+  valid jittered key box. ``ObjectContrastiveHead``: InfoNCE against a queue
+  of 65536 key RoIs (T 0.2), filled with the positives' key embeddings,
+  gathered from all ranks (variable count per rank).
+  ``IntraObjectDiscriminationHead``: triplet loss (margin 0.4) against the
+  other proposals of the same image whose key boxes overlap by IoU < 0.05.
+* Loss: ``loss_img + loss_roi + loss_intra`` (weights configurable).
+
+Differences from the released code (ChenhongyiYang/CCOP ``ccop.py``):
+
+* The RoI queue wraps around instead of dropping the keys that do not fit before
+  its end; the image queue does not require ``queue_len % batch == 0``.
+* The intra-image loss anchors at the query by default (paper); the released
+  form (anchored at the key) is ``intra_head.anchor='key'``.
+* The key embedding of each original key box is taken from the curriculum
+  candidates (the box itself is the last candidate) instead of a second pass
+  through the key RoI neck; they are equal unless the neck uses dropout.
+* The image neck is mmpretrain's ``MoCoV2Neck`` (the reference neck has a
+  dropout of 0.1 after the first fc).
+* Colour augmentation runs in the data pipeline, not on the GPU with kornia.
+"""
+from typing import Dict, List, Optional, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import ExponentialMovingAverage
+
+from mmpretrain.models.selfsup.base import BaseSelfSupervisor
+from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+from ..necks.object_roi_neck import boxes_to_rois
+from ..utils.dist_utils import all_gather_variable, enqueue_keys
+
+
+@MODELS.register_module()
+class CCOP(BaseSelfSupervisor):
+    """CCOP.
+
+    Implementation of `Contrastive Object-level Pre-training with Spatial
+    Noise Curriculum Learning <https://arxiv.org/abs/2111.13651>`_.
+    Reference code: `<https://github.com/ChenhongyiYang/CCOP>`_.
+
+    Args:
+        backbone (dict): Backbone config, e.g. mmpretrain ``ResNet`` with
+            ``out_indices=(0, 1, 2, 3)``.
+        neck (dict): FPN config (``type='mmdet.FPN'``), P2-P5.
+        img_neck (dict): Image-level neck on the last backbone stage
+            (``MoCoV2Neck``).
+        roi_neck (dict): RoI neck (``ObjectRoINeck``).
+        head (dict): Image contrastive head (mmpretrain ``ContrastiveHead``).
+        roi_head (dict): Inter-image RoI head (``ObjectContrastiveHead``).
+        intra_head (dict): Intra-image head
+            (``IntraObjectDiscriminationHead``).
+        curriculum (dict): ``BoxJitterCurriculum`` config. Defaults to the
+            paper values.
+        queue_len (int): Image queue length. Defaults to 65536.
+        roi_queue_len (int): RoI queue length. Defaults to 65536.
+        feat_dim (int): Embedding dimension of both queues. Defaults to 128.
+        momentum (float): EMA momentum of the key encoder (mmengine
+            convention). Defaults to 0.001.
+        img_loss_weight (float): Defaults to 1.
+        roi_loss_weight (float): Defaults to 1.
+        intra_loss_weight (float): Defaults to 1.
+        pretrained (str, optional): Checkpoint to load. Defaults to None.
+        data_preprocessor (dict, optional): Defaults to
+            ``SelfSupDataPreprocessor``.
+        init_cfg (dict or list[dict], optional): Defaults to None.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 neck: dict,
+                 img_neck: dict,
+                 roi_neck: dict,
+                 head: dict,
+                 roi_head: dict,
+                 intra_head: dict,
+                 curriculum: Optional[dict] = None,
+                 queue_len: int = 65536,
+                 roi_queue_len: int = 65536,
+                 feat_dim: int = 128,
+                 momentum: float = 0.001,
+                 img_loss_weight: float = 1.,
+                 roi_loss_weight: float = 1.,
+                 intra_loss_weight: float = 1.,
+                 pretrained: Optional[str] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
+        super().__init__(
+            backbone=backbone,
+            neck=neck,
+            head=head,
+            pretrained=pretrained,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg)
+        self.img_neck = MODELS.build(img_neck)
+        self.roi_neck = MODELS.build(roi_neck)
+        self.roi_head = MODELS.build(roi_head)
+        self.intra_head = MODELS.build(intra_head)
+        curriculum = dict(curriculum or {})
+        curriculum.setdefault('type', 'BoxJitterCurriculum')
+        self.curriculum = MODELS.build(curriculum)
+
+        # momentum encoder: backbone, FPN, image neck, RoI neck
+        self.encoder_k = ExponentialMovingAverage(
+            nn.Sequential(self.backbone, self.neck, self.img_neck,
+                          self.roi_neck), momentum)
+
+        self.queue_len = queue_len
+        self.roi_queue_len = roi_queue_len
+        self.feat_dim = feat_dim
+        self.img_loss_weight = img_loss_weight
+        self.roi_loss_weight = roi_loss_weight
+        self.intra_loss_weight = intra_loss_weight
+
+        self.register_buffer(
+            'queue', F.normalize(torch.randn(feat_dim, queue_len), dim=0))
+        self.register_buffer('queue_ptr', torch.zeros(1, dtype=torch.long))
+        self.register_buffer(
+            'roi_queue',
+            F.normalize(torch.randn(feat_dim, roi_queue_len), dim=0))
+        self.register_buffer('roi_queue_ptr', torch.zeros(1,
+                                                          dtype=torch.long))
+
+    @torch.no_grad()
+    def _dequeue_and_enqueue(self, keys: torch.Tensor) -> None:
+        """Gather image keys from all ranks and write them to the queue."""
+        enqueue_keys(self.queue, self.queue_ptr, all_gather_variable(keys))
+
+    @torch.no_grad()
+    def _roi_dequeue_and_enqueue(self, keys: torch.Tensor) -> None:
+        """Gather a variable number of RoI keys per rank into the queue."""
+        enqueue_keys(self.roi_queue, self.roi_queue_ptr,
+                     all_gather_variable(keys))
+
+    @staticmethod
+    def _get_boxes(data_samples: List[DataSample], num_imgs: int,
+                   device: torch.device) -> Tuple[List[torch.Tensor], ...]:
+        """Per-image boxes of view 0 and view 1 from ``view_bboxes``."""
+        if data_samples is None or len(data_samples) != num_imgs:
+            raise ValueError('CCOP needs one data sample with `view_bboxes` '
+                             f'per image; got {data_samples!r:.80} for '
+                             f'{num_imgs} images')
+        boxes_q, boxes_k = [], []
+        for i, ds in enumerate(data_samples):
+            if 'view_bboxes' not in ds:
+                raise KeyError(f'data sample {i} has no `view_bboxes`: add '
+                               'PackBoxSelfSupInputs to the pipeline')
+            vb = torch.as_tensor(ds.view_bboxes, dtype=torch.float32)
+            if vb.dim() == 2 and vb.numel() == 0:
+                vb = vb.reshape(2, 0, 4)
+            if vb.dim() != 3 or vb.shape[0] < 2 or vb.shape[-1] != 4:
+                raise ValueError(f'data sample {i}: view_bboxes must be '
+                                 f'(V>=2, N, 4), got {tuple(vb.shape)}')
+            vb = vb.to(device)
+            boxes_q.append(vb[0])
+            boxes_k.append(vb[1])
+        return boxes_q, boxes_k
+
+    def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
+             **kwargs) -> Dict[str, torch.Tensor]:
+        """The forward function in training.
+
+        Args:
+            inputs (List[torch.Tensor]): Two views, each ``(B, 3, H, W)``.
+            data_samples (List[DataSample]): One per image, with
+                ``view_bboxes`` ``(2, N_b, 4)`` ``xyxy`` in view pixels, row
+                ``i`` the same proposal in both views.
+
+        Returns:
+            Dict[str, torch.Tensor]: ``loss_img``, ``loss_roi``,
+            ``loss_intra``.
+        """
+        assert isinstance(inputs, list) and len(inputs) >= 2, \
+            'CCOP needs a list of two views'
+        im_q, im_k = inputs[0], inputs[1]
+        boxes_q, boxes_k = self._get_boxes(data_samples, im_q.shape[0],
+                                           im_q.device)
+        rois_q = boxes_to_rois(boxes_q).to(im_q.device)
+        rois_k = boxes_to_rois(boxes_k).to(im_q.device)
+        img_inds = rois_k[:, 0].long()
+        num_rois = rois_q.shape[0]
+
+        # query encoder
+        feats_q = self.backbone(im_q)
+        fpn_q = self.neck(feats_q)
+        img_q = F.normalize(self.img_neck((feats_q[-1], ))[0], dim=1)
+        roi_q = F.normalize(self.roi_neck(fpn_q, rois_q), dim=1)  # (M, C)
+
+        with torch.no_grad():
+            self.encoder_k.update_parameters(
+                nn.Sequential(self.backbone, self.neck, self.img_neck,
+                              self.roi_neck))
+            backbone_k, neck_k, img_neck_k, roi_neck_k = self.encoder_k.module
+
+            im_k, idx_unshuffle = batch_shuffle_ddp(im_k)
+            feats_k = backbone_k(im_k)
+            fpn_k = neck_k(feats_k)
+            img_k = F.normalize(img_neck_k((feats_k[-1], ))[0], dim=1)
+            img_k = batch_unshuffle_ddp(img_k, idx_unshuffle)
+            fpn_k = [batch_unshuffle_ddp(f, idx_unshuffle) for f in fpn_k]
+
+            # curriculum: all candidates of the batch in one RoIAlign call
+            cands, valid = self.curriculum.jitter(rois_k[:, 1:],
+                                                  im_k.shape[-2:])
+            num_cands = cands.shape[1]
+            cand_rois = torch.cat([
+                rois_k[:, :1].repeat_interleave(num_cands, dim=0),
+                cands.reshape(-1, 4)
+            ], dim=1)
+            cand_k = F.normalize(roi_neck_k(fpn_k, cand_rois), dim=1)
+            cand_k = cand_k.reshape(num_rois, num_cands, cand_k.shape[-1])
+            pos_idx = self.curriculum.select(roi_q, cand_k, valid)
+            arange = torch.arange(num_rois, device=cand_k.device)
+            roi_k_pos = cand_k[arange, pos_idx]  # (M, C)
+            roi_k_ori = cand_k[:, -1]  # the original key boxes
+
+        # image-level MoCo v2
+        l_pos = torch.einsum('nc,nc->n', [img_q, img_k]).unsqueeze(-1)
+        l_neg = torch.einsum('nc,ck->nk', [img_q, self.queue.clone().detach()])
+        loss_img = self.head.loss(l_pos, l_neg)
+        loss_roi = self.roi_head.loss(roi_q, roi_k_pos, self.roi_queue)
+        loss_intra = self.intra_head.loss(roi_q, roi_k_ori, rois_k[:, 1:],
+                                          img_inds)
+
+        self._dequeue_and_enqueue(img_k)
+        self._roi_dequeue_and_enqueue(roi_k_pos)
+
+        return dict(
+            loss_img=loss_img * self.img_loss_weight,
+            loss_roi=loss_roi * self.roi_loss_weight,
+            loss_intra=loss_intra * self.intra_loss_weight)
