@@ -1,0 +1,132 @@
+"""CCOP algorithm: shapes, losses, 0-box images, learning, state_dict."""
+import copy
+
+import pytest
+import torch
+from ccop_fixtures import IMG, fake_batch, tiny_ccop_cfg
+from mmpretrain.registry import MODELS
+
+import ccop_plugin  # noqa: F401
+
+
+@pytest.fixture
+def model():
+    torch.manual_seed(0)
+    m = MODELS.build(tiny_ccop_cfg())
+    m.train()
+    return m
+
+
+def test_loss_keys_finite(model):
+    inputs, samples = fake_batch((3, 5))
+    losses = model(inputs, samples, mode='loss')
+    assert set(losses) == {'loss_img', 'loss_roi', 'loss_intra'}
+    for v in losses.values():
+        assert v.dim() == 0 and torch.isfinite(v)
+    sum(losses.values()).backward()
+    assert model.backbone.conv1.weight.grad is not None
+    assert model.roi_neck.mlp[0].weight.grad.abs().sum() > 0
+    # queues advanced: 2 image keys, 8 RoI keys
+    assert int(model.queue_ptr) == 2
+    assert int(model.roi_queue_ptr) == 8
+
+
+def test_param_names_and_shapes(model):
+    names = dict(model.named_parameters())
+    assert 'backbone.conv1.weight' in names
+    assert any(n.startswith('neck.lateral_convs') for n in names)
+    sd = model.state_dict()
+    assert any(k.startswith('encoder_k.module.0.') for k in sd)
+    assert sd['queue'].shape == (16, 32)
+    assert sd['roi_queue'].shape == (16, 32)
+    feats = model(torch.randn(2, 3, IMG, IMG), mode='tensor')
+    assert [f.shape[1] for f in feats] == [64, 128, 256, 512]
+    fpn = model.neck(feats)
+    rois = torch.tensor([[0, 0., 0., 20., 20.], [1, 5., 5., 60., 50.]])
+    emb = model.roi_neck(fpn, rois)
+    assert emb.shape == (2, 16)
+
+
+def test_loss_weights():
+    torch.manual_seed(0)
+    m = MODELS.build(
+        tiny_ccop_cfg(img_loss_weight=0., roi_loss_weight=2.,
+                      intra_loss_weight=0.5))
+    torch.manual_seed(0)
+    ref = MODELS.build(tiny_ccop_cfg())
+    inputs, samples = fake_batch((3, 4))
+    torch.manual_seed(1)
+    a = m(inputs, samples, mode='loss')
+    torch.manual_seed(1)
+    b = ref(inputs, samples, mode='loss')
+    assert a['loss_img'] == 0
+    assert torch.allclose(a['loss_roi'], 2 * b['loss_roi'])
+    assert torch.allclose(a['loss_intra'], 0.5 * b['loss_intra'])
+
+
+@pytest.mark.parametrize('num_boxes', [(0, 4), (0, 0)])
+def test_zero_box_images(model, num_boxes):
+    inputs, samples = fake_batch(num_boxes)
+    losses = model(inputs, samples, mode='loss')
+    for v in losses.values():
+        assert torch.isfinite(v)
+    sum(losses.values()).backward()
+    assert int(model.roi_queue_ptr) == sum(num_boxes)
+    if sum(num_boxes) == 0:
+        assert losses['loss_roi'] == 0 and losses['loss_intra'] == 0
+
+
+def test_bad_view_bboxes_raise(model):
+    inputs, samples = fake_batch((2, 2))
+    samples[1].view_bboxes = torch.zeros(2, 3)
+    with pytest.raises(ValueError, match='view_bboxes'):
+        model(inputs, samples, mode='loss')
+    del samples[1].view_bboxes
+    with pytest.raises(KeyError, match='PackBoxSelfSupInputs'):
+        model(inputs, samples, mode='loss')
+
+
+def test_sgd_steps_lower_loss():
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_ccop_cfg(momentum=0.5))
+    model.train()
+    inputs, samples = fake_batch((4, 4), seed=3)
+    buffers = {k: v.clone() for k, v in model.named_buffers()
+               if 'queue' in k}
+
+    def total_loss():
+        # same queue and jitter every time: only the weights differ
+        with torch.no_grad():
+            state = copy.deepcopy(model.state_dict())
+            for k, v in buffers.items():
+                model.get_buffer(k).copy_(v)
+            torch.manual_seed(123)
+            loss = sum(model(inputs, samples, mode='loss').values())
+            model.load_state_dict(state)
+        return float(loss)
+
+    optim = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    before = total_loss()
+    for _ in range(6):
+        losses = model(inputs, samples, mode='loss')
+        optim.zero_grad()
+        sum(losses.values()).backward()
+        optim.step()
+    after = total_loss()
+    assert after < before, (before, after)
+
+
+def test_state_dict_restores_queues_and_curriculum(model):
+    inputs, samples = fake_batch((3, 2))
+    model(inputs, samples, mode='loss')
+    model.curriculum.set_values(iou_thr=0.55, mag_xy=0.3, mag_wh=0.9)
+    state = copy.deepcopy(model.state_dict())
+    torch.manual_seed(5)
+    other = MODELS.build(tiny_ccop_cfg())
+    assert not torch.equal(other.roi_queue, model.roi_queue)
+    other.load_state_dict(state)
+    assert torch.equal(other.queue, model.queue)
+    assert torch.equal(other.roi_queue, model.roi_queue)
+    assert int(other.roi_queue_ptr) == 5 and int(other.queue_ptr) == 2
+    assert other.curriculum.get_values() == pytest.approx(
+        dict(iou_thr=0.55, mag_xy=0.3, mag_wh=0.9))
