@@ -72,6 +72,9 @@ class CurriculumHook(Hook):
 
     def _curriculum(self, runner):
         model = get_ori_model(runner.model)
+        if not hasattr(model, self.curriculum_attr) and hasattr(
+                model, 'module'):
+            model = model.module  # any other wrapper with `.module`
         if not hasattr(model, self.curriculum_attr):
             raise AttributeError(
                 f'CurriculumHook: model {type(model).__name__} has no '
@@ -118,7 +121,11 @@ class CurriculumHook(Hook):
         self._update(runner)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        """Store the schedule state in the checkpoint."""
+        """Store the schedule state in the checkpoint.
+
+        ``iter`` is the (0-based) iteration the stored values were used for;
+        checkpoints are written at the end of that iteration.
+        """
         checkpoint['curriculum'] = dict(
             values=dict(self._curriculum(runner).get_values()),
             iter=runner.iter,
