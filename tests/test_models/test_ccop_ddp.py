@@ -68,8 +68,8 @@ def _worker(rank, world_size, port, out_dir):
 def test_two_rank_variable_roi_gather(tmp_path):
     mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2,
              join=True)
-    r0 = torch.load(tmp_path / 'rank0.pth')
-    r1 = torch.load(tmp_path / 'rank1.pth')
+    r0 = torch.load(tmp_path / 'rank0.pth', weights_only=False)
+    r1 = torch.load(tmp_path / 'rank1.pth', weights_only=False)
     assert r0['roi_keys'].shape[0] == 5 and r1['roi_keys'].shape[0] == 4
     expected = torch.cat([r0['roi_keys'], r1['roi_keys']])
     for r in (r0, r1):

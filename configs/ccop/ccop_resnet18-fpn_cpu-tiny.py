@@ -1,0 +1,69 @@
+# CCOP on tiny data, CPU, minutes: ResNet-18 + FPN, 96-px views, queues of 256,
+# batch 4, 20 iterations. Paths point at data/demo; override them with e.g.
+#   --cfg-options train_dataloader.dataset.data_root=/path/ \
+#                 train_dataloader.dataset.ann_file=proposals.json
+_base_ = ['./ccop_resnet50-fpn_8xb32-coslr-800e_coco.py']
+
+crop_size = 96
+model = dict(
+    queue_len=256,
+    roi_queue_len=256,
+    feat_dim=128,
+    backbone=dict(depth=18, init_cfg=None),
+    neck=dict(in_channels=[64, 128, 256, 512], out_channels=128),
+    img_neck=dict(in_channels=512, hid_channels=512),
+    roi_neck=dict(
+        in_channels=128,
+        hid_channels=512,
+        # the paper's sizes scaled by 96 / 224
+        assign_sizes=(21, 41, 82, 96),
+        dropout=0.),
+    curriculum=dict(n_jitter=10))
+
+data_root = 'data/demo/'
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadProposals', max_num=100),
+    dict(
+        type='BoxAwareMultiView',
+        num_views=2,
+        size=crop_size,
+        scale=(0.1, 1.),
+        ratio=(3. / 4., 4. / 3.),
+        part_thr=0.6,
+        min_num_boxes=1,
+        max_tries=10,
+        flip_prob=0.5,
+        transforms=[{{_base_.photometric_pipeline}}]),
+    dict(type='PackBoxSelfSupInputs'),
+]
+train_dataloader = dict(
+    batch_size=4,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(
+        data_root=data_root,
+        ann_file='proposals.json',
+        data_prefix=dict(img_path='images/'),
+        pipeline=train_pipeline))
+
+optim_wrapper = dict(optimizer=dict(lr=0.03))
+max_iters = 20
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=5),
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_iters - 5,
+        by_epoch=False,
+        begin=5,
+        end=max_iters)
+]
+train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters)
+default_hooks = dict(
+    checkpoint=dict(
+        type='CheckpointHook', interval=10, by_epoch=False, max_keep_ckpts=2),
+    logger=dict(type='LoggerHook', interval=5))
+log_processor = dict(by_epoch=False)
+env_cfg = dict(dist_cfg=dict(backend='gloo'))
+auto_scale_lr = dict(base_batch_size=4)
+randomness = dict(seed=0)
