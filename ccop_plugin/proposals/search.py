@@ -1,0 +1,148 @@
+"""OpenCV selective search for one image, with optional down-scaling.
+
+:func:`propose` is the whole per-image pipeline (search -> filter -> NMS ->
+top-k) used by the dataset-scale tool, the benchmark and the tests.
+"""
+import time
+from typing import Dict, Optional, Tuple
+
+import cv2
+import numpy as np
+
+from .config import ProposalConfig
+from .filters import filter_boxes
+
+
+def _ximgproc():
+    if not hasattr(cv2, 'ximgproc'):
+        raise ImportError(
+            'cv2.ximgproc is missing: selective search needs '
+            'opencv-contrib-python(-headless), not opencv-python. Run '
+            '`pip uninstall -y opencv-python && pip install '
+            'opencv-contrib-python-headless` (tools/setup_env.sh does this).')
+    return cv2.ximgproc
+
+
+def resize_for_search(img: np.ndarray, max_size: Optional[int]
+                      ) -> Tuple[np.ndarray, float, float]:
+    """Shrink ``img`` so its longer side is at most ``max_size``.
+
+    Returns:
+        tuple: ``(image, sx, sy)`` where original ``x = x_small * sx`` and
+        ``y = y_small * sy``. Images already small enough are returned as is
+        with ``sx = sy = 1``.
+    """
+    h, w = img.shape[:2]
+    if max_size is None or max(h, w) <= max_size:
+        return img, 1.0, 1.0
+    scale = max_size / float(max(h, w))
+    new_w = max(1, int(round(w * scale)))
+    new_h = max(1, int(round(h * scale)))
+    small = cv2.resize(img, (new_w, new_h), interpolation=cv2.INTER_AREA)
+    return small, w / float(new_w), h / float(new_h)
+
+
+def selective_search(img: np.ndarray, mode: str = 'fast',
+                     k: Optional[int] = None, inc_k: Optional[int] = None,
+                     sigma: Optional[float] = None,
+                     max_size: Optional[int] = None) -> np.ndarray:
+    """Run OpenCV ``ximgproc`` selective search on a BGR image.
+
+    Args:
+        img: ``(H, W, 3)`` uint8 BGR image (``(H, W)`` grey is accepted).
+        mode: ``'fast'``, ``'quality'`` or ``'single'``.
+        k: Graph-segmentation ``k`` (``base_k`` in fast/quality), or
+            ``None`` for OpenCV's default.
+        inc_k: ``k`` increment (fast/quality), or ``None`` for the default.
+        sigma: Graph-segmentation sigma, or ``None`` for the default.
+        max_size: Shrink the image to this longer side before the search.
+
+    Returns:
+        np.ndarray: ``(N, 4)`` float64 ``xyxy`` boxes in the pixel coordinates
+        of the input image, clipped to it, in OpenCV's (random) order.
+    """
+    if img is None or img.ndim not in (2, 3) or img.size == 0:
+        raise ValueError('selective_search expects a non-empty HxW or HxWx3 '
+                         f'image, got {None if img is None else img.shape}')
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    elif img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+    h, w = img.shape[:2]
+    small, sx, sy = resize_for_search(img, max_size)
+    ss = _ximgproc().segmentation.createSelectiveSearchSegmentation()
+    ss.setBaseImage(small)
+    kwargs = {}
+    if mode == 'single':
+        if k is not None:
+            kwargs['k'] = int(k)
+        if sigma is not None:
+            kwargs['sigma'] = float(sigma)
+        ss.switchToSingleStrategy(**kwargs)
+    elif mode in ('fast', 'quality'):
+        if k is not None:
+            kwargs['base_k'] = int(k)
+        if inc_k is not None:
+            kwargs['inc_k'] = int(inc_k)
+        if sigma is not None:
+            kwargs['sigma'] = float(sigma)
+        if mode == 'fast':
+            ss.switchToSelectiveSearchFast(**kwargs)
+        else:
+            ss.switchToSelectiveSearchQuality(**kwargs)
+    else:
+        raise ValueError(f'unknown selective-search mode {mode!r}')
+    rects = np.asarray(ss.process(), dtype=np.float64).reshape(-1, 4)
+    boxes = rects.copy()
+    boxes[:, 2:] = rects[:, :2] + rects[:, 2:]  # xywh -> xyxy
+    if sx != 1.0 or sy != 1.0:
+        boxes[:, 0::2] *= sx
+        boxes[:, 1::2] *= sy
+        boxes[:, 0::2] = np.clip(boxes[:, 0::2], 0, w)
+        boxes[:, 1::2] = np.clip(boxes[:, 1::2], 0, h)
+    return boxes
+
+
+def propose(img: np.ndarray, cfg: ProposalConfig, file_name: str = '',
+            return_candidates: bool = False) -> Dict[str, object]:
+    """Selective-search proposals of one image, filtered as configured.
+
+    Args:
+        img: ``(H, W, 3)`` uint8 BGR image.
+        cfg: Proposal settings.
+        file_name: Image key (relative path) seeding the random NMS scores.
+        return_candidates: Also return the raw search boxes.
+
+    Returns:
+        dict: ``boxes`` ``(K, 4)`` float64 ``xyxy`` in original pixels, best
+        first; ``stage`` (see :func:`filter_boxes`); ``num_candidates``;
+        ``seconds`` (search + filtering); ``candidates`` ``(N, 4)`` if asked.
+    """
+    t0 = time.perf_counter()
+    candidates = selective_search(img, cfg.mode, cfg.k, cfg.inc_k, cfg.sigma,
+                                  cfg.max_size)
+    boxes, stage = filter_boxes(candidates, img.shape[:2], cfg, file_name)
+    out = dict(boxes=boxes, stage=stage, num_candidates=len(candidates),
+               seconds=time.perf_counter() - t0)
+    if return_candidates:
+        out['candidates'] = candidates
+    return out
+
+
+def read_image(path: str) -> np.ndarray:
+    """Read a BGR image; raise ``ValueError`` naming the file if unreadable.
+
+    EXIF orientation is applied (as by ``mmcv.imread`` with the cv2 backend),
+    so boxes match the image the training pipeline sees.
+    """
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as e:
+        raise ValueError(f'{path}: cannot read file ({e})') from None
+    if data.size == 0:
+        raise ValueError(f'{path}: file is empty')
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if img is None:
+        raise ValueError(f'{path}: cannot decode image (corrupt or not an '
+                         'image format OpenCV reads)')
+    return img

@@ -1,0 +1,99 @@
+"""Image lists for the proposal tool: a folder, or a COCO annotation file."""
+import hashlib
+import json
+import os
+import os.path as osp
+from typing import List, NamedTuple, Optional, Sequence, Tuple
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif',
+                    '.tiff', '.ppm', '.pgm')
+
+
+class ImageEntry(NamedTuple):
+    """One image of the run: its COCO ``id`` and ``file_name`` (relative)."""
+    id: int
+    file_name: str
+
+
+def list_image_dir(img_dir: str,
+                   extensions: Sequence[str] = IMAGE_EXTENSIONS
+                   ) -> List[ImageEntry]:
+    """All images under ``img_dir`` (recursive), sorted, ids ``1..N``.
+
+    ``file_name`` is the POSIX path relative to ``img_dir``.
+    """
+    if not osp.isdir(img_dir):
+        raise FileNotFoundError(f'image folder {img_dir!r} does not exist')
+    exts = tuple(e.lower() for e in extensions)
+    names = []
+    for root, dirs, files in os.walk(img_dir, followlinks=True):
+        dirs.sort()
+        rel_root = osp.relpath(root, img_dir)
+        for f in files:
+            if f.lower().endswith(exts) and not f.startswith('.'):
+                rel = f if rel_root == '.' else osp.join(rel_root, f)
+                names.append(rel.replace(os.sep, '/'))
+    names.sort()
+    if not names:
+        raise ValueError(f'no images ({", ".join(exts)}) found under '
+                         f'{img_dir!r}')
+    return [ImageEntry(i + 1, n) for i, n in enumerate(names)]
+
+
+def list_coco_images(ann_file: str) -> List[ImageEntry]:
+    """The ``images`` of a COCO-style JSON (annotations are ignored).
+
+    Order and ids are those of the file. Raises ``ValueError`` naming the file
+    on a missing ``images`` list or duplicate ids / file names.
+    """
+    with open(ann_file) as f:
+        data = json.load(f)
+    if not isinstance(data, dict) or not isinstance(data.get('images'), list):
+        raise ValueError(f'{ann_file}: not a COCO-style file (no "images" '
+                         'list)')
+    entries, seen_ids, seen_names = [], set(), set()
+    for k, img in enumerate(data['images']):
+        try:
+            entry = ImageEntry(int(img['id']), str(img['file_name']))
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f'{ann_file}: images[{k}] needs "id" and '
+                             f'"file_name", got {img!r}') from None
+        if entry.id in seen_ids:
+            raise ValueError(f'{ann_file}: duplicate image id {entry.id}')
+        if entry.file_name in seen_names:
+            raise ValueError(
+                f'{ann_file}: duplicate file_name {entry.file_name!r}')
+        seen_ids.add(entry.id)
+        seen_names.add(entry.file_name)
+        entries.append(entry)
+    if not entries:
+        raise ValueError(f'{ann_file}: the "images" list is empty')
+    return entries
+
+
+def list_images(img_dir: str, ann_file: Optional[str] = None,
+                limit: Optional[int] = None) -> List[ImageEntry]:
+    """Images of a run: from ``ann_file`` if given, else from ``img_dir``."""
+    entries = (list_coco_images(ann_file) if ann_file else
+               list_image_dir(img_dir))
+    if limit is not None:
+        entries = entries[:limit]
+    return entries
+
+
+def shard_entries(entries: Sequence[ImageEntry], shard: Tuple[int, int]
+                  ) -> List[Tuple[int, ImageEntry]]:
+    """``(index, entry)`` pairs of shard ``i`` of ``n`` (every ``n``-th image).
+
+    Striding (not blocks) balances shards when the list is sorted by folder.
+    """
+    i, n = shard
+    return [(k, e) for k, e in enumerate(entries) if k % n == i]
+
+
+def entries_digest(entries: Sequence[ImageEntry]) -> str:
+    """SHA-1 of the ordered image list (detects a changed list on resume)."""
+    h = hashlib.sha1()
+    for e in entries:
+        h.update(f'{e.id}\t{e.file_name}\n'.encode('utf-8'))
+    return h.hexdigest()

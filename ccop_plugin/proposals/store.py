@@ -1,0 +1,412 @@
+"""Resumable on-disk state of a proposal run and the final COCO-style JSON.
+
+A run keeps its state in a *work dir*::
+
+    <work_dir>/meta.json                     settings + digest of the image list
+    <work_dir>/images.json                   the ordered image list [[id, file_name], ...]
+    <work_dir>/shard-00003-of-00016.jsonl    one JSON line per finished image
+
+Shard files are append-only and flushed after every image, so a killed run
+loses at most the image being written; a truncated last line is dropped on
+restart. A line is either a result::
+
+    {"k": 7, "id": 8, "file_name": "a/b.jpg", "width": 640, "height": 480,
+     "boxes": [[x, y, w, h], ...], "stage": 0, "n_cand": 812, "sec": 2.91}
+
+or a failure (unreadable / corrupt image)::
+
+    {"k": 7, "id": 8, "file_name": "a/b.jpg", "error": "..."}
+
+:func:`merge_work_dir` checks that every image of the list has exactly one
+result or failure and writes the COCO-style proposal JSON atomically.
+"""
+import glob
+import json
+import os
+import os.path as osp
+import re
+import time
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .sources import ImageEntry, entries_digest
+
+WORK_FORMAT = 'ccop_plugin-proposals-work/1'
+SHARD_RE = re.compile(r'^shard-(\d+)-of-(\d+)\.jsonl$')
+CATEGORIES = [{'id': 1, 'name': 'proposal', 'supercategory': 'proposal'}]
+
+
+class ProposalStateError(RuntimeError):
+    """The work dir or its shard files do not fit the requested run."""
+
+
+# --------------------------------------------------------------------------
+# small file helpers
+# --------------------------------------------------------------------------
+def atomic_write_text(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and ``os.replace``."""
+    d = osp.dirname(osp.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    tmp = f'{path}.tmp.{os.getpid()}'
+    with open(tmp, 'w') as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def shard_path(work_dir: str, shard: Tuple[int, int]) -> str:
+    i, n = shard
+    return osp.join(work_dir, f'shard-{i:05d}-of-{n:05d}.jsonl')
+
+
+def shard_files(work_dir: str) -> List[str]:
+    """All shard files of a work dir, sorted."""
+    return sorted(p for p in glob.glob(osp.join(work_dir, 'shard-*.jsonl'))
+                  if SHARD_RE.match(osp.basename(p)))
+
+
+def fmt_num(v: float) -> Any:
+    """Round to 1/100 px; integral values become ``int`` (compact JSON)."""
+    v = round(float(v), 2)
+    return int(v) if v.is_integer() else v
+
+
+def boxes_to_record(boxes_xyxy: np.ndarray) -> List[List[Any]]:
+    """``(K, 4)`` ``xyxy`` -> list of rounded COCO ``[x, y, w, h]``."""
+    out = []
+    for x1, y1, x2, y2 in np.asarray(boxes_xyxy, dtype=np.float64).reshape(
+            -1, 4).tolist():
+        out.append([fmt_num(x1), fmt_num(y1), fmt_num(x2 - x1),
+                    fmt_num(y2 - y1)])
+    return out
+
+
+# --------------------------------------------------------------------------
+# work dir
+# --------------------------------------------------------------------------
+def prepare_work_dir(work_dir: str, entries: Sequence[ImageEntry],
+                     config: Dict[str, Any], source: Dict[str, Any]) -> None:
+    """Create the work dir, or check that an existing one fits this run.
+
+    Raises:
+        ProposalStateError: the work dir was made with other settings or for
+            another image list.
+    """
+    os.makedirs(work_dir, exist_ok=True)
+    meta_path = osp.join(work_dir, 'meta.json')
+    meta = dict(format=WORK_FORMAT, config=config, num_images=len(entries),
+                images_sha1=entries_digest(entries), source=source)
+    if osp.exists(meta_path):
+        with open(meta_path) as f:
+            old = json.load(f)
+        problems = []
+        if old.get('format') != WORK_FORMAT:
+            problems.append(f'format {old.get("format")!r} != {WORK_FORMAT!r}')
+        if old.get('config') != config:
+            oc = old.get('config') or {}
+            diffs = [f'{k}: {oc.get(k)!r} -> {config.get(k)!r}'
+                     for k in sorted(set(oc) | set(config))
+                     if oc.get(k) != config.get(k)]
+            problems.append('settings differ (' + '; '.join(diffs) + ')')
+        if old.get('images_sha1') != meta['images_sha1']:
+            problems.append(f'image list differs ({old.get("num_images")} '
+                            f'images before, {len(entries)} now)')
+        if problems:
+            raise ProposalStateError(
+                f'work dir {work_dir} belongs to another run: '
+                + '; '.join(problems) + '. Use another --work-dir (or --out), '
+                'or --overwrite to start over.')
+    else:
+        atomic_write_text(meta_path, json.dumps(meta, indent=1))
+    images_path = osp.join(work_dir, 'images.json')
+    if not osp.exists(images_path):
+        atomic_write_text(images_path, json.dumps(
+            [[e.id, e.file_name] for e in entries], separators=(',', ':')))
+
+
+def load_work_dir(work_dir: str) -> Tuple[Dict[str, Any], List[ImageEntry]]:
+    """``(meta, entries)`` of an existing work dir."""
+    meta_path = osp.join(work_dir, 'meta.json')
+    images_path = osp.join(work_dir, 'images.json')
+    for p in (meta_path, images_path):
+        if not osp.exists(p):
+            raise ProposalStateError(
+                f'{work_dir} is not a proposal work dir ({osp.basename(p)} '
+                'is missing)')
+    with open(meta_path) as f:
+        meta = json.load(f)
+    with open(images_path) as f:
+        entries = [ImageEntry(int(i), str(n)) for i, n in json.load(f)]
+    if entries_digest(entries) != meta.get('images_sha1'):
+        raise ProposalStateError(
+            f'{images_path} does not match {meta_path} (edited by hand?)')
+    return meta, entries
+
+
+# --------------------------------------------------------------------------
+# shard files
+# --------------------------------------------------------------------------
+def iter_records(path: str, stats: Optional[Dict[str, int]] = None
+                 ) -> Iterator[Dict[str, Any]]:
+    """Records of a shard file; unparsable lines are skipped and counted.
+
+    A partial last line (a run killed mid-write, or a shard still being
+    written) is skipped silently and counted under ``'partial'``; a broken
+    line elsewhere is counted under ``'bad'``.
+    """
+    stats = stats if stats is not None else {}
+    with open(path, 'rb') as f:
+        data = f.read()
+    lines = data.split(b'\n')
+    # The piece after the last newline is either empty or a partial record.
+    if lines and lines[-1].strip():
+        stats['partial'] = stats.get('partial', 0) + 1
+    for line in lines[:-1]:
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            if not isinstance(rec, dict) or 'file_name' not in rec:
+                raise ValueError
+        except ValueError:
+            stats['bad'] = stats.get('bad', 0) + 1
+            continue
+        yield rec
+
+
+def drop_partial_tail(fd: int) -> int:
+    """Truncate an open shard file after its last newline; bytes dropped."""
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return 0
+    # Scan backwards in blocks for the last newline.
+    block, end = 1 << 16, size
+    while end > 0:
+        start = max(0, end - block)
+        chunk = os.pread(fd, end - start, start)
+        pos = chunk.rfind(b'\n')
+        if pos >= 0:
+            keep = start + pos + 1
+            break
+        end = start
+    else:
+        keep = 0
+    if keep < size:
+        os.ftruncate(fd, keep)
+    return size - keep
+
+
+class ShardWriter:
+    """Append-only JSON-lines writer of one shard, locked against a second
+    writer, flushed after every record and fsync'ed every few seconds."""
+
+    def __init__(self, path: str, fsync_every_s: float = 5.0):
+        import fcntl
+        self.path = path
+        self._f = open(path, 'a+b')
+        try:
+            fcntl.flock(self._f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._f.close()
+            raise ProposalStateError(
+                f'{path} is being written by another process (same --shard '
+                'twice?)') from None
+        self.dropped_bytes = drop_partial_tail(self._f.fileno())
+        self._fsync_every = fsync_every_s
+        self._last_sync = time.monotonic()
+
+    def write(self, record: Dict[str, Any]) -> None:
+        line = json.dumps(record, separators=(',', ':'), allow_nan=False)
+        self._f.write(line.encode('utf-8') + b'\n')
+        self._f.flush()
+        now = time.monotonic()
+        if now - self._last_sync >= self._fsync_every:
+            os.fsync(self._f.fileno())
+            self._last_sync = now
+
+    def close(self) -> None:
+        if not self._f.closed:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+            self._f.close()  # releases the lock
+
+    def __enter__(self) -> 'ShardWriter':
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def finished_names(work_dir: str, include_failures: bool = True) -> set:
+    """File names that already have a result (and failure, if asked) in any
+    shard file of the work dir."""
+    done = set()
+    for path in shard_files(work_dir):
+        for rec in iter_records(path):
+            if include_failures or 'error' not in rec:
+                done.add(rec['file_name'])
+    return done
+
+
+# --------------------------------------------------------------------------
+# merge
+# --------------------------------------------------------------------------
+def collect_records(work_dir: str, entries: Sequence[ImageEntry]
+                    ) -> Tuple[Dict[str, Dict[str, Any]],
+                               Dict[str, Dict[str, Any]], Dict[str, int]]:
+    """Gather results and failures of all shard files; check consistency.
+
+    Returns:
+        tuple: ``(results, failures, stats)`` keyed by file name. An image
+        with both a failure and a later result (``--retry-failed``) counts as
+        a result.
+
+    Raises:
+        ProposalStateError: a record names an image outside the list, or an
+            image has two results.
+    """
+    known = {e.file_name: e for e in entries}
+    results: Dict[str, Dict[str, Any]] = {}
+    failures: Dict[str, Dict[str, Any]] = {}
+    where: Dict[str, str] = {}
+    stats: Dict[str, int] = {}
+    dups, unknown = [], []
+    for path in shard_files(work_dir):
+        for rec in iter_records(path, stats):
+            name = rec['file_name']
+            if name not in known:
+                unknown.append((name, osp.basename(path)))
+                continue
+            if 'error' in rec:
+                failures[name] = rec
+                continue
+            if name in results:
+                dups.append((name, where[name], osp.basename(path)))
+                continue
+            rec['boxes'] = np.asarray(rec.get('boxes', []),
+                                      dtype=np.float64).reshape(-1, 4)
+            results[name] = rec
+            where[name] = osp.basename(path)
+    if unknown:
+        raise ProposalStateError(
+            f'{len(unknown)} records in {work_dir} name images that are not '
+            f'in its image list, e.g. {unknown[:3]}')
+    if dups:
+        raise ProposalStateError(
+            f'{len(dups)} images have more than one result in {work_dir} '
+            f'(two runs wrote the same images?), e.g. {dups[:3]}')
+    for name in results:
+        failures.pop(name, None)
+    return results, failures, stats
+
+
+def failures_report_path(out: str) -> str:
+    root, _ = osp.splitext(out)
+    return root + '.failures.txt'
+
+
+def write_coco_json(out: str, entries: Sequence[ImageEntry],
+                    results: Dict[str, Dict[str, Any]],
+                    info: Optional[Dict[str, Any]] = None) -> Dict[str, int]:
+    """Write the COCO-style proposal file atomically (streamed).
+
+    Images appear in list order (those without a result are left out);
+    annotation ids are ``1..M`` in that order, each image's boxes best first.
+
+    Returns:
+        dict: ``images`` and ``annotations`` written.
+    """
+    d = osp.dirname(osp.abspath(out))
+    os.makedirs(d, exist_ok=True)
+    tmp = f'{out}.tmp.{os.getpid()}'
+    n_img = n_ann = 0
+    dumps = json.dumps
+    with open(tmp, 'w') as f:
+        f.write('{"info":' + dumps(info or {}, separators=(',', ':')))
+        f.write(',\n"images":[')
+        for e in entries:
+            rec = results.get(e.file_name)
+            if rec is None:
+                continue
+            f.write((',\n' if n_img else '\n') + dumps(
+                {'id': e.id, 'file_name': e.file_name,
+                 'width': int(rec['width']), 'height': int(rec['height'])},
+                separators=(',', ':')))
+            n_img += 1
+        f.write('],\n"annotations":[')
+        for e in entries:
+            rec = results.get(e.file_name)
+            if rec is None:
+                continue
+            parts = []
+            for x, y, w, h in rec['boxes'].tolist():
+                n_ann += 1
+                parts.append(
+                    '{"id":%d,"image_id":%d,"category_id":1,"bbox":[%s,%s,%s,'
+                    '%s],"area":%s,"iscrowd":0}' % (
+                        n_ann, e.id, fmt_num(x), fmt_num(y), fmt_num(w),
+                        fmt_num(h), fmt_num(w * h)))
+            if parts:
+                f.write((',\n' if n_ann > len(parts) else '\n') +
+                        ',\n'.join(parts))
+        f.write('],\n"categories":' + dumps(CATEGORIES) + '}\n')
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, out)
+    return dict(images=n_img, annotations=n_ann)
+
+
+def merge_work_dir(work_dir: str, out: str, allow_missing: bool = False,
+                   log=print) -> Dict[str, Any]:
+    """Check a work dir is complete and write the final JSON + failure report.
+
+    Every image of the work dir's list must have exactly one result or a
+    recorded failure. Failed images are left out of the JSON and listed in
+    ``<out stem>.failures.txt`` (tab-separated file name and reason).
+
+    Args:
+        work_dir: Work dir of the run (all shards).
+        out: Path of the COCO-style JSON to write.
+        allow_missing: Write what there is even if images are missing.
+        log: Print function.
+
+    Returns:
+        dict: Counts (images, annotations, failures, missing) and paths.
+
+    Raises:
+        ProposalStateError: images are missing (unless ``allow_missing``),
+            duplicated, or unknown.
+    """
+    meta, entries = load_work_dir(work_dir)
+    results, failures, stats = collect_records(work_dir, entries)
+    missing = [e.file_name for e in entries
+               if e.file_name not in results and e.file_name not in failures]
+    if missing and not allow_missing:
+        raise ProposalStateError(
+            f'{len(missing)} of {len(entries)} images have no result yet in '
+            f'{work_dir} (e.g. {missing[:3]}); run the missing shards again '
+            '(finished images are skipped) and merge again')
+    info = dict(description='selective-search object proposals',
+                tool='ccop_plugin tools/selective_search.py',
+                config=meta.get('config'), num_failed=len(failures))
+    counts = write_coco_json(out, entries, results, info)
+    report = failures_report_path(out)
+    if failures:
+        lines = [f'{e.file_name}\t{failures[e.file_name]["error"]}'
+                 for e in entries if e.file_name in failures]
+        atomic_write_text(report, '\n'.join(lines) + '\n')
+    elif osp.exists(report):
+        os.remove(report)
+    summary = dict(out=out, images=counts['images'],
+                   annotations=counts['annotations'], failures=len(failures),
+                   failures_report=report if failures else None,
+                   missing=len(missing), skipped_lines=stats.get('bad', 0),
+                   partial_lines=stats.get('partial', 0),
+                   size_mb=osp.getsize(out) / 2**20)
+    if failures:
+        log(f'{len(failures)} unreadable images left out; listed in {report}')
+    if stats.get('bad'):
+        log(f'warning: {stats["bad"]} broken lines in shard files skipped')
+    return summary
