@@ -137,10 +137,12 @@ class BoxJitterCurriculum(BaseModule):
         num = boxes.shape[0]
         ctr = (boxes[:, :2] + boxes[:, 2:]) * 0.5  # (M, 2)
         size = boxes[:, 2:] - boxes[:, :2]  # (M, 2)
+        # current values stay on the device: no host sync per iteration
+        cur = self.current.to(boxes.device)
         t_xy = (torch.rand(num, self.n_jitter, 2, device=boxes.device) -
-                0.5) * self.mag_xy
+                0.5) * cur[1]
         t_wh = (torch.rand(num, self.n_jitter, 2, device=boxes.device) -
-                0.5) * self.mag_wh
+                0.5) * cur[2]
         new_ctr = ctr[:, None] + t_xy * size[:, None]
         new_size = size[:, None] * torch.exp(t_wh)
         jit = torch.cat([new_ctr - 0.5 * new_size, new_ctr + 0.5 * new_size],
@@ -149,7 +151,7 @@ class BoxJitterCurriculum(BaseModule):
         jit[..., 0::2] = jit[..., 0::2].clamp(min=0, max=w)
         jit[..., 1::2] = jit[..., 1::2].clamp(min=0, max=h)
         candidates = torch.cat([jit, boxes[:, None]], dim=1)
-        valid = paired_box_iou(candidates, boxes[:, None]) >= self.iou_thr
+        valid = paired_box_iou(candidates, boxes[:, None]) >= cur[0]
         valid[:, -1] = True
         return candidates, valid
 
