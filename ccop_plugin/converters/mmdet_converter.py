@@ -1,0 +1,250 @@
+"""CCOP (or mmpretrain MoCo-style) checkpoint -> mmdet detector weights.
+
+The query encoder of :class:`~ccop_plugin.models.CCOP` lives under
+``backbone.`` (mmpretrain ResNet, same key names as mmdet's ResNet) and
+``neck.`` (mmdet FPN), so mmdet's Mask R-CNN loads these keys unchanged. The
+converter keeps them, drops everything that is not part of a detector
+(momentum encoder, projection necks, heads, queues) and reports what it did.
+"""
+import os
+import os.path as osp
+import re
+import tempfile
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional, Tuple, Union
+
+import torch
+
+from .checkpoint import (ConversionError, StateDict, describe_fpn,
+                         infer_resnet_depth, load_state_dict)
+
+# prefix -> why it is not transferred
+SKIP_REASONS = (
+    ('encoder_k.', 'momentum (key) encoder'),
+    ('momentum_encoder.', 'momentum (key) encoder'),
+    ('target_net.', 'momentum (target) encoder'),
+    ('img_neck.', 'image projection neck (pre-training only)'),
+    ('roi_neck.', 'RoI projection neck (pre-training only)'),
+    ('head.', 'pre-training head'),
+    ('roi_head.', 'pre-training head'),
+    ('intra_head.', 'pre-training head'),
+    ('data_preprocessor.', 'data preprocessor'),
+)
+_RESNET_TOP = re.compile(r'^(conv1|bn1|layer[1-4])\.')
+
+
+@dataclass
+class ConversionResult:
+    """Output of a conversion.
+
+    Attributes:
+        state_dict (dict): Converted weights (target names).
+        mapped (list): ``(source key, target key)`` pairs.
+        skipped (list): ``(source key, reason)`` pairs.
+        missing (list): Target keys of the transferred modules that got no
+            weight (empty when no target key set was given).
+        source (str): Description of the input.
+    """
+    state_dict: Dict = field(default_factory=dict)
+    mapped: List[Tuple[str, str]] = field(default_factory=list)
+    skipped: List[Tuple[str, str]] = field(default_factory=list)
+    missing: List[str] = field(default_factory=list)
+    source: str = ''
+
+    def report(self, verbose: bool = False) -> str:
+        """Human-readable summary (all mapped keys when ``verbose``)."""
+        lines = [f'source: {self.source}',
+                 f'mapped: {len(self.mapped)} keys']
+        if verbose:
+            lines += [f'  {s} -> {t}' for s, t in self.mapped]
+        else:
+            groups: Dict[str, int] = {}
+            for _, t in self.mapped:
+                top = t.split('.')[0]
+                groups[top] = groups.get(top, 0) + 1
+            lines += [f'  {g}.*: {n}' for g, n in groups.items()]
+        reasons: Dict[str, List[str]] = {}
+        for k, r in self.skipped:
+            reasons.setdefault(r, []).append(k)
+        lines.append(f'skipped: {len(self.skipped)} keys')
+        for r, keys in reasons.items():
+            shown = ', '.join(keys[:3]) + (', ...' if len(keys) > 3 else '')
+            lines.append(f'  {len(keys)} x {r}: {shown}')
+        lines.append(f'missing (in the target, not in the checkpoint): '
+                     f'{len(self.missing)} keys')
+        lines += [f'  {k}' for k in self.missing]
+        return '\n'.join(lines)
+
+
+def _normalise_prefixes(sd: StateDict) -> StateDict:
+    """Give a bare torchvision/mmdet ResNet state dict the ``backbone.``
+    prefix; leave prefixed checkpoints as they are."""
+    if any(k.startswith('backbone.') for k in sd):
+        return sd
+    if sum(bool(_RESNET_TOP.match(k)) for k in sd) >= len(sd) // 2 > 0:
+        return {('backbone.' + k if _RESNET_TOP.match(k) else k): v
+                for k, v in sd.items()}
+    return sd
+
+
+def expected_keys_for(state_dict: StateDict,
+                      with_fpn: bool = True) -> Dict[str, torch.Size]:
+    """Key shapes of the mmdet ResNet (+ FPN) matching a checkpoint.
+
+    Builds mmdet's ``ResNet`` of the inferred depth and, when the checkpoint
+    has an FPN and ``with_fpn``, mmdet's ``FPN`` with the same channels and
+    norm (no weights are downloaded).
+    """
+    from mmdet.models.backbones import ResNet
+    from mmdet.models.necks import FPN
+    sd = _normalise_prefixes(state_dict)
+    depth = infer_resnet_depth(sd)
+    if depth is None:
+        return {}
+    keys = {'backbone.' + k: v.shape
+            for k, v in ResNet(depth=depth).state_dict().items()}
+    fpn = describe_fpn(sd) if with_fpn else None
+    if fpn is not None:
+        norm_cfg = dict(type='BN') if fpn['norm'] == 'bn' else (
+            dict(type='GN', num_groups=32) if fpn['norm'] == 'gn' else None)
+        neck = FPN(fpn['in_channels'], fpn['out_channels'], num_outs=5,
+                   norm_cfg=norm_cfg)
+        keys.update({'neck.' + k: v.shape
+                     for k, v in neck.state_dict().items()})
+    return keys
+
+
+def expected_keys_from_config(config: str, with_fpn: bool = True
+                              ) -> Dict[str, torch.Size]:
+    """``backbone.``/``neck.`` key shapes of the detector of an mmdet config.
+
+    The model is built with every ``init_cfg`` and ``pretrained`` removed, and
+    SyncBN replaced by BN (so that no process group is needed).
+    """
+    from mmengine.config import Config
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    register_all_modules()
+    cfg = Config.fromfile(config)
+
+    def scrub(node):
+        if isinstance(node, dict):
+            for k in list(node):
+                if k in ('init_cfg', 'pretrained'):
+                    node[k] = None
+                elif k == 'type' and node[k] in ('SyncBN', 'MMSyncBN'):
+                    node[k] = 'BN'
+                else:
+                    scrub(node[k])
+        elif isinstance(node, list):
+            for x in node:
+                scrub(x)
+    model_cfg = cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') else \
+        dict(cfg.model)
+    scrub(model_cfg)
+    model = MODELS.build(model_cfg)
+    tops = ('backbone.', 'neck.') if with_fpn else ('backbone.', )
+    return {k: v.shape for k, v in model.state_dict().items()
+            if k.startswith(tops)}
+
+
+def convert_to_mmdet(src: Union[str, Mapping],
+                     with_fpn: bool = True,
+                     expected: Optional[Mapping[str, torch.Size]] = None
+                     ) -> ConversionResult:
+    """Keep the query encoder of a pre-training checkpoint for mmdet.
+
+    Args:
+        src (str | Mapping): CCOP / mmpretrain (MoCo v2, ...) checkpoint path
+            or object, or a bare ResNet state dict.
+        with_fpn (bool): Also transfer an mmdet FPN found under ``neck.``
+            (a non-FPN ``neck.``, such as MoCo's projection, is skipped).
+        expected (Mapping, optional): Target key -> shape (e.g. from
+            :func:`expected_keys_from_config`); keys absent there or of
+            another shape are skipped and ``missing`` is filled. Defaults to
+            :func:`expected_keys_for` of the checkpoint.
+
+    Returns:
+        ConversionResult: Converted weights and report.
+
+    Raises:
+        ConversionError: When no weight maps to the detector.
+    """
+    sd, name = load_state_dict(src)
+    sd = _normalise_prefixes(sd)
+    if expected is None:
+        expected = expected_keys_for(sd, with_fpn)
+    res = ConversionResult(source=name)
+    is_fpn = describe_fpn(sd) is not None
+    if is_fpn and with_fpn and expected:
+        # all or nothing: an FPN whose layout differs (norm, channels) from
+        # the target's would load half-way
+        neck_ok = all(
+            k in expected and tuple(expected[k]) == tuple(v.shape)
+            for k, v in sd.items() if k.startswith('neck.'))
+    else:
+        neck_ok = is_fpn
+    for k, v in sd.items():
+        reason = None
+        if k.startswith('backbone.'):
+            pass
+        elif k.startswith('neck.'):
+            if not with_fpn:
+                reason = 'FPN not transferred (--no-fpn)'
+            elif not is_fpn:
+                reason = 'neck is not an FPN (e.g. a projection head)'
+            elif not neck_ok:
+                reason = ('FPN differs from the target FPN (norm_cfg / '
+                          'channels): not transferred')
+        else:
+            reason = next((r for p, r in SKIP_REASONS if k.startswith(p)),
+                          None)
+            if reason is None:
+                reason = ('queue / buffer' if 'queue' in k or
+                          k.endswith('_ptr') else 'not part of a detector')
+        if reason is None and expected:
+            if k not in expected:
+                reason = 'not in the target model'
+            elif tuple(expected[k]) != tuple(v.shape):
+                reason = (f'shape {tuple(v.shape)} != target '
+                          f'{tuple(expected[k])}')
+        if reason is None:
+            res.state_dict[k] = v.detach().clone()
+            res.mapped.append((k, k))
+        else:
+            res.skipped.append((k, reason))
+    if not res.mapped:
+        tops = sorted({k.split('.')[0] for k in sd})
+        raise ConversionError(
+            f'{name}: no weight maps to an mmdet detector (expected keys '
+            f'under backbone. / neck.; the checkpoint has {tops})')
+    if expected:
+        tops = ('backbone.', 'neck.') if with_fpn and neck_ok else (
+            'backbone.', )
+        res.missing = [k for k in expected
+                       if k.startswith(tops) and k not in res.state_dict]
+    return res
+
+
+def save_checkpoint(obj, out: str) -> None:
+    """``torch.save`` to ``out`` atomically (temporary file + rename)."""
+    d = osp.dirname(osp.abspath(out))
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=d, suffix='.tmp')
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, out)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def save_mmdet_checkpoint(result: ConversionResult, out: str) -> None:
+    """Write an mmengine-style checkpoint ``{'state_dict', 'meta'}``."""
+    save_checkpoint(
+        dict(state_dict=result.state_dict,
+             meta=dict(converted_from=result.source,
+                       converter='ccop_plugin.converters.convert_to_mmdet',
+                       num_mapped=len(result.mapped))), out)

@@ -1,0 +1,208 @@
+"""Write synthetic scenes as a COCO-format dataset (atomic, resumable)."""
+import json
+import os
+import os.path as osp
+import tempfile
+import time
+from dataclasses import asdict
+from typing import Dict, List, Optional
+
+import cv2
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from .scenes import SceneConfig, render_scene
+
+FORMAT_VERSION = 1
+META_FILE = 'meta.json'
+# split name -> (index in the seed sequence, annotation file, labelled)
+SPLITS = {
+    'unlabeled': (0, 'annotations/unlabeled.json', False),
+    'train': (1, 'annotations/instances_train.json', True),
+    'val': (2, 'annotations/instances_val.json', True),
+}
+
+
+def _atomic_write_bytes(path: str, data: bytes) -> None:
+    os.makedirs(osp.dirname(path) or '.', exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=osp.dirname(path) or '.',
+                               prefix='.' + osp.basename(path), suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _atomic_write_json(path: str, obj) -> None:
+    _atomic_write_bytes(path, json.dumps(obj, indent=1).encode())
+
+
+def encode_mask(mask: np.ndarray) -> Dict:
+    """COCO compressed RLE of a binary (H, W) mask, ``counts`` as str."""
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    rle['counts'] = rle['counts'].decode('ascii')
+    return rle
+
+
+def image_rng(seed: int, split: str, index: int) -> np.random.Generator:
+    """The generator of image ``index`` of ``split``.
+
+    Each image has its own stream, so an image does not change when the
+    number of images of any split changes.
+    """
+    return np.random.default_rng([int(seed), SPLITS[split][0], int(index)])
+
+
+def _split_sizes(num_unlabeled, num_train, num_val) -> Dict[str, int]:
+    sizes = dict(unlabeled=num_unlabeled, train=num_train, val=num_val)
+    for name, n in sizes.items():
+        if n < 0:
+            raise ValueError(f'num_{name} must be >= 0, got {n}')
+    return sizes
+
+
+def is_complete(out_dir: str, params: Optional[Dict] = None) -> bool:
+    """Whether ``out_dir`` holds a finished dataset (with ``params``)."""
+    meta_path = osp.join(out_dir, META_FILE)
+    if not osp.isfile(meta_path):
+        return False
+    try:
+        with open(meta_path) as f:
+            meta = json.load(f)
+    except (OSError, ValueError):
+        return False
+    if params is not None and meta.get('params') != params:
+        return False
+    for split in meta.get('splits', {}).values():
+        if not osp.isfile(osp.join(out_dir, split['ann_file'])):
+            return False
+        img_dir = osp.join(out_dir, split['img_dir'])
+        names = split.get('file_names', [])
+        if any(not osp.isfile(osp.join(img_dir, n)) for n in names):
+            return False
+    return True
+
+
+def generate_synthetic_coco(out_dir: str,
+                            seed: int = 0,
+                            num_unlabeled: int = 200,
+                            num_train: int = 120,
+                            num_val: int = 40,
+                            img_size: int = 128,
+                            overwrite: bool = False,
+                            verbose: bool = False,
+                            **scene_kwargs) -> Dict:
+    """Generate the embedded default dataset in COCO format.
+
+    Layout under ``out_dir``::
+
+        images/{unlabeled,train,val}/000001.png ...
+        annotations/unlabeled.json         # images only, no annotations
+        annotations/instances_train.json   # boxes + RLE masks
+        annotations/instances_val.json
+        meta.json                          # parameters, counts (written last)
+
+    ``file_name`` in each JSON is relative to its split's image folder
+    (``images/<split>/``). Boxes are the tight ``[x, y, w, h]`` boxes of the
+    visible masks, ``area`` is the visible mask area. Files are written
+    atomically; ``meta.json`` marks a finished dataset, and a call whose
+    parameters match a finished one returns at once.
+
+    Args:
+        out_dir (str): Output folder.
+        seed (int): Seed; same seed and parameters give identical files.
+        num_unlabeled (int): Images of the pre-training split.
+        num_train (int): Labelled images for fine-tuning.
+        num_val (int): Labelled images for evaluation.
+        img_size (int): Square image side (or pass ``height``/``width``).
+        overwrite (bool): Regenerate even when a different finished dataset
+            is there (otherwise that is an error).
+        verbose (bool): Print progress.
+        **scene_kwargs: Fields of :class:`SceneConfig`.
+
+    Returns:
+        dict: The content of ``meta.json`` plus ``root`` and ``skipped``.
+    """
+    sizes = _split_sizes(num_unlabeled, num_train, num_val)
+    scene_kwargs.setdefault('height', img_size)
+    scene_kwargs.setdefault('width', img_size)
+    cfg = SceneConfig(**scene_kwargs)
+    params = dict(
+        format_version=FORMAT_VERSION, seed=int(seed), sizes=sizes,
+        scene={k: (list(v) if isinstance(v, tuple) else v)
+               for k, v in asdict(cfg).items()})
+    params['scene']['classes'] = list(cfg.classes)
+    meta_path = osp.join(out_dir, META_FILE)
+    if is_complete(out_dir, params):
+        with open(meta_path) as f:
+            meta = json.load(f)
+        if verbose:
+            print(f'{out_dir}: dataset complete, skipping generation')
+        return dict(meta, root=out_dir, skipped=True)
+    if osp.isfile(meta_path) and not overwrite:
+        raise FileExistsError(
+            f'{out_dir} holds a dataset generated with other parameters '
+            f'(see {meta_path}); pass overwrite=True (--overwrite) or use '
+            'another output folder')
+    if osp.isfile(meta_path):
+        os.remove(meta_path)  # unfinished from here on
+
+    categories = [dict(id=i + 1, name=c, supercategory='shape')
+                  for i, c in enumerate(cfg.classes)]
+    t0 = time.perf_counter()
+    splits_meta = {}
+    for split, n in sizes.items():
+        _, ann_rel, labelled = SPLITS[split]
+        img_rel = f'images/{split}'
+        images: List[Dict] = []
+        anns: List[Dict] = []
+        names = []
+        counts = np.zeros(len(cfg.classes), np.int64)
+        for i in range(n):
+            img, instances = render_scene(image_rng(seed, split, i), cfg)
+            name = f'{i + 1:06d}.png'
+            ok, buf = cv2.imencode('.png', img)
+            if not ok:
+                raise RuntimeError(f'could not encode {split}/{name}')
+            _atomic_write_bytes(osp.join(out_dir, img_rel, name),
+                                buf.tobytes())
+            names.append(name)
+            images.append(dict(id=i + 1, file_name=name,
+                               width=cfg.width, height=cfg.height))
+            if verbose and (i + 1) % 50 == 0:
+                print(f'{split}: {i + 1}/{n}')
+            if not labelled:
+                continue
+            for label, mask in instances:
+                rle = encode_mask(mask)
+                anns.append(dict(
+                    id=len(anns) + 1, image_id=i + 1,
+                    category_id=label + 1,
+                    bbox=[float(v) for v in mask_utils.toBbox(rle)],
+                    area=float(mask_utils.area(rle)), iscrowd=0,
+                    segmentation=rle))
+                counts[label] += 1
+        coco = dict(
+            info=dict(description=f'ccop_plugin synthetic shapes, {split}',
+                      seed=int(seed), version=FORMAT_VERSION),
+            images=images, annotations=anns,
+            categories=categories)
+        _atomic_write_json(osp.join(out_dir, ann_rel), coco)
+        splits_meta[split] = dict(
+            ann_file=ann_rel, img_dir=img_rel + '/', num_images=n,
+            num_instances=len(anns), labelled=labelled,
+            instances_per_class=(dict(zip(cfg.classes, counts.tolist()))
+                                 if labelled else None),
+            file_names=names)
+    seconds = time.perf_counter() - t0
+    meta = dict(params=params, classes=list(cfg.classes), splits=splits_meta)
+    _atomic_write_json(meta_path, meta)
+    if verbose:
+        total = sum(sizes.values())
+        print(f'{out_dir}: wrote {total} images in {seconds:.1f} s '
+              f'({total / max(seconds, 1e-9):.0f} images/s)')
+    return dict(meta, root=out_dir, skipped=False, seconds=seconds)
