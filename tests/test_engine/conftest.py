@@ -1,4 +1,5 @@
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'test_models'))
+sys.path.insert(
+    0, os.path.join(os.path.dirname(__file__), '..', 'test_models'))

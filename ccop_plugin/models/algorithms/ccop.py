@@ -1,6 +1,7 @@
 """CCOP: object-level self-supervised pre-training for detection.
 
-Recipe (paper setting, see ``configs/ccop/ccop_resnet50-fpn_8xb32-coslr-800e_coco.py``):
+Recipe (paper setting, see
+``configs/ccop/ccop_resnet50-fpn_8xb32-coslr-800e_coco.py``):
 
 * Encoders: ResNet-50 (``out_indices=(0, 1, 2, 3)``, BN) + FPN (BN, 256 ch,
   P2-P5) for the query; a momentum copy (``encoder_k``, mmengine
@@ -22,8 +23,8 @@ Recipe (paper setting, see ``configs/ccop/ccop_resnet50-fpn_8xb32-coslr-800e_coc
 
 Differences from the released code (ChenhongyiYang/CCOP ``ccop.py``):
 
-* The RoI queue wraps around instead of dropping the keys that do not fit before
-  its end; the image queue does not require ``queue_len % batch == 0``.
+* The RoI queue wraps around instead of dropping the keys that do not fit
+  before its end; the image queue does not require ``queue_len % batch == 0``.
 * The intra-image loss anchors at the query by default (paper); the released
   form (anchored at the key) is ``intra_head.anchor='key'``.
 * The key embedding of each original key box is taken from the curriculum

@@ -44,7 +44,8 @@ class IntraObjectDiscriminationHead(BaseModule):
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if anchor not in ('query', 'key'):
-            raise ValueError(f"anchor must be 'query' or 'key', got {anchor!r}")
+            raise ValueError(
+                f"anchor must be 'query' or 'key', got {anchor!r}")
         self.margin = margin
         self.iou_thr = iou_thr
         self.anchor = anchor

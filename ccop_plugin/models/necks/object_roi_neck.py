@@ -102,7 +102,10 @@ class ObjectRoINeck(BaseModule):
         layers = [nn.Linear(in_channels * roi_size * roi_size, hid_channels)]
         if dropout > 0:
             layers.append(nn.Dropout(p=dropout))
-        layers += [nn.ReLU(inplace=True), nn.Linear(hid_channels, out_channels)]
+        layers += [
+            nn.ReLU(inplace=True),
+            nn.Linear(hid_channels, out_channels)
+        ]
         self.mlp = nn.Sequential(*layers)
 
     def assign_levels(self, rois: torch.Tensor) -> torch.Tensor:

@@ -1,10 +1,12 @@
-"""Spatial-noise curriculum of CCOP (arXiv 2111.13651, Sec. 3.3).
+"""Spatial-noise curriculum of CCOP (arXiv 2111.13651).
 
 For every key box the curriculum draws ``n_jitter`` jittered copies and appends
 the box itself (as the reference code does, ``append_ori=True``)::
 
-    cx' = cx + U(-0.5, 0.5) * mag_xy * w      cy' = cy + U(-0.5, 0.5) * mag_xy * h
-    w'  = w * exp(U(-0.5, 0.5) * mag_wh)     h'  = h * exp(U(-0.5, 0.5) * mag_wh)
+    cx' = cx + U(-0.5, 0.5) * mag_xy * w
+    cy' = cy + U(-0.5, 0.5) * mag_xy * h
+    w'  = w * exp(U(-0.5, 0.5) * mag_wh)
+    h'  = h * exp(U(-0.5, 0.5) * mag_wh)
 
 clipped to the key view. A candidate is *valid* when its IoU with the box is at
 least the current threshold; the original box (IoU 1) is always valid. The
@@ -14,7 +16,8 @@ positive key of a query RoI is the valid candidate whose key embedding is the
 threshold goes 0.8 -> 0.4, ``mag_xy`` 0.15 -> 0.6 and ``mag_wh`` 0.35 -> 1.4.
 
 Everything is vectorised: the candidates of all boxes of the batch form one
-``(M, n_jitter + 1, 4)`` tensor that is pooled by a single RoIAlign call.
+``(M, n_jitter + 1, 4)`` tensor that is pooled in one pass of the RoI neck
+(one ``roi_align`` per FPN level), with no Python loop over boxes.
 The current values are buffers, so they are saved with the model checkpoint.
 """
 from typing import Sequence, Tuple
@@ -119,8 +122,9 @@ class BoxJitterCurriculum(BaseModule):
             })
 
     @torch.no_grad()
-    def jitter(self, boxes: torch.Tensor,
-               img_shape: Tuple[int, int]) -> Tuple[torch.Tensor, torch.Tensor]:
+    def jitter(
+            self, boxes: torch.Tensor,
+            img_shape: Tuple[int, int]) -> Tuple[torch.Tensor, torch.Tensor]:
         """Draw the candidates of every box.
 
         Args:
