@@ -6,6 +6,7 @@ The query encoder of :class:`~ccop_plugin.models.CCOP` lives under
 converter keeps them, drops everything that is not part of a detector
 (momentum encoder, projection necks, heads, queues) and reports what it did.
 """
+import copy
 import os
 import os.path as osp
 import re
@@ -139,8 +140,7 @@ def expected_keys_from_config(config: str, with_fpn: bool = True
         elif isinstance(node, list):
             for x in node:
                 scrub(x)
-    model_cfg = cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') else \
-        dict(cfg.model)
+    model_cfg = copy.deepcopy(cfg.model)  # ConfigDict: heads read attrs
     scrub(model_cfg)
     model = MODELS.build(model_cfg)
     tops = ('backbone.', 'neck.') if with_fpn else ('backbone.', )

@@ -65,6 +65,14 @@ def _split_sizes(num_unlabeled, num_train, num_val) -> Dict[str, int]:
     return sizes
 
 
+def _read_params(meta_path: str) -> Optional[Dict]:
+    try:
+        with open(meta_path) as f:
+            return json.load(f).get('params')
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def is_complete(out_dir: str, params: Optional[Dict] = None) -> bool:
     """Whether ``out_dir`` holds a finished dataset (with ``params``)."""
     meta_path = osp.join(out_dir, META_FILE)
@@ -143,7 +151,8 @@ def generate_synthetic_coco(out_dir: str,
         if verbose:
             print(f'{out_dir}: dataset complete, skipping generation')
         return dict(meta, root=out_dir, skipped=True)
-    if osp.isfile(meta_path) and not overwrite:
+    if osp.isfile(meta_path) and not overwrite and \
+            _read_params(meta_path) != params:
         raise FileExistsError(
             f'{out_dir} holds a dataset generated with other parameters '
             f'(see {meta_path}); pass overwrite=True (--overwrite) or use '
