@@ -1,4 +1,5 @@
 """CCOP -> mmdet / Detectron2 weight conversion."""
+import importlib.util
 import os.path as osp
 import pickle
 import subprocess
@@ -17,6 +18,14 @@ from ccop_plugin.converters import (ConversionError, convert_to_detectron2,
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SMALL_CFG = osp.join(
     REPO, 'configs/mask_rcnn/mask-rcnn_r18-ccop-tiny_fpn-bn-4conv1fc_6e_synth.py')
+
+
+def _tool(name):
+    path = osp.join(REPO, 'tools', name)
+    spec = importlib.util.spec_from_file_location(name[:-3], path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def build_small_maskrcnn(init_cfg=None):
@@ -156,11 +165,8 @@ def test_d2_names():
 
 def test_detectron2_export(tmp_path, fake_ccop_ckpt, fake_ccop_sd):
     out = str(tmp_path / 'ccop_d2.pkl')
-    r = subprocess.run(
-        [sys.executable, osp.join(REPO, 'tools/convert_ccop_to_detectron2.py'),
-         fake_ccop_ckpt, out],
-        capture_output=True, text=True, cwd=REPO)
-    assert r.returncode == 0, r.stderr
+    main = _tool('convert_ccop_to_detectron2.py').main
+    assert main([fake_ccop_ckpt, out], default_format='detectron2') == 0
     with open(out, 'rb') as f:
         d2 = pickle.load(f)
     assert d2['matching_heuristics'] is True and d2['__author__']
@@ -178,15 +184,13 @@ def test_detectron2_export(tmp_path, fake_ccop_ckpt, fake_ccop_sd):
     assert not [k for k in d2_nofpn['model'] if 'fpn' in k]
 
 
-def test_mmdet_cli_report(tmp_path, fake_ccop_ckpt):
+def test_mmdet_cli_report(tmp_path, fake_ccop_ckpt, capsys):
     out = str(tmp_path / 'ccop_mmdet.pth')
-    r = subprocess.run(
-        [sys.executable, osp.join(REPO, 'tools/convert_ccop_to_mmdet.py'),
-         fake_ccop_ckpt, out, '--config', SMALL_CFG],
-        capture_output=True, text=True, cwd=REPO)
-    assert r.returncode == 0, r.stderr
-    assert 'mapped: 168 keys' in r.stdout
+    main = _tool('convert_ccop_to_mmdet.py').main
+    assert main([fake_ccop_ckpt, out, '--config', SMALL_CFG]) == 0
+    stdout = capsys.readouterr().out
+    assert 'mapped: 168 keys' in stdout
     assert 'missing (in the target, not in the checkpoint): 0 keys' in \
-        r.stdout
+        stdout
     ckpt = torch.load(out, map_location='cpu', weights_only=True)
     assert 'state_dict' in ckpt and 'meta' in ckpt

@@ -1,5 +1,6 @@
 """Synthetic COCO shapes: determinism, mask/box agreement, file layout."""
 import filecmp
+import importlib.util
 import json
 import os
 import os.path as osp
@@ -141,16 +142,32 @@ def test_bad_parameters():
         SceneConfig(min_objects=3, max_objects=2)
 
 
-def test_cli(tmp_path):
+def _tool(name):
+    path = osp.join(REPO, 'tools', name)
+    spec = importlib.util.spec_from_file_location(name[:-3], path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_cli(tmp_path, capsys):
     out = str(tmp_path / 'cli')
-    cmd = [sys.executable, osp.join(REPO, 'tools/generate_dataset.py'),
-           '--out', out, '--seed', '1', '--num-unlabeled', '2',
-           '--num-train', '2', '--num-val', '1', '--img-size', '64',
-           '--classes', 'circle', 'star']
-    r = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
-    assert r.returncode == 0, r.stderr
+    argv = ['--out', out, '--seed', '1', '--num-unlabeled', '2',
+            '--num-train', '2', '--num-val', '1', '--img-size', '64',
+            '--classes', 'circle', 'star']
+    main = _tool('generate_dataset.py').main
+    assert main(argv) == 0
     meta = json.load(open(osp.join(out, 'meta.json')))
     assert meta['classes'] == ['circle', 'star']
-    r = subprocess.run(cmd[:-2] + ['cross'], capture_output=True,
-                       text=True, cwd=REPO)
-    assert r.returncode == 1 and 'other parameters' in r.stderr
+    assert main(argv[:-2] + ['cross']) == 1
+    assert 'other parameters' in capsys.readouterr().err
+
+
+def test_cli_subprocess(tmp_path):
+    r = subprocess.run(
+        [sys.executable, osp.join(REPO, 'tools/generate_dataset.py'),
+         '--out', str(tmp_path / 'x'), '--num-unlabeled', '1',
+         '--num-train', '1', '--num-val', '1', '--img-size', '32'],
+        capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 0, r.stderr
+    assert 'train: 1 images' in r.stdout

@@ -1,0 +1,192 @@
+"""Fine-tune and evaluate an mmdet detector from a config (transfer runs).
+
+Used by the end-to-end driver: pre-train -> convert -> :func:`finetune_detector`
+-> AP dict. Everything is an mmengine ``Runner`` run; SyncBN configs work in
+one process because the Runner reverts SyncBN to BN when not distributed.
+"""
+import copy
+import json
+import os
+import os.path as osp
+import tempfile
+from typing import Dict, Optional, Sequence, Union
+
+from mmengine.config import Config, ConfigDict
+from mmengine.hooks import Hook
+
+_DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+_EVALUATORS = ('val_evaluator', 'test_evaluator')
+
+
+def _inner_dataset(ds: ConfigDict) -> ConfigDict:
+    """The dataset under wrappers (RepeatDataset, ClassBalancedDataset)."""
+    while 'dataset' in ds and isinstance(ds['dataset'], dict):
+        ds = ds['dataset']
+    return ds
+
+
+def set_data_root(cfg: Config, data_root: str) -> None:
+    """Point every dataloader and COCO evaluator of ``cfg`` at ``data_root``.
+
+    Evaluator ``ann_file`` s become ``data_root`` + the val/test dataset's
+    ``ann_file`` (the file the metric must read).
+    """
+    data_root = data_root.rstrip('/') + '/'
+    for name in _DATALOADERS:
+        if cfg.get(name) and cfg[name].get('dataset'):
+            _inner_dataset(cfg[name].dataset).data_root = data_root
+    for name, loader in (('val_evaluator', 'val_dataloader'),
+                         ('test_evaluator', 'test_dataloader')):
+        ev = cfg.get(name)
+        if not ev or not cfg.get(loader):
+            continue
+        ann = _inner_dataset(cfg[loader].dataset).get('ann_file')
+        evs = ev if isinstance(ev, list) else [ev]
+        for e in evs:
+            if 'ann_file' in e and ann:
+                e.ann_file = osp.join(data_root, ann)
+
+
+def set_pretrained(cfg: Config, checkpoint: Optional[str]) -> None:
+    """Initialise the whole detector from a converted checkpoint.
+
+    A model-level ``Pretrained`` init loads every matching key (backbone and
+    FPN) after the heads' own initialisation; the backbone's own
+    ``init_cfg`` is removed so that nothing is downloaded.
+    """
+    cfg.model.backbone.init_cfg = None
+    if checkpoint is None:
+        cfg.model.init_cfg = None
+    else:
+        if not osp.isfile(checkpoint):
+            raise FileNotFoundError(f'pre-trained checkpoint {checkpoint!r} '
+                                    'does not exist')
+        cfg.model.init_cfg = dict(type='Pretrained', checkpoint=checkpoint)
+
+
+def _atomic_json(path: str, obj) -> None:
+    os.makedirs(osp.dirname(path) or '.', exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=osp.dirname(path) or '.', suffix='.tmp')
+    with os.fdopen(fd, 'w') as f:
+        json.dump(obj, f, indent=1)
+    os.replace(tmp, path)
+
+
+def build_finetune_cfg(config: Union[str, Config],
+                       work_dir: str,
+                       checkpoint: Optional[str] = None,
+                       data_root: Optional[str] = None,
+                       max_epochs: Optional[int] = None,
+                       max_iters: Optional[int] = None,
+                       cfg_options: Optional[Dict] = None,
+                       seed: Optional[int] = 0) -> Config:
+    """The config of a fine-tuning run, validation only at the end.
+
+    Args:
+        config (str | Config): mmdet config (e.g.
+            ``configs/mask_rcnn/mask-rcnn_r18-ccop-tiny_fpn-bn-4conv1fc_6e_synth.py``).
+        work_dir (str): Run folder (logs, checkpoints, metrics).
+        checkpoint (str, optional): Converted (mmdet) pre-training checkpoint;
+            None keeps the config's initialisation if it has one, else random.
+        data_root (str, optional): Dataset root replacing the config's.
+        max_epochs (int, optional): Override the epoch count.
+        max_iters (int, optional): Iteration-based training instead (smoke
+            tests); the LR schedule becomes a short linear warm-up.
+        cfg_options (dict, optional): Further ``--cfg-options`` style keys,
+            merged last.
+        seed (int, optional): Random seed.
+    """
+    cfg = (copy.deepcopy(config) if isinstance(config, Config) else
+           Config.fromfile(config))
+    cfg.work_dir = work_dir
+    if checkpoint is not None:
+        set_pretrained(cfg, checkpoint)
+    if data_root is not None:
+        set_data_root(cfg, data_root)
+    if max_iters is not None:
+        cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters,
+                             val_interval=max_iters + 1)
+        warm = max(1, min(max_iters, 50))
+        cfg.param_scheduler = [
+            dict(type='LinearLR', start_factor=0.1, by_epoch=False,
+                 begin=0, end=warm)
+        ]
+        cfg.train_dataloader.sampler = dict(
+            type='InfiniteSampler', shuffle=True)
+        cfg.default_hooks.checkpoint = dict(
+            type='CheckpointHook', interval=max_iters, by_epoch=False,
+            max_keep_ckpts=1)
+        cfg.log_processor = dict(by_epoch=False)
+    else:
+        epochs = max_epochs or cfg.train_cfg.get('max_epochs')
+        cfg.train_cfg.max_epochs = epochs
+        cfg.train_cfg.val_interval = epochs + 1  # once, after the last
+        for sch in cfg.param_scheduler:
+            if sch.get('by_epoch', True) and sch.get('end', 0) > epochs:
+                sch.end = epochs
+            if 'milestones' in sch:
+                sch.milestones = [m for m in sch.milestones if m < epochs]
+        if cfg.default_hooks.get('checkpoint'):
+            cfg.default_hooks.checkpoint.interval = epochs
+    if seed is not None:
+        cfg.randomness = dict(seed=seed)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+class _MetricsCatcher(Hook):
+    """Hook keeping the metrics of the latest validation."""
+    priority = 'LOWEST'
+
+    def __init__(self):
+        self.metrics = None
+
+    def after_val_epoch(self, runner, metrics=None):
+        self.metrics = dict(metrics or {})
+
+
+def finetune_detector(config: Union[str, Config],
+                      work_dir: str,
+                      checkpoint: Optional[str] = None,
+                      data_root: Optional[str] = None,
+                      max_epochs: Optional[int] = None,
+                      max_iters: Optional[int] = None,
+                      cfg_options: Optional[Dict] = None,
+                      seed: Optional[int] = 0,
+                      metrics_file: str = 'finetune_metrics.json'
+                      ) -> Dict[str, float]:
+    """Fine-tune a detector, evaluate it once, return the metrics.
+
+    Arguments as :func:`build_finetune_cfg`. The metrics (e.g.
+    ``coco/bbox_mAP``, ``coco/segm_mAP``, ``..._50``, ``..._75``) are also
+    written to ``<work_dir>/<metrics_file>``.
+
+    Returns:
+        dict: Metric name -> float.
+    """
+    from mmengine.runner import Runner
+    from mmdet.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    cfg = build_finetune_cfg(config, work_dir, checkpoint, data_root,
+                             max_epochs, max_iters, cfg_options, seed)
+    runner = Runner.from_cfg(cfg)
+    catcher = _MetricsCatcher()
+    runner.register_hook(catcher, priority='LOWEST')
+    runner.train()  # mmengine validates after the last epoch / iteration
+    metrics = catcher.metrics
+    if metrics is None:
+        metrics = runner.val()
+    out = {k: float(v) for k, v in (metrics or {}).items()
+           if isinstance(v, (int, float))}
+    _atomic_json(osp.join(work_dir, metrics_file), out)
+    return out
+
+
+def summarize(metrics: Dict[str, float],
+              keys: Sequence[str] = ('coco/bbox_mAP', 'coco/bbox_mAP_50',
+                                     'coco/segm_mAP', 'coco/segm_mAP_50')
+              ) -> str:
+    """One line of the headline AP numbers (x100, as papers report)."""
+    return ', '.join(f'{k.split("/")[-1]} {100 * metrics[k]:.1f}'
+                     for k in keys if k in metrics)
