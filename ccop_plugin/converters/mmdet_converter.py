@@ -29,6 +29,7 @@ SKIP_REASONS = (
     ('head.', 'pre-training head'),
     ('roi_head.', 'pre-training head'),
     ('intra_head.', 'pre-training head'),
+    ('curriculum.', 'box-jitter curriculum state (pre-training only)'),
     ('data_preprocessor.', 'data preprocessor'),
 )
 _RESNET_TOP = re.compile(r'^(conv1|bn1|layer[1-4])\.')

@@ -194,3 +194,28 @@ def test_mmdet_cli_report(tmp_path, fake_ccop_ckpt, capsys):
         stdout
     ckpt = torch.load(out, map_location='cpu', weights_only=True)
     assert 'state_dict' in ckpt and 'meta' in ckpt
+
+
+def test_real_ccop_tiny_model_converts_completely(tmp_path):
+    """The CCOP algorithm of the tiny pre-training config -> mmdet: the
+    query backbone + FPN load into the tiny Mask R-CNN with nothing missing.
+    """
+    import ccop_plugin  # noqa: F401  (registers CCOP)
+    from mmpretrain.registry import MODELS
+    if MODELS.get('CCOP') is None:
+        pytest.skip('CCOP is not registered')
+    cfg = Config.fromfile(
+        osp.join(REPO, 'configs/ccop/ccop_resnet18-fpn_cpu-tiny.py'))
+    sd = MODELS.build(cfg.model).state_dict()
+    res = convert_to_mmdet(dict(state_dict=sd))
+    assert not res.missing
+    assert all(k.startswith(('backbone.', 'neck.')) for k in res.state_dict)
+    assert not any(k.startswith(('encoder_k.', 'img_neck.', 'roi_neck.'))
+                   for k in res.state_dict)
+    model = build_small_maskrcnn()
+    inc = model.load_state_dict(res.state_dict, strict=False)
+    assert not inc.unexpected_keys
+    assert not [k for k in inc.missing_keys
+                if k.startswith(('backbone.', 'neck.'))]
+    msd = model.state_dict()
+    assert all(torch.equal(msd[k], v) for k, v in res.state_dict.items())
