@@ -107,13 +107,13 @@ def test_sgd_steps_lower_loss():
 
     optim = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     before = total_loss()
-    for _ in range(6):
+    for _ in range(3):
         losses = model(inputs, samples, mode='loss')
         optim.zero_grad()
         sum(losses.values()).backward()
         optim.step()
     after = total_loss()
-    assert after < before, (before, after)
+    assert after < 0.9 * before, (before, after)
 
 
 def test_state_dict_restores_queues_and_curriculum(model):
@@ -130,3 +130,22 @@ def test_state_dict_restores_queues_and_curriculum(model):
     assert int(other.roi_queue_ptr) == 5 and int(other.queue_ptr) == 2
     assert other.curriculum.get_values() == pytest.approx(
         dict(iou_thr=0.55, mag_xy=0.3, mag_wh=0.9))
+
+
+def test_autocast_bfloat16(model):
+    inputs, samples = fake_batch((3, 2))
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        losses = model(inputs, samples, mode='loss')
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+    assert model.roi_queue.dtype == torch.float32
+
+
+def test_profiler_sections(model):
+    from torch.profiler import ProfilerActivity, profile
+    inputs, samples = fake_batch((2, 2))
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        model(inputs, samples, mode='loss')
+    keys = {ev.key for ev in prof.key_averages()}
+    assert {'ccop:encoder_q', 'ccop:fpn_q', 'ccop:encoder_k',
+            'ccop:curriculum', 'ccop:object_branch'} <= keys

@@ -40,6 +40,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import ExponentialMovingAverage
+from torch.profiler import record_function
 
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
@@ -198,13 +199,16 @@ class CCOP(BaseSelfSupervisor):
         img_inds = rois_k[:, 0].long()
         num_rois = rois_q.shape[0]
 
-        # query encoder
-        feats_q = self.backbone(im_q)
-        fpn_q = self.neck(feats_q)
-        img_q = F.normalize(self.img_neck((feats_q[-1], ))[0], dim=1)
-        roi_q = F.normalize(self.roi_neck(fpn_q, rois_q), dim=1)  # (M, C)
+        # query encoder (profiler sections named ccop:*)
+        with record_function('ccop:encoder_q'):
+            feats_q = self.backbone(im_q)
+            img_q = F.normalize(self.img_neck((feats_q[-1], ))[0], dim=1)
+        with record_function('ccop:fpn_q'):
+            fpn_q = self.neck(feats_q)
+        with record_function('ccop:object_branch'):
+            roi_q = F.normalize(self.roi_neck(fpn_q, rois_q), dim=1)  # (M,C)
 
-        with torch.no_grad():
+        with torch.no_grad(), record_function('ccop:encoder_k'):
             self.encoder_k.update_parameters(
                 nn.Sequential(self.backbone, self.neck, self.img_neck,
                               self.roi_neck))
@@ -217,7 +221,8 @@ class CCOP(BaseSelfSupervisor):
             img_k = batch_unshuffle_ddp(img_k, idx_unshuffle)
             fpn_k = [batch_unshuffle_ddp(f, idx_unshuffle) for f in fpn_k]
 
-            # curriculum: all candidates of the batch in one RoIAlign call
+        with torch.no_grad(), record_function('ccop:curriculum'):
+            # all candidates of the batch in one pass of the key RoI neck
             cands, valid = self.curriculum.jitter(rois_k[:, 1:],
                                                   im_k.shape[-2:])
             num_cands = cands.shape[1]
@@ -236,9 +241,10 @@ class CCOP(BaseSelfSupervisor):
         l_pos = torch.einsum('nc,nc->n', [img_q, img_k]).unsqueeze(-1)
         l_neg = torch.einsum('nc,ck->nk', [img_q, self.queue.clone().detach()])
         loss_img = self.head.loss(l_pos, l_neg)
-        loss_roi = self.roi_head.loss(roi_q, roi_k_pos, self.roi_queue)
-        loss_intra = self.intra_head.loss(roi_q, roi_k_ori, rois_k[:, 1:],
-                                          img_inds)
+        with record_function('ccop:object_branch'):
+            loss_roi = self.roi_head.loss(roi_q, roi_k_pos, self.roi_queue)
+            loss_intra = self.intra_head.loss(roi_q, roi_k_ori,
+                                              rois_k[:, 1:], img_inds)
 
         self._dequeue_and_enqueue(img_k)
         self._roi_dequeue_and_enqueue(roi_k_pos)

@@ -140,7 +140,10 @@ class ObjectRoINeck(BaseModule):
             (rois.shape[0], feats[0].shape[1], self.roi_size, self.roi_size))
         if rois.shape[0] == 0:
             return out
-        rois = rois.to(feats[0].dtype)
+        # box coordinates stay float32 (half / bfloat16 would round them to
+        # whole pixels on 224-px views); pooling runs in float32 as under
+        # torchvision's autocast rule for roi_align
+        rois = rois.float()
         levels = self.assign_levels(rois)
         for lvl, (feat, stride) in enumerate(zip(feats, self.featmap_strides)):
             inds = torch.nonzero(levels == lvl, as_tuple=True)[0]
@@ -149,13 +152,13 @@ class ObjectRoINeck(BaseModule):
                 out = out + feat.sum() * 0.
                 continue
             pooled = roi_align(
-                feat,
+                feat.float(),
                 rois[inds],
                 output_size=self.roi_size,
                 spatial_scale=1. / stride,
                 sampling_ratio=self.sampling_ratio,
                 aligned=self.aligned)
-            out = out.index_put((inds, ), pooled)
+            out = out.index_put((inds, ), pooled.to(out.dtype))
         return out
 
     def forward(self, feats: Sequence[torch.Tensor],
