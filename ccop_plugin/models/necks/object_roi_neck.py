@@ -148,8 +148,9 @@ class ObjectRoINeck(BaseModule):
         for lvl, (feat, stride) in enumerate(zip(feats, self.featmap_strides)):
             inds = torch.nonzero(levels == lvl, as_tuple=True)[0]
             if inds.numel() == 0:
-                # keep every level in the graph (DDP needs each param used)
-                out = out + feat.sum() * 0.
+                # keep every level in the graph (DDP needs each param used);
+                # one element only: a half-precision sum could overflow
+                out = out + feat.reshape(-1)[:1].sum().to(out.dtype) * 0.
                 continue
             pooled = roi_align(
                 feat.float(),
