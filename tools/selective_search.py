@@ -26,14 +26,28 @@ Examples::
     python tools/selective_search.py data/imgs --preset soco --out soco_ss.json
 """
 import argparse
+import os
 import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from ccop_plugin.proposals import (PRESETS, ProposalStateError,  # noqa: E402
-                                   get_preset, list_images, parse_shard,
-                                   run_proposals)
+# Kept light: ccop_plugin (and with it torch / OpenMMLab) is imported only in
+# main(), after the worker fork server has been started, so the two imports
+# overlap.
+PRESET_NAMES = ('ccop', 'soco')
+
+
+def prestart_fork_server():
+    """Start the workers' fork server now; it imports the proposal runner in
+    the background while this process does the same."""
+    import multiprocessing as mp
+    if 'forkserver' not in mp.get_all_start_methods():
+        return
+    from multiprocessing import forkserver
+    mp.get_context('forkserver').set_forkserver_preload(
+        ['ccop_plugin.proposals.runner'])
+    forkserver.ensure_running()
 
 
 def _optional(cast):
@@ -56,7 +70,7 @@ def parse_args(argv=None):
     p.add_argument('--out', required=True, help='output proposal JSON')
     p.add_argument('--work-dir', help='resumable state (default: '
                    '<out>.work/); shared by all shards of a run')
-    p.add_argument('--preset', choices=sorted(PRESETS), default='ccop',
+    p.add_argument('--preset', choices=PRESET_NAMES, default='ccop',
                    help="ccop: reference CCOP filters; soco: SoCo's filter")
     g = p.add_argument_group('search (default: from the preset)')
     g.add_argument('--mode', choices=['fast', 'quality', 'single'])
@@ -66,6 +80,9 @@ def parse_args(argv=None):
     g.add_argument('--max-size', type=_optional(int),
                    help='shrink images to this longer side before the search '
                    '(boxes are mapped back); none = full resolution')
+    g.add_argument('--scale-k', type=int, choices=[0, 1],
+                   help='with --max-size: scale k by the pixel ratio (1, '
+                   'default) or keep it (0)')
     g = p.add_argument_group('filters (default: from the preset)')
     g.add_argument('--min-aspect', type=float, help='min w/h')
     g.add_argument('--max-aspect', type=float, help='max w/h')
@@ -100,9 +117,12 @@ def parse_args(argv=None):
 
 
 def build_config(args):
+    from ccop_plugin.proposals import get_preset
     overrides = dict(
         mode=args.mode, k=args.k, inc_k=args.inc_k, sigma=args.sigma,
-        max_size=args.max_size, min_aspect=args.min_aspect,
+        max_size=args.max_size,
+        scale_k=None if args.scale_k is None else bool(args.scale_k),
+        min_aspect=args.min_aspect,
         max_aspect=args.max_aspect, min_side=args.min_side,
         min_wh=args.min_wh, min_rel_size=args.min_rel_size,
         max_rel_size=args.max_rel_size, nms_iou=args.nms_iou,
@@ -117,6 +137,12 @@ def build_config(args):
 
 def main(argv=None):
     args = parse_args(argv)
+    cores = len(os.sched_getaffinity(0)) if hasattr(
+        os, 'sched_getaffinity') else (os.cpu_count() or 1)
+    if (args.workers or cores) > 1:
+        prestart_fork_server()
+    from ccop_plugin.proposals import (ProposalStateError, list_images,
+                                       parse_shard, run_proposals)
     try:
         cfg = build_config(args)
         shard = parse_shard(args.shard)

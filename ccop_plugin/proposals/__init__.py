@@ -15,7 +15,8 @@ from .config import PRESETS, ProposalConfig, get_preset, parse_shard
 from .filters import (aspect_mask, ccop_filter, filter_boxes, image_seed,
                       min_wh_mask, nms, random_scores, rel_size_mask,
                       side_mask, soco_filter)
-from .runner import format_summary, iter_results, process_image, run_proposals
+from .runner import (format_summary, iter_results, prestart_workers,
+                     process_image, run_proposals)
 from .search import propose, read_image, resize_for_search, selective_search
 from .sources import (ImageEntry, list_coco_images, list_image_dir,
                       list_images, shard_entries)
@@ -28,7 +29,8 @@ __all__ = [
     'PRESETS', 'ProposalConfig', 'get_preset', 'parse_shard', 'aspect_mask',
     'ccop_filter', 'filter_boxes', 'image_seed', 'min_wh_mask', 'nms',
     'random_scores', 'rel_size_mask', 'side_mask', 'soco_filter',
-    'format_summary', 'iter_results', 'process_image', 'run_proposals',
+    'format_summary', 'iter_results', 'prestart_workers', 'process_image',
+    'run_proposals',
     'propose', 'read_image', 'resize_for_search', 'selective_search',
     'ImageEntry', 'list_coco_images', 'list_image_dir', 'list_images',
     'shard_entries', 'ProposalStateError', 'collect_records',

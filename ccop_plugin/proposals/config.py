@@ -40,6 +40,9 @@ class ProposalConfig:
         max_size: If set, images whose longer side exceeds it are shrunk to
             that longer side before the search; boxes are mapped back to the
             original pixel coordinates before filtering.
+        scale_k: With ``max_size``, multiply ``k`` / ``inc_k`` by the pixel
+            ratio of the shrunk image, so segments keep their size relative
+            to the image (better recall of full-resolution boxes).
         filter: ``'ccop'`` (aspect + side) or ``'soco'`` (cascade, see module
             docstring).
         min_aspect: Smallest allowed ``w / h``.
@@ -68,6 +71,7 @@ class ProposalConfig:
     inc_k: Optional[int] = None
     sigma: Optional[float] = None
     max_size: Optional[int] = None
+    scale_k: bool = True
     filter: str = 'ccop'
     min_aspect: float = 1.0 / 3.0
     max_aspect: float = 3.0

@@ -28,6 +28,8 @@ from .store import (ShardWriter, boxes_to_record, finished_names,
 Task = Tuple[int, int, str, str]  # (index, image id, file_name, path)
 
 _WORKER_CFG: Optional[ProposalConfig] = None
+_WORKER_FN: Optional[Callable[[Task, ProposalConfig], Dict[str, Any]]] = None
+WorkerFn = Callable[[Task, ProposalConfig], Dict[str, Any]]
 
 
 def process_image(task: Task, cfg: ProposalConfig) -> Dict[str, Any]:
@@ -40,6 +42,9 @@ def process_image(task: Task, cfg: ProposalConfig) -> Dict[str, Any]:
     except MemoryError:
         rec['error'] = 'out of memory (try --max-size)'
         return rec
+    except ValueError as e:  # unreadable / corrupt image (message names it)
+        rec['error'] = str(e)
+        return rec
     except Exception as e:  # noqa: BLE001 - any per-image failure is recorded
         rec['error'] = f'{type(e).__name__}: {e}'
         return rec
@@ -51,11 +56,11 @@ def process_image(task: Task, cfg: ProposalConfig) -> Dict[str, Any]:
     return rec
 
 
-def _init_worker(cfg: ProposalConfig) -> None:
+def _init_worker(cfg: ProposalConfig, fn: WorkerFn) -> None:
     """Pool initializer: one OpenCV/torch thread per worker, default signal
     handling (the parent handles Ctrl-C), and death with the parent."""
-    global _WORKER_CFG
-    _WORKER_CFG = cfg
+    global _WORKER_CFG, _WORKER_FN
+    _WORKER_CFG, _WORKER_FN = cfg, fn
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if sys.platform.startswith('linux'):
@@ -74,13 +79,35 @@ def _init_worker(cfg: ProposalConfig) -> None:
 
 
 def _worker_task(task: Task) -> Dict[str, Any]:
-    assert _WORKER_CFG is not None
-    return process_image(task, _WORKER_CFG)
+    assert _WORKER_CFG is not None and _WORKER_FN is not None
+    return _WORKER_FN(task, _WORKER_CFG)
 
 
-def _mp_context():
-    methods = mp.get_all_start_methods()
-    return mp.get_context('fork' if 'fork' in methods else 'spawn')
+def _mp_context(start_method: Optional[str] = None):
+    """Process context for the workers: ``forkserver`` where available.
+
+    Plain ``fork`` is not safe here: once OpenCV (or torch) has started its
+    thread pool in the parent -- e.g. a caller ran selective search before --
+    a forked child deadlocks in ``cv2.setNumThreads``. The fork server is a
+    fresh interpreter that imports this module once; workers fork from it
+    quickly and inherit no threads, locks or open files of the parent.
+    """
+    if start_method is None:
+        start_method = ('forkserver' if 'forkserver' in
+                        mp.get_all_start_methods() else 'spawn')
+    ctx = mp.get_context(start_method)
+    if start_method == 'forkserver':
+        ctx.set_forkserver_preload([__name__])
+    return ctx
+
+
+def prestart_workers(start_method: Optional[str] = None) -> None:
+    """Start the fork server in the background (it imports this package,
+    a few seconds) so that it overlaps with the caller's own start-up."""
+    ctx = _mp_context(start_method)
+    if ctx.get_start_method() == 'forkserver':
+        from multiprocessing import forkserver
+        forkserver.ensure_running()
 
 
 def _stop_executor(ex: ProcessPoolExecutor, hard: bool) -> None:
@@ -98,7 +125,9 @@ def _stop_executor(ex: ProcessPoolExecutor, hard: bool) -> None:
         p.join(timeout=10)
 
 
-def iter_results(tasks: Iterable[Task], cfg: ProposalConfig, workers: int
+def iter_results(tasks: Iterable[Task], cfg: ProposalConfig, workers: int,
+                 worker_fn: WorkerFn = process_image,
+                 start_method: Optional[str] = None
                  ) -> Iterable[Dict[str, Any]]:
     """Records of ``tasks`` in completion order, computed by ``workers``
     processes (``workers == 1``: in this process).
@@ -106,20 +135,29 @@ def iter_results(tasks: Iterable[Task], cfg: ProposalConfig, workers: int
     If a worker dies (segfault, OOM kill) the images it may have held are
     retried one at a time in a fresh process; the one that kills its worker
     again is reported as a failure instead of stopping the run.
+
+    Args:
+        tasks: ``(index, image id, file_name, path)`` tuples.
+        cfg: Proposal settings.
+        workers: Number of worker processes.
+        worker_fn: Picklable ``fn(task, cfg) -> record`` (tests inject
+            failures through it).
+        start_method: multiprocessing start method (default: forkserver).
     """
     tasks = deque(tasks)
     if workers <= 1:
         while tasks:
-            yield process_image(tasks.popleft(), cfg)
+            yield worker_fn(tasks.popleft(), cfg)
         return
-    ctx = _mp_context()
+    ctx = _mp_context(start_method)
     suspects: List[Task] = []
     while tasks or suspects:
         # Tasks that were in flight when a worker died: run each alone.
         while suspects:
             t = suspects.pop()
             ex = ProcessPoolExecutor(1, mp_context=ctx,
-                                     initializer=_init_worker, initargs=(cfg,))
+                                     initializer=_init_worker,
+                                     initargs=(cfg, worker_fn))
             hard = True
             try:
                 try:
@@ -136,7 +174,8 @@ def iter_results(tasks: Iterable[Task], cfg: ProposalConfig, workers: int
         if not tasks:
             break
         ex = ProcessPoolExecutor(workers, mp_context=ctx,
-                                 initializer=_init_worker, initargs=(cfg,))
+                                 initializer=_init_worker,
+                                 initargs=(cfg, worker_fn))
         inflight: Dict[Any, Task] = {}
         hard = True
         try:
@@ -183,7 +222,9 @@ def run_proposals(entries: List[ImageEntry], img_dir: str,
                   shard: Tuple[int, int] = (0, 1),
                   retry_failed: bool = False, overwrite: bool = False,
                   progress: bool = True, source: Optional[Dict] = None,
-                  log: Callable[[str], None] = print) -> Dict[str, Any]:
+                  log: Callable[[str], None] = print,
+                  worker_fn: WorkerFn = process_image,
+                  start_method: Optional[str] = None) -> Dict[str, Any]:
     """Compute proposals for one shard of ``entries``; resumable.
 
     Args:
@@ -200,6 +241,8 @@ def run_proposals(entries: List[ImageEntry], img_dir: str,
         progress: Show a tqdm progress bar (rate and ETA).
         source: Description of the input stored in the work dir's meta.
         log: Print function for messages and the summary.
+        worker_fn: Per-image function (see :func:`iter_results`).
+        start_method: multiprocessing start method (default: forkserver).
 
     Returns:
         dict: Summary (counts, proposals per image, timings, merge result).
@@ -245,7 +288,7 @@ def run_proposals(entries: List[ImageEntry], img_dir: str,
     except ValueError:  # not the main thread
         old_term = None
     t_work = time.perf_counter()
-    results = iter_results(tasks, cfg, workers)
+    results = iter_results(tasks, cfg, workers, worker_fn, start_method)
     try:
         for rec in results:
             writer.write(rec)

@@ -42,10 +42,17 @@ def resize_for_search(img: np.ndarray, max_size: Optional[int]
     return small, w / float(new_w), h / float(new_h)
 
 
+# OpenCV's defaults of switchToSelectiveSearchFast/Quality (base_k, inc_k)
+# and switchToSingleStrategy (k).
+DEFAULT_K = {'fast': 150, 'quality': 150, 'single': 200}
+DEFAULT_INC_K = 150
+
+
 def selective_search(img: np.ndarray, mode: str = 'fast',
                      k: Optional[int] = None, inc_k: Optional[int] = None,
                      sigma: Optional[float] = None,
-                     max_size: Optional[int] = None) -> np.ndarray:
+                     max_size: Optional[int] = None,
+                     scale_k: bool = True) -> np.ndarray:
     """Run OpenCV ``ximgproc`` selective search on a BGR image.
 
     Args:
@@ -56,6 +63,11 @@ def selective_search(img: np.ndarray, mode: str = 'fast',
         inc_k: ``k`` increment (fast/quality), or ``None`` for the default.
         sigma: Graph-segmentation sigma, or ``None`` for the default.
         max_size: Shrink the image to this longer side before the search.
+        scale_k: When the image is shrunk, multiply ``k`` and ``inc_k`` by
+            the pixel-count ratio (small / original). The graph
+            segmentation's merge threshold ``k / |C|`` counts pixels, so this
+            keeps segments the same size relative to the image as at full
+            resolution.
 
     Returns:
         np.ndarray: ``(N, 4)`` float64 ``xyxy`` boxes in the pixel coordinates
@@ -70,6 +82,13 @@ def selective_search(img: np.ndarray, mode: str = 'fast',
         img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
     h, w = img.shape[:2]
     small, sx, sy = resize_for_search(img, max_size)
+    if mode not in DEFAULT_K:
+        raise ValueError(f'unknown selective-search mode {mode!r}')
+    if scale_k and (sx != 1.0 or sy != 1.0):
+        ratio = small.shape[0] * small.shape[1] / float(h * w)
+        k = max(1, int(round((k or DEFAULT_K[mode]) * ratio)))
+        if mode != 'single':
+            inc_k = max(1, int(round((inc_k or DEFAULT_INC_K) * ratio)))
     ss = _ximgproc().segmentation.createSelectiveSearchSegmentation()
     ss.setBaseImage(small)
     kwargs = {}
@@ -90,8 +109,6 @@ def selective_search(img: np.ndarray, mode: str = 'fast',
             ss.switchToSelectiveSearchFast(**kwargs)
         else:
             ss.switchToSelectiveSearchQuality(**kwargs)
-    else:
-        raise ValueError(f'unknown selective-search mode {mode!r}')
     rects = np.asarray(ss.process(), dtype=np.float64).reshape(-1, 4)
     boxes = rects.copy()
     boxes[:, 2:] = rects[:, :2] + rects[:, 2:]  # xywh -> xyxy
@@ -120,7 +137,7 @@ def propose(img: np.ndarray, cfg: ProposalConfig, file_name: str = '',
     """
     t0 = time.perf_counter()
     candidates = selective_search(img, cfg.mode, cfg.k, cfg.inc_k, cfg.sigma,
-                                  cfg.max_size)
+                                  cfg.max_size, cfg.scale_k)
     boxes, stage = filter_boxes(candidates, img.shape[:2], cfg, file_name)
     out = dict(boxes=boxes, stage=stage, num_candidates=len(candidates),
                seconds=time.perf_counter() - t0)

@@ -57,7 +57,9 @@ def make_scene(height: int = 480, width: int = 640, seed: int = 0,
         size_range: Shape side as a fraction of the shorter image side.
 
     Returns:
-        tuple: ``(img (H, W, 3) uint8, boxes (K, 4) float32 xyxy)``.
+        tuple: ``(img (H, W, 3) uint8, boxes (K, 4) float32 xyxy)``: boxes
+        of the visible part of each shape; shapes more than 70% hidden by
+        later ones are left out.
     """
     rng = np.random.default_rng(seed)
     bg_a = rng.integers(0, 256, 3).astype(np.float32)
@@ -66,7 +68,8 @@ def make_scene(height: int = 480, width: int = 640, seed: int = 0,
     img = bg_a * (1 - noise) + bg_b * noise
     img += rng.normal(0, 8, img.shape)
     img = np.clip(img, 0, 255).astype(np.uint8)
-    boxes = []
+    labels = np.zeros((height, width), np.int32)
+    drawn = []
     short = min(height, width)
     for _ in range(int(rng.integers(num_shapes[0], num_shapes[1] + 1))):
         sw = int(short * rng.uniform(*size_range))
@@ -87,8 +90,13 @@ def make_scene(height: int = 480, width: int = 640, seed: int = 0,
             cv2.fillPoly(mask, [pts], 255)
         tex = _texture(rng, height, width)
         img[mask > 0] = tex[mask > 0]
-        ys, xs = np.nonzero(mask)
-        boxes.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+        drawn.append(int((mask > 0).sum()))
+        labels[mask > 0] = len(drawn)
+    boxes = []
+    for i, n in enumerate(drawn, 1):
+        ys, xs = np.nonzero(labels == i)
+        if len(xs) >= 0.3 * n and len(xs):
+            boxes.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
     return img, np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
 
 

@@ -18,7 +18,6 @@ from ccop_plugin.proposals import (ProposalStateError, get_preset,
                                    make_scene, merge_work_dir, propose,
                                    resize_for_search, run_proposals,
                                    write_scenes)
-from ccop_plugin.proposals import runner as runner_mod
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 H, W = 120, 160
@@ -281,21 +280,38 @@ def test_coco_annotation_file_as_image_list(img_dir, tmp_path):
         list_coco_images(ann_file)
 
 
-def test_dead_worker_is_reported_not_fatal(img_dir, tmp_path, monkeypatch):
-    real = runner_mod.process_image
-
-    def crashing(task, cfg):
-        if task[2] == 'img_05.jpg':
-            os._exit(1)  # what a segfault / OOM kill looks like to the pool
-        return real(task, cfg)
-
-    monkeypatch.setattr(runner_mod, 'process_image', crashing)
-    out, s = run(img_dir, str(tmp_path), workers=2)
+def test_dead_worker_is_reported_not_fatal(img_dir, tmp_path):
+    from proposal_crash_helper import crash_on_img05
+    out, s = run(img_dir, str(tmp_path), workers=2, worker_fn=crash_on_img05)
     failed = dict(s['failures'])
     assert set(failed) == {'corrupt.jpg', 'img_05.jpg'}
     assert 'worker process died' in failed['img_05.jpg']
     data = json.loads(read(out))
     assert len(data['images']) == 9
+
+
+def test_workers_start_after_opencv_threads_ran_in_parent(tmp_path):
+    """Regression: forked workers deadlocked in cv2.setNumThreads once the
+    parent had run selective search at a size that starts OpenCV's pool."""
+    d = str(tmp_path / 'imgs')
+    write_scenes(d, 2, 480, 640, seed=5)
+    img, _ = make_scene(480, 640, seed=1)
+    cv2.setNumThreads(2)
+    propose(img, get_preset('ccop', max_size=200), 'x')
+    cv2.resize(img, (320, 240), interpolation=cv2.INTER_AREA)
+
+    def timeout(signum, frame):
+        raise TimeoutError('workers hang after OpenCV ran in the parent')
+
+    old = signal.signal(signal.SIGALRM, timeout)
+    signal.alarm(120)
+    try:
+        _, s = run(d, str(tmp_path), workers=2,
+                   cfg=get_preset('ccop', max_size=160))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    assert s['processed'] == 2 and s['failed'] == 0
 
 
 def test_visualize_tool(img_dir, tmp_path):
