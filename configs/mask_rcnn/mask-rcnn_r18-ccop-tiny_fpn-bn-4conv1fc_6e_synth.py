@@ -17,6 +17,9 @@ pretrained_ckpt = None
 classes = ('circle', 'rectangle', 'triangle', 'star', 'ring', 'cross')
 img_scale = (160, 160)
 fpn_channels = 128
+# RoI heads are most of the CPU time: 64-channel head convs and 64 sampled
+# RoIs per image halve the iteration time (~0.6 s for 4 images on 2 cores)
+head_channels = 64
 norm_cfg = dict(type='BN', requires_grad=True)
 
 model = dict(
@@ -38,19 +41,19 @@ model = dict(
         bbox_head=dict(
             type='Shared4Conv1FCBBoxHead',
             in_channels=fpn_channels,
-            conv_out_channels=fpn_channels,
+            conv_out_channels=head_channels,
             fc_out_channels=256,
             norm_cfg=norm_cfg,
             num_classes=len(classes)),
         mask_roi_extractor=dict(out_channels=fpn_channels),
         mask_head=dict(
             in_channels=fpn_channels,
-            conv_out_channels=fpn_channels,
+            conv_out_channels=head_channels,
             norm_cfg=norm_cfg,
             num_classes=len(classes))),
     train_cfg=dict(
         rpn_proposal=dict(nms_pre=500, max_per_img=300),
-        rcnn=dict(sampler=dict(num=128))),
+        rcnn=dict(sampler=dict(num=64))),
     test_cfg=dict(
         rpn=dict(nms_pre=300, max_per_img=100),
         rcnn=dict(max_per_img=30)))
