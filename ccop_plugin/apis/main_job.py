@@ -152,10 +152,16 @@ def stage_pretrain(cfg: MainJobConfig, method: str, work_dir: str) -> Dict:
     """Pre-train in a subprocess (``tools/train.py``); resumes if interrupted."""
     config = osp.join(ROOT, PRETRAIN_CONFIGS[method])
     img_dir = osp.join(osp.abspath(cfg.data_root), 'images', 'unlabeled') + '/'
-    options = [
-        f'train_dataloader.dataset.data_root={img_dir}',
-        f'train_dataloader.dataset.ann_file={osp.abspath(cfg.proposal_file)}',
-        'train_dataloader.dataset.data_prefix.img_path=',
+    if method == 'ccop':  # images listed with their proposals
+        options = [
+            f'train_dataloader.dataset.data_root={img_dir}',
+            'train_dataloader.dataset.ann_file='
+            f'{osp.abspath(cfg.proposal_file)}',
+            'train_dataloader.dataset.data_prefix.img_path=',
+        ]
+    else:  # an image folder
+        options = [f'train_dataloader.dataset.data_root={img_dir}']
+    options += [
         f'train_dataloader.batch_size={cfg.pretrain_batch}',
         f'train_cfg.max_iters={cfg.pretrain_iters}',
         f'param_scheduler.1.T_max={max(1, cfg.pretrain_iters - 5)}',

@@ -1,0 +1,47 @@
+import os
+
+import numpy as np
+import pytest
+import torch
+
+
+@pytest.mark.parametrize('backend', ['cv2', 'pillow'])
+def test_adjust_hue_matches_mmcv_and_accepts_negative_factors(backend):
+    import cv2
+
+    import ccop_plugin  # noqa: F401  (applies the patch)
+    from ccop_plugin.utils.compat import _adjust_hue_numpy2
+    img = (np.random.default_rng(0).random((24, 32, 3)) * 255).astype(
+        np.uint8)
+    # compare against a direct HSV computation of the same hue rotation
+    for f in (0.1, -0.1, 0.45, -0.45):
+        out = _adjust_hue_numpy2(img, f, backend=backend)
+        assert out.shape == img.shape and out.dtype == img.dtype
+        if backend == 'cv2':
+            hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV_FULL)
+            hsv[..., 0] = (hsv[..., 0].astype(int) + int(f * 255)) % 256
+            ref = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR_FULL)
+            np.testing.assert_array_equal(out, ref)
+    # the patched entry point is what mmpretrain's ColorJitter calls
+    import mmcv
+    assert mmcv.adjust_hue is _adjust_hue_numpy2
+
+
+def test_color_jitter_with_hue_runs_under_numpy2():
+    import ccop_plugin  # noqa: F401
+    from mmpretrain.datasets.transforms import ColorJitter
+    t = ColorJitter(brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1)
+    img = (np.random.default_rng(1).random((16, 16, 3)) * 255).astype(np.uint8)
+    for _ in range(50):  # about half draw a negative hue factor
+        assert t(dict(img=img.copy()))['img'].shape == img.shape
+
+
+def test_checkpoints_with_numpy_objects_load():
+    import ccop_plugin  # noqa: F401
+    from mmengine.runner.checkpoint import _load_checkpoint
+    assert os.environ.get('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD') == '1'
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, 'c.pth')
+        torch.save(dict(state_dict={}, meta=dict(x=np.float64(1.))), path)
+        assert _load_checkpoint(path)['meta']['x'] == 1.
