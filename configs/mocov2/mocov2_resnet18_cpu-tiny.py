@@ -34,6 +34,10 @@ train_dataloader = dict(
     batch_size=4,
     num_workers=0,
     persistent_workers=False,
+    # redefined: dicts inherited through `mmpretrain::` carry a `_scope_` key
+    # that mmengine passes on to the collate function
+    sampler=dict(_delete_=True, type='DefaultSampler', shuffle=True),
+    collate_fn=dict(_delete_=True, type='default_collate'),
     dataset=dict(
         _delete_=True,
         type='CustomDataset',
