@@ -126,7 +126,8 @@ def expected_keys_from_config(config: str, with_fpn: bool = True
     from mmengine.config import Config
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
-    register_all_modules()
+    from mmengine.registry import DefaultScope
+    register_all_modules(init_default_scope=False)
     cfg = Config.fromfile(config)
 
     def scrub(node):
@@ -143,7 +144,8 @@ def expected_keys_from_config(config: str, with_fpn: bool = True
                 scrub(x)
     model_cfg = copy.deepcopy(cfg.model)  # ConfigDict: heads read attrs
     scrub(model_cfg)
-    model = MODELS.build(model_cfg)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(model_cfg)
     tops = ('backbone.', 'neck.') if with_fpn else ('backbone.', )
     return {k: v.shape for k, v in model.state_dict().items()
             if k.startswith(tops)}

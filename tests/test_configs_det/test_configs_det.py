@@ -87,14 +87,16 @@ def test_small_config_builds_and_reverts_syncbn():
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
     from mmengine.model import revert_sync_batchnorm
-    register_all_modules()
+    from mmengine.registry import DefaultScope
+    register_all_modules(init_default_scope=False)
     cfg = Config.fromfile(SMALL_CFG)
     assert cfg.model.roi_head.bbox_head.num_classes == 6
     assert cfg.model.neck.out_channels == 128
     assert cfg.val_evaluator.metric == ['bbox', 'segm']
     for key in ('backbone', 'neck'):
         cfg.model[key].norm_cfg = dict(type='SyncBN', requires_grad=True)
-    model = revert_sync_batchnorm(MODELS.build(cfg.model))
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = revert_sync_batchnorm(MODELS.build(cfg.model))
     assert not any(isinstance(m, torch.nn.SyncBatchNorm)
                    for m in model.modules())
     model.eval()

@@ -1,4 +1,5 @@
 """Fixtures: a tiny fake CCOP checkpoint (see fake_ccop.py)."""
+import copy
 import importlib.util
 import os.path as osp
 
@@ -25,3 +26,12 @@ def fake_ccop_ckpt(tmp_path_factory, fake_ccop_sd):
     path = tmp_path_factory.mktemp('ccop') / 'ccop_tiny.pth'
     torch.save(dict(state_dict=fake_ccop_sd, meta=dict(epoch=1)), str(path))
     return str(path)
+
+
+@pytest.fixture(autouse=True)
+def restore_default_scope():
+    """Leave mmengine's global default scope as it was after each test."""
+    from mmengine.registry import DefaultScope
+    saved = copy.copy(DefaultScope._instance_dict)
+    yield
+    DefaultScope._instance_dict = saved

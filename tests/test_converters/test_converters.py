@@ -31,10 +31,12 @@ def _tool(name):
 def build_small_maskrcnn(init_cfg=None):
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
-    register_all_modules()
+    from mmengine.registry import DefaultScope
+    register_all_modules(init_default_scope=False)
     cfg = Config.fromfile(SMALL_CFG)
     cfg.model.init_cfg = init_cfg
-    return MODELS.build(cfg.model)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        return MODELS.build(cfg.model)
 
 
 def test_mmdet_conversion_loads_into_maskrcnn(fake_ccop_sd):
@@ -206,7 +208,9 @@ def test_real_ccop_tiny_model_converts_completely(tmp_path):
         pytest.skip('CCOP is not registered')
     cfg = Config.fromfile(
         osp.join(REPO, 'configs/ccop/ccop_resnet18-fpn_cpu-tiny.py'))
-    sd = MODELS.build(cfg.model).state_dict()
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        sd = MODELS.build(cfg.model).state_dict()
     res = convert_to_mmdet(dict(state_dict=sd))
     assert not res.missing
     assert all(k.startswith(('backbone.', 'neck.')) for k in res.state_dict)
