@@ -16,8 +16,9 @@ def load_state_dict(src: Union[str, Mapping]) -> Tuple[StateDict, str]:
     """The state dict of a checkpoint file or object.
 
     Accepts an mmengine checkpoint (``{'state_dict': ...}``), a
-    ``{'model': ...}`` dict, or a raw state dict; a leading ``module.``
-    (DataParallel/DDP) is removed.
+    ``{'model': ...}`` dict (also a Detectron2 ``.pkl`` with NumPy arrays),
+    or a raw state dict; a leading ``module.`` (DataParallel/DDP) is
+    removed.
 
     Args:
         src (str | Mapping): Path or already loaded object.
@@ -26,7 +27,12 @@ def load_state_dict(src: Union[str, Mapping]) -> Tuple[StateDict, str]:
         tuple: ``(state_dict, description)``; values are tensors.
     """
     name = src if isinstance(src, str) else '<state dict>'
-    if isinstance(src, str):
+    if isinstance(src, str) and src.endswith('.pkl'):
+        import pickle  # Detectron2 weights: {'model': {name: ndarray}}
+        with open(src, 'rb') as f:
+            obj = pickle.load(f, encoding='latin1')
+    elif isinstance(src, str):
+        # checkpoints are pickles: only load files you trust
         obj = torch.load(src, map_location='cpu', weights_only=False)
     else:
         obj = src
@@ -102,3 +108,52 @@ def describe_fpn(state_dict: StateDict,
     shapes = [lat[i] for i in sorted(lat)]
     return dict(in_channels=[int(s[1]) for s in shapes],
                 out_channels=int(shapes[0][0]), norm=norm)
+
+
+def _mmdet_from_d2_suffix(name: str) -> Optional[str]:
+    """mmdet key of a Detectron2 ResNet-FPN name without its prefix
+    (``bottom_up.res2.0.conv1.norm.weight``, ``fpn_lateral2.weight`` ...).
+    """
+    m = re.match(r'^(?:bottom_up\.)?stem\.conv1\.(norm\.)?(\w+)$', name)
+    if m:
+        return f'backbone.{"bn1" if m.group(1) else "conv1"}.{m.group(2)}'
+    m = re.match(r'^(?:bottom_up\.)?res([2-5])\.(\d+)\.'
+                 r'(conv\d|shortcut)\.(norm\.)?(\w+)$', name)
+    if m:
+        stage, block, layer, norm, param = m.groups()
+        if layer == 'shortcut':
+            layer = 'downsample.1' if norm else 'downsample.0'
+        elif norm:
+            layer = 'bn' + layer[-1]
+        return f'backbone.layer{int(stage) - 1}.{block}.{layer}.{param}'
+    m = re.match(r'^fpn_(lateral|output)([2-5])\.(norm\.)?(\w+)$', name)
+    if m:
+        kind, level, norm, param = m.groups()
+        mod = 'lateral_convs' if kind == 'lateral' else 'fpn_convs'
+        return (f'neck.{mod}.{int(level) - 2}.'
+                f'{"bn" if norm else "conv"}.{param}')
+    return None
+
+
+def from_detectron2_layout(state_dict: StateDict) -> StateDict:
+    """Rename Detectron2 ResNet-FPN keys to mmdet's; other keys unchanged.
+
+    Handles Detectron2 models (``backbone.bottom_up.*``,
+    ``backbone.fpn_*``), suffix-only exports (``stem.*``, ``res2.*``) and the
+    reference CCOP code's checkpoints, whose query encoder is a Detectron2
+    ResNet-FPN under ``backbone_q.`` (its momentum copy ``backbone_k.`` is
+    kept as is, to be skipped). A state dict without such keys is returned
+    unchanged.
+    """
+    d2_like = re.compile(r'^(backbone_q\.|backbone\.)?'
+                         r'(bottom_up\.|stem\.conv1|res[2-5]\.\d|fpn_)')
+    if not any(d2_like.match(k) for k in state_dict):
+        return state_dict
+    out = OrderedDict()
+    for k, v in state_dict.items():
+        m = d2_like.match(k)
+        new = None
+        if m:
+            new = _mmdet_from_d2_suffix(k[len(m.group(1) or ''):])
+        out[k if new is None else new] = v
+    return out

@@ -17,11 +17,15 @@ from typing import Dict, List, Mapping, Optional, Tuple, Union
 import torch
 
 from .checkpoint import (ConversionError, StateDict, describe_fpn,
-                         infer_resnet_depth, load_state_dict)
+                         from_detectron2_layout, infer_resnet_depth,
+                         load_state_dict)
 
 # prefix -> why it is not transferred
 SKIP_REASONS = (
     ('encoder_k.', 'momentum (key) encoder'),
+    ('backbone_k.', 'momentum (key) encoder'),
+    ('img_neck_', 'image projection neck (pre-training only)'),
+    ('roi_neck_', 'RoI projection neck (pre-training only)'),
     ('momentum_encoder.', 'momentum (key) encoder'),
     ('target_net.', 'momentum (target) encoder'),
     ('img_neck.', 'image projection neck (pre-training only)'),
@@ -79,8 +83,10 @@ class ConversionResult:
 
 
 def _normalise_prefixes(sd: StateDict) -> StateDict:
-    """Give a bare torchvision/mmdet ResNet state dict the ``backbone.``
-    prefix; leave prefixed checkpoints as they are."""
+    """Rename Detectron2-layout keys (incl. the reference CCOP code's
+    ``backbone_q.``) to mmdet's; give a bare torchvision/mmdet ResNet state
+    dict the ``backbone.`` prefix; leave other checkpoints as they are."""
+    sd = from_detectron2_layout(sd)
     if any(k.startswith('backbone.') for k in sd):
         return sd
     if sum(bool(_RESNET_TOP.match(k)) for k in sd) >= len(sd) // 2 > 0:
@@ -224,8 +230,11 @@ def convert_to_mmdet(src: Union[str, Mapping],
     if expected:
         tops = ('backbone.', 'neck.') if with_fpn and neck_ok else (
             'backbone.', )
+        # BN's num_batches_tracked is a counter, not a weight (Detectron2
+        # files do not have it): not reported
         res.missing = [k for k in expected
-                       if k.startswith(tops) and k not in res.state_dict]
+                       if k.startswith(tops) and k not in res.state_dict
+                       and not k.endswith('num_batches_tracked')]
     return res
 
 

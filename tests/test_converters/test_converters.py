@@ -223,3 +223,33 @@ def test_real_ccop_tiny_model_converts_completely(tmp_path):
                 if k.startswith(('backbone.', 'neck.'))]
     msd = model.state_dict()
     assert all(torch.equal(msd[k], v) for k, v in res.state_dict.items())
+
+
+def test_detectron2_round_trip_and_reference_ccop_layout(tmp_path,
+                                                         fake_ccop_sd):
+    """D2 export -> mmdet gives back the same tensors; so does a checkpoint
+    laid out as the reference CCOP code's (D2 ResNet-FPN under
+    ``backbone_q.``, momentum copy under ``backbone_k.``)."""
+    from ccop_plugin.converters import save_detectron2
+    d2, _ = convert_to_detectron2(fake_ccop_sd)
+    out = str(tmp_path / 'x.pkl')
+    save_detectron2(d2, out)
+    back = convert_to_mmdet(out)
+    assert not back.missing
+    for k, v in back.state_dict.items():
+        assert torch.equal(v, fake_ccop_sd[k]), k
+    short, _ = convert_to_detectron2(fake_ccop_sd, full_names=False)
+    assert set(convert_to_mmdet(short['model']).state_dict) == \
+        set(back.state_dict)
+    ref = OrderedDict()
+    for name, arr in d2['model'].items():
+        ref[name.replace('backbone.', 'backbone_q.', 1)] = torch.as_tensor(arr)
+        ref[name.replace('backbone.', 'backbone_k.', 1)] = torch.as_tensor(arr)
+    ref['img_neck_q.fc.weight'] = torch.randn(8, 8)
+    ref['roi_queue'] = torch.randn(8, 8)
+    res = convert_to_mmdet(dict(state_dict=ref))
+    assert set(res.state_dict) == set(back.state_dict) and not res.missing
+    reasons = dict(res.skipped)
+    assert reasons['backbone_k.bottom_up.stem.conv1.weight'].startswith(
+        'momentum')
+    assert 'img_neck_q.fc.weight' in reasons and 'roi_queue' in reasons
