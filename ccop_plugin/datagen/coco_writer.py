@@ -2,6 +2,7 @@
 import json
 import os
 import os.path as osp
+import re
 import tempfile
 import time
 from dataclasses import asdict
@@ -55,6 +56,17 @@ def image_rng(seed: int, split: str, index: int) -> np.random.Generator:
     number of images of any split changes.
     """
     return np.random.default_rng([int(seed), SPLITS[split][0], int(index)])
+
+
+def _remove_stale_images(img_dir: str, keep: List[str]) -> None:
+    """Delete images of an earlier, larger generation (``NNNNNN.png`` not in
+    ``keep``), so that listing the folder gives the split."""
+    if not osp.isdir(img_dir):
+        return
+    keep_set = set(keep)
+    for name in os.listdir(img_dir):
+        if re.fullmatch(r'\d{6}\.png', name) and name not in keep_set:
+            os.remove(osp.join(img_dir, name))
 
 
 def _split_sizes(num_unlabeled, num_train, num_val) -> Dict[str, int]:
@@ -201,6 +213,7 @@ def generate_synthetic_coco(out_dir: str,
             images=images, annotations=anns,
             categories=categories)
         _atomic_write_json(osp.join(out_dir, ann_rel), coco)
+        _remove_stale_images(osp.join(out_dir, img_rel), names)
         splits_meta[split] = dict(
             ann_file=ann_rel, img_dir=img_rel + '/', num_images=n,
             num_instances=len(anns), labelled=labelled,

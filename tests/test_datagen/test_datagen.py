@@ -133,6 +133,11 @@ def test_skip_when_complete_and_mismatch(tmp_path):
     assert not third['skipped']
     assert osp.isfile(osp.join(root, 'images/val/000002.png'))
     assert not [f for f in _all_files(root) if f.endswith('.tmp')]
+    # overwriting with fewer images leaves no stale files behind
+    generate_synthetic_coco(root, seed=0, overwrite=True,
+                            **dict(SMALL, num_unlabeled=2))
+    assert sorted(os.listdir(osp.join(root, 'images/unlabeled'))) == [
+        '000001.png', '000002.png']
 
 
 def test_bad_parameters():
