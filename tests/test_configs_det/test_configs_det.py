@@ -137,6 +137,9 @@ def test_short_finetune_runs_and_evaluates(tmp_path):
         assert key in metrics and 0.0 <= metrics[key] <= 1.0
     saved = json.load(open(tmp_path / 'work' / 'finetune_metrics.json'))
     assert saved == metrics
+    # the converted weights were loaded by the model-level Pretrained init
+    logs = glob.glob(str(tmp_path / 'work' / '*' / '*.log'))
+    assert logs and f'load model from: {ckpt}' in open(logs[0]).read()
 
 
 def test_finetune_cli_refuses_missing_checkpoint(tmp_path, capsys):
