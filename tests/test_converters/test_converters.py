@@ -253,3 +253,24 @@ def test_detectron2_round_trip_and_reference_ccop_layout(tmp_path,
     assert reasons['backbone_k.bottom_up.stem.conv1.weight'].startswith(
         'momentum')
     assert 'img_neck_q.fc.weight' in reasons and 'roi_queue' in reasons
+
+
+def test_real_mmpretrain_mocov2_tiny_model_converts():
+    """mmpretrain's MoCoV2 (tiny config of the comparison experiment):
+    backbone only, its projection neck and momentum encoder skipped."""
+    import ccop_plugin  # noqa: F401
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+    path = osp.join(REPO, 'configs/mocov2/mocov2_resnet18_cpu-tiny.py')
+    if not osp.isfile(path):
+        pytest.skip('no MoCo v2 tiny config')
+    cfg = Config.fromfile(path)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        sd = MODELS.build(cfg.model).state_dict()
+    res = convert_to_mmdet(dict(state_dict=sd))
+    assert res.state_dict and not res.missing
+    assert all(k.startswith('backbone.') for k in res.state_dict)
+    model = build_small_maskrcnn()
+    inc = model.load_state_dict(res.state_dict, strict=False)
+    assert not inc.unexpected_keys
+    assert not [k for k in inc.missing_keys if k.startswith('backbone.')]
