@@ -31,6 +31,7 @@ train_pipeline = [
         scale=(0.1, 1.),
         ratio=(3. / 4., 4. / 3.),
         part_thr=0.6,
+        area_thr=26,  # 144 px scaled by (96 / 224) ** 2
         min_num_boxes=1,
         max_tries=10,
         flip_prob=0.5,

@@ -101,8 +101,9 @@ photometric_pipeline = [
 ]
 
 # Box-aware views: RandomResizedCrop 224, scale (0.1, 1), ratio (3/4, 4/3),
-# a box is kept when > 60% of its area survives, >= 1 box, 10 tries,
-# horizontal flip 0.5 per view (reference ContrastiveBox dataset).
+# a box is kept when > 60% of its area survives and its area in both views
+# is > 144 px, >= 1 box, 10 tries, horizontal flip 0.5 per view (reference
+# ContrastiveBox / ScaleInstanceContrastAug).
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadProposals', max_num=100),
@@ -113,6 +114,7 @@ train_pipeline = [
         scale=(0.1, 1.),
         ratio=(3. / 4., 4. / 3.),
         part_thr=0.6,
+        area_thr=144,
         min_num_boxes=1,
         max_tries=10,
         flip_prob=0.5,

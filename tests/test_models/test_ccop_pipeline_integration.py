@@ -11,6 +11,7 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.dataset import default_collate
+from mmengine.registry import DefaultScope
 from mmpretrain.registry import DATASETS, MODELS, TRANSFORMS
 
 import ccop_plugin  # noqa: F401
@@ -53,8 +54,9 @@ def test_tiny_pipeline_feeds_ccop(tmp_path):
     cfg = Config.fromfile(TINY)
     ds_cfg = cfg.train_dataloader.dataset
     ds_cfg.data_root = str(tmp_path) + '/'
-    dataset = DATASETS.build(ds_cfg)
-    items = [dataset[i] for i in range(2)]
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        dataset = DATASETS.build(ds_cfg)
+        items = [dataset[i] for i in range(2)]
     for item in items:
         assert len(item['inputs']) == 2
         vb = item['data_samples'].view_bboxes
