@@ -53,8 +53,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument('--depth', type=int, default=50)
     p.add_argument('--batch', type=int, default=32)
     p.add_argument('--size', type=int, default=224, help='crop size')
-    p.add_argument('--boxes', type=int, default=16,
-                   help='proposals per image kept in both views')
+    p.add_argument('--boxes', type=int, default=None,
+                   help='proposals per image kept in both views (default: '
+                   'the mean the box-aware pipeline keeps, else 16)')
     p.add_argument('--iters', type=int, default=10)
     p.add_argument('--warmup', type=int, default=3)
     p.add_argument('--queue-len', type=int, default=65536)
@@ -313,8 +314,11 @@ def main() -> None:
     if args._worker:
         print(json.dumps(run_worker(args)))
         return
-    models = [] if args.skip_model else bench_models(args)
     pipes = bench_pipelines(args) if args.pipeline_images > 0 else []
+    if args.boxes is None:
+        kept = [p['mean_boxes'] for p in pipes if p['mean_boxes']]
+        args.boxes = int(round(kept[0])) if kept else 16
+    models = [] if args.skip_model else bench_models(args)
     md = to_markdown(args, models, pipes)
     print(md)
     if args.out:

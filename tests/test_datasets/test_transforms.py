@@ -1,0 +1,191 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import ccop_plugin  # noqa: F401
+from ccop_plugin.datasets.transforms import (BoxAwareMultiView, LoadProposals,
+                                             PackBoxSelfSupInputs, crop_boxes,
+                                             sanitize_boxes)
+
+
+def _write_proposals(path, images, boxes_by_id):
+    anns = []
+    for img_id, boxes in boxes_by_id.items():
+        for b in boxes:
+            anns.append(dict(id=len(anns) + 1, image_id=img_id, category_id=1,
+                             bbox=list(map(float, b)), iscrowd=0,
+                             area=float(b[2] * b[3])))
+    with open(path, 'w') as f:
+        json.dump(dict(images=images, annotations=anns,
+                       categories=[dict(id=1, name='proposal')]), f)
+
+
+def test_sanitize_drops_clips_and_caps():
+    boxes = np.array([
+        [10, 10, 50, 50],  # fine
+        [np.nan, 0, 5, 5],  # non-finite
+        [20, 20, 20, 40],  # zero width
+        [30, 30, 10, 40],  # negative width
+        [200, 200, 300, 300],  # entirely outside (image 100x120)
+        [-10, -5, 40, 500],  # clipped
+    ], np.float32)
+    out, dropped = sanitize_boxes(boxes, (100, 120), max_num=10)
+    assert dropped == 4
+    np.testing.assert_allclose(out, [[10, 10, 50, 50], [0, 0, 40, 100]])
+    out, dropped = sanitize_boxes(boxes, (100, 120), max_num=1)
+    assert len(out) == 1 and dropped == 4
+
+
+def test_load_proposals_from_field_and_file(tmp_path):
+    path = tmp_path / 'p.json'
+    _write_proposals(path, [dict(id=1, file_name='sub/a.jpg', width=120,
+                                 height=100),
+                            dict(id=2, file_name='b.jpg', width=120,
+                                 height=100)],
+                     {1: [[10, 10, 20, 30], [0, 0, -1, 5]]})
+    t = LoadProposals(proposal_file=str(path), log_interval=0)
+    r = t(dict(img_path='/data/root/sub/a.jpg', img_shape=(100, 120)))
+    np.testing.assert_allclose(r['proposals'], [[10, 10, 30, 40]])
+    assert r['num_dropped_proposals'] == 1 and not r['proposal_fallback']
+    # no valid proposal: whole image, counted
+    r = t(dict(img_path='/x/b.jpg', img_shape=(100, 120)))
+    np.testing.assert_allclose(r['proposals'], [[0, 0, 120, 100]])
+    assert r['proposal_fallback']
+    assert t.stats == dict(images=2, kept=2, dropped=1, fallback=1)
+    with pytest.raises(KeyError, match='c.jpg'):
+        t(dict(img_path='/x/c.jpg', img_shape=(100, 120)))
+    # per-image field (as ProposalImageDataset provides)
+    r = LoadProposals(max_num=1)(dict(
+        img_path='a.jpg', img_shape=(100, 120),
+        proposals_xywh=np.array([[1, 2, 3, 4], [5, 6, 7, 8]], np.float32)))
+    np.testing.assert_allclose(r['proposals'], [[1, 2, 4, 6]])
+
+
+def test_malformed_proposal_file_names_the_file(tmp_path):
+    bad = tmp_path / 'bad.json'
+    bad.write_text('{"images": [')
+    t = LoadProposals(proposal_file=str(bad))
+    with pytest.raises(ValueError, match='bad.json'):
+        t(dict(img_path='a.jpg', img_shape=(10, 10)))
+    bad.write_text('[1, 2]')
+    LoadProposals._index_cache.clear()
+    with pytest.raises(ValueError, match='bad.json'):
+        LoadProposals(proposal_file=str(bad))(
+            dict(img_path='a.jpg', img_shape=(10, 10)))
+
+
+def test_crop_boxes_fraction_and_area():
+    boxes = np.array([[0, 0, 20, 20], [50, 50, 70, 90]], np.float32)
+    b, frac, area = crop_boxes(boxes, (0, 10, 40, 40), size=80)  # top,left,h,w
+    # first box: x in [10,20] of [0,20] inside -> half; scaled x2
+    np.testing.assert_allclose(frac, [0.5, 0.0])
+    np.testing.assert_allclose(b[0], [0, 0, 20, 40])
+    np.testing.assert_allclose(area, [800, 0])
+
+
+def _scene(color=(250, 30, 30)):
+    img = np.full((120, 160, 3), 90, np.uint8)
+    img[30:70, 40:100] = color  # the object; its proposal is below
+    return img, np.array([[40, 30, 100, 70]], np.float32)
+
+
+@pytest.mark.parametrize('flip_prob', [0.0, 1.0])
+def test_boxes_follow_the_pixels(flip_prob):
+    """A box drawn into the image lands where the transformed box says."""
+    np.random.seed(0)
+    t = BoxAwareMultiView(num_views=2, size=64, scale=(0.3, 1.0),
+                          part_thr=0.99, area_thr=None, flip_prob=flip_prob)
+    for _ in range(20):
+        img, boxes = _scene()
+        out = t(dict(img=img, proposals=boxes, img_shape=img.shape[:2]))
+        assert out['view_bboxes'].shape[0] == 2
+        assert all(f == bool(flip_prob) for f in out['view_flips'])
+        for view, vb in zip(out['img'], out['view_bboxes']):
+            assert view.shape == (64, 64, 3)
+            for x1, y1, x2, y2 in vb:
+                # interior pixels are the object's colour
+                inner = view[int(np.ceil(y1)) + 1:int(y2) - 1,
+                             int(np.ceil(x1)) + 1:int(x2) - 1]
+                assert inner.size and (inner[..., 0] > 200).all()
+                # just outside the box, where inside the view, background
+                if x2 + 2 < 64:
+                    assert (view[int(y1) + 2:int(y2) - 2,
+                                 int(x2) + 2, 0] < 150).all()
+                if x1 - 2 > 0:
+                    assert (view[int(y1) + 2:int(y2) - 2,
+                                 int(x1) - 3, 0] < 150).all()
+
+
+def test_part_and_area_thresholds_apply_to_every_view():
+    np.random.seed(1)
+    img = np.zeros((200, 200, 3), np.uint8)
+    boxes = np.array([[0, 0, 200, 200], [0, 0, 10, 10]], np.float32)
+    t = BoxAwareMultiView(size=100, scale=(0.2, 0.3), part_thr=0.6,
+                          area_thr=144, flip_prob=0)
+    for _ in range(10):
+        out = t(dict(img=img, proposals=boxes, img_shape=(200, 200)))
+        # crops take 20-30% of the image: the whole-image box keeps < 60%
+        # and the tiny box is under 144 px in the output: none survives
+        assert out['view_bboxes'].shape == (2, 0, 4)
+    t = BoxAwareMultiView(size=100, scale=(1.0, 1.0), ratio=(1., 1.),
+                          part_thr=0.6, area_thr=144, flip_prob=0)
+    out = t(dict(img=img, proposals=boxes, img_shape=(200, 200)))
+    # full-image crops at half resolution: the 10x10 box is 25 px < 144
+    np.testing.assert_allclose(out['view_bboxes'][:, 0], [[0, 0, 100, 100]] * 2)
+    t.area_thr = 0
+    out = t(dict(img=img, proposals=boxes, img_shape=(200, 200)))
+    assert out['view_bboxes'].shape == (2, 2, 4)
+
+
+def test_tries_until_a_box_survives_in_both_views():
+    np.random.seed(2)
+    img = np.zeros((400, 400, 3), np.uint8)
+    boxes = np.array([[180, 180, 220, 220]], np.float32)
+    t = BoxAwareMultiView(size=64, scale=(0.1, 0.2), part_thr=0.9,
+                          area_thr=None, max_tries=200)
+    hits = sum(
+        t(dict(img=img, proposals=boxes, img_shape=(400, 400)))
+        ['view_bboxes'].shape[1] for _ in range(10))
+    assert hits == 10
+    t.max_tries = 1
+    misses = sum(
+        t(dict(img=img, proposals=boxes, img_shape=(400, 400)))
+        ['view_bboxes'].shape[1] == 0 for _ in range(30))
+    assert misses > 0
+
+
+def test_photometric_pipeline_runs_per_view():
+    np.random.seed(3)
+    img, boxes = _scene()
+    t = BoxAwareMultiView(
+        size=32, transforms=[[dict(type='RandomGrayscale', prob=1.,
+                                   keep_channels=True)]])
+    out = t(dict(img=img, proposals=boxes, img_shape=img.shape[:2]))
+    for v in out['img']:
+        assert (v[..., 0] == v[..., 1]).all()
+
+
+def test_pack_and_collate_variable_box_counts():
+    from mmengine.dataset import default_collate
+    np.random.seed(4)
+    t = BoxAwareMultiView(size=32, scale=(0.9, 1.0), part_thr=0.5,
+                          area_thr=None)
+    pack = PackBoxSelfSupInputs()
+    samples = []
+    for n in (1, 3, 0):
+        img = np.random.randint(0, 255, (50, 60, 3), np.uint8)
+        boxes = np.tile(np.array([[5, 5, 55, 45]], np.float32), (n, 1))
+        if n == 0:
+            boxes = np.array([[0, 0, 60, 50]], np.float32)
+        r = t(dict(img=img, proposals=boxes, img_shape=(50, 60),
+                   img_path=f'{n}.jpg'))
+        samples.append(pack(r))
+    batch = default_collate(samples)
+    assert len(batch['inputs']) == 2
+    assert batch['inputs'][0].shape == (3, 3, 32, 32)
+    assert batch['inputs'][0].dtype == torch.uint8
+    counts = [ds.view_bboxes.shape for ds in batch['data_samples']]
+    assert counts == [(2, 1, 4), (2, 3, 4), (2, 1, 4)]
+    assert batch['data_samples'][1].img_path == '3.jpg'
