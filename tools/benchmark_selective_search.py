@@ -105,7 +105,12 @@ def tool(img_dir, entries, cfg, workers, tmp, tag):
     t0 = time.perf_counter()
     s = run_proposals(entries, img_dir, cfg, work, out=out, workers=workers,
                       progress=False, log=lambda *a: None)
-    return time.perf_counter() - t0, out, s
+    total = time.perf_counter() - t0
+    print(f'  tool {tag}: setup {s["setup_s"]:.2f} s, first result after '
+          f'{s["first_result_s"]:.2f} s, work {s["work_s"]:.2f} s, merge+end '
+          f'{total - s["setup_s"] - s["work_s"]:.2f} s, mean search '
+          f'{s["search_s_per_image"]:.2f} s/img', flush=True)
+    return total, out, s
 
 
 def same_as_loop(json_path, entries, results):
@@ -247,9 +252,9 @@ def main(argv=None):
     lines.append('| setting | plain loop (1 process) | tool, '
                  f'{workers} workers | tool speed-up vs loop | speed-up vs '
                  'full-res loop | candidates / img | candidate recall of '
-                 'large boxes | final recall of large boxes | object recall '
-                 '(candidates / final) |')
-    lines.append('|---|---|---|---|---|---|---|---|---|')
+                 'large boxes | final recall of large boxes | large boxes / '
+                 'img in final | object recall (candidates / final) |')
+    lines.append('|---|---|---|---|---|---|---|---|---|---|')
     for row in rows:
         res = row['res']
         cands = [filtered(r['candidates']) for r in res]
@@ -273,7 +278,7 @@ def main(argv=None):
             f'**{row["loop"] / row["tool"]:.2f}x** | '
             f'{t_loop / row["loop"]:.2f}x | '
             f'{np.mean([r["num_candidates"] for r in res]):.0f} | {rc_s} | '
-            f'{rf_s} | {ro_s} |')
+            f'{rf_s} | {np.mean([(area(b) > args.large_area).sum() for b in final]):.1f} | {ro_s} |')
     table = '\n'.join(lines)
     load1 = os.getloadavg()
     nms_line = (f'NMS step (filtered full-res candidates, {n_filt:.0f} boxes '
@@ -319,6 +324,8 @@ def main(argv=None):
             'and top-50 are excluded here because they keep a random subset.',
             '* *final recall of large boxes*: the same between the two final '
             'outputs (after NMS and top-50, both random subsets).',
+            '* *large boxes / img in final*: final proposals per image with '
+            f'area > {args.large_area:g} px^2 (of at most 50).',
             '* `--scale-k 0`: the graph-segmentation k is not scaled with the '
             'image (default: k is multiplied by the pixel ratio).',
             '* *object recall*: visible extent of the drawn shapes (area > '

@@ -7,6 +7,10 @@ import hashlib
 from typing import Tuple
 
 import numpy as np
+# Imported here (not lazily in nms) so the workers' fork server loads torch
+# once instead of every worker paying for it.
+import torch
+from torchvision.ops import nms as tv_nms
 
 from .config import ProposalConfig
 
@@ -118,9 +122,6 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_thr: float) -> np.ndarray:
     Returns:
         np.ndarray: ``(K,)`` int64 indices into ``boxes``.
     """
-    import torch
-    from torchvision.ops import nms as tv_nms
-
     boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
     scores = np.asarray(scores, dtype=np.float32).reshape(-1)
     if len(boxes) != len(scores):

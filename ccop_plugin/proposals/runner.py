@@ -289,8 +289,11 @@ def run_proposals(entries: List[ImageEntry], img_dir: str,
         old_term = None
     t_work = time.perf_counter()
     results = iter_results(tasks, cfg, workers, worker_fn, start_method)
+    first_result_s = None
     try:
         for rec in results:
+            if first_result_s is None:
+                first_result_s = time.perf_counter() - t_work
             writer.write(rec)
             if 'error' in rec:
                 failed.append((rec['file_name'], rec['error']))
@@ -326,7 +329,8 @@ def run_proposals(entries: List[ImageEntry], img_dir: str,
         zero_proposal_images=sum(1 for p in n_props if p == 0),
         stages=dict(sorted(stages.items())),
         search_s_per_image=(sum(secs) / len(secs)) if secs else 0.0,
-        work_s=work_s,
+        work_s=work_s, first_result_s=first_result_s,
+        setup_s=t_work - t_start,
         images_per_s=(len(n_props) + len(failed)) / work_s if work_s > 0
         else 0.0,
         interrupted=interrupted is not None, merge=None)
