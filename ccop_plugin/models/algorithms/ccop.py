@@ -5,7 +5,8 @@ Recipe (paper setting, see
 
 * Encoders: ResNet-50 (``out_indices=(0, 1, 2, 3)``, BN) + FPN (BN, 256 ch,
   P2-P5) for the query; a momentum copy (``encoder_k``, mmengine
-  ``ExponentialMovingAverage(momentum=0.001)`` == paper momentum 0.999) of
+  ``ExponentialMovingAverage(momentum=0.001)`` == paper momentum 0.999,
+  updated with multi-tensor kernels: ``FusedExponentialMovingAverage``) of
   backbone, FPN and both necks for the keys.
 * Image branch (MoCo v2): pooled C5 -> ``MoCoV2Neck`` 2048-2048-128, queue of
   65536, temperature 0.2, batch shuffle of the key images for BN under DDP.
@@ -39,7 +40,6 @@ from typing import Dict, List, Optional, Tuple, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.model import ExponentialMovingAverage
 from torch.profiler import record_function
 
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
@@ -48,6 +48,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from ..necks.object_roi_neck import boxes_to_rois
 from ..utils.dist_utils import all_gather_variable, enqueue_keys
+from ..utils.fused_ema import FusedExponentialMovingAverage
 
 
 @MODELS.register_module()
@@ -120,7 +121,7 @@ class CCOP(BaseSelfSupervisor):
         self.curriculum = MODELS.build(curriculum)
 
         # momentum encoder: backbone, FPN, image neck, RoI neck
-        self.encoder_k = ExponentialMovingAverage(
+        self.encoder_k = FusedExponentialMovingAverage(
             nn.Sequential(self.backbone, self.neck, self.img_neck,
                           self.roi_neck), momentum)
 

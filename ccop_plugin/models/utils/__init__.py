@@ -1,7 +1,8 @@
 from .box_jitter_curriculum import BoxJitterCurriculum, paired_box_iou
 from .dist_utils import all_gather_variable, enqueue_keys
+from .fused_ema import FusedExponentialMovingAverage
 
 __all__ = [
     'BoxJitterCurriculum', 'paired_box_iou', 'all_gather_variable',
-    'enqueue_keys'
+    'enqueue_keys', 'FusedExponentialMovingAverage'
 ]
