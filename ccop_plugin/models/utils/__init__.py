@@ -1,8 +1,10 @@
 from .box_jitter_curriculum import BoxJitterCurriculum, paired_box_iou
 from .dist_utils import all_gather_variable, enqueue_keys
 from .fused_ema import FusedExponentialMovingAverage
+from .heatmap_proposals import HeatmapProposalGenerator
+from .montage import montage
 
 __all__ = [
     'BoxJitterCurriculum', 'paired_box_iou', 'all_gather_variable',
-    'enqueue_keys', 'FusedExponentialMovingAverage'
+    'enqueue_keys', 'FusedExponentialMovingAverage', 'HeatmapProposalGenerator', 'montage'
 ]

@@ -1,0 +1,180 @@
+"""Heat-map object proposals from the pre-training network itself.
+
+Semantic-aware localization (Geng & Huang, CICAI 2023, no public code): the
+heat map of the last backbone stage roughly localises objects, so proposals
+can come from the network instead of selective search. The heat-map box
+follows ContrastiveCrop (xyupeng/ContrastiveCrop): channel sum, per-image
+min-max normalisation, box around the pixels above ``thr`` (0.1).
+"""
+from typing import List, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+
+from mmpretrain.registry import MODELS
+
+
+@MODELS.register_module()
+class HeatmapProposalGenerator:
+    """Proposals drawn from a feature heat map with centre suppression.
+
+    Draw ``k`` (of ``num_boxes``), per image, vectorised over the batch:
+
+    1. the peak ``p`` of the current (suppressed) heat map; stop for this
+       image when its value is below ``thr``;
+    2. the box is the extent of the pixels above ``thr`` inside a square
+       window of side ``window`` (fraction of the image side) centred on
+       ``p`` (``window=2`` covers the image: the first box is then exactly
+       ContrastiveCrop's box);
+    3. the heat inside a square of side ``suppress_radius`` times the box
+       size around the box centre is set to zero before the next draw.
+
+    Args:
+        num_boxes (int): Boxes per image. Defaults to 8.
+        thr (float): Heat threshold on the [0, 1] map. Defaults to 0.1.
+        window (float): Search window side (fraction of the image side).
+            Defaults to 0.5.
+        suppress_radius (float): Suppressed square side, fraction of the
+            box side. Defaults to 0.5.
+        min_size (float): Minimum box side in pixels. Defaults to 4.
+        warmup_iters (int): Before this iteration the heat map means
+            nothing: ``warmup_mode`` boxes are returned instead.
+            Defaults to 0.
+        warmup_mode (str): ``'whole'`` (one whole-image box) or ``'random'``
+            (``num_boxes`` random boxes, side 0.2-0.8 of the image).
+    """
+
+    def __init__(self,
+                 num_boxes: int = 8,
+                 thr: float = 0.1,
+                 window: float = 0.5,
+                 suppress_radius: float = 0.5,
+                 min_size: float = 4.,
+                 warmup_iters: int = 0,
+                 warmup_mode: str = 'whole') -> None:
+        if warmup_mode not in ('whole', 'random'):
+            raise ValueError(f'warmup_mode must be whole|random, got '
+                             f'{warmup_mode!r}')
+        self.num_boxes = num_boxes
+        self.thr = thr
+        self.window = window
+        self.suppress_radius = suppress_radius
+        self.min_size = min_size
+        self.warmup_iters = warmup_iters
+        self.warmup_mode = warmup_mode
+
+    @staticmethod
+    def heatmap(feats: torch.Tensor,
+                out_size: Optional[Tuple[int, int]] = None) -> torch.Tensor:
+        """Channel-sum heat map, min-max normalised per image.
+
+        Args:
+            feats (torch.Tensor): ``(B, C, h, w)`` last-stage features.
+            out_size (tuple, optional): ``(H, W)`` to upsample to
+                (bilinear, after normalisation).
+
+        Returns:
+            torch.Tensor: ``(B, H, W)`` in [0, 1].
+        """
+        heat = feats.float().sum(1, keepdim=True)
+        lo = heat.amin(dim=(2, 3), keepdim=True)
+        hi = heat.amax(dim=(2, 3), keepdim=True)
+        heat = (heat - lo) / (hi - lo).clamp_min(1e-12)
+        if out_size is not None and tuple(out_size) != heat.shape[-2:]:
+            heat = F.interpolate(
+                heat, size=tuple(out_size), mode='bilinear',
+                align_corners=False).clamp(0, 1)
+        return heat[:, 0]
+
+    def sample_boxes(self,
+                     heat: torch.Tensor,
+                     num: Optional[int] = None,
+                     thr: Optional[float] = None,
+                     suppress_radius: Optional[float] = None
+                     ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Centre-suppressed sampling of boxes around heat peaks.
+
+        Args:
+            heat (torch.Tensor): ``(B, H, W)`` heat maps in [0, 1].
+            num, thr, suppress_radius: Override the constructor values.
+
+        Returns:
+            tuple: ``boxes`` ``(B, num, 4)`` float32 ``xyxy`` pixels (pixel
+            ``j`` spans ``[j, j+1)``) and ``valid`` ``(B, num)`` bool.
+        """
+        num = self.num_boxes if num is None else num
+        thr = self.thr if thr is None else thr
+        rad = self.suppress_radius if suppress_radius is None \
+            else suppress_radius
+        B, H, W = heat.shape
+        dev = heat.device
+        cur = heat.float().clone()
+        ys = torch.arange(H, device=dev, dtype=torch.float32).view(1, H, 1)
+        xs = torch.arange(W, device=dev, dtype=torch.float32).view(1, 1, W)
+        half_w, half_h = self.window * W / 2, self.window * H / 2
+        boxes = heat.new_zeros(B, num, 4, dtype=torch.float32)
+        valid = torch.zeros(B, num, dtype=torch.bool, device=dev)
+        big = float(max(H, W) + 1)
+        for k in range(num):
+            val, idx = cur.flatten(1).max(1)
+            py = (idx // W).float().view(B, 1, 1) + 0.5
+            px = (idx % W).float().view(B, 1, 1) + 0.5
+            win = ((ys + 0.5 - py).abs() <= half_h) & \
+                ((xs + 0.5 - px).abs() <= half_w)
+            mask = win & (cur >= thr)
+            x1 = torch.where(mask, xs, big).flatten(1).amin(1)
+            y1 = torch.where(mask, ys, big).flatten(1).amin(1)
+            x2 = torch.where(mask, xs + 1, -1.).flatten(1).amax(1)
+            y2 = torch.where(mask, ys + 1, -1.).flatten(1).amax(1)
+            ok = (val >= thr) & (x2 - x1 >= self.min_size) & \
+                (y2 - y1 >= self.min_size)
+            box = torch.stack([x1, y1, x2, y2], 1)
+            boxes[:, k] = torch.where(ok[:, None], box, boxes.new_zeros(()))
+            valid[:, k] = ok
+            # suppress around the box centre (or the peak if no box)
+            cx = torch.where(ok, (x1 + x2) / 2, px.view(B)).view(B, 1, 1)
+            cy = torch.where(ok, (y1 + y2) / 2, py.view(B)).view(B, 1, 1)
+            sw = torch.where(ok, (x2 - x1) * rad / 2,
+                             torch.ones_like(x1)).view(B, 1, 1)
+            sh = torch.where(ok, (y2 - y1) * rad / 2,
+                             torch.ones_like(y1)).view(B, 1, 1)
+            sup = ((xs + 0.5 - cx).abs() <= sw.clamp_min(0.5)) & \
+                ((ys + 0.5 - cy).abs() <= sh.clamp_min(0.5))
+            cur = cur.masked_fill(sup, 0.)
+        return boxes, valid
+
+    def warmup_boxes(self, batch: int, img_size: Tuple[int, int],
+                     device: torch.device) -> Tuple[torch.Tensor,
+                                                    torch.Tensor]:
+        """Whole-image or random boxes for the warm-up phase."""
+        H, W = img_size
+        if self.warmup_mode == 'whole':
+            boxes = torch.tensor([[0., 0., W, H]], device=device)
+            boxes = boxes.expand(batch, 1, 4).clone()
+            return boxes, torch.ones(batch, 1, dtype=torch.bool,
+                                     device=device)
+        n = self.num_boxes
+        side = torch.rand(batch, n, 2, device=device) * 0.6 + 0.2
+        side = side * torch.tensor([W, H], device=device, dtype=torch.float)
+        lim = torch.tensor([W, H], device=device, dtype=torch.float) - side
+        xy = torch.rand(batch, n, 2, device=device) * lim
+        boxes = torch.cat([xy, xy + side], -1)
+        return boxes, torch.ones(batch, n, dtype=torch.bool, device=device)
+
+    @torch.no_grad()
+    def __call__(self, feats: torch.Tensor, img_size: Tuple[int, int],
+                 cur_iter: int = 0) -> List[torch.Tensor]:
+        """Per-image proposals ``(N_b, 4)`` in input pixels.
+
+        Args:
+            feats (torch.Tensor): ``(B, C, h, w)`` last-stage features
+                (e.g. of the momentum encoder).
+            img_size (tuple): ``(H, W)`` of the input images.
+            cur_iter (int): Training iteration (for the warm-up).
+        """
+        if cur_iter < self.warmup_iters:
+            boxes, valid = self.warmup_boxes(feats.shape[0], img_size,
+                                             feats.device)
+        else:
+            boxes, valid = self.sample_boxes(self.heatmap(feats, img_size))
+        return [b[v] for b, v in zip(boxes, valid)]
