@@ -79,3 +79,53 @@ def test_malformed_json_error_names_the_file(tmp_path):
         DATASETS.build(dict(type='ProposalImageDataset',
                             ann_file=str(tmp_path / 'missing.json'),
                             pipeline=[]))
+
+
+def test_dataloader_batch_with_mixed_box_counts(tmp_path):
+    """default_collate through a DataLoader: N = 2, 1 and 0 per image."""
+    import torch
+    from mmengine.dataset import default_collate
+    img_dir, _ = _make(tmp_path)
+    images = [dict(id=i + 1, file_name=n, width=80, height=60)
+              for i, n in enumerate(['a.png', 'sub/b.png', 'c.png'])]
+    anns = [dict(id=1, image_id=1, category_id=1, bbox=[0, 0, 80, 60]),
+            dict(id=2, image_id=1, category_id=1, bbox=[2, 2, 76, 56]),
+            dict(id=3, image_id=2, category_id=1, bbox=[0, 0, 80, 60]),
+            # image 3: a box that can never keep 60% of itself in the crop
+            dict(id=4, image_id=3, category_id=1, bbox=[0, 0, 80, 60])]
+    path = tmp_path / 'mixed.json'
+    path.write_text(json.dumps(dict(images=images, annotations=anns,
+                                    categories=[dict(id=1, name='p')])))
+    pipeline = [
+        dict(type='LoadImageFromFile'),
+        dict(type='LoadProposals'),
+        dict(type='BoxAwareMultiView', size=32, scale=(0.9, 1.0),
+             ratio=(4. / 3., 4. / 3.), part_thr=0.5, area_thr=None),
+        dict(type='PackBoxSelfSupInputs'),
+    ]
+    ds = DATASETS.build(dict(type='ProposalImageDataset', ann_file=str(path),
+                             data_prefix=dict(img_path=str(img_dir)),
+                             pipeline=pipeline))
+    # image 3 drops its box: a threshold above 1 for that call only
+    batch_items = [ds[0], ds[1]]
+    ds.pipeline.transforms[2].part_thr = 1.5
+    batch_items.append(ds[2])
+    loader = torch.utils.data.DataLoader(
+        batch_items, batch_size=3, collate_fn=default_collate)
+    batch = next(iter(loader))
+    assert [t.shape for t in batch['inputs']] == [(3, 3, 32, 32)] * 2
+    shapes = [tuple(s.view_bboxes.shape) for s in batch['data_samples']]
+    assert shapes == [(2, 2, 4), (2, 1, 4), (2, 0, 4)]
+    assert all(s.view_bboxes.dtype == torch.float32
+               for s in batch['data_samples'])
+    assert batch['data_samples'][0].num_proposals == 2
+    assert batch['data_samples'][1].img_path.endswith('sub/b.png')
+    assert batch['data_samples'][2].ori_shape == (60, 80)
+
+
+def test_benchmark_pipelines_smoke():
+    from ccop_plugin.datasets.benchmark import benchmark_pipelines
+    rows = benchmark_pipelines(num_images=2, repeats=1, warmup=1)
+    assert [r['name'] for r in rows] == ['mocov2', 'ccop']
+    assert all(r['img_per_s'] > 0 for r in rows)
+    assert rows[1]['boxes_per_img'] > 0

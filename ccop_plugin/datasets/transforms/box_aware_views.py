@@ -8,6 +8,24 @@ from mmcv.transforms import BaseTransform, Compose
 
 from mmpretrain.registry import TRANSFORMS
 
+#: CCOP's photometric view augmentation (reference ``r50_d2.py``): MoCo v2's
+#: colour jitter with saturation 0.2, p=0.8; greyscale p=0.2; Gaussian blur
+#: sigma 0.1-2, p=0.5; as mmpretrain transforms. Pass it as
+#: ``transforms=[CCOP_PHOTOMETRIC]`` (configs spell it out).
+CCOP_PHOTOMETRIC = [
+    dict(
+        type='RandomApply',
+        transforms=[
+            dict(type='ColorJitter', brightness=0.4, contrast=0.4,
+                 saturation=0.2, hue=0.1)
+        ],
+        prob=0.8),
+    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
+         channel_weights=(0.114, 0.587, 0.2989)),
+    dict(type='GaussianBlur', magnitude_range=(0.1, 2.0),
+         magnitude_std='inf', prob=0.5),
+]
+
 
 def sample_crop(img_h: int, img_w: int, scale: Tuple[float, float],
                 ratio: Tuple[float, float]) -> Tuple[int, int, int, int]:
@@ -113,7 +131,8 @@ class BoxAwareMultiView(BaseTransform):
         flip_prob (float): Horizontal flip probability per view.
         transforms (list, optional): Photometric pipelines: one list applied
             to every view, or one list per view (mmpretrain ``MultiView``
-            convention). They must not move pixels.
+            convention). They must not move pixels. Defaults to None (no
+            photometric change); CCOP's values are ``[CCOP_PHOTOMETRIC]``.
         interpolation (str): ``'bilinear'`` or ``'bicubic'`` resize.
     """
 

@@ -30,7 +30,7 @@ class PackBoxSelfSupInputs(BaseTransform):
 
     def __init__(self,
                  meta_keys: Sequence[str] = ('img_path', 'ori_shape',
-                                             'img_shape',
+                                             'img_shape', 'num_proposals',
                                              'num_dropped_proposals',
                                              'proposal_fallback',
                                              'view_flips')) -> None:

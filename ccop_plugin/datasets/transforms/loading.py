@@ -88,7 +88,9 @@ class LoadProposals(BaseTransform):
     image) are dropped and counted, the rest clipped to the image and capped
     at ``max_num``. An image without any valid proposal is no error: its
     whole-image box stands in, and that is counted too. The counts are logged
-    every ``log_interval`` images (per data-loader worker).
+    every ``log_interval`` images (per data-loader worker); ``self.stats``
+    holds the running totals (``images``, ``kept``, ``dropped``,
+    ``fallback``) for hooks or tools.
 
     Required keys: ``img_shape`` (after ``LoadImageFromFile``), ``img_path``
     or ``proposals_xywh``.
@@ -96,6 +98,8 @@ class LoadProposals(BaseTransform):
     Added keys:
 
     - proposals (np.ndarray): ``(N, 4)`` float32 ``xyxy`` in image pixels.
+    - num_proposals (int): valid proposals kept (0 when the whole image
+      stands in).
     - num_dropped_proposals (int): invalid boxes dropped in this image.
     - proposal_fallback (bool): the whole image stands in.
 
@@ -144,6 +148,7 @@ class LoadProposals(BaseTransform):
         img_shape = results['img_shape']
         boxes, dropped = sanitize_boxes(xywh_to_xyxy(raw), img_shape,
                                         self.max_num)
+        results['num_proposals'] = len(boxes)
         fallback = len(boxes) == 0
         if fallback:
             h, w = img_shape[:2]
