@@ -204,13 +204,14 @@ def main(argv=None):
     rows = []
     t_loop, res_full = loop(paths, names, cfg_full)
     print(f'full-res loop      {t_loop:.1f} s', flush=True)
-    t_tool, out_json, _ = tool(img_dir, entries, cfg_full, workers, tmp,
-                               'full')
+    t_tool, out_json, s_full = tool(img_dir, entries, cfg_full, workers, tmp,
+                                    'full')
     identical = same_as_loop(out_json, entries, res_full)
     print(f'full-res tool      {t_tool:.1f} s  (same output: {identical})',
           flush=True)
     rows.append(dict(setting='full resolution', loop=t_loop, tool=t_tool,
-                     identical=identical, res=res_full))
+                     identical=identical, res=res_full,
+                     worker_s=s_full['search_s_per_image']))
 
     def filtered(c):
         return c[ccop_filter(c, cfg_full)]
@@ -224,13 +225,14 @@ def main(argv=None):
         cfg = cfg_full.replace(max_size=ms, scale_k=scale_k)
         tag = f's{ms}' + ('' if scale_k else 'k')
         t_l, res = loop(paths, names, cfg)
-        t_t, out_s, _ = tool(img_dir, entries, cfg, workers, tmp, tag)
+        t_t, out_s, s_t = tool(img_dir, entries, cfg, workers, tmp, tag)
         same = same_as_loop(out_s, entries, res)
         setting = f'--max-size {ms}' + ('' if scale_k else ' --scale-k 0')
         print(f'{setting:26s} loop {t_l:.1f} s, tool {t_t:.1f} s '
               f'(same output: {same})', flush=True)
         rows.append(dict(setting=setting, loop=t_l, tool=t_t,
-                         identical=same, res=res, max_size=ms))
+                         identical=same, res=res, max_size=ms,
+                         worker_s=s_t['search_s_per_image']))
 
     # NMS step on filtered full-resolution candidates
     t_tv = t_py = 0.0
@@ -250,11 +252,12 @@ def main(argv=None):
     # tables
     lines = []
     lines.append('| setting | plain loop (1 process) | tool, '
-                 f'{workers} workers | tool speed-up vs loop | speed-up vs '
+                 f'{workers} workers (s/img inside a worker) | tool speed-up '
+                 'vs loop | parallel efficiency | speed-up vs '
                  'full-res loop | candidates / img | candidate recall of '
                  'large boxes | final recall of large boxes | large boxes / '
                  'img in final | object recall (candidates / final) |')
-    lines.append('|---|---|---|---|---|---|---|---|---|---|')
+    lines.append('|---|---|---|---|---|---|---|---|---|---|---|')
     for row in rows:
         res = row['res']
         cands = [filtered(r['candidates']) for r in res]
@@ -274,8 +277,9 @@ def main(argv=None):
             ro_s = 'n/a'
         lines.append(
             f'| {row["setting"]} | {n / row["loop"]:.2f} img/s '
-            f'({row["loop"] / n:.2f} s/img) | {n / row["tool"]:.2f} img/s | '
-            f'**{row["loop"] / row["tool"]:.2f}x** | '
+            f'({row["loop"] / n:.2f} s/img) | {n / row["tool"]:.2f} img/s '
+            f'({row["worker_s"]:.2f}) | **{row["loop"] / row["tool"]:.2f}x** | '
+            f'{100 * n * row["worker_s"] / (workers * row["tool"]):.0f}% | '
             f'{t_loop / row["loop"]:.2f}x | '
             f'{np.mean([r["num_candidates"] for r in res]):.0f} | {rc_s} | '
             f'{rf_s} | {np.mean([(area(b) > args.large_area).sum() for b in final]):.1f} | {ro_s} |')
@@ -314,6 +318,11 @@ def main(argv=None):
             f'package, {t_start:.1f} s here), which the CLI overlaps with its '
             'own start-up. The tool\'s output is checked to be the same as '
             f'the loop\'s: **{identical_all}**.',
+            '* *parallel efficiency*: time the workers spent searching '
+            '(sum of per-image times) / (workers x tool wall time); what is '
+            'missing is pool start, the tail of the last images and the '
+            'merge. Concurrent searches also slow each other (compare s/img '
+            'inside a worker with the loop\'s s/img).',
             '* *speed-up vs full-res loop*: plain-loop time at full '
             'resolution / plain-loop time of the row (single process).',
             '* *candidate recall of large boxes*: full-resolution candidates '
