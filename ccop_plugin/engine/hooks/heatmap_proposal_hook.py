@@ -1,0 +1,112 @@
+"""Refresh the training proposals from the network's own heat maps."""
+import json
+import os.path as osp
+from typing import Optional
+
+import cv2
+import numpy as np
+import torch
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+
+from mmpretrain.registry import HOOKS, MODELS
+
+
+def _find_transforms(pipeline, name):
+    out = []
+    for t in getattr(pipeline, 'transforms', []):
+        if type(t).__name__ == name:
+            out.append(t)
+        out += _find_transforms(t, name)
+    return out
+
+
+@HOOKS.register_module()
+class HeatmapProposalHook(Hook):
+    """Heat-map proposals (semantic-aware localization), refreshed by epoch.
+
+    Every ``interval`` epochs from ``start_epoch`` on, runs the momentum
+    encoder's backbone (``model.encoder_k.module[0]``, else
+    ``model.backbone``) over every training image resized to ``img_scale``,
+    draws boxes with :class:`HeatmapProposalGenerator`, writes them as a
+    proposal JSON (the BRIEF format) under ``work_dir`` and points every
+    ``LoadProposals`` of the training pipeline at it. Before ``start_epoch``
+    (warm-up) the dataset's own proposals are used -- an ``ann_file`` without
+    annotations gives whole-image boxes (``LoadProposals``' fallback).
+    Data-loader workers copy the dataset when they start: use
+    ``persistent_workers=False`` so the next epoch sees the new file.
+
+    Args:
+        generator (dict): ``HeatmapProposalGenerator`` config.
+        interval (int): Refresh every this many epochs. Defaults to 20.
+        start_epoch (int): First refresh after this many epochs (warm-up).
+            Defaults to 20.
+        img_scale (int): Square side the images are resized to.
+            Defaults to 224.
+    """
+
+    priority = 'LOW'
+
+    def __init__(self, generator: Optional[dict] = None, interval: int = 20,
+                 start_epoch: int = 20, img_scale: int = 224) -> None:
+        generator = dict(generator or {})
+        generator.setdefault('type', 'HeatmapProposalGenerator')
+        generator['warmup_iters'] = 0
+        self.generator = MODELS.build(generator)
+        self.interval = interval
+        self.start_epoch = start_epoch
+        self.img_scale = img_scale
+
+    def after_train_epoch(self, runner) -> None:
+        ep = runner.epoch + 1
+        if ep < self.start_epoch or (ep - self.start_epoch) % self.interval:
+            return
+        path = self.refresh(runner, osp.join(
+            runner.work_dir, f'heatmap_proposals_epoch_{ep}.json'))
+        print_log(f'heat-map proposals refreshed: {path}', logger='current')
+
+    @torch.no_grad()
+    def refresh(self, runner, out_file: str) -> str:
+        model = runner.model.module if is_model_wrapper(runner.model) \
+            else runner.model
+        enc = model.encoder_k.module[0] if hasattr(model, 'encoder_k') \
+            else model.backbone
+        pre = model.data_preprocessor
+        dataset = runner.train_dataloader.dataset
+        was_training = enc.training
+        enc.eval()
+        dev = next(enc.parameters()).device
+        mean = pre.mean.view(1, -1, 1, 1).to(dev)
+        std = pre.std.view(1, -1, 1, 1).to(dev)
+        images, anns = [], []
+        s = self.img_scale
+        for i in range(len(dataset)):
+            info = dataset.get_data_info(i)
+            img = cv2.imread(info['img_path'], cv2.IMREAD_COLOR)
+            if img is None:
+                raise FileNotFoundError(f'{info["img_path"]}: cannot read')
+            h, w = img.shape[:2]
+            x = cv2.resize(img, (s, s), interpolation=cv2.INTER_LINEAR)
+            if getattr(pre, '_channel_conversion', False):
+                x = x[..., ::-1]
+            x = torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)
+            x = (x[None].float().to(dev) - mean) / std
+            boxes = self.generator(enc(x)[-1], (s, s))[0].cpu().numpy()
+            boxes = boxes * np.array([w / s, h / s, w / s, h / s])
+            rel = osp.relpath(info['img_path'],
+                              dataset.data_prefix.get('img_path', ''))
+            images.append(dict(id=i + 1, file_name=rel, width=w, height=h))
+            for b in boxes:
+                bw, bh = float(b[2] - b[0]), float(b[3] - b[1])
+                anns.append(dict(id=len(anns) + 1, image_id=i + 1,
+                                 category_id=1,
+                                 bbox=[float(b[0]), float(b[1]), bw, bh],
+                                 area=bw * bh, iscrowd=0))
+        enc.train(was_training)
+        with open(out_file, 'w') as f:
+            json.dump(dict(images=images, annotations=anns,
+                           categories=[dict(id=1, name='proposal')]), f)
+        for t in _find_transforms(dataset.pipeline, 'LoadProposals'):
+            t.proposal_file = out_file
+        return out_file

@@ -1,0 +1,21 @@
+# Semantic-aware localization (Geng & Huang, CICAI 2023) as CCOP's proposal
+# source: no selective search. The first 20 epochs use whole-image boxes
+# (ann_file = a COCO image list without annotations: LoadProposals falls back
+# to the whole image); then every 20 epochs (ContrastiveCrop's schedule) the
+# momentum encoder's C5 heat map (channel sum, min-max, thr 0.1) gives up to
+# 8 centre-suppressed boxes per image.
+_base_ = ['../ccop/ccop_resnet50-fpn_8xb32-coslr-800e_coco.py']
+
+custom_hooks = [
+    dict(type='CurriculumHook', schedule='linear'),
+    dict(
+        type='HeatmapProposalHook',
+        interval=20,
+        start_epoch=20,
+        img_scale=224,
+        generator=dict(num_boxes=8, thr=0.1, window=0.5,
+                       suppress_radius=0.5, min_size=20)),
+]
+train_dataloader = dict(
+    persistent_workers=False,  # workers must see the refreshed file
+    dataset=dict(ann_file='annotations/image_info_train2017.json'))

@@ -1,0 +1,50 @@
+# PLRC on tiny data, CPU: ResNet-18, 64-px views, queue 256, batch 4,
+# 2x2 grid regions, 4 points per region. Override the data paths with
+#   --cfg-options train_dataloader.dataset.data_root=/path/
+_base_ = ['./plrc_resnet50_8xb32-coslr-100e_in1k.py']
+
+crop_size = 64
+model = dict(
+    queue_len=256,
+    num_points=4,
+    teacher_temp_warmup_iters=10,
+    backbone=dict(depth=18, init_cfg=None),
+    neck=dict(in_channels=512, hid_channels=256),
+    point_neck=dict(in_channels=512, hid_channels=256, scale=8),
+    proto_head=dict(hid_channels=256, bottleneck=64, num_prototypes=256))
+
+region_pipeline = [dict(type='GridRegions', grid=2)]
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    *region_pipeline,
+    dict(type='BoxAwareMultiView', num_views=3, size=crop_size,
+         scale=(0.2, 1.), part_thr=0.01, area_thr=0, min_num_boxes=2,
+         max_tries=10, flip_prob=0.5,
+         transforms={{_base_.photometric_pipeline}}),
+    dict(type='PackBoxSelfSupInputs'),
+]
+train_dataloader = dict(
+    batch_size=4,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(
+        _delete_=True,
+        type='ProposalImageDataset',
+        data_root='data/demo/',
+        ann_file='proposals.json',
+        data_prefix=dict(img_path='images/'),
+        pipeline=train_pipeline))
+optim_wrapper = dict(optimizer=dict(lr=0.03))
+max_iters = 10
+param_scheduler = [
+    dict(type='CosineAnnealingLR', T_max=max_iters,
+         by_epoch=False, begin=0, end=max_iters)
+]
+train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters)
+default_hooks = dict(
+    checkpoint=dict(type='CheckpointHook', interval=10, by_epoch=False),
+    logger=dict(type='LoggerHook', interval=5))
+log_processor = dict(by_epoch=False)
+env_cfg = dict(dist_cfg=dict(backend='gloo'))
+auto_scale_lr = dict(base_batch_size=4)
+randomness = dict(seed=0)
