@@ -87,11 +87,13 @@ def benchmark_pipelines(pipelines: Optional[Dict[str, Sequence]] = None,
                         num_images: int = 32,
                         repeats: int = 2,
                         warmup: int = 4,
-                        seed: int = 0) -> List[Dict]:
+                        seed: int = 0,
+                        worker_threads: Optional[int] = 1) -> List[Dict]:
     """Images/s of data pipelines in this process (one data-loader worker).
 
     Every pipeline runs through :class:`ProposalImageDataset` over the same
-    images, ``repeats`` passes after ``warmup`` items.
+    images, ``repeats`` passes after ``warmup`` items; the pipelines take
+    turns image by image, so outside load slows them alike.
 
     Args:
         pipelines (dict, optional): name -> pipeline config list. Defaults to
@@ -103,6 +105,9 @@ def benchmark_pipelines(pipelines: Optional[Dict[str, Sequence]] = None,
         repeats (int): Passes over the images.
         warmup (int): Untimed items first.
         seed (int): Seed of NumPy's global generator (crops, flips).
+        worker_threads (int, optional): torch and OpenCV threads while
+            timing; 1 (the default) is what a data-loader worker gets
+            (PyTorch sets 1 thread in its workers). None leaves them.
 
     Returns:
         list[dict]: Per pipeline ``name``, ``img_per_s``, ``sec_per_img``,
@@ -111,35 +116,58 @@ def benchmark_pipelines(pipelines: Optional[Dict[str, Sequence]] = None,
     """
     import ccop_plugin  # noqa: F401  (registers the transforms)
     import mmpretrain.datasets  # noqa: F401
+    import torch
+    pipelines = pipelines or dict(mocov2=MOCOV2_PIPELINE, ccop=CCOP_PIPELINE)
+    threads = (torch.get_num_threads(), cv2.getNumThreads())
+    if worker_threads is not None:
+        torch.set_num_threads(worker_threads)
+        cv2.setNumThreads(worker_threads)
+    try:
+        return _run(pipelines, data_root, ann_file, num_images, repeats,
+                    warmup, seed)
+    finally:
+        torch.set_num_threads(threads[0])
+        cv2.setNumThreads(threads[1])
+
+
+def _run(pipelines, data_root, ann_file, num_images, repeats, warmup,
+         seed) -> List[Dict]:
     from mmengine.registry import DefaultScope
     from mmpretrain.registry import DATASETS
-    pipelines = pipelines or dict(mocov2=MOCOV2_PIPELINE, ccop=CCOP_PIPELINE)
     with tempfile.TemporaryDirectory() as tmp:
         if data_root is None:
             data_root = tmp
             ann_file = write_benchmark_images(tmp, num_images, seed=seed)
-        rows = []
+        datasets = {}
         for name, pipeline in pipelines.items():
             with DefaultScope.overwrite_default_scope('mmpretrain'):
-                dataset = DATASETS.build(
+                datasets[name] = DATASETS.build(
                     dict(type='ProposalImageDataset', data_root=data_root,
                          ann_file=ann_file, data_prefix=dict(img_path=''),
                          pipeline=copy.deepcopy(list(pipeline))))
-            np.random.seed(seed)
+        np.random.seed(seed)
+        for dataset in datasets.values():
             for i in range(min(warmup, len(dataset))):
                 dataset[i]
-            boxes, n = 0, 0
-            t0 = time.perf_counter()
-            for _ in range(repeats):
-                for i in range(len(dataset)):
+        # interleaved per image, so that load from other processes hits
+        # every pipeline alike
+        secs = dict.fromkeys(datasets, 0.)
+        boxes = dict.fromkeys(datasets, 0)
+        n = 0
+        for _ in range(repeats):
+            for i in range(len(next(iter(datasets.values())))):
+                for name, dataset in datasets.items():
+                    t0 = time.perf_counter()
                     ds = dataset[i]['data_samples']
+                    secs[name] += time.perf_counter() - t0
                     if 'view_bboxes' in ds:
-                        boxes += ds.view_bboxes.shape[1]
-                    n += 1
-            dt = time.perf_counter() - t0
-            rows.append(dict(name=name, img_per_s=n / dt,
-                             sec_per_img=dt / n,
-                             boxes_per_img=boxes / n))
+                        boxes[name] += ds.view_bboxes.shape[1]
+                n += 1
+        rows = [
+            dict(name=name, img_per_s=n / secs[name],
+                 sec_per_img=secs[name] / n, boxes_per_img=boxes[name] / n)
+            for name in datasets
+        ]
     for r in rows:
         r['relative'] = r['img_per_s'] / rows[0]['img_per_s']
     return rows
@@ -148,16 +176,15 @@ def benchmark_pipelines(pipelines: Optional[Dict[str, Sequence]] = None,
 def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
     """CLI: print the :func:`benchmark_pipelines` table."""
     import argparse
-    import cv2 as _cv2
     p = argparse.ArgumentParser(description='box-aware vs MoCo v2 pipeline')
     p.add_argument('--num-images', type=int, default=32)
     p.add_argument('--repeats', type=int, default=2)
     p.add_argument('--threads', type=int, default=1,
-                   help='OpenCV threads (1 = one data-loader worker)')
+                   help='torch/OpenCV threads (1 = as a data-loader worker)')
     args = p.parse_args(argv)
-    _cv2.setNumThreads(args.threads)
     rows = benchmark_pipelines(num_images=args.num_images,
-                               repeats=args.repeats)
+                               repeats=args.repeats,
+                               worker_threads=args.threads)
     print('| pipeline | images/s | ms/image | boxes kept/image | relative |')
     print('|---|---|---|---|---|')
     for r in rows:

@@ -104,7 +104,11 @@ class BoxAwareMultiView(BaseTransform):
     holds for the boxes actually returned. The reference's
     ``ScaleInstanceContrastAug`` applies ``area_thr`` (144) to both views'
     boxes in output pixels, while its ``AdvancedInstanceContrastAug`` stores
-    it unused; ``area_thr=None`` (or 0) disables it.
+    it unused; ``area_thr=None`` (or 0) disables it. The reference compares
+    strictly (``> part_thr``, ``> area_thr``) where this class keeps boxes
+    *at* the threshold; it also clamps the returned boxes to ``size - 1``
+    (boxes here end at ``size``, a pixel-edge convention for RoIAlign), and
+    swaps the two views at random (immaterial for a symmetric loss).
 
     Required keys: ``img``, ``proposals`` ((N, 4) ``xyxy``, from
     :class:`LoadProposals`).
