@@ -256,11 +256,13 @@ def run_proposals(entries: List[ImageEntry], img_dir: str,
         shutil.rmtree(work_dir)
     prepare_work_dir(work_dir, entries, cfg.to_dict(), source or {})
     mine = shard_entries(entries, shard)
+    # Readers skip a torn last line, so reading before the writer trims it
+    # gives the same set.
+    done = finished_names(work_dir, include_failures=not retry_failed)
     writer = ShardWriter(shard_path(work_dir, shard))
     if writer.dropped_bytes:
         log(f'dropped a truncated last record ({writer.dropped_bytes} bytes) '
             f'from {writer.path}; that image is processed again')
-    done = finished_names(work_dir, include_failures=not retry_failed)
     tasks = [(k, e.id, e.file_name, osp.join(img_dir, e.file_name))
              for k, e in mine if e.file_name not in done]
     already = len(mine) - len(tasks)
