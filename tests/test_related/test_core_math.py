@@ -159,3 +159,25 @@ def test_montage_plain_and_repeats():
     canvas, boxes, src = montage(imgs, 4)  # 16 cells from 3 images
     assert canvas.shape == (1, 3, 16, 16) and src.shape == (1, 16)
     assert set(src.flatten().tolist()) == {0, 1, 2}
+
+
+def test_view_mapping_matches_direct_crop():
+    from ccop_plugin.datasets.transforms.box_aware_views import crop_boxes
+    from ccop_plugin.models.utils.view_geometry import (image_to_view,
+                                                        view_to_image)
+    img_box = np.array([[40., 30., 70., 60.]], np.float32)
+    c0, c1, size = (10, 20, 80, 100), (0, 30, 90, 60), 64
+    b0 = torch.from_numpy(crop_boxes(img_box, c0, size)[0])
+    b1 = torch.from_numpy(crop_boxes(img_box, c1, size)[0])
+    for f0 in (False, True):
+        for f1 in (False, True):
+            v1 = b1.clone()
+            if f1:
+                v1[:, [0, 2]] = size - b1[:, [2, 0]]
+            back = view_to_image(v1, c1, f1, size)
+            assert torch.allclose(back, torch.from_numpy(img_box), atol=1e-4)
+            q, frac = image_to_view(back, c0, f0, size)
+            exp = b0.clone()
+            if f0:
+                exp[:, [0, 2]] = size - b0[:, [2, 0]]
+            assert torch.allclose(q, exp, atol=1e-4) and frac.item() == 1

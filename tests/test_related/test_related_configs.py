@@ -69,6 +69,7 @@ def _losses_finite(runner):
     'plrc/plrc_resnet18_cpu-tiny.py',
     'mcl/mcl_resnet18-fpn_cpu-tiny.py',
     'mix/plrc_resnet18_ss-proposals_cpu-tiny.py',
+    'mix/ccop_resnet18-fpn_heatmap-instep_cpu-tiny.py',
 ])
 def test_tiny_config_trains(cfg_file, tmp_path):
     torch.manual_seed(0)
@@ -80,6 +81,9 @@ def test_tiny_config_trains(cfg_file, tmp_path):
     if 'plrc' in cfg_file:
         assert {'train/loss_img', 'train/loss_point',
                 'train/loss_distill'} <= set(losses)
+    elif 'ccop' in cfg_file:
+        assert {'train/loss_roi', 'train/loss_intra'} <= set(losses)
+        assert runner.model.step.item() == 3  # 2 warm-up + 1 heat-map step
     else:
         assert {'train/loss_l0', 'train/loss_l3'} <= set(losses)
 
