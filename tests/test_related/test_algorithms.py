@@ -71,3 +71,31 @@ def test_mcl_levels_and_gradients():
     # level's loss is about weight * log(4)
     for k, w in zip(sorted(losses), model.level_weights):
         assert 0.3 * w < losses[k].item() < 3 * w * 1.39
+
+
+def test_heatmap_ccop_uses_heatmap_boxes():
+    import numpy as np
+    cfg = Config.fromfile(osp.join(
+        ROOT, 'mix/ccop_resnet18-fpn_heatmap-instep_cpu-tiny.py'))
+    cfg.model.proposal_generator.warmup_iters = 0
+    cfg.model.part_thr = 0.0
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model.to_dict()).train()
+    size = 96
+    samples = []
+    for _ in range(2):
+        ds = DataSample()
+        ds.set_field(torch.tensor([[[1., 2., 3., 4.]]] * 2), 'view_bboxes')
+        # identical crops, no flips: heat-map boxes equal in both views
+        ds.set_metainfo(dict(view_crops=np.array([[0, 0, 100, 100]] * 2),
+                             view_flips=[False, False]))
+        samples.append(ds)
+    model._im_k = torch.randn(2, 3, size, size)
+    bq, bk = model._get_boxes(samples, 2, torch.device('cpu'))
+    for q, k in zip(bq, bk):
+        assert len(q) >= 1 and not torch.equal(k[:1], torch.tensor(
+            [[1., 2., 3., 4.]]))
+        assert torch.allclose(q, k, atol=1e-4)
+    losses = model.loss([torch.randn(2, 3, size, size),
+                         torch.randn(2, 3, size, size)], samples)
+    assert all(torch.isfinite(v) for v in losses.values())
