@@ -32,7 +32,6 @@ import tempfile
 import time
 from typing import Dict, List
 
-import numpy as np
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CCOP_CFG = osp.join(ROOT, 'configs/ccop/ccop_resnet50-fpn_8xb32-coslr-800e_coco.py')
@@ -199,72 +198,26 @@ def bench_models(args: argparse.Namespace) -> List[Dict]:
 
 
 # ----------------------------------------------------------------- data
-def _write_images(folder: str, n: int) -> str:
-    """Write ``n`` 640x480 JPEG scenes and a proposal JSON; return its path."""
-    import cv2
-    rng = np.random.default_rng(0)
-    images, anns = [], []
-    for i in range(n):
-        img = (rng.random((480, 640, 3)) * 60 + 60).astype(np.uint8)
-        for _ in range(8):
-            x, y = rng.integers(0, 560), rng.integers(0, 400)
-            w, h = rng.integers(40, 200), rng.integers(40, 200)
-            color = tuple(int(c) for c in rng.integers(0, 255, 3))
-            cv2.rectangle(img, (int(x), int(y)), (int(x + w), int(y + h)),
-                          color, -1)
-        name = f'{i:05d}.jpg'
-        cv2.imwrite(osp.join(folder, name), img)
-        images.append(dict(id=i, file_name=name, width=640, height=480))
-        for _ in range(50):  # 50 proposals per image, as the reference keeps
-            x, y = rng.uniform(0, 560), rng.uniform(0, 400)
-            w, h = rng.uniform(20, 640 - x), rng.uniform(20, 480 - y)
-            anns.append(dict(id=len(anns) + 1, image_id=i, category_id=1,
-                             bbox=[x, y, w, h], area=w * h, iscrowd=0))
-    path = osp.join(folder, 'proposals.json')
-    with open(path, 'w') as f:
-        json.dump(dict(images=images, annotations=anns,
-                       categories=[dict(id=1, name='proposal')]), f)
-    return path
-
-
 def bench_pipelines(args: argparse.Namespace) -> List[Dict]:
-    import cv2
+    """One data-loader worker's images/s: MoCo v2's and CCOP's pipelines."""
     from mmengine.config import Config
-    from mmengine.dataset import Compose
-    from mmpretrain.registry import DATASETS
-    from mmpretrain.utils import register_all_modules
+    from mmengine.registry import DefaultScope
 
-    import ccop_plugin  # noqa: F401
-    register_all_modules()
-    cv2.setNumThreads(1)
-    results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        ann = _write_images(tmp, args.pipeline_images)
-        ccop_cfg = Config.fromfile(CCOP_CFG)
-        moco_cfg = Config.fromfile(_moco_cfg_path())
-        pipes = dict(
-            mocov2=moco_cfg.train_dataloader.dataset.pipeline,
-            ccop=ccop_cfg.train_dataloader.dataset.pipeline)
-        for name, pipeline in pipes.items():
-            ds_cfg = dict(ccop_cfg.train_dataloader.dataset)
-            ds_cfg.update(data_root=tmp, ann_file=ann,
-                          data_prefix=dict(img_path=''), pipeline=pipeline)
-            dataset = DATASETS.build(ds_cfg)
-            for i in range(min(4, len(dataset))):  # warm-up
-                dataset[i]
-            t0 = time.perf_counter()
-            nboxes = []
-            for rep in range(2):
-                for i in range(len(dataset)):
-                    out = dataset[i]
-                    ds = out['data_samples']
-                    if 'view_bboxes' in ds:
-                        nboxes.append(ds.view_bboxes.shape[1])
-            dt = time.perf_counter() - t0
-            results.append(dict(
-                name=name, img_per_s=2 * len(dataset) / dt,
-                mean_boxes=float(np.mean(nboxes)) if nboxes else None))
-    return results
+    from ccop_plugin.datasets.benchmark import (benchmark_pipelines,
+                                                write_benchmark_images)
+    pipes = dict(
+        mocov2=Config.fromfile(_moco_cfg_path()).train_dataloader.dataset
+        .pipeline,
+        ccop=Config.fromfile(CCOP_CFG).train_dataloader.dataset.pipeline)
+    with tempfile.TemporaryDirectory() as tmp, \
+            DefaultScope.overwrite_default_scope('mmpretrain'):
+        # 50 proposals per image, as the reference's selective search keeps
+        ann = write_benchmark_images(tmp, args.pipeline_images,
+                                     boxes_per_image=50)
+        res = benchmark_pipelines(pipes, data_root=tmp, ann_file=ann,
+                                  repeats=2)
+    return [dict(name=r['name'], img_per_s=r['img_per_s'],
+                 mean_boxes=r.get('boxes_per_img')) for r in res]
 
 
 def to_markdown(args, models, pipes) -> str:
@@ -297,8 +250,8 @@ def to_markdown(args, models, pipes) -> str:
                     lines.append(f"| {k.split(':')[1]} | {t:.4f} | "
                                  f"{100 * t / ccop['step_s']:.1f}% |")
     if pipes:
-        lines += ['', 'Data pipeline, one worker (one process), 640x480 JPEGs, '
-                  '50 proposals/image:', '',
+        lines += ['', 'Data pipeline, one worker (one process, 1 thread), '
+                  '640x480 JPEGs, 50 proposals/image:', '',
                   '| pipeline | images/s | boxes kept / image | relative |',
                   '| --- | --- | --- | --- |']
         base = pipes[0]['img_per_s']
