@@ -134,9 +134,10 @@ class MCL(BaseSelfSupervisor):
         """Forward in training.
 
         Args:
-            inputs (List[torch.Tensor]): Two views ``(B, 3, S, S)``,
-                ``S`` divisible by ``32 * max(grids) / 8``... (any ``S``
-                with ``S % max(grids) == 0`` and ``S >= 32``).
+            inputs (List[torch.Tensor]): Two views ``(B, 3, S, S)``; ``S``
+                a multiple of 32 (224 in the paper, 64 in the tiny config)
+                so that every sub-image fills an ``S/32`` cell of its level.
+            data_samples (List[DataSample]): Unused.
 
         Returns:
             Dict[str, torch.Tensor]: ``loss_l0`` .. one per level (weighted,
