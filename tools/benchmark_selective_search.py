@@ -269,6 +269,7 @@ def main(argv=None):
             rf_s = f'{100 * rf:.1f}% (of {n_rf})'
         else:
             rc_s = rf_s = '100% (reference)'
+        n_large = np.mean([(area(b) > args.large_area).sum() for b in final])
         if gt_boxes is not None:
             roc, n_ro = recall(gt_boxes, cands, args.large_area, args.iou)
             ro, n_ro = recall(gt_boxes, final, args.large_area, args.iou)
@@ -282,7 +283,7 @@ def main(argv=None):
             f'{100 * n * row["worker_s"] / (workers * row["tool"]):.0f}% | '
             f'{t_loop / row["loop"]:.2f}x | '
             f'{np.mean([r["num_candidates"] for r in res]):.0f} | {rc_s} | '
-            f'{rf_s} | {np.mean([(area(b) > args.large_area).sum() for b in final]):.1f} | {ro_s} |')
+            f'{rf_s} | {n_large:.1f} | {ro_s} |')
     table = '\n'.join(lines)
     load1 = os.getloadavg()
     nms_line = (f'NMS step (filtered full-res candidates, {n_filt:.0f} boxes '

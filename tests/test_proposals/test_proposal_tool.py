@@ -225,7 +225,8 @@ def test_shards_merge_to_full_set(img_dir, tmp_path):
     # the merge CLI reports it as an error, not a traceback
     r = subprocess.run([sys.executable,
                         osp.join(REPO, 'tools', 'merge_proposals.py'),
-                        '--out', out, '--work-dir', work], capture_output=True, text=True,
+                        '--out', out, '--work-dir', work],
+                       capture_output=True, text=True,
                        env=dict(os.environ, PYTHONPATH=REPO))
     assert r.returncode != 0 and 'more than one result' in r.stderr
 
