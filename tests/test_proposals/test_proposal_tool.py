@@ -332,3 +332,20 @@ def test_visualize_tool(img_dir, tmp_path):
     visualize_proposals.main([osp.join(img_dir, 'img_00.jpg'), '--out', png2,
                               '--max-num', '5'])
     assert cv2.imread(png2).shape == (H, W, 3)
+
+
+def test_round_trip_through_load_proposals(img_dir, tmp_path):
+    """The data pipeline's LoadProposals reads the tool's JSON unchanged."""
+    from ccop_plugin.datasets.transforms.loading import LoadProposals
+    out, _ = run(img_dir, str(tmp_path))
+    data = json.loads(read(out))
+    load = LoadProposals(proposal_file=out, max_num=100)
+    for im in data['images']:
+        want = np.array([a['bbox'] for a in data['annotations']
+                         if a['image_id'] == im['id']], np.float32)
+        want[:, 2:] += want[:, :2]
+        res = load.transform({'img_path': osp.join(img_dir, im['file_name']),
+                              'img_shape': (im['height'], im['width'])})
+        assert res['num_dropped_proposals'] == 0
+        assert not res['proposal_fallback']
+        np.testing.assert_allclose(res['proposals'], want, atol=1e-4)
