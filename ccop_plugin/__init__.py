@@ -5,11 +5,13 @@ into mmpretrain's registries, detection parts into mmdet's. Configs load it with
 ``custom_imports = dict(imports=['ccop_plugin'], allow_failed_imports=False)``.
 """
 from .version import __version__
-from .utils.compat import allow_mmengine_checkpoints, patch_mmcv_adjust_hue
+from .utils.compat import (allow_mmengine_checkpoints, patch_mmcv_adjust_hue,
+                           patch_mmengine_cpu_dist)
 
 # Fixes for the pinned stack on recent torch / NumPy: see utils/compat.py.
 allow_mmengine_checkpoints()
 patch_mmcv_adjust_hue()
+patch_mmengine_cpu_dist()
 from . import datasets  # noqa: F401,E402  (registers transforms and datasets)
 from . import engine  # noqa: F401,E402  (registers hooks)
 from . import models  # noqa: F401,E402  (registers models)

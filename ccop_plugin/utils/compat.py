@@ -86,3 +86,34 @@ def patch_mmcv_adjust_hue() -> bool:
     for mod in (mmcv, mmcv.image, photometric):
         mod.adjust_hue = _adjust_hue_numpy2
     return True
+
+
+def patch_mmengine_cpu_dist() -> bool:
+    """Let mmengine's ``pytorch`` launcher start on machines without a GPU.
+
+    mmengine 0.10 calls ``torch.cuda.set_device(local_rank)`` before
+    ``init_process_group`` whatever the backend, so ``--launcher pytorch``
+    fails at once without a CUDA driver. When no GPU is visible, the patched
+    function initialises the process group directly (``nccl`` is replaced by
+    ``gloo``, the only CPU backend); with a GPU it is mmengine's own. Use it
+    with ``model_wrapper_cfg=dict(type='AnyDeviceDistributedDataParallel')``
+    (:mod:`ccop_plugin.engine.model_wrappers`) for CPU multi-process runs.
+
+    Returns:
+        bool: Whether the patch was applied (idempotent).
+    """
+    from mmengine.dist import utils as dist_utils
+    original = dist_utils._init_dist_pytorch
+    if getattr(original, '_ccop_cpu_patch', False):
+        return False
+
+    def _init_dist_pytorch(backend, init_backend='torch', **kwargs):
+        if torch.cuda.is_available() or init_backend != 'torch':
+            return original(backend, init_backend=init_backend, **kwargs)
+        import torch.distributed as torch_dist
+        torch_dist.init_process_group(
+            backend='gloo' if backend == 'nccl' else backend, **kwargs)
+
+    _init_dist_pytorch._ccop_cpu_patch = True
+    dist_utils._init_dist_pytorch = _init_dist_pytorch
+    return True

@@ -66,5 +66,7 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=5))
 log_processor = dict(by_epoch=False)
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
+# DDP for CPU or GPU modules (`--launcher pytorch` with CPU processes too)
+model_wrapper_cfg = dict(type='AnyDeviceDistributedDataParallel')
 auto_scale_lr = dict(base_batch_size=4)
 randomness = dict(seed=0)

@@ -141,4 +141,8 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=max_epochs,
                     max_keep_ckpts=1))
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
+# `--launcher pytorch` with CPU processes too: the plugin's DDP wrapper and
+# its patch of mmengine's launcher (no CUDA device needed)
+custom_imports = dict(imports=['ccop_plugin'], allow_failed_imports=False)
+model_wrapper_cfg = dict(type='AnyDeviceDistributedDataParallel')
 randomness = dict(seed=0)
