@@ -1,5 +1,5 @@
 # PLRC on tiny data, CPU: ResNet-18, 64-px views, queue 256, batch 4,
-# 2x2 grid regions, 4 points per region. Override the data paths with
+# 2x2 grid regions, 4 of 8 points per region. Override the data paths with
 #   --cfg-options train_dataloader.dataset.data_root=/path/
 _base_ = ['./plrc_resnet50_8xb32-coslr-100e_in1k.py']
 
@@ -7,11 +7,15 @@ crop_size = 64
 model = dict(
     queue_len=256,
     num_points=4,
+    num_sampled_points=8,
+    num_key_points=16 * 16,  # 2x2 C5 upsampled x8
     teacher_temp_warmup_iters=10,
     backbone=dict(depth=18, init_cfg=None),
     neck=dict(in_channels=512, hid_channels=256),
     point_neck=dict(in_channels=512, hid_channels=256, scale=8),
-    proto_head=dict(hid_channels=256, bottleneck=64, num_prototypes=256))
+    proto_head=dict(
+        in_channels=512, hid_channels=256, bottleneck=64,
+        num_prototypes=256))
 
 region_pipeline = [dict(type='GridRegions', grid=2)]
 train_pipeline = [

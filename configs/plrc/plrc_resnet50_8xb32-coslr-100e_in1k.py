@@ -13,7 +13,11 @@ model = dict(
     queue_len=65536,
     feat_dim=128,
     momentum=0.001,  # paper 0.999
-    num_points=16,
+    num_points=16,  # kept per region ...
+    num_sampled_points=32,  # ... of 32 sampled (released)
+    num_key_points=56 * 56,  # key-view dense map (7x7 C5 upsampled x8)
+    affinity_scale=1. / 128,
+    distill_prototypes=True,
     point_temperature=0.2,
     student_temp=0.1,
     teacher_temp=(0.04, 0.07),
@@ -40,8 +44,9 @@ model = dict(
         type='DensePointNeck', in_channels=2048, hid_channels=2048,
         out_channels=128, scale=8),
     proto_head=dict(
-        type='PointPrototypeHead', in_channels=128, hid_channels=2048,
-        bottleneck=256, num_prototypes=4096))
+        type='PointPrototypeHead', in_channels=2048, hid_channels=2048,
+        bottleneck=256, num_prototypes=4096, num_layers=3, use_bn=True,
+        scale=8))
 
 photometric_pipeline = [
     dict(type='RandomApply',

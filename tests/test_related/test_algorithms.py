@@ -38,10 +38,53 @@ def test_plrc_losses_and_empty_regions():
     assert model.point_neck.mlp[0].weight.grad.abs().sum() > 0
     assert model.proto_head.prototypes.weight.grad.abs().sum() > 0
     assert model.center.abs().sum() > 0  # centre updated
+    # centre over [affinities to the 16x16 key points, 256 prototypes]
+    assert model.center.shape == (1, 16 * 16 + 256)
     # no region at all: point losses are zero, the image loss stays
     losses = model.loss(imgs, [_sample(torch.zeros(3, 0, 4))] * 2)
     assert losses['loss_point'] == 0 and losses['loss_distill'] == 0
     assert torch.isfinite(losses['loss_img'])
+
+
+def test_plrc_distillation_affinity_only_and_flips():
+    model = _model('plrc/plrc_resnet18_cpu-tiny.py')
+    model.distill_prototypes = False
+    model.center = torch.zeros(1, 16 * 16)
+    imgs = [torch.randn(2, 3, 64, 64) for _ in range(3)]
+    cell = [[0., 0., 32., 32.], [32., 0., 64., 32.], [0., 32., 64., 64.]]
+    samples = [_sample([cell] * 3), _sample([cell[:1]] * 3)]
+    samples[0].set_metainfo(dict(view_flips=[False, True, True]))
+    losses = model.loss(imgs, samples)
+    assert torch.isfinite(losses['loss_distill'])
+    assert losses['loss_distill'] > 0
+    losses['loss_distill'].backward()
+    assert model.proto_head.mlp[0].weight.grad.abs().sum() > 0
+    # a key map of another size is refused with a clear message
+    with pytest.raises(ValueError, match='num_key_points'):
+        model.loss([torch.randn(2, 3, 96, 96) for _ in range(3)], samples)
+
+
+def test_plrc_distill_logits_per_image_affinities():
+    model = _model('plrc/plrc_resnet18_cpu-tiny.py')
+    model.affinity_scale = 0.5
+    # 2 images, D = 2, 2x2 maps over 8x8 inputs (cell centres at 2 and 6)
+    z = torch.zeros(2, 2, 2, 2)
+    z[0, 0, 0, 0] = 1.  # image 0, cell (0, 0) -> input (2, 2): z = e_0
+    z[1, 1, 1, 1] = 1.  # image 1, cell (1, 1) -> input (6, 6): z = e_1
+    z_key = torch.zeros(2, 2, 2, 2)
+    z_key[0, 0] = torch.tensor([[1., 2.], [3., 4.]])
+    z_key[1, 1] = torch.tensor([[5., 6.], [7., 8.]])
+    logits = torch.arange(2 * 3 * 4.).view(2, 3, 2, 2)
+    pts = [torch.tensor([[2., 2.]]), torch.tensor([[6., 6.]])]
+    out = model._distill_logits(z, logits, z_key, pts, [1, 1], (8, 8))
+    # row b = 0.5 * <z_b, key_b[:, j]> over the 4 key positions of its own
+    # image, then the 3 prototype logits at the point
+    assert out.tolist() == [[0.5, 1., 1.5, 2., 0., 4., 8.],
+                            [2.5, 3., 3.5, 4., 15., 19., 23.]]
+    model.distill_prototypes = False
+    out = model._distill_logits(z, logits, z_key, [pts[0], torch.zeros(0, 2)],
+                                [1, 0], (8, 8))
+    assert out.tolist() == [[0.5, 1., 1.5, 2.]]
 
 
 def test_plrc_default_weights_and_teacher_temp():

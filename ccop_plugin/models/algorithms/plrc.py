@@ -1,5 +1,5 @@
 """PLRC: Point-Level Region Contrast for object detection pre-training."""
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -10,8 +10,11 @@ from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from ..utils.dist_utils import all_gather_variable, enqueue_keys
-from ..utils.point_sampling import (multi_positive_infonce, point_pair_labels,
-                                    read_points, sample_points_in_boxes)
+from ..utils.point_sampling import (dino_distillation_loss,
+                                    multi_positive_infonce, pad_by_image,
+                                    point_pair_labels, read_points,
+                                    relative_points_in_boxes,
+                                    select_key_points)
 
 
 @MODELS.register_module()
@@ -34,27 +37,48 @@ class PLRC(BaseSelfSupervisor):
     ``point_loss_weight = distill_loss_weight = 0.21``):
 
     * ``loss_img``: MoCo v2 on pooled C5, queue ``queue_len``, T 0.2;
-    * ``loss_point``: ``num_points`` points per region and view, read with
-      ``grid_sample`` from the upsampled per-pixel projection; key points of
-      the same region (same image) are positives, all other key points of
-      the batch negatives, T ``point_temperature``;
-    * ``loss_distill``: DINO-style cross-entropy between the student's
-      prototype distribution of each query point (T ``student_temp``) and
-      the teacher's, averaged over the teacher points of the same region,
-      centred (EMA ``center_momentum``) and sharpened with a teacher
-      temperature rising linearly from ``teacher_temp[0]`` to
-      ``teacher_temp[1]`` over ``teacher_temp_warmup_iters``.
+    * ``loss_point``: per region and view ``num_sampled_points`` uniform
+      points, read with ``grid_sample`` from the upsampled per-pixel
+      projection; the query keeps its first ``num_points``, the key
+      ``num_points`` picked by the released rule (:func:`select_key_points`);
+      key points of the same region (same image) are positives, all other
+      key points of the batch negatives, T ``point_temperature``;
+    * ``loss_distill``: point-affinity distillation (released
+      ``Memory_Loss.forward`` + ``SelfDistillation``). For every kept query
+      point ``q`` of view 0 (student) and its corresponding point ``q'`` in
+      the teacher's view (view 2, the "second crop": same box-relative
+      position in the same region, mirrored for flipped views), the
+      student's logits are ``affinity_scale * <z_q, k_j>`` for **all**
+      positions ``j`` of the key view's (view 1, momentum encoder) dense
+      map, followed by its ``num_prototypes`` prototype logits when
+      ``distill_prototypes``; the teacher's are the same from the momentum
+      encoder's ``z_q'``. ``z`` is the L2-normalised bottleneck of
+      ``proto_head`` (L1-normalised for the key view, as released). Loss:
+      DINO cross-entropy (:func:`dino_distillation_loss`), student T
+      ``student_temp``, teacher T rising linearly ``teacher_temp[0] ->
+      teacher_temp[1]`` over ``teacher_temp_warmup_iters``, teacher logits
+      centred by ``center`` ``(1, num_key_points [+ num_prototypes])``, an
+      EMA (``center_momentum``) of the mean teacher logit vector over all
+      distilled points of the (global) batch.
 
     Args:
         backbone (dict): ResNet, ``out_indices=(3, )``.
         neck (dict): Image neck (``MoCoV2Neck``).
         head (dict): Image ``ContrastiveHead``.
         point_neck (dict): ``DensePointNeck``.
-        proto_head (dict): ``PointPrototypeHead``.
+        proto_head (dict): ``PointPrototypeHead`` (per pixel on C5).
         queue_len (int): Defaults to 65536.
         feat_dim (int): Defaults to 128.
         momentum (float): mmengine EMA momentum. Defaults to 0.001.
-        num_points (int): Points per region and view. Defaults to 16.
+        num_points (int): Points kept per region and view. Defaults to 16.
+        num_sampled_points (int): Points sampled per region and view.
+            Defaults to 32.
+        num_key_points (int): Positions of the key view's dense map
+            (``(H / 32 * scale) ** 2``; 56x56 for 224 inputs). Defaults to
+            3136.
+        affinity_scale (float): Defaults to 1 / 128 (released).
+        distill_prototypes (bool): Append the prototype logits to the
+            affinities (released). Defaults to True.
         point_temperature (float): Defaults to 0.2.
         student_temp (float): Defaults to 0.1.
         teacher_temp (tuple): Defaults to (0.04, 0.07).
@@ -74,6 +98,10 @@ class PLRC(BaseSelfSupervisor):
                  feat_dim: int = 128,
                  momentum: float = 0.001,
                  num_points: int = 16,
+                 num_sampled_points: int = 32,
+                 num_key_points: int = 3136,
+                 affinity_scale: float = 1. / 128,
+                 distill_prototypes: bool = True,
                  point_temperature: float = 0.2,
                  student_temp: float = 0.1,
                  teacher_temp=(0.04, 0.07),
@@ -98,7 +126,14 @@ class PLRC(BaseSelfSupervisor):
             nn.Sequential(self.backbone, self.neck, self.point_neck,
                           self.proto_head), momentum)
         self.queue_len = queue_len
+        if num_sampled_points < num_points:
+            raise ValueError(f'num_sampled_points ({num_sampled_points}) < '
+                             f'num_points ({num_points})')
         self.num_points = num_points
+        self.num_sampled_points = num_sampled_points
+        self.num_key_points = num_key_points
+        self.affinity_scale = affinity_scale
+        self.distill_prototypes = distill_prototypes
         self.point_temperature = point_temperature
         self.student_temp = student_temp
         self.teacher_temp = tuple(teacher_temp)
@@ -110,8 +145,10 @@ class PLRC(BaseSelfSupervisor):
         self.register_buffer(
             'queue', F.normalize(torch.randn(feat_dim, queue_len), dim=0))
         self.register_buffer('queue_ptr', torch.zeros(1, dtype=torch.long))
-        self.register_buffer('center',
-                             torch.zeros(1, proto_head['num_prototypes']))
+        center_dim = num_key_points + (
+            proto_head.get('num_prototypes', 4096) if distill_prototypes
+            else 0)
+        self.register_buffer('center', torch.zeros(1, center_dim))
         self.register_buffer('iter', torch.zeros(1, dtype=torch.long))
 
     def current_teacher_temp(self) -> float:
@@ -154,12 +191,14 @@ class PLRC(BaseSelfSupervisor):
         im_q, im_k = inputs[0], inputs[1]
         t_view = 2 if len(inputs) > 2 else 1
         size = im_q.shape[-2:]
-        regions = self._regions(data_samples, t_view + 1, im_q.device)
-        P = self.num_points
+        device = im_q.device
+        regions = self._regions(data_samples, t_view + 1, device)
+        P, S = self.num_points, self.num_sampled_points
 
         c5_q = self.backbone(im_q)[-1]
         img_q = F.normalize(self.neck((c5_q, ))[0], dim=1)
         dense_q = self.point_neck(c5_q)
+        z_q, logit_q = self.proto_head.forward_dense(c5_q)
 
         with torch.no_grad():
             self.encoder_k.update_parameters(
@@ -169,19 +208,36 @@ class PLRC(BaseSelfSupervisor):
             c5_k = backbone_k(im_k)[-1]
             img_k = F.normalize(neck_k((c5_k, ))[0], dim=1)
             dense_k = point_neck_k(c5_k)
-            dense_t = dense_k if t_view == 1 else \
-                point_neck_k(backbone_k(inputs[t_view])[-1])
+            # key-view points for the affinities: L1-normalised (released)
+            z_k, _ = proto_k.forward_dense(c5_k, p=1)
+            c5_t = c5_k if t_view == 1 else backbone_k(inputs[t_view])[-1]
+            z_t, logit_t = proto_k.forward_dense(c5_t)
+        if z_k.shape[2] * z_k.shape[3] != self.num_key_points:
+            raise ValueError(
+                f'PLRC: the key view dense map has {z_k.shape[2]}x'
+                f'{z_k.shape[3]} positions but num_key_points='
+                f'{self.num_key_points}; set num_key_points to match the '
+                'input size')
 
-        # points of every region in every view; global region ids
-        pts = {0: [], 1: [], t_view: []}
-        ids, offset = [], 0
-        for vb in regions:
+        # S points per region at the same box-relative positions in views
+        # 0 and t (correspondences for the distillation); independent ones
+        # in the key view
+        pts_q, pts_k, pts_t, ids, counts = [], [], [], [], []
+        offset = 0
+        for b, vb in enumerate(regions):
             n = vb.shape[1]
-            for v in pts:
-                pts[v].append(
-                    sample_points_in_boxes(vb[v], P).reshape(-1, 2))
-            ids.append(torch.arange(n, device=im_q.device).repeat_interleave(
-                P) + offset)
+            flips = data_samples[b].get('view_flips', None)
+            flip = [bool(flips[v]) if flips is not None else False
+                    for v in range(t_view + 1)]
+            rel = torch.rand(n, S, 2, device=device)
+            pts_q.append(relative_points_in_boxes(rel, vb[0], flip[0]))
+            pts_t.append(relative_points_in_boxes(rel[:, :P], vb[t_view],
+                                                  flip[t_view]))
+            pts_k.append(relative_points_in_boxes(
+                torch.rand(n, S, 2, device=device), vb[1], flip[1]))
+            ids.append(torch.arange(n, device=device).repeat_interleave(P) +
+                       offset)
+            counts.append(n * P)
             offset += n
         ids = torch.cat(ids) if ids else im_q.new_zeros(0, dtype=torch.long)
 
@@ -190,29 +246,39 @@ class PLRC(BaseSelfSupervisor):
             torch.einsum('nc,ck->nk', img_q, self.queue.clone().detach()))
 
         if ids.numel() == 0:
-            zero = dense_q.sum() * 0.
+            zero = dense_q.sum() * 0. + z_q.sum() * 0. + logit_q.sum() * 0.
             loss_point = loss_distill = zero
         else:
-            fq = F.normalize(read_points(dense_q, pts[0], size), dim=1)
+            R = offset
+            # point contrast: query keeps its first P points, key P picked
+            fq_all = read_points(dense_q, [p.reshape(-1, 2) for p in pts_q],
+                                 size).reshape(R, S, -1)
+            fq = F.normalize(fq_all[:, :P].reshape(R * P, -1), dim=1)
             with torch.no_grad():
-                fk = F.normalize(read_points(dense_k, pts[1], size), dim=1)
-                ft = F.normalize(
-                    read_points(dense_t, pts[t_view], size), dim=1)
+                fk_all = read_points(dense_k,
+                                     [p.reshape(-1, 2) for p in pts_k],
+                                     size).reshape(R, S, -1)
+                keep = select_key_points(fk_all, fq_all.detach(), P)
+                fk = torch.gather(
+                    fk_all, 1,
+                    keep[..., None].expand(-1, -1, fk_all.shape[-1]))
+                fk = F.normalize(fk.reshape(R * P, -1), dim=1)
             pos = point_pair_labels(ids, ids)
             loss_point = multi_positive_infonce(fq @ fk.t(), pos,
                                                 self.point_temperature)
-            # DINO-style distillation, teacher averaged over the region
-            s_logits = self.proto_head(fq) / self.student_temp
+
+            # point-affinity distillation
+            kept_q = [p[:, :P].reshape(-1, 2) for p in pts_q]
+            s_logits = self._distill_logits(z_q, logit_q, z_k, kept_q,
+                                            counts, size)
             with torch.no_grad():
-                t_logits = proto_k(ft)
-                t_prob = F.softmax(
-                    (t_logits - self.center) / self.current_teacher_temp(),
-                    dim=1)
-                posf = pos.float()
-                target = posf @ t_prob / posf.sum(1, keepdim=True)
-                self._update_center(t_logits)
-            loss_distill = -(target * F.log_softmax(s_logits, 1)).sum(1)
-            loss_distill = loss_distill.mean()
+                t_logits = self._distill_logits(
+                    z_t, logit_t, z_k, [p.reshape(-1, 2) for p in pts_t],
+                    counts, size)
+            loss_distill = dino_distillation_loss(
+                s_logits, t_logits, self.center, self.student_temp,
+                self.current_teacher_temp())
+            self._update_center(t_logits)
 
         self._dequeue_and_enqueue(img_k)
         self.iter += 1
@@ -220,6 +286,32 @@ class PLRC(BaseSelfSupervisor):
             loss_img=loss_img * self.img_loss_weight,
             loss_point=loss_point * self.point_loss_weight,
             loss_distill=loss_distill * self.distill_loss_weight)
+
+    def _distill_logits(self, z: torch.Tensor, logits: torch.Tensor,
+                        z_key: torch.Tensor, points: List[torch.Tensor],
+                        counts: List[int],
+                        size: Tuple[int, int]) -> torch.Tensor:
+        """Distillation logits of the points of one view.
+
+        Args:
+            z (torch.Tensor): ``(B, D, h, w)`` L2-normalised bottleneck.
+            logits (torch.Tensor): ``(B, K, h, w)`` prototype logits.
+            z_key (torch.Tensor): ``(B, D, hk, wk)`` key-view bottleneck.
+            points (list[torch.Tensor]): Per image ``(counts[b], 2)`` pixels.
+            counts (list[int]): Points per image.
+            size (tuple): Input ``(H, W)``.
+
+        Returns:
+            torch.Tensor: ``(sum counts, hk * wk [+ K])``: row ``m`` (image
+            ``b``) is ``affinity_scale * <z_m, z_key[b, :, j]>`` over all key
+            positions ``j``, then the point's prototype logits.
+        """
+        feat, mask = pad_by_image(read_points(z, points, size), counts)
+        out = torch.bmm(feat, z_key.flatten(2)) * self.affinity_scale
+        out = out[mask]
+        if self.distill_prototypes:
+            out = torch.cat([out, read_points(logits, points, size)], -1)
+        return out
 
     @torch.no_grad()
     def _update_center(self, t_logits: torch.Tensor) -> None:
