@@ -8,6 +8,8 @@ train_pipeline = [
     dict(type='BoxAwareMultiView', num_views=3, size=64, scale=(0.2, 1.),
          part_thr=0.6, area_thr=0, min_num_boxes=1, max_tries=10,
          flip_prob=0.5, transforms={{_base_.photometric_pipeline}}),
-    dict(type='PackBoxSelfSupInputs'),
+    dict(type='PackBoxSelfSupInputs',
+         meta_keys=('img_path', 'ori_shape', 'img_shape', 'view_flips',
+                    'view_crops')),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

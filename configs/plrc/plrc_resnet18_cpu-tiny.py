@@ -25,7 +25,9 @@ train_pipeline = [
          scale=(0.2, 1.), part_thr=0.01, area_thr=0, min_num_boxes=2,
          max_tries=10, flip_prob=0.5,
          transforms={{_base_.photometric_pipeline}}),
-    dict(type='PackBoxSelfSupInputs'),
+    dict(type='PackBoxSelfSupInputs',
+         meta_keys=('img_path', 'ori_shape', 'img_shape', 'view_flips',
+                    'view_crops')),
 ]
 train_dataloader = dict(
     batch_size=4,

@@ -18,6 +18,7 @@ model = dict(
     num_key_points=56 * 56,  # key-view dense map (7x7 C5 upsampled x8)
     affinity_scale=1. / 128,
     distill_prototypes=True,
+    distill_points='dense',  # every query-map position inside view 2
     point_temperature=0.2,
     student_temp=0.1,
     teacher_temp=(0.04, 0.07),
@@ -65,7 +66,9 @@ train_pipeline = [
     dict(type='BoxAwareMultiView', num_views=3, size=224, scale=(0.2, 1.),
          part_thr=0.01, area_thr=0, min_num_boxes=4, max_tries=10,
          flip_prob=0.5, transforms=photometric_pipeline),
-    dict(type='PackBoxSelfSupInputs'),
+    dict(type='PackBoxSelfSupInputs',
+         meta_keys=('img_path', 'ori_shape', 'img_shape', 'view_flips',
+                    'view_crops')),
 ]
 train_dataloader = dict(
     batch_size=32,

@@ -18,18 +18,25 @@ def _model(cfg_file):
     return MODELS.build(cfg.model.to_dict()).train()
 
 
-def _sample(boxes):
+def _sample(boxes, crops=None, flips=(False, False, False)):
     ds = DataSample()
     ds.set_field(torch.as_tensor(boxes, dtype=torch.float32).reshape(
         3, -1, 4), 'view_bboxes', field_type='metainfo')
+    if crops is not None:
+        ds.set_metainfo(dict(view_crops=crops, view_flips=list(flips)))
     return ds
+
+
+CROPS = [[0, 0, 64, 64], [8, 8, 48, 48], [16, 0, 48, 64]]
 
 
 def test_plrc_losses_and_empty_regions():
     model = _model('plrc/plrc_resnet18_cpu-tiny.py')
+    assert model.distill_points == 'dense'
     imgs = [torch.randn(2, 3, 64, 64) for _ in range(3)]
     cell = [[0., 0., 32., 32.], [32., 32., 64., 64.]]
-    samples = [_sample([cell] * 3), _sample(torch.zeros(3, 0, 4))]
+    samples = [_sample([cell] * 3, CROPS, (False, True, True)),
+               _sample(torch.zeros(3, 0, 4), CROPS)]
     losses = model.loss(imgs, samples)
     assert set(losses) == {'loss_img', 'loss_point', 'loss_distill'}
     total = sum(losses.values())
@@ -40,14 +47,38 @@ def test_plrc_losses_and_empty_regions():
     assert model.center.abs().sum() > 0  # centre updated
     # centre over [affinities to the 16x16 key points, 256 prototypes]
     assert model.center.shape == (1, 16 * 16 + 256)
-    # no region at all: point losses are zero, the image loss stays
-    losses = model.loss(imgs, [_sample(torch.zeros(3, 0, 4))] * 2)
-    assert losses['loss_point'] == 0 and losses['loss_distill'] == 0
+    # no region at all: the point loss is zero; the dense distillation does
+    # not need regions
+    losses = model.loss(imgs, [_sample(torch.zeros(3, 0, 4), CROPS)] * 2)
+    assert losses['loss_point'] == 0 and losses['loss_distill'] > 0
     assert torch.isfinite(losses['loss_img'])
+    # region points, no region: zero, centre kept
+    model.distill_points = 'region'
+    center = model.center.clone()
+    losses = model.loss(imgs, [_sample(torch.zeros(3, 0, 4), CROPS)] * 2)
+    assert losses['loss_distill'] == 0
+    assert torch.equal(model.center, center)
+    # dense without crops: a clear error
+    model.distill_points = 'dense'
+    with pytest.raises(KeyError, match='view_crops'):
+        model.loss(imgs, [_sample([cell] * 3)] * 2)
+
+
+def test_plrc_dense_points_inside_teacher_view():
+    model = _model('plrc/plrc_resnet18_cpu-tiny.py')
+    ds = _sample([[[0., 0., 64., 64.]]] * 3, CROPS)
+    q, t = model._distill_points([ds], None, None, 2, (16, 16), (64, 64))
+    # view 2 = image rows 16..64 (all columns) -> view-0 rows 16..64: the
+    # 16x16 map cells (4 px) with centres at y >= 16 -> 12 of 16 rows
+    assert q[0].shape == (12 * 16, 2) and (q[0][:, 1] > 16).all()
+    # view-0 (x, y) -> view 2: x same, y = (y - 16) * 64 / 48
+    assert torch.allclose(t[0][:, 0], q[0][:, 0])
+    assert torch.allclose(t[0][:, 1], (q[0][:, 1] - 16) * 64 / 48)
 
 
 def test_plrc_distillation_affinity_only_and_flips():
     model = _model('plrc/plrc_resnet18_cpu-tiny.py')
+    model.distill_points = 'region'  # box-relative points (no crops)
     model.distill_prototypes = False
     model.center = torch.zeros(1, 16 * 16)
     imgs = [torch.randn(2, 3, 64, 64) for _ in range(3)]

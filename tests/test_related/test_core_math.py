@@ -9,7 +9,8 @@ from ccop_plugin.models.utils.heatmap_proposals import \
     HeatmapProposalGenerator
 from ccop_plugin.models.utils.montage import montage
 from ccop_plugin.models.utils.point_sampling import (
-    dino_distillation_loss, multi_positive_infonce, pad_by_image,
+    dino_distillation_loss, map_points_between_views, multi_positive_infonce,
+    pad_by_image,
     point_pair_labels, read_points, relative_points_in_boxes,
     sample_points_in_boxes, select_key_points)
 
@@ -176,6 +177,27 @@ def test_relative_points_follow_flips():
     assert relative_points_in_boxes(rel, box).tolist() == [[[20., 40.]]]
     assert relative_points_in_boxes(rel, box, flip=True).tolist() == [
         [[40., 40.]]]
+
+
+def test_map_points_between_views_matches_box_mapping():
+    from ccop_plugin.models.utils.view_geometry import (image_to_view,
+                                                        view_to_image)
+    c0, c1, size = (10, 20, 80, 100), (0, 30, 90, 60), 64
+    pts = torch.tensor([[3., 5.], [40., 60.], [63., 1.]])
+    for f0 in (False, True):
+        for f1 in (False, True):
+            out, valid = map_points_between_views(pts, c0, f0, c1, f1,
+                                                  (size, size))
+            # degenerate boxes (x, y, x, y) through the box mapping
+            img = view_to_image(pts.repeat(1, 2), c0, f0, size)
+            inside = ((img[:, 0] >= c1[1]) & (img[:, 0] < c1[1] + c1[3]) &
+                      (img[:, 1] >= c1[0]) & (img[:, 1] < c1[0] + c1[2]))
+            assert valid.tolist() == inside.tolist()
+            exp, _ = image_to_view(img[valid], c1, f1, size)
+            assert torch.allclose(out[valid], exp[:, :2], atol=1e-4)
+            back, ok = map_points_between_views(out[valid], c1, f1, c0, f0,
+                                                (size, size))
+            assert torch.allclose(back, pts[valid], atol=1e-4)
 
 
 def test_select_key_points_released_rule():

@@ -12,6 +12,8 @@ from mmpretrain.structures import DataSample
 from ..utils.dist_utils import all_gather_variable, enqueue_keys
 from ..utils.point_sampling import (dino_distillation_loss,
                                     multi_positive_infonce, pad_by_image,
+                                    grid_centres,
+                                    map_points_between_views,
                                     point_pair_labels, read_points,
                                     relative_points_in_boxes,
                                     select_key_points)
@@ -46,14 +48,19 @@ class PLRC(BaseSelfSupervisor):
     * ``loss_distill``: point-affinity distillation (released
       ``Memory_Loss.forward`` + ``SelfDistillation``). For every kept query
       point ``q`` of view 0 (student) and its corresponding point ``q'`` in
-      the teacher's view (view 2, the "second crop": same box-relative
-      position in the same region, mirrored for flipped views), the
+      the teacher's view (view 2, the "second crop": mapped exactly through
+      ``view_crops``/``view_flips`` when the data samples carry them,
+      dropping points outside view 2; else the same box-relative position
+      in the same region, mirrored for flipped views), the
       student's logits are ``affinity_scale * <z_q, k_j>`` for **all**
       positions ``j`` of the key view's (view 1, momentum encoder) dense
       map, followed by its ``num_prototypes`` prototype logits when
       ``distill_prototypes``; the teacher's are the same from the momentum
       encoder's ``z_q'``. ``z`` is the L2-normalised bottleneck of
-      ``proto_head`` (L1-normalised for the key view, as released). Loss:
+      ``proto_head`` (L1-normalised for the key view, as released). With
+      ``distill_points='dense'`` (released) the distilled points are all
+      positions of view 0's dense map that fall inside view 2, mapped
+      exactly through ``view_crops``/``view_flips``. Loss:
       DINO cross-entropy (:func:`dino_distillation_loss`), student T
       ``student_temp``, teacher T rising linearly ``teacher_temp[0] ->
       teacher_temp[1]`` over ``teacher_temp_warmup_iters``, teacher logits
@@ -79,6 +86,11 @@ class PLRC(BaseSelfSupervisor):
         affinity_scale (float): Defaults to 1 / 128 (released).
         distill_prototypes (bool): Append the prototype logits to the
             affinities (released). Defaults to True.
+        distill_points (str): ``'dense'`` (released: every position of the
+            student's dense map inside the teacher's view; needs
+            ``view_crops``/``view_flips`` in the data samples) or
+            ``'region'`` (the kept region points). Defaults to
+            ``'region'``.
         point_temperature (float): Defaults to 0.2.
         student_temp (float): Defaults to 0.1.
         teacher_temp (tuple): Defaults to (0.04, 0.07).
@@ -102,6 +114,7 @@ class PLRC(BaseSelfSupervisor):
                  num_key_points: int = 3136,
                  affinity_scale: float = 1. / 128,
                  distill_prototypes: bool = True,
+                 distill_points: str = 'region',
                  point_temperature: float = 0.2,
                  student_temp: float = 0.1,
                  teacher_temp=(0.04, 0.07),
@@ -134,6 +147,10 @@ class PLRC(BaseSelfSupervisor):
         self.num_key_points = num_key_points
         self.affinity_scale = affinity_scale
         self.distill_prototypes = distill_prototypes
+        if distill_points not in ('dense', 'region'):
+            raise ValueError("distill_points must be 'dense' or 'region', "
+                             f'got {distill_points!r}')
+        self.distill_points = distill_points
         self.point_temperature = point_temperature
         self.student_temp = student_temp
         self.teacher_temp = tuple(teacher_temp)
@@ -222,7 +239,7 @@ class PLRC(BaseSelfSupervisor):
         # S points per region at the same box-relative positions in views
         # 0 and t (correspondences for the distillation); independent ones
         # in the key view
-        pts_q, pts_k, pts_t, ids, counts = [], [], [], [], []
+        pts_q, pts_k, pts_t, ids = [], [], [], []
         offset = 0
         for b, vb in enumerate(regions):
             n = vb.shape[1]
@@ -237,7 +254,6 @@ class PLRC(BaseSelfSupervisor):
                 torch.rand(n, S, 2, device=device), vb[1], flip[1]))
             ids.append(torch.arange(n, device=device).repeat_interleave(P) +
                        offset)
-            counts.append(n * P)
             offset += n
         ids = torch.cat(ids) if ids else im_q.new_zeros(0, dtype=torch.long)
 
@@ -246,8 +262,7 @@ class PLRC(BaseSelfSupervisor):
             torch.einsum('nc,ck->nk', img_q, self.queue.clone().detach()))
 
         if ids.numel() == 0:
-            zero = dense_q.sum() * 0. + z_q.sum() * 0. + logit_q.sum() * 0.
-            loss_point = loss_distill = zero
+            loss_point = dense_q.sum() * 0.
         else:
             R = offset
             # point contrast: query keeps its first P points, key P picked
@@ -267,18 +282,21 @@ class PLRC(BaseSelfSupervisor):
             loss_point = multi_positive_infonce(fq @ fk.t(), pos,
                                                 self.point_temperature)
 
-            # point-affinity distillation
-            kept_q = [p[:, :P].reshape(-1, 2) for p in pts_q]
-            s_logits = self._distill_logits(z_q, logit_q, z_k, kept_q,
+        # point-affinity distillation
+        kept_q = [p[:, :P].reshape(-1, 2) for p in pts_q]
+        kept_t = [p.reshape(-1, 2) for p in pts_t]
+        dist_q, dist_t = self._distill_points(data_samples, kept_q, kept_t,
+                                              t_view, z_q.shape[-2:], size)
+        counts = [p.shape[0] for p in dist_q]
+        s_logits = self._distill_logits(z_q, logit_q, z_k, dist_q, counts,
+                                        size)
+        with torch.no_grad():
+            t_logits = self._distill_logits(z_t, logit_t, z_k, dist_t,
                                             counts, size)
-            with torch.no_grad():
-                t_logits = self._distill_logits(
-                    z_t, logit_t, z_k, [p.reshape(-1, 2) for p in pts_t],
-                    counts, size)
-            loss_distill = dino_distillation_loss(
-                s_logits, t_logits, self.center, self.student_temp,
-                self.current_teacher_temp())
-            self._update_center(t_logits)
+        loss_distill = dino_distillation_loss(
+            s_logits, t_logits, self.center, self.student_temp,
+            self.current_teacher_temp())
+        self._update_center(t_logits)
 
         self._dequeue_and_enqueue(img_k)
         self.iter += 1
@@ -286,6 +304,48 @@ class PLRC(BaseSelfSupervisor):
             loss_img=loss_img * self.img_loss_weight,
             loss_point=loss_point * self.point_loss_weight,
             loss_distill=loss_distill * self.distill_loss_weight)
+
+    def _distill_points(self, data_samples: List[DataSample],
+                        kept_q: List[torch.Tensor],
+                        kept_t: List[torch.Tensor], t_view: int,
+                        map_hw: Tuple[int, int], size: Tuple[int, int]):
+        """Distilled points of view 0 and their counterparts in view ``t``.
+
+        ``distill_points='dense'`` (released): every cell centre of the
+        student's dense map whose image location lies inside view ``t``;
+        ``'region'``: the kept region points. With ``view_crops`` and
+        ``view_flips`` in the data samples the counterparts are mapped
+        exactly through the image (points falling outside view ``t`` are
+        dropped); else (``'region'`` only) they are the same box-relative
+        positions in view ``t`` (``kept_t``).
+
+        Returns:
+            tuple: Two lists of per-image ``(M_b, 2)`` pixel points.
+        """
+        geo = all('view_crops' in ds and 'view_flips' in ds
+                  for ds in data_samples)
+        if self.distill_points == 'dense' and not geo:
+            raise KeyError(
+                "PLRC distill_points='dense' needs `view_crops` and "
+                '`view_flips` in the data samples: pack them with '
+                "PackBoxSelfSupInputs(meta_keys=(..., 'view_flips', "
+                "'view_crops'))")
+        if not geo:
+            return kept_q, kept_t
+        out_q, out_t = [], []
+        for b, ds in enumerate(data_samples):
+            if self.distill_points == 'dense':
+                src = grid_centres(*map_hw, size,
+                                   device=self.center.device)
+            else:
+                src = kept_q[b]
+            crops, flips = ds.view_crops, ds.view_flips
+            dst, valid = map_points_between_views(
+                src, crops[0], bool(flips[0]), crops[t_view],
+                bool(flips[t_view]), size)
+            out_q.append(src[valid])
+            out_t.append(dst[valid])
+        return out_q, out_t
 
     def _distill_logits(self, z: torch.Tensor, logits: torch.Tensor,
                         z_key: torch.Tensor, points: List[torch.Tensor],
@@ -321,8 +381,9 @@ class PLRC(BaseSelfSupervisor):
                 torch.distributed.is_initialized():
             torch.distributed.all_reduce(total)
             torch.distributed.all_reduce(count)
-        self.center.mul_(self.center_momentum).add_(
-            total / count.clamp_min(1.) * (1 - self.center_momentum))
+        if count.item() > 0:  # no point anywhere: keep the centre
+            self.center.mul_(self.center_momentum).add_(
+                total / count * (1 - self.center_momentum))
 
     @torch.no_grad()
     def _dequeue_and_enqueue(self, keys: torch.Tensor) -> None:
