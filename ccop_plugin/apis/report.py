@@ -104,7 +104,8 @@ def _grid(images: List[np.ndarray], cols: int = 4) -> np.ndarray:
 
 
 def draw_sample_proposals(proposal_file: str, img_dir: str, out: str,
-                          num: int = 8) -> Optional[str]:
+                          num: int = 8, max_boxes: int = 12) -> Optional[str]:
+    """Draw the first ``max_boxes`` proposals of ``num`` images in a grid."""
     import cv2
 
     from ccop_plugin.proposals import draw_proposals
@@ -119,8 +120,12 @@ def draw_sample_proposals(proposal_file: str, img_dir: str, out: str,
         if img is None:
             continue
         boxes = np.array(by_img.get(im['id'], []), np.float32).reshape(-1, 4)
-        tiles.append(cv2.resize(draw_proposals(img, boxes), None, fx=2, fy=2,
-                                interpolation=cv2.INTER_NEAREST))
+        img = cv2.resize(img, None, fx=2, fy=2,
+                         interpolation=cv2.INTER_NEAREST)
+        tiles.append(draw_proposals(img, boxes[:max_boxes] * 2, thickness=1,
+                                    label=False,
+                                    title=f'{min(len(boxes), max_boxes)} of '
+                                    f'{len(boxes)}'))
     if not tiles:
         return None
     cv2.imwrite(out, _grid(tiles))
