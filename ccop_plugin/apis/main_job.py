@@ -152,6 +152,8 @@ def stage_pretrain(cfg: MainJobConfig, method: str, work_dir: str) -> Dict:
     """Pre-train in a subprocess (``tools/train.py``); resumes if interrupted."""
     config = osp.join(ROOT, PRETRAIN_CONFIGS[method])
     img_dir = osp.join(osp.abspath(cfg.data_root), 'images', 'unlabeled') + '/'
+    # linear warm-up (at most 5 iterations, as the tiny configs), then cosine
+    warmup = min(5, max(1, cfg.pretrain_iters // 2))
     if method == 'ccop':  # images listed with their proposals
         options = [
             f'train_dataloader.dataset.data_root={img_dir}',
@@ -164,7 +166,9 @@ def stage_pretrain(cfg: MainJobConfig, method: str, work_dir: str) -> Dict:
     options += [
         f'train_dataloader.batch_size={cfg.pretrain_batch}',
         f'train_cfg.max_iters={cfg.pretrain_iters}',
-        f'param_scheduler.1.T_max={max(1, cfg.pretrain_iters - 5)}',
+        f'param_scheduler.0.end={warmup}',
+        f'param_scheduler.1.begin={warmup}',
+        f'param_scheduler.1.T_max={cfg.pretrain_iters - warmup}',
         f'param_scheduler.1.end={cfg.pretrain_iters}',
         f'default_hooks.checkpoint.interval={max(1, cfg.pretrain_iters // 4)}',
         f'randomness.seed={cfg.seed}',
