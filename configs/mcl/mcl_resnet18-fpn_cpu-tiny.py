@@ -1,5 +1,6 @@
 # MCL on tiny data, CPU: ResNet-18 + FPN (64 ch), 64-px views, levels
-# 1 / 2x2 / 4x4 / 8x8 (one sub-image = a 2x2 cell), batch 4, 10 iterations.
+# 1 / 2x2 / 4x4 / 8x8 (one sub-image = a 2x2 cell), each level of each side
+# its own crop (8 views), batch 4, 10 iterations.
 _base_ = ['./mcl_resnet50-fpn_lars-coslr-100e_in1k.py']
 
 model = dict(
@@ -16,13 +17,14 @@ view_pipeline = [
 ]
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='MultiView', num_views=2, transforms=[view_pipeline]),
+    dict(type='MultiView', num_views=8, transforms=[view_pipeline]),
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(
     batch_size=4,
     num_workers=0,
     persistent_workers=False,
+    drop_last=False,
     dataset=dict(
         _delete_=True,
         type='ProposalImageDataset',
@@ -33,6 +35,7 @@ train_dataloader = dict(
 optim_wrapper = dict(
     _delete_=True, type='OptimWrapper',
     optimizer=dict(type='SGD', lr=0.03, weight_decay=1e-5, momentum=0.9))
+sync_bn = None
 max_iters = 10
 param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=max_iters,

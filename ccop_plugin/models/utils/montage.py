@@ -7,7 +7,8 @@ import torch.nn.functional as F
 
 def montage(imgs: torch.Tensor,
             grid: int,
-            perm: Optional[torch.Tensor] = None
+            perm: Optional[torch.Tensor] = None,
+            num_canvases: Optional[int] = None
             ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Tile ``grid`` x ``grid`` nearest-downsampled images per canvas.
 
@@ -18,6 +19,10 @@ def montage(imgs: torch.Tensor,
             ``G * grid**2`` (``G`` canvases); defaults to a random
             permutation of the batch, tiled (with repeats) to fill
             ``ceil(B / grid**2)`` canvases.
+        num_canvases (int, optional): Without ``perm``: build this many
+            canvases from ``randperm(num_canvases * grid**2) mod B`` (as
+            ``random_combine_img`` of the released MCL code: every image is
+            drawn equally often when ``B`` divides the cell count).
 
     Returns:
         tuple: ``canvas`` ``(G, C, S, S)``; ``boxes`` ``(G, grid**2, 4)``
@@ -29,7 +34,10 @@ def montage(imgs: torch.Tensor,
         raise ValueError(f'montage needs square inputs divisible by the '
                          f'grid; got {S}x{S2}, grid {grid}')
     cells = grid * grid
-    if perm is None:
+    if perm is None and num_canvases is not None:
+        perm = torch.randperm(num_canvases * grid * grid,
+                              device=imgs.device) % B
+    elif perm is None:
         num = -(-B // cells) * cells
         reps = -(-num // B)
         perm = torch.cat([torch.randperm(B, device=imgs.device)

@@ -1,0 +1,173 @@
+"""MCL: cosine EMA schedule (0.99 -> 1) and per-level augmented views."""
+import math
+import os.path as osp
+import sys
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.logging import MessageHub
+from mmengine.registry import DefaultScope
+from mmengine.runner import Runner
+from mmpretrain.registry import MODELS
+
+import ccop_plugin  # noqa: F401
+from ccop_plugin.models.algorithms.mcl import MCLProjector
+
+ROOT = osp.join(osp.dirname(__file__), '..', '..', 'configs')
+TINY = 'mcl/mcl_resnet18-fpn_cpu-tiny.py'
+
+
+def _model(**overrides):
+    cfg = Config.fromfile(osp.join(ROOT, TINY))
+    cfg.model.update(overrides)
+    torch.manual_seed(0)
+    return MODELS.build(cfg.model.to_dict()).train()
+
+
+def _online(model):
+    return dict(torch.nn.Sequential(model.backbone, model.neck,
+                                    model.projector).named_parameters())
+
+
+@pytest.fixture
+def max_iters():
+    hub = MessageHub.get_current_instance()
+    old = hub.get_info('max_iters')
+    yield lambda k: hub.update_info('max_iters', k)
+    hub.update_info('max_iters', old)
+
+
+def test_cosine_momentum_schedule(max_iters):
+    """After update k the key params are (1-m_k) k + m_k q, with
+    m_k = 0.01 * (cos(pi k / K) + 1) / 2 (EMA 0.99 -> 1)."""
+    K = 6
+    max_iters(K)
+    model = _model()
+    assert model.encoder_k.momentum == pytest.approx(0.01)
+    assert model.encoder_k.end_momentum == 0.
+    online = torch.nn.Sequential(model.backbone, model.neck,
+                                 model.projector)
+    name = 'module.0.conv1.weight'
+    for k in range(K + 1):
+        key_before = model.encoder_k.state_dict()[name].clone()
+        with torch.no_grad():  # stands in for an optimizer step
+            for p in _online(model).values():
+                p.add_(torch.randn_like(p) * 0.1)
+        q = _online(model)['0.conv1.weight'].detach().clone()
+        steps = int(model.encoder_k.steps)
+        # what MCL.loss does first (loss itself: see the test below)
+        model.encoder_k.update_parameters(online)
+        key_after = model.encoder_k.state_dict()[name]
+        if steps == 0:  # first call copies the online encoder
+            assert torch.equal(key_after, q)
+            continue
+        m = 0.01 * (math.cos(math.pi * steps / K) + 1) / 2
+        assert torch.allclose(key_after, (1 - m) * key_before + m * q,
+                              atol=1e-6), (k, m)
+    # at the end of training the momentum is 0: the key encoder is frozen
+    assert steps == K and m == pytest.approx(0., abs=1e-12)
+    assert torch.allclose(key_after, key_before, atol=1e-7)
+
+
+def test_runner_advances_momentum(tmp_path):
+    """In the runner, max_iters reaches CosineEMA (RuntimeInfoHook) and the
+    EMA steps once per iteration (32-px views, batch 2: fast)."""
+    sys.path.insert(0, osp.dirname(__file__))
+    from test_related_configs import _write_tiny_coco
+    _write_tiny_coco(tmp_path, num_imgs=2)
+    cfg = Config.fromfile(osp.join(ROOT, TINY))
+    cfg.train_dataloader.dataset.pipeline[1]['transforms'][0][0]['scale'] = 32
+    cfg.train_dataloader.batch_size = 2
+    cfg.train_dataloader.dataset.data_root = str(tmp_path) + '/'
+    cfg.train_cfg.max_iters = 2
+    cfg.param_scheduler = [dict(type='ConstantLR', factor=1.,
+                                by_epoch=False)]
+    cfg.work_dir = str(tmp_path / 'work')
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook',
+                                        interval=1000)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
+    cfg.launcher = 'none'
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        runner = Runner.from_cfg(cfg)
+        runner.train()
+    assert runner.message_hub.get_info('max_iters') == 2
+    assert int(runner.model.encoder_k.steps) == 2
+    for k in ('train/loss_l0', 'train/loss_l3'):
+        assert k in runner.message_hub.log_scalars
+
+
+def test_views_per_level():
+    model = _model()
+    L, B, S = 4, 4, 64
+    views = [torch.full((B, 3, S, S), float(v)) for v in range(2 * L)]
+    side_a, side_b = model._split_views(views)
+    assert side_a == views[:L] and side_b == views[L:]
+    canvas, counts, srcs = model._pyramid(side_a)
+    assert counts == [B, 1, 1, 1]  # tiny batch: at least one canvas
+    start = 0
+    for lvl, n in enumerate(counts):
+        assert canvas[start:start + n].eq(lvl).all()  # level l <- view l
+        assert srcs[lvl].numel() == n * model.grids[lvl] ** 2
+        start += n
+    assert srcs[0].tolist() == list(range(B))
+    # two views: every level of a side uses that side's view
+    two_a, two_b = model._split_views(views[:2])
+    assert all(v is views[0] for v in two_a)
+    assert all(v is views[1] for v in two_b)
+    with pytest.raises(ValueError, match='views'):
+        model._split_views(views[:3])
+
+
+def test_keys_from_plain_views_and_losses(max_iters):
+    model = _model()
+    B = 4
+    views = [torch.randn(B, 3, 32, 32) for _ in range(8)]
+    seen = []
+    orig = model._embed_keys
+
+    def spy(canvas, num):
+        seen.append(canvas[:num].clone())
+        return orig(canvas, num)
+
+    model._embed_keys = spy
+    assert int(model.encoder_k.steps) == 0
+    losses = model.loss(views, None)
+    assert int(model.encoder_k.steps) == 1  # loss() advances the EMA
+    max_iters(None)  # outside a runner: a clear error, not a TypeError
+    with pytest.raises(RuntimeError, match='max_iters'):
+        model.loss(views, None)
+    max_iters(10)
+    assert torch.equal(seen[0], views[0]) and torch.equal(seen[1], views[4])
+    total = sum(losses.values())
+    total.backward()
+    for lvl, w in enumerate(model.level_weights):
+        # cosine logits, T = 1, 4 keys: each direction is 2 * w * CE with
+        # CE close to log 4 for an untrained model; both directions summed
+        per = losses[f'loss_l{lvl}'].item() / (4 * w)
+        assert abs(per - math.log(B)) < 0.6, (lvl, per)
+        assert model.predictors[lvl][0].weight.grad.abs().sum() > 0
+
+
+def test_canvas_counts_released_batch_sizes():
+    model = _model()
+    B = 64
+    views = [torch.rand(B, 3, 8, 8)] * 4
+    _, counts, srcs = model._pyramid(views)
+    assert counts == [64, 16, 4, 2]  # B, B/4, B/16, B/32
+    # 8x8 level: 2 canvases x 64 cells, every image exactly twice
+    assert torch.bincount(srcs[3], minlength=B).eq(2).all()
+    assert torch.bincount(srcs[1], minlength=B).eq(1).all()
+
+
+def test_projector_cells_do_not_mix():
+    proj = MCLProjector(8, 16, 8, num_convs=2).eval()
+    x = torch.randn(1, 8, 8, 8)
+    y = x.clone()
+    y[..., :4, :4] += 5.  # change cell 0 of a 2x2 grid only
+    with torch.no_grad():
+        ex, ey = proj(x, 2), proj(y, 2)
+    assert ex.shape == (4, 8)
+    assert not torch.allclose(ex[0], ey[0])
+    assert torch.allclose(ex[1:], ey[1:], atol=1e-6)
