@@ -171,3 +171,29 @@ def test_projector_cells_do_not_mix():
     assert ex.shape == (4, 8)
     assert not torch.allclose(ex[0], ey[0])
     assert torch.allclose(ex[1:], ey[1:], atol=1e-6)
+
+
+def test_full_config_matches_release():
+    """configs/selfsup/MCL/MCL.py of GuoQiushan/MCL: 8 views (4 x BYOL
+    pipeline 1, 4 x pipeline 2), T 1.0, LARS lr 16 at 4096, wd 1e-5,
+    100 epochs, EMA 0.99 -> 1."""
+    import numpy as np
+    from mmpretrain.registry import TRANSFORMS
+    cfg = Config.fromfile(osp.join(
+        ROOT, 'mcl/mcl_resnet50-fpn_lars-coslr-100e_in1k.py'))
+    m = cfg.model
+    assert (m.temperature, m.momentum, m.end_momentum) == (1.0, 0.01, 0.)
+    assert tuple(m.canvas_ratios) == (1., 1 / 4, 1 / 16, 1 / 32)
+    opt = cfg.optim_wrapper.optimizer
+    assert (opt.type, opt.lr, opt.weight_decay) == ('LARS', 16., 1e-5)
+    assert cfg.auto_scale_lr.base_batch_size == 4096
+    assert cfg.train_cfg.max_epochs == 100
+    mv = cfg.train_pipeline[1]
+    assert mv.num_views == [4, 4]
+    p1, p2 = mv.transforms
+    assert [t['prob'] for t in p1[-2:]] == [1., 0.]  # blur, solarize
+    assert [t['prob'] for t in p2[-2:]] == [0.1, 0.2]
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        views = TRANSFORMS.build(mv.to_dict())(dict(
+            img=np.random.randint(0, 255, (96, 80, 3), np.uint8)))['img']
+    assert len(views) == 8 and all(v.shape == (224, 224, 3) for v in views)
