@@ -1,5 +1,4 @@
 """Fixtures: a tiny fake CCOP checkpoint (see fake_ccop.py)."""
-import copy
 import importlib.util
 import os.path as osp
 
@@ -27,11 +26,3 @@ def fake_ccop_ckpt(tmp_path_factory, fake_ccop_sd):
     torch.save(dict(state_dict=fake_ccop_sd, meta=dict(epoch=1)), str(path))
     return str(path)
 
-
-@pytest.fixture(autouse=True)
-def restore_default_scope():
-    """Leave mmengine's global default scope as it was after each test."""
-    from mmengine.registry import DefaultScope
-    saved = copy.copy(DefaultScope._instance_dict)
-    yield
-    DefaultScope._instance_dict = saved
