@@ -111,7 +111,8 @@ def benchmark_pipelines(pipelines: Optional[Dict[str, Sequence]] = None,
 
     Returns:
         list[dict]: Per pipeline ``name``, ``img_per_s``, ``sec_per_img``,
-        ``boxes_per_img`` (mean boxes kept in all views, box-aware only) and
+        ``boxes_per_img`` (mean boxes kept in all views; None for a
+        pipeline without boxes) and
         ``relative`` (to the first pipeline).
     """
     import ccop_plugin  # noqa: F401  (registers the transforms)
@@ -153,6 +154,7 @@ def _run(pipelines, data_root, ann_file, num_images, repeats, warmup,
         # every pipeline alike
         secs = dict.fromkeys(datasets, 0.)
         boxes = dict.fromkeys(datasets, 0)
+        has_boxes = dict.fromkeys(datasets, False)
         n = 0
         for _ in range(repeats):
             for i in range(len(next(iter(datasets.values())))):
@@ -161,11 +163,13 @@ def _run(pipelines, data_root, ann_file, num_images, repeats, warmup,
                     ds = dataset[i]['data_samples']
                     secs[name] += time.perf_counter() - t0
                     if 'view_bboxes' in ds:
+                        has_boxes[name] = True
                         boxes[name] += ds.view_bboxes.shape[1]
                 n += 1
         rows = [
             dict(name=name, img_per_s=n / secs[name],
-                 sec_per_img=secs[name] / n, boxes_per_img=boxes[name] / n)
+                 sec_per_img=secs[name] / n,
+                 boxes_per_img=boxes[name] / n if has_boxes[name] else None)
             for name in datasets
         ]
     for r in rows:
@@ -189,7 +193,8 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
     print('|---|---|---|---|---|')
     for r in rows:
         print(f"| {r['name']} | {r['img_per_s']:.1f} | "
-              f"{1000 * r['sec_per_img']:.2f} | {r['boxes_per_img']:.1f} | "
+              f"{1000 * r['sec_per_img']:.2f} | "
+              f"{'-' if r['boxes_per_img'] is None else round(r['boxes_per_img'], 1)} | "
               f"{r['relative']:.2f} |")
     return rows
 

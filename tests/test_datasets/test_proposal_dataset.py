@@ -128,4 +128,5 @@ def test_benchmark_pipelines_smoke():
     rows = benchmark_pipelines(num_images=2, repeats=1, warmup=1)
     assert [r['name'] for r in rows] == ['mocov2', 'ccop']
     assert all(r['img_per_s'] > 0 for r in rows)
+    assert rows[0]['boxes_per_img'] is None  # MoCo v2 carries no boxes
     assert rows[1]['boxes_per_img'] > 0
