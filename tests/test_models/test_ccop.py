@@ -31,6 +31,40 @@ def test_loss_keys_finite(model):
     assert int(model.roi_queue_ptr) == 8
 
 
+def test_curriculum_embeds_valid_candidates_only(model):
+    """The key RoI neck sees exactly the valid candidates, and the positive
+    is the least query-similar of them as if every candidate were embedded."""
+    model.curriculum.set_progress(0.5)
+    seen, picked = {}, {}
+    jitter, select = model.curriculum.jitter, model.curriculum.select
+    key_neck = model.encoder_k.module[3]
+
+    def spy_jitter(*args, **kwargs):
+        cands, valid = jitter(*args, **kwargs)
+        seen['valid'] = valid
+        return cands, valid
+
+    def spy_select(query, cand_k, valid):
+        idx = select(query, cand_k, valid)
+        picked.update(query=query, cand_k=cand_k, idx=idx)
+        return idx
+
+    rows = []
+    handle = key_neck.register_forward_hook(
+        lambda mod, args, out: rows.append(args[1].shape[0]))
+    model.curriculum.jitter, model.curriculum.select = spy_jitter, spy_select
+    try:
+        inputs, samples = fake_batch((3, 5))
+        model(inputs, samples, mode='loss')
+    finally:
+        handle.remove()
+    valid = seen['valid']
+    assert rows == [int(valid.sum())] and not valid.all()
+    sims = torch.einsum('mc,mkc->mk', picked['query'], picked['cand_k'])
+    best = sims.masked_fill(~valid, 9).min(dim=1).values
+    assert torch.allclose(sims[torch.arange(len(best)), picked['idx']], best)
+
+
 def test_param_names_and_shapes(model):
     names = dict(model.named_parameters())
     assert 'backbone.conv1.weight' in names
