@@ -164,12 +164,21 @@ def test_heatmap_ccop_uses_heatmap_boxes():
         ds.set_metainfo(dict(view_crops=np.array([[0, 0, 100, 100]] * 2),
                              view_flips=[False, False]))
         samples.append(ds)
-    model._im_k = torch.randn(2, 3, size, size)
-    bq, bk = model._get_boxes(samples, 2, torch.device('cpu'))
+    im_k = torch.randn(2, 3, size, size)
+    with torch.no_grad():
+        c5_k = model.encoder_k.module[0](im_k)[-1]
+    fallback_q, fallback_k = model._get_boxes(samples, 2, torch.device('cpu'))
+    bq, bk = model._boxes_from_key_features(c5_k, (size, size), samples,
+                                            fallback_q, fallback_k)
     for q, k in zip(bq, bk):
         assert len(q) >= 1 and not torch.equal(k[:1], torch.tensor(
             [[1., 2., 3., 4.]]))
         assert torch.allclose(q, k, atol=1e-4)
+    # one pass of the key backbone per step: the heat map reuses CCOP's
+    key_passes = []
+    model.encoder_k.module[0].register_forward_hook(
+        lambda *args: key_passes.append(1))
     losses = model.loss([torch.randn(2, 3, size, size),
                          torch.randn(2, 3, size, size)], samples)
     assert all(torch.isfinite(v) for v in losses.values())
+    assert len(key_passes) == 1 and int(model.step) == 1

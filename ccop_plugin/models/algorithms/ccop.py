@@ -152,6 +152,34 @@ class CCOP(BaseSelfSupervisor):
         enqueue_keys(self.roi_queue, self.roi_queue_ptr,
                      all_gather_variable(keys))
 
+    #: Whether :meth:`_boxes_from_key_features` replaces the data samples'
+    #: boxes (subclasses with online proposals set it).
+    boxes_from_key_features: bool = False
+
+    def _boxes_from_key_features(
+            self, c5_k: torch.Tensor, img_size: Tuple[int, int],
+            data_samples: List[DataSample], boxes_q: List[torch.Tensor],
+            boxes_k: List[torch.Tensor]) -> Tuple[List[torch.Tensor], ...]:
+        """Boxes from the momentum encoder's last stage (extension point).
+
+        Called without gradients after the key pass when
+        ``boxes_from_key_features`` is True.
+
+        Args:
+            c5_k (torch.Tensor): ``(B, C, h, w)`` key-view features of the
+                last backbone stage (momentum encoder, original batch order).
+            img_size (tuple[int, int]): ``(H, W)`` of the views.
+            data_samples (List[DataSample]): The batch's data samples.
+            boxes_q (List[torch.Tensor]): Per image ``(N_b, 4)`` query-view
+                boxes from ``view_bboxes`` (a fallback).
+            boxes_k (List[torch.Tensor]): The matching key-view boxes.
+
+        Returns:
+            tuple: ``(boxes_q, boxes_k)``, per image ``(N_b', 4)`` each, row
+            ``i`` the same object in both views.
+        """
+        return boxes_q, boxes_k
+
     @staticmethod
     def _get_boxes(data_samples: List[DataSample], num_imgs: int,
                    device: torch.device) -> Tuple[List[torch.Tensor], ...]:
@@ -195,6 +223,29 @@ class CCOP(BaseSelfSupervisor):
         im_q, im_k = inputs[0], inputs[1]
         boxes_q, boxes_k = self._get_boxes(data_samples, im_q.shape[0],
                                            im_q.device)
+
+        # momentum encoder first, so that its features can also supply the
+        # boxes (``boxes_from_key_features``) without a second key pass;
+        # the query side does not depend on it, so the result is the same
+        with torch.no_grad(), record_function('ccop:encoder_k'):
+            self.encoder_k.update_parameters(
+                nn.Sequential(self.backbone, self.neck, self.img_neck,
+                              self.roi_neck))
+            backbone_k, neck_k, img_neck_k, roi_neck_k = self.encoder_k.module
+
+            im_k_shuffled, idx_unshuffle = batch_shuffle_ddp(im_k)
+            feats_k = backbone_k(im_k_shuffled)
+            fpn_k = neck_k(feats_k)
+            img_k = F.normalize(img_neck_k((feats_k[-1], ))[0], dim=1)
+            img_k = batch_unshuffle_ddp(img_k, idx_unshuffle)
+            fpn_k = [batch_unshuffle_ddp(f, idx_unshuffle) for f in fpn_k]
+            if self.boxes_from_key_features:
+                c5_k = batch_unshuffle_ddp(feats_k[-1], idx_unshuffle)
+        if self.boxes_from_key_features:
+            with torch.no_grad(), record_function('ccop:key_boxes'):
+                boxes_q, boxes_k = self._boxes_from_key_features(
+                    c5_k, im_k.shape[-2:], data_samples, boxes_q, boxes_k)
+
         rois_q = boxes_to_rois(boxes_q).to(im_q.device)
         rois_k = boxes_to_rois(boxes_k).to(im_q.device)
         img_inds = rois_k[:, 0].long()
@@ -208,19 +259,6 @@ class CCOP(BaseSelfSupervisor):
             fpn_q = self.neck(feats_q)
         with record_function('ccop:object_branch'):
             roi_q = F.normalize(self.roi_neck(fpn_q, rois_q), dim=1)  # (M,C)
-
-        with torch.no_grad(), record_function('ccop:encoder_k'):
-            self.encoder_k.update_parameters(
-                nn.Sequential(self.backbone, self.neck, self.img_neck,
-                              self.roi_neck))
-            backbone_k, neck_k, img_neck_k, roi_neck_k = self.encoder_k.module
-
-            im_k, idx_unshuffle = batch_shuffle_ddp(im_k)
-            feats_k = backbone_k(im_k)
-            fpn_k = neck_k(feats_k)
-            img_k = F.normalize(img_neck_k((feats_k[-1], ))[0], dim=1)
-            img_k = batch_unshuffle_ddp(img_k, idx_unshuffle)
-            fpn_k = [batch_unshuffle_ddp(f, idx_unshuffle) for f in fpn_k]
 
         with torch.no_grad(), record_function('ccop:curriculum'):
             # the valid candidates of the batch in one pass of the key RoI

@@ -23,13 +23,16 @@ class HeatmapCCOP(CCOP):
     with less than ``part_thr`` of their area visible in the query view are
     dropped; an image left without boxes falls back to its ``view_bboxes``.
 
-    Costs one extra no-grad pass of the key backbone per step.
+    The heat map reuses CCOP's key pass (the momentum encoder's last stage
+    of the key view, in the original batch order): no extra backbone pass.
 
     Args:
         proposal_generator (dict): ``HeatmapProposalGenerator`` config.
         part_thr (float): Visible fraction in the query view. Defaults to 0.6.
         **kwargs: :class:`CCOP` arguments.
     """
+
+    boxes_from_key_features = True
 
     def __init__(self, proposal_generator: Optional[dict] = None,
                  part_thr: float = 0.6, **kwargs) -> None:
@@ -39,29 +42,34 @@ class HeatmapCCOP(CCOP):
         self.proposal_generator = MODELS.build(gen)
         self.part_thr = part_thr
         self.register_buffer('step', torch.zeros(1, dtype=torch.long))
-        self._im_k = None
 
     def loss(self, inputs: List[torch.Tensor],
              data_samples: List[DataSample], **kwargs):
-        self._im_k = inputs[1]
         try:
             return super().loss(inputs, data_samples, **kwargs)
         finally:
-            self._im_k = None
             self.step += 1
 
-    def _get_boxes(self, data_samples: List[DataSample], num_imgs: int,
-                   device: torch.device) -> Tuple[List[torch.Tensor], ...]:
-        fallback_q, fallback_k = CCOP._get_boxes(data_samples, num_imgs,
-                                                 device)
-        im_k = self._im_k
-        size = im_k.shape[-1]
-        with torch.no_grad():
-            backbone_k = self.encoder_k.module[0]
-            feats = backbone_k(im_k)[-1]
-            props = self.proposal_generator(feats, im_k.shape[-2:],
-                                            int(self.step.item()))
-        boxes_q, boxes_k = [], []
+    def _boxes_from_key_features(
+            self, c5_k: torch.Tensor, img_size: Tuple[int, int],
+            data_samples: List[DataSample], boxes_q: List[torch.Tensor],
+            boxes_k: List[torch.Tensor]) -> Tuple[List[torch.Tensor], ...]:
+        """Heat-map boxes of the key view and their query-view images.
+
+        Args:
+            c5_k (torch.Tensor): ``(B, C, h, w)`` momentum-encoder features.
+            img_size (tuple[int, int]): ``(H, W)`` of the (square) views.
+            data_samples (List[DataSample]): With ``view_crops`` and
+                ``view_flips`` in their metainfo.
+            boxes_q, boxes_k (List[torch.Tensor]): ``view_bboxes`` per
+                image, the fallback of an image left without boxes.
+
+        Returns:
+            tuple: per-image query-view and key-view boxes ``(N_b, 4)``.
+        """
+        size = img_size[-1]
+        props = self.proposal_generator(c5_k, img_size, int(self.step.item()))
+        out_q, out_k = [], []
         for i, (ds, bk) in enumerate(zip(data_samples, props)):
             if 'view_crops' not in ds or 'view_flips' not in ds:
                 raise KeyError(
@@ -72,9 +80,9 @@ class HeatmapCCOP(CCOP):
             bq, frac = image_to_view(img_boxes, crops[0], flips[0], size)
             keep = frac >= self.part_thr
             if keep.any():
-                boxes_q.append(bq[keep])
-                boxes_k.append(bk[keep])
+                out_q.append(bq[keep])
+                out_k.append(bk[keep])
             else:
-                boxes_q.append(fallback_q[i])
-                boxes_k.append(fallback_k[i])
-        return boxes_q, boxes_k
+                out_q.append(boxes_q[i])
+                out_k.append(boxes_k[i])
+        return out_q, out_k
