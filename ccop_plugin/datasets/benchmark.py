@@ -8,7 +8,6 @@ can be checked against the budget "box-aware >= 0.8x MoCo v2" without a GPU::
         --num-images 64 --repeats 3
 """
 import copy
-import json
 import os.path as osp
 import tempfile
 import time
@@ -17,6 +16,8 @@ from typing import Dict, List, Optional, Sequence
 import cv2
 import numpy as np
 
+from ..proposals.sources import ImageEntry
+from ..proposals.store import write_coco_json
 from .transforms.box_aware_views import CCOP_PHOTOMETRIC
 
 #: mmpretrain's MoCo v2 view pipeline (configs/_base_/datasets/
@@ -60,24 +61,21 @@ def write_benchmark_images(out_dir: str,
         ``out_dir``).
     """
     rng = np.random.default_rng(seed)
-    images, anns = [], []
+    entries, results = [], {}
     for i in range(num_images):
         small = rng.integers(0, 256, (height // 8, width // 8, 3), np.uint8)
         img = cv2.resize(small, (width, height),
                          interpolation=cv2.INTER_LINEAR)
         name = f'img_{i:05d}.jpg'
         cv2.imwrite(osp.join(out_dir, name), img)
-        images.append(dict(id=i, file_name=name, width=width, height=height))
+        entries.append(ImageEntry(i, name))
         wh = rng.uniform(16, 0.6 * min(width, height), (boxes_per_image, 2))
         xy = rng.uniform(0, 1, (boxes_per_image, 2)) * (
             np.array([width, height]) - wh)
-        for x, y, w, h in np.concatenate([xy, wh], 1).tolist():
-            anns.append(dict(id=len(anns) + 1, image_id=i, category_id=1,
-                             bbox=[x, y, w, h], area=w * h, iscrowd=0))
+        results[name] = dict(width=width, height=height,
+                             boxes=np.concatenate([xy, wh], 1))
     path = osp.join(out_dir, 'proposals.json')
-    with open(path, 'w') as f:
-        json.dump(dict(images=images, annotations=anns,
-                       categories=[dict(id=1, name='proposal')]), f)
+    write_coco_json(path, entries, results)
     return path
 
 

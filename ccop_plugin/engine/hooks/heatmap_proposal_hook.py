@@ -1,5 +1,4 @@
 """Refresh the training proposals from the network's own heat maps."""
-import json
 import os.path as osp
 from typing import Optional
 
@@ -11,6 +10,9 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
 from mmpretrain.registry import HOOKS, MODELS
+from ccop_plugin.proposals.sources import ImageEntry
+from ccop_plugin.proposals.store import write_coco_json
+from ccop_plugin.utils.boxes import xyxy_to_xywh
 
 
 def _find_transforms(pipeline, name):
@@ -79,7 +81,7 @@ class HeatmapProposalHook(Hook):
         dev = next(enc.parameters()).device
         mean = pre.mean.view(1, -1, 1, 1).to(dev)
         std = pre.std.view(1, -1, 1, 1).to(dev)
-        images, anns = [], []
+        entries, results = [], {}
         s = self.img_scale
         for i in range(len(dataset)):
             info = dataset.get_data_info(i)
@@ -96,17 +98,13 @@ class HeatmapProposalHook(Hook):
             boxes = boxes * np.array([w / s, h / s, w / s, h / s])
             rel = osp.relpath(info['img_path'],
                               dataset.data_prefix.get('img_path', ''))
-            images.append(dict(id=i + 1, file_name=rel, width=w, height=h))
-            for b in boxes:
-                bw, bh = float(b[2] - b[0]), float(b[3] - b[1])
-                anns.append(dict(id=len(anns) + 1, image_id=i + 1,
-                                 category_id=1,
-                                 bbox=[float(b[0]), float(b[1]), bw, bh],
-                                 area=bw * bh, iscrowd=0))
+            entries.append(ImageEntry(i + 1, rel))
+            results[rel] = dict(width=w, height=h,
+                                boxes=xyxy_to_xywh(boxes))
         enc.train(was_training)
-        with open(out_file, 'w') as f:
-            json.dump(dict(images=images, annotations=anns,
-                           categories=[dict(id=1, name='proposal')]), f)
+        # the proposal tool's writer: same format, written atomically
+        write_coco_json(out_file, entries, results,
+                        info=dict(source='HeatmapProposalHook'))
         for t in _find_transforms(dataset.pipeline, 'LoadProposals'):
             t.proposal_file = out_file
         return out_file
