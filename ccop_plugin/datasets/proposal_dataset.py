@@ -1,5 +1,4 @@
 """Unlabeled images with their object proposals."""
-import os
 import os.path as osp
 from typing import List, Optional
 
@@ -8,10 +7,8 @@ from mmengine.dataset import BaseDataset
 from mmengine.logging import MMLogger
 
 from mmpretrain.registry import DATASETS
+from ..proposals.sources import list_image_dir
 from .transforms.loading import load_proposal_index
-
-IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.ppm', '.pgm', '.tif',
-                  '.tiff', '.webp')
 
 
 @DATASETS.register_module()
@@ -62,18 +59,6 @@ class ProposalImageDataset(BaseDataset):
             data_prefix=data_prefix,
             **kwargs)
 
-    def _scan_folder(self, folder: str) -> List[str]:
-        names = []
-        for root, _, files in os.walk(folder, followlinks=True):
-            for f in files:
-                if f.lower().endswith(IMG_EXTENSIONS):
-                    names.append(
-                        osp.relpath(osp.join(root, f), folder).replace(
-                            os.sep, '/'))
-        if not names:
-            raise FileNotFoundError(f'{folder}: no images found')
-        return sorted(names)
-
     def load_data_list(self) -> List[dict]:
         img_dir = self.data_prefix.get('img_path', '') or ''
         if self.ann_file:
@@ -84,7 +69,7 @@ class ProposalImageDataset(BaseDataset):
             index = (load_proposal_index(self.proposal_file)
                      if self.proposal_file else listed)
         else:
-            names = self._scan_folder(img_dir)
+            names = [e.file_name for e in list_image_dir(img_dir)]
             index = load_proposal_index(self.proposal_file)
         empty = np.zeros((0, 4), np.float32)
         data_list, missing = [], 0
