@@ -30,6 +30,21 @@ def _sample(boxes, crops=None, flips=(False, False, False)):
 CROPS = [[0, 0, 64, 64], [8, 8, 48, 48], [16, 0, 48, 64]]
 
 
+def test_plrc_bad_regions_raise():
+    model = _model('plrc/plrc_resnet18_cpu-tiny.py')
+    imgs = [torch.randn(2, 3, 64, 64) for _ in range(3)]
+    cell = [[0., 0., 32., 32.]]
+    two_views = DataSample()
+    two_views.set_field(torch.tensor([cell] * 2), 'view_bboxes',
+                        field_type='metainfo')
+    with pytest.raises(ValueError, match='view_bboxes'):
+        model.loss(imgs, [_sample([cell] * 3, CROPS), two_views])
+    with pytest.raises(KeyError, match='GridRegions'):
+        model.loss(imgs, [_sample([cell] * 3, CROPS), DataSample()])
+    with pytest.raises(ValueError, match='one data sample'):
+        model.loss(imgs, [_sample([cell] * 3, CROPS)])
+
+
 def test_plrc_losses_and_empty_regions():
     model = _model('plrc/plrc_resnet18_cpu-tiny.py')
     assert model.distill_points == 'dense'

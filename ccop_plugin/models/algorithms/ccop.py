@@ -49,6 +49,7 @@ from mmpretrain.structures import DataSample
 from ..necks.object_roi_neck import boxes_to_rois
 from ..utils.dist_utils import all_gather_variable, enqueue_keys
 from ..utils.fused_ema import FusedExponentialMovingAverage
+from ..utils.view_geometry import get_view_bboxes
 
 
 @MODELS.register_module()
@@ -184,25 +185,8 @@ class CCOP(BaseSelfSupervisor):
     def _get_boxes(data_samples: List[DataSample], num_imgs: int,
                    device: torch.device) -> Tuple[List[torch.Tensor], ...]:
         """Per-image boxes of view 0 and view 1 from ``view_bboxes``."""
-        if data_samples is None or len(data_samples) != num_imgs:
-            raise ValueError('CCOP needs one data sample with `view_bboxes` '
-                             f'per image; got {data_samples!r:.80} for '
-                             f'{num_imgs} images')
-        boxes_q, boxes_k = [], []
-        for i, ds in enumerate(data_samples):
-            if 'view_bboxes' not in ds:
-                raise KeyError(f'data sample {i} has no `view_bboxes`: add '
-                               'PackBoxSelfSupInputs to the pipeline')
-            vb = torch.as_tensor(ds.view_bboxes, dtype=torch.float32)
-            if vb.dim() == 2 and vb.numel() == 0:
-                vb = vb.reshape(2, 0, 4)
-            if vb.dim() != 3 or vb.shape[0] < 2 or vb.shape[-1] != 4:
-                raise ValueError(f'data sample {i}: view_bboxes must be '
-                                 f'(V>=2, N, 4), got {tuple(vb.shape)}')
-            vb = vb.to(device)
-            boxes_q.append(vb[0])
-            boxes_k.append(vb[1])
-        return boxes_q, boxes_k
+        view_boxes = get_view_bboxes(data_samples, num_imgs, 2, device)
+        return [vb[0] for vb in view_boxes], [vb[1] for vb in view_boxes]
 
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:

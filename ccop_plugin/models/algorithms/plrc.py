@@ -17,6 +17,7 @@ from ..utils.point_sampling import (dino_distillation_loss,
                                     point_pair_labels, read_points,
                                     relative_points_in_boxes,
                                     select_key_points)
+from ..utils.view_geometry import get_view_bboxes
 
 
 @MODELS.register_module()
@@ -175,23 +176,6 @@ class PLRC(BaseSelfSupervisor):
             return t0 if t0 == t1 else t1
         return t0 + (t1 - t0) * min(float(self.iter.item()) / n, 1.)
 
-    @staticmethod
-    def _regions(data_samples: List[DataSample], num_views: int,
-                 device: torch.device) -> List[torch.Tensor]:
-        out = []
-        for i, ds in enumerate(data_samples):
-            if 'view_bboxes' not in ds:
-                raise KeyError(f'data sample {i} has no `view_bboxes`: add '
-                               'GridRegions (or LoadProposals), '
-                               'BoxAwareMultiView and PackBoxSelfSupInputs')
-            vb = torch.as_tensor(ds.view_bboxes, dtype=torch.float32)
-            vb = vb.reshape(vb.shape[0], -1, 4).to(device)
-            if vb.shape[0] < num_views:
-                raise ValueError(f'data sample {i}: view_bboxes has '
-                                 f'{vb.shape[0]} views, need {num_views}')
-            out.append(vb)
-        return out
-
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:
         """Forward in training.
@@ -209,7 +193,8 @@ class PLRC(BaseSelfSupervisor):
         t_view = 2 if len(inputs) > 2 else 1
         size = im_q.shape[-2:]
         device = im_q.device
-        regions = self._regions(data_samples, t_view + 1, device)
+        regions = get_view_bboxes(data_samples, im_q.shape[0], t_view + 1,
+                                  device)
         P, S = self.num_points, self.num_sampled_points
 
         c5_q = self.backbone(im_q)[-1]
