@@ -5,6 +5,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule
+from mmengine.dist import get_rank
 from mmengine.logging import MessageHub
 
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
@@ -257,11 +258,8 @@ class MCL(BaseSelfSupervisor):
                 nn.Sequential(self.backbone, self.neck, self.projector))
             ka_all = all_gather_variable(self._embed_keys(canvas_a, B))
             kb_all = all_gather_variable(self._embed_keys(canvas_b, B))
-        rank = torch.distributed.get_rank() if (
-            torch.distributed.is_available()
-            and torch.distributed.is_initialized()) else 0
         # assumes equal per-rank batch (DistributedSampler default)
-        off = rank * B
+        off = get_rank() * B
         a = self._side_loss(canvas_a, counts_a, srcs_a, kb_all, off)
         b = self._side_loss(canvas_b, counts_b, srcs_b, ka_all, off)
         return {f'loss_l{i}': la + lb for i, (la, lb) in enumerate(zip(a, b))}

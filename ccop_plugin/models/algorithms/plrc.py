@@ -4,6 +4,7 @@ from typing import Dict, List, Optional, Tuple, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.dist import all_reduce
 from mmengine.model import ExponentialMovingAverage
 
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
@@ -317,13 +318,11 @@ class PLRC(BaseSelfSupervisor):
                 "'view_crops'))")
         if not geo:
             return kept_q, kept_t
+        if self.distill_points == 'dense':  # the same cells for every image
+            centres = grid_centres(*map_hw, size, device=self.center.device)
         out_q, out_t = [], []
         for b, ds in enumerate(data_samples):
-            if self.distill_points == 'dense':
-                src = grid_centres(*map_hw, size,
-                                   device=self.center.device)
-            else:
-                src = kept_q[b]
+            src = centres if self.distill_points == 'dense' else kept_q[b]
             crops, flips = ds.view_crops, ds.view_flips
             dst, valid = map_points_between_views(
                 src, crops[0], bool(flips[0]), crops[t_view],
@@ -362,10 +361,8 @@ class PLRC(BaseSelfSupervisor):
     def _update_center(self, t_logits: torch.Tensor) -> None:
         total = t_logits.sum(0, keepdim=True)
         count = t_logits.new_tensor([float(t_logits.shape[0])])
-        if torch.distributed.is_available() and \
-                torch.distributed.is_initialized():
-            torch.distributed.all_reduce(total)
-            torch.distributed.all_reduce(count)
+        all_reduce(total)  # no-op without a process group
+        all_reduce(count)
         if count.item() > 0:  # no point anywhere: keep the centre
             self.center.mul_(self.center_momentum).add_(
                 total / count * (1 - self.center_momentum))
