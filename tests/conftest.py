@@ -20,3 +20,38 @@ def restore_default_scope():
     saved = copy.copy(DefaultScope._instance_dict)
     yield
     DefaultScope._instance_dict = saved
+
+
+def write_tiny_proposal_coco(root, num_imgs=4, size=(120, 150), min_side=40.,
+                             with_anns=True):
+    """Random JPEGs in ``root/images`` and ``root/proposals.json`` (COCO
+    style, 6 random boxes per image unless ``with_anns`` is False)."""
+    import json
+
+    import cv2
+    import numpy as np
+    rng = np.random.default_rng(0)
+    (root / 'images').mkdir(exist_ok=True)
+    images, anns = [], []
+    h, w = size
+    for i in range(num_imgs):
+        img = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+        name = f'{i:03d}.jpg'
+        cv2.imwrite(str(root / 'images' / name), img)
+        images.append(dict(id=i + 1, file_name=name, width=w, height=h))
+        for _ in range(6 if with_anns else 0):
+            x, y = rng.uniform(0, w * 0.5), rng.uniform(0, h * 0.5)
+            bw = rng.uniform(min_side, w * 0.5)
+            bh = rng.uniform(min_side, h * 0.5)
+            anns.append(dict(id=len(anns) + 1, image_id=i + 1,
+                             category_id=1, bbox=[x, y, bw, bh],
+                             area=bw * bh, iscrowd=0))
+    with open(root / 'proposals.json', 'w') as f:
+        json.dump(dict(images=images, annotations=anns,
+                       categories=[dict(id=1, name='proposal')]), f)
+
+
+@pytest.fixture
+def tiny_proposal_coco():
+    """:func:`write_tiny_proposal_coco`, for tests in any folder."""
+    return write_tiny_proposal_coco

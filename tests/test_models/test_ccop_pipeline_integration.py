@@ -3,10 +3,8 @@
 Skipped until the data side (ProposalImageDataset, LoadProposals,
 BoxAwareMultiView, PackBoxSelfSupInputs) is registered.
 """
-import json
 import os.path as osp
 
-import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
@@ -27,30 +25,8 @@ pytestmark = pytest.mark.skipif(
     reason='data side of the CCOP contract not registered yet')
 
 
-def _write_tiny_coco(root, num_imgs=4, size=(160, 200)):
-    import cv2
-    rng = np.random.default_rng(0)
-    (root / 'images').mkdir()
-    images, anns = [], []
-    for i in range(num_imgs):
-        h, w = size
-        img = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
-        name = f'{i:03d}.jpg'
-        cv2.imwrite(str(root / 'images' / name), img)
-        images.append(dict(id=i + 1, file_name=name, width=w, height=h))
-        for j in range(6):
-            x, y = rng.uniform(0, w * 0.5), rng.uniform(0, h * 0.5)
-            bw, bh = rng.uniform(30, w * 0.5), rng.uniform(30, h * 0.5)
-            anns.append(dict(id=len(anns) + 1, image_id=i + 1,
-                             category_id=1, bbox=[x, y, bw, bh],
-                             area=bw * bh, iscrowd=0))
-    with open(root / 'proposals.json', 'w') as f:
-        json.dump(dict(images=images, annotations=anns,
-                       categories=[dict(id=1, name='proposal')]), f)
-
-
-def test_tiny_pipeline_feeds_ccop(tmp_path):
-    _write_tiny_coco(tmp_path)
+def test_tiny_pipeline_feeds_ccop(tmp_path, tiny_proposal_coco):
+    tiny_proposal_coco(tmp_path, size=(160, 200), min_side=30)
     cfg = Config.fromfile(TINY)
     ds_cfg = cfg.train_dataloader.dataset
     ds_cfg.data_root = str(tmp_path) + '/'

@@ -1,14 +1,12 @@
 """MCL: cosine EMA schedule (0.99 -> 1) and per-level augmented views."""
 import math
 import os.path as osp
-import sys
 
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.logging import MessageHub
 from mmengine.registry import DefaultScope
-from mmengine.runner import Runner
 from mmpretrain.registry import MODELS
 
 import ccop_plugin  # noqa: F401
@@ -70,27 +68,18 @@ def test_cosine_momentum_schedule(max_iters):
     assert torch.allclose(key_after, key_before, atol=1e-7)
 
 
-def test_runner_advances_momentum(tmp_path):
+def test_runner_advances_momentum(tiny_runner):
     """In the runner, max_iters reaches CosineEMA (RuntimeInfoHook) and the
     EMA steps once per iteration (32-px views, batch 2: fast)."""
-    sys.path.insert(0, osp.dirname(__file__))
-    from test_related_configs import _write_tiny_coco
-    _write_tiny_coco(tmp_path, num_imgs=2)
-    cfg = Config.fromfile(osp.join(ROOT, TINY))
-    cfg.train_dataloader.dataset.pipeline[1]['transforms'][0][0]['scale'] = 32
-    cfg.train_dataloader.batch_size = 2
-    cfg.train_dataloader.dataset.data_root = str(tmp_path) + '/'
-    cfg.train_cfg.max_iters = 2
-    cfg.param_scheduler = [dict(type='ConstantLR', factor=1.,
-                                by_epoch=False)]
-    cfg.work_dir = str(tmp_path / 'work')
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook',
-                                        interval=1000)
-    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
-    cfg.launcher = 'none'
+
+    def small(cfg):
+        cfg.train_dataloader.dataset.pipeline[1]['transforms'][0][0][
+            'scale'] = 32
+        cfg.train_dataloader.batch_size = 2
+
     torch.manual_seed(0)
+    runner = tiny_runner(TINY, iters=2, num_imgs=2, edit=small)
     with DefaultScope.overwrite_default_scope('mmpretrain'):
-        runner = Runner.from_cfg(cfg)
         runner.train()
     assert runner.message_hub.get_info('max_iters') == 2
     assert int(runner.model.encoder_k.steps) == 2
