@@ -211,24 +211,25 @@ class CCOP(BaseSelfSupervisor):
         # momentum encoder first, so that its features can also supply the
         # boxes (``boxes_from_key_features``) without a second key pass;
         # the query side does not depend on it, so the result is the same
-        with torch.no_grad(), record_function('ccop:encoder_k'):
-            self.encoder_k.update_parameters(
-                nn.Sequential(self.backbone, self.neck, self.img_neck,
-                              self.roi_neck))
-            backbone_k, neck_k, img_neck_k, roi_neck_k = self.encoder_k.module
+        with torch.no_grad():
+            with record_function('ccop:encoder_k'):
+                self.encoder_k.update_parameters(
+                    nn.Sequential(self.backbone, self.neck, self.img_neck,
+                                  self.roi_neck))
+                backbone_k, neck_k, img_neck_k, roi_neck_k = \
+                    self.encoder_k.module
 
-            im_k_shuffled, idx_unshuffle = batch_shuffle_ddp(im_k)
-            feats_k = backbone_k(im_k_shuffled)
-            fpn_k = neck_k(feats_k)
-            img_k = F.normalize(img_neck_k((feats_k[-1], ))[0], dim=1)
-            img_k = batch_unshuffle_ddp(img_k, idx_unshuffle)
-            fpn_k = [batch_unshuffle_ddp(f, idx_unshuffle) for f in fpn_k]
+                im_k_shuffled, idx_unshuffle = batch_shuffle_ddp(im_k)
+                feats_k = backbone_k(im_k_shuffled)
+                fpn_k = neck_k(feats_k)
+                img_k = F.normalize(img_neck_k((feats_k[-1], ))[0], dim=1)
+                img_k = batch_unshuffle_ddp(img_k, idx_unshuffle)
+                fpn_k = [batch_unshuffle_ddp(f, idx_unshuffle) for f in fpn_k]
             if self.boxes_from_key_features:
-                c5_k = batch_unshuffle_ddp(feats_k[-1], idx_unshuffle)
-        if self.boxes_from_key_features:
-            with torch.no_grad(), record_function('ccop:key_boxes'):
-                boxes_q, boxes_k = self._boxes_from_key_features(
-                    c5_k, im_k.shape[-2:], data_samples, boxes_q, boxes_k)
+                with record_function('ccop:key_boxes'):
+                    c5_k = batch_unshuffle_ddp(feats_k[-1], idx_unshuffle)
+                    boxes_q, boxes_k = self._boxes_from_key_features(
+                        c5_k, im_k.shape[-2:], data_samples, boxes_q, boxes_k)
 
         rois_q = boxes_to_rois(boxes_q).to(im_q.device)
         rois_k = boxes_to_rois(boxes_k).to(im_q.device)

@@ -165,7 +165,7 @@ class PLRC(BaseSelfSupervisor):
             'queue', F.normalize(torch.randn(feat_dim, queue_len), dim=0))
         self.register_buffer('queue_ptr', torch.zeros(1, dtype=torch.long))
         center_dim = num_key_points + (
-            proto_head.get('num_prototypes', 4096) if distill_prototypes
+            self.proto_head.prototypes.out_features if distill_prototypes
             else 0)
         self.register_buffer('center', torch.zeros(1, center_dim))
         self.register_buffer('iter', torch.zeros(1, dtype=torch.long))
