@@ -32,8 +32,9 @@ class HeatmapProposalHook(Hook):
     encoder's backbone (``model.encoder_k.module[0]``, else
     ``model.backbone``) over every training image resized to ``img_scale``,
     draws boxes with :class:`HeatmapProposalGenerator`, writes them as a
-    proposal JSON (the BRIEF format) under ``work_dir`` and points every
-    ``LoadProposals`` of the training pipeline at it. Before ``start_epoch``
+    proposal JSON (the format of ``tools/selective_search.py``) under
+    ``work_dir`` and points every ``LoadProposals`` of the training pipeline
+    at it. Before ``start_epoch``
     (warm-up) the dataset's own proposals are used -- an ``ann_file`` without
     annotations gives whole-image boxes (``LoadProposals``' fallback).
     Data-loader workers copy the dataset when they start: use
