@@ -25,7 +25,10 @@ class PackBoxSelfSupInputs(BaseTransform):
     Batches collate with mmpretrain's ``default_collate``.
 
     Args:
-        meta_keys (Sequence[str]): Keys stored as metainfo.
+        meta_keys (Sequence[str]): Keys stored as metainfo. The defaults
+            include ``view_flips`` and ``view_crops``, which algorithms that
+            map points or boxes between views need (``HeatmapCCOP``, PLRC's
+            dense distillation).
     """
 
     def __init__(self,
@@ -33,7 +36,8 @@ class PackBoxSelfSupInputs(BaseTransform):
                                              'img_shape', 'num_proposals',
                                              'num_dropped_proposals',
                                              'proposal_fallback',
-                                             'view_flips')) -> None:
+                                             'view_flips', 'view_crops')
+                 ) -> None:
         self.meta_keys = tuple(meta_keys)
 
     def transform(self, results: dict) -> dict:

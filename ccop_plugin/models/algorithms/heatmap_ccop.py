@@ -19,7 +19,8 @@ class HeatmapCCOP(CCOP):
     centre-suppressed boxes (warm-up: whole-image or random boxes), which are
     mapped through the image into the query view with the crops of
     ``BoxAwareMultiView`` (``view_crops``, ``view_flips`` in the data
-    samples' metainfo: add them to ``PackBoxSelfSupInputs.meta_keys``). Boxes
+    samples' metainfo, kept by ``PackBoxSelfSupInputs``' default
+    ``meta_keys``). Boxes
     with less than ``part_thr`` of their area visible in the query view are
     dropped; an image left without boxes falls back to its ``view_bboxes``.
 
