@@ -1,5 +1,6 @@
 """Config-only mixes: stock mmpretrain algorithms + CCOP's object branch."""
 import math
+import os.path as osp
 
 import pytest
 import torch
@@ -54,3 +55,33 @@ def test_mix_trains_two_iterations(tiny_runner, cfg_file, algo, own_losses):
         assert model.curriculum is None
     else:
         assert 'train/curriculum_iou_thr' in logged
+
+
+def test_stock_densecl_on_the_proposal_pipeline(tiny_runner, tmp_path):
+    """A user config: stock DenseCL + the packaged proposal pipeline, with
+    neither `_delete_` nor a collate_fn fix (DenseCL's inherited collate_fn
+    carries mmpretrain's `_scope_`, which crashes the loader when merged
+    into instead of replaced)."""
+    base = osp.abspath(osp.join(osp.dirname(__file__), '..', '..', 'configs',
+                                '_base_', 'datasets', 'proposal_pipeline.py'))
+    cfg_file = tmp_path / 'densecl_on_proposals.py'
+    cfg_file.write_text(f"""
+_base_ = ['mmpretrain::densecl/densecl_resnet50_8xb32-coslr-200e_in1k.py',
+          '{base}']
+train_dataloader = _base_.proposal_dataloader
+train_dataloader.update(batch_size=4, num_workers=0, persistent_workers=False)
+train_dataloader.dataset.pipeline[2].update(size=64, area_thr=0)
+model = dict(queue_len=64, backbone=dict(depth=18, init_cfg=None),
+             neck=dict(in_channels=512, hid_channels=256))
+train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=2)
+log_processor = dict(by_epoch=False)
+""")
+    torch.manual_seed(0)
+    runner = tiny_runner(str(cfg_file), iters=2)
+    assert type(runner.model).__name__ == 'DenseCL'
+    assert '_scope_' not in runner.cfg.train_dataloader.collate_fn
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        runner.train()
+    assert runner.iter == 2
+    logged = runner.message_hub.log_scalars
+    assert math.isfinite(logged['train/loss_dense'].current())
