@@ -111,3 +111,13 @@ def test_errors_are_clear():
     model.object_branch.arm()
     with pytest.raises(RuntimeError, match='did not run its backbone'):
         model.object_branch.loss(views, samples)
+
+
+def test_mix_checkpoint_converts_for_mmdet():
+    from ccop_plugin.converters import convert_to_mmdet
+    model = _model('mix/mocov2_resnet18_object-branch_cpu-tiny.py')
+    res = convert_to_mmdet(dict(state_dict=model.state_dict()))
+    src = {s for s, _ in res.mapped}
+    assert 'backbone.layer4.1.conv2.weight' in src
+    assert all(k.startswith('backbone.') for k in src)
+    assert any(k.startswith('object_branch.') for k, _ in res.skipped)
