@@ -11,6 +11,8 @@
 # Change sizes with e.g.
 #     train_dataloader = dict(_base_.proposal_dataloader, batch_size=64)
 # Names start with `proposal_` so that they never clash with the other base.
+# Use it under a config that has a train_dataloader to replace (every
+# mmpretrain algorithm config): alone, mmengine would keep the `_delete_` key.
 custom_imports = dict(imports=['ccop_plugin'], allow_failed_imports=False)
 
 # MoCo v2's photometric augmentation with CCOP's values (saturation 0.2)
