@@ -1,14 +1,17 @@
 """The end-to-end main job: data -> proposals -> pre-training -> transfer.
 
+Configs are the packaged ones (:func:`ccop_plugin.utils.get_config_path`),
+so the job runs from any folder after a regular ``pip install``.
+
 Stages (each resumable, each skipped when its result is already there):
 
 1. ``data``: the embedded synthetic COCO dataset
    (:func:`ccop_plugin.datagen.generate_synthetic_coco`).
 2. ``proposals``: selective search over the unlabeled split
    (:func:`ccop_plugin.proposals.run_proposals`, all cores).
-3. ``pretrain_<method>``: pre-training in a subprocess running
-   ``tools/train.py`` (CCOP, MoCo v2, or nothing for the scratch baseline);
-   an interrupted run resumes from its last checkpoint.
+3. ``pretrain_<method>``: pre-training in mmengine's ``Runner``, in this
+   process (CCOP, MoCo v2, or nothing for the scratch baseline); an
+   interrupted run resumes from its last checkpoint.
 4. ``convert_<method>``: the query encoder to an mmdet checkpoint
    (:func:`ccop_plugin.converters.convert_to_mmdet`).
 5. ``finetune_<method>``: Mask R-CNN fine-tuning and COCO bbox/segm evaluation
@@ -22,19 +25,18 @@ import glob
 import json
 import os
 import os.path as osp
-import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Dict, List, Optional
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from ccop_plugin.utils.config_path import get_config_path
 
+#: Packaged configs (names for :func:`ccop_plugin.utils.get_config_path`).
 PRETRAIN_CONFIGS = {
-    'ccop': 'configs/ccop/ccop_resnet18-fpn_cpu-tiny.py',
-    'mocov2': 'configs/mocov2/mocov2_resnet18_cpu-tiny.py',
+    'ccop': 'ccop/ccop_resnet18-fpn_cpu-tiny.py',
+    'mocov2': 'mocov2/mocov2_resnet18_cpu-tiny.py',
 }
-FINETUNE_CONFIG = 'configs/mask_rcnn/mask-rcnn_r18-ccop-tiny_fpn-bn-4conv1fc_6e_synth.py'
+FINETUNE_CONFIG = 'mask_rcnn/mask-rcnn_r18-ccop-tiny_fpn-bn-4conv1fc_6e_synth.py'
 
 
 @dataclass
@@ -148,38 +150,65 @@ def _latest_checkpoint(work_dir: str) -> Optional[str]:
     return ckpts[-1] if ckpts else None
 
 
+def pretrain(config: str, work_dir: str, cfg_options: Optional[Dict] = None,
+             resume: Optional[str] = None) -> None:
+    """Run a pre-training config in mmengine's ``Runner``, in this process.
+
+    Args:
+        config (str): Config file (e.g. from :func:`get_config_path`).
+        work_dir (str): Run folder (logs, checkpoints).
+        cfg_options (dict, optional): ``--cfg-options`` style overrides.
+        resume (str, optional): Checkpoint to resume from.
+    """
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    from mmengine.runner import Runner
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    cfg.work_dir = work_dir
+    cfg.launcher = 'none'
+    if resume is not None:
+        cfg.resume, cfg.load_from = True, resume
+    # the Runner makes the config's scope the process default: restore it
+    saved = dict(DefaultScope._instance_dict)
+    try:
+        Runner.from_cfg(cfg).train()
+    finally:
+        DefaultScope._instance_dict.clear()
+        DefaultScope._instance_dict.update(saved)
+
+
 def stage_pretrain(cfg: MainJobConfig, method: str, work_dir: str) -> Dict:
-    """Pre-train in a subprocess (``tools/train.py``); resumes if interrupted."""
-    config = osp.join(ROOT, PRETRAIN_CONFIGS[method])
+    """Pre-train with the Runner (:func:`pretrain`); resumes if interrupted."""
+    config = get_config_path(PRETRAIN_CONFIGS[method])
     img_dir = osp.join(osp.abspath(cfg.data_root), 'images', 'unlabeled') + '/'
     # linear warm-up (at most 5 iterations, as the tiny configs), then cosine
     warmup = min(5, max(1, cfg.pretrain_iters // 2))
     if method == 'ccop':  # images listed with their proposals
-        options = [
-            f'train_dataloader.dataset.data_root={img_dir}',
-            'train_dataloader.dataset.ann_file='
-            f'{osp.abspath(cfg.proposal_file)}',
-            'train_dataloader.dataset.data_prefix.img_path=',
-        ]
+        options = {
+            'train_dataloader.dataset.data_root': img_dir,
+            'train_dataloader.dataset.ann_file':
+            osp.abspath(cfg.proposal_file),
+            'train_dataloader.dataset.data_prefix.img_path': '',
+        }
     else:  # an image folder
-        options = [f'train_dataloader.dataset.data_root={img_dir}']
-    options += [
-        f'train_dataloader.batch_size={cfg.pretrain_batch}',
-        f'train_cfg.max_iters={cfg.pretrain_iters}',
-        f'param_scheduler.0.end={warmup}',
-        f'param_scheduler.1.begin={warmup}',
-        f'param_scheduler.1.T_max={cfg.pretrain_iters - warmup}',
-        f'param_scheduler.1.end={cfg.pretrain_iters}',
-        f'default_hooks.checkpoint.interval={max(1, cfg.pretrain_iters // 4)}',
-        f'randomness.seed={cfg.seed}',
-    ]
-    cmd = [sys.executable, osp.join(ROOT, 'tools', 'train.py'), config,
-           '--work-dir', work_dir, '--cfg-options'] + options
-    if _latest_checkpoint(work_dir):
-        cmd.append('--resume')
-        _log(f'{method}: resuming from {_latest_checkpoint(work_dir)}')
-    _log(' '.join(cmd))
-    subprocess.run(cmd, check=True, cwd=ROOT)
+        options = {'train_dataloader.dataset.data_root': img_dir}
+    options.update({
+        'train_dataloader.batch_size': cfg.pretrain_batch,
+        'train_cfg.max_iters': cfg.pretrain_iters,
+        'param_scheduler.0.end': warmup,
+        'param_scheduler.1.begin': warmup,
+        'param_scheduler.1.T_max': cfg.pretrain_iters - warmup,
+        'param_scheduler.1.end': cfg.pretrain_iters,
+        'default_hooks.checkpoint.interval': max(1, cfg.pretrain_iters // 4),
+        'randomness.seed': cfg.seed,
+    })
+    resume = _latest_checkpoint(work_dir)
+    if resume:
+        _log(f'{method}: resuming from {resume}')
+    _log(f'{method}: {config} -> {work_dir}')
+    pretrain(config, work_dir, options, resume=resume)
     ckpt = _latest_checkpoint(work_dir)
     if ckpt is None:
         raise RuntimeError(f'pre-training wrote no checkpoint in {work_dir}')
@@ -200,7 +229,7 @@ def stage_finetune(cfg: MainJobConfig, checkpoint: Optional[str],
                    work_dir: str) -> Dict:
     from ccop_plugin.apis.finetune import finetune_detector
     metrics = finetune_detector(
-        osp.join(ROOT, FINETUNE_CONFIG), work_dir, checkpoint=checkpoint,
+        get_config_path(FINETUNE_CONFIG), work_dir, checkpoint=checkpoint,
         data_root=cfg.data_root, max_epochs=cfg.finetune_epochs,
         seed=cfg.seed)
     ckpts = sorted(glob.glob(osp.join(work_dir, 'epoch_*.pth')))

@@ -187,7 +187,8 @@ def draw_sample_detections(config: str, checkpoint: str, data_root: str,
 
 def write_report(cfg, results: Dict, methods: List[str]) -> str:
     """Write ``<work_dir>/report.md`` and its figures; return its path."""
-    from ccop_plugin.apis.main_job import FINETUNE_CONFIG, ROOT
+    from ccop_plugin.apis.main_job import FINETUNE_CONFIG
+    from ccop_plugin.utils.config_path import get_config_path
     fig_dir = osp.join(cfg.work_dir, 'figures')
     os.makedirs(fig_dir, exist_ok=True)
     lines = ['# ccop_plugin main job report', '',
@@ -232,7 +233,7 @@ def write_report(cfg, results: Dict, methods: List[str]) -> str:
     if ft.get('checkpoint'):
         try:
             fig = draw_sample_detections(
-                osp.join(ROOT, FINETUNE_CONFIG), ft['checkpoint'],
+                get_config_path(FINETUNE_CONFIG), ft['checkpoint'],
                 cfg.data_root, osp.join(fig_dir, 'detections.png'))
         except Exception as e:  # the report must not lose the AP table
             fig = None
