@@ -212,7 +212,8 @@ def read_proposal_file(path: str, with_boxes: bool = True) -> ProposalIndex:
         ok = False
     if not ok:
         raise _annotation_error(path, anns, id_to_pos)
-    boxes = np.array(bboxes, dtype=np.float32).reshape(-1, 4)
+    boxes = np.fromiter(chain.from_iterable(bboxes), np.float32,
+                        4 * n).reshape(n, 4)
     del bboxes, img_ids, coco, anns
     valid = valid_box_mask(xywh_to_xyxy(boxes), sizes[pos, 0], sizes[pos, 1])
     index.num_boxes = np.bincount(pos, minlength=n_img).astype(np.int64)
