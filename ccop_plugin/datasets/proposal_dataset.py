@@ -197,7 +197,8 @@ class ProposalImageDataset(BaseDataset):
                 ' are invalid (non-finite, empty or outside the image) and '
                 'will be dropped; check the file (COCO bbox is [x, y, width, '
                 'height] in pixels) or regenerate it with '
-                'tools/selective_search.py', logger='current', level=logging.WARNING)
+                'tools/selective_search.py', logger='current',
+                level=logging.WARNING)
         elif s['images'] and s['fallback'] * 2 > s['images']:
             print_log(
                 f'ProposalImageDataset: {s["fallback"]} of {s["images"]} '

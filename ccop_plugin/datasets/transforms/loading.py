@@ -273,7 +273,12 @@ class LoadProposals(BaseTransform):
     whole-image box stands in, and that is counted too. The counts are logged
     every ``log_interval`` images (per data-loader worker); ``self.stats``
     holds the running totals (``images``, ``kept``, ``dropped``,
-    ``fallback``) for hooks or tools.
+    ``fallback``) of this process. For counts over all workers and ranks
+    use ``ProposalStatsHook`` (it sums the per-sample keys below).
+
+    The file is read by :func:`read_proposal_file` on first use (malformed
+    structure is an error naming the file and the annotation) and cached per
+    process until it changes on disk.
 
     Required keys: ``img_shape`` (after ``LoadImageFromFile``), ``img_path``
     or ``proposals_xywh``.

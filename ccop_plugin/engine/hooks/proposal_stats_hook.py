@@ -88,14 +88,17 @@ class ProposalStatsHook(Hook):
                       logger='current')
             return
         n = t['images']
+        loop = getattr(runner, 'train_loop', None)
+        when = (f'{runner.iter} iterations' if type(loop).__name__ ==
+                'IterBasedTrainLoop' else f'epoch {runner.epoch + 1}')
         print_log(
-            f'epoch {runner.epoch + 1}: proposals of {n} training images: '
+            f'{when}: proposals of {n} training images: '
             f'{t["kept"]} kept, {t["dropped"]} invalid dropped, '
             f'{t["fallback"]} images ({100.0 * t["fallback"] / n:.1f}%) used '
             'the whole image', logger='current')
         if t['fallback'] > self.warn_fallback * n:
             print_log(
-                f'ProposalStatsHook: {t["fallback"]} of {n} images of epoch '
-                f'{runner.epoch + 1} had no valid proposal and trained on the '
-                'whole image; check the proposal file', logger='current',
+                f'ProposalStatsHook: {t["fallback"]} of {n} images ({when}) '
+                'had no valid proposal and trained on the whole image; check '
+                'the proposal file', logger='current',
                 level=logging.WARNING)
