@@ -1,14 +1,46 @@
 """Unlabeled images with their object proposals."""
+import logging
+import os
 import os.path as osp
-from typing import List, Optional
+from collections import defaultdict
+from typing import List, Optional, Sequence
 
 import numpy as np
 from mmengine.dataset import BaseDataset
-from mmengine.logging import MMLogger
+from mmengine.logging import print_log
 
 from mmpretrain.registry import DATASETS
 from ..proposals.sources import list_image_dir
-from .transforms.loading import load_proposal_index
+from .transforms.loading import read_proposal_file
+
+MISSING_IMAGES = ('error', 'skip')
+
+
+def find_missing_files(img_dir: str, names: Sequence[str]) -> List[int]:
+    """Positions of ``names`` (relative to ``img_dir``) that are no file.
+
+    One directory listing per folder (cheap for 100k images in one folder);
+    a name not in its listing is checked once more with ``isfile`` (case
+    folding, links).
+    """
+    by_dir = defaultdict(list)
+    for i, name in enumerate(names):
+        d, base = osp.split(osp.join(img_dir, name))
+        by_dir[d].append((i, base))
+    missing = []
+    for d, items in by_dir.items():
+        try:
+            present = set(os.listdir(d or '.'))
+        except OSError:
+            present = set()
+        for i, base in items:
+            if base not in present and not osp.isfile(osp.join(d, base)):
+                missing.append(i)
+    return sorted(missing)
+
+
+def _pct(a: int, b: int) -> str:
+    return f'{100.0 * a / b:.1f}%' if b else '0%'
 
 
 @DATASETS.register_module()
@@ -25,9 +57,24 @@ class ProposalImageDataset(BaseDataset):
       proposals of ``proposal_file``.
 
     Each data info holds ``img_path`` and ``proposals_xywh`` (``(N, 4)``
-    float32, COCO ``xywh``), read by :class:`LoadProposals`. Images without
-    proposals stay in the dataset (``LoadProposals`` uses the whole image)
-    and are counted in the log.
+    float32, COCO ``xywh``), read by :class:`LoadProposals`.
+
+    Checks when the dataset is built (so a bad file fails at start, not at
+    iteration N):
+
+    * the proposal file's structure, every annotation
+      (:func:`read_proposal_file`): a malformed ``bbox`` is an error naming
+      the file and the annotation id;
+    * every image of ``ann_file`` is a file under the image folder: missing
+      ones are an error listing the first few, or, with
+      ``missing_images='skip'``, left out, counted and logged;
+    * the proposals' values: boxes :class:`LoadProposals` will drop
+      (non-finite, empty, outside the image's ``width``/``height``) and
+      images left without a valid box (the whole image stands in) are
+      counted, logged once, and a warning is given when most boxes are
+      invalid or most images fall back to the whole image.
+      ``self.proposal_stats`` keeps the counts (``ProposalStatsHook`` logs
+      them with the run-time counts at every epoch end).
 
     Args:
         ann_file (str): COCO-style JSON, or '' to scan the image folder.
@@ -35,6 +82,10 @@ class ProposalImageDataset(BaseDataset):
             the proposals from ``ann_file``.
         data_root (str): Root of ``ann_file``, ``proposal_file`` and images.
         data_prefix (dict): ``img_path``: image folder under ``data_root``.
+        missing_images (str): ``'error'`` (default): an image of ``ann_file``
+            missing on disk is an error; ``'skip'``: train without it
+            (counted and logged). Not checked for remote image folders
+            (``s3://...``).
         **kwargs: Other :class:`mmengine.dataset.BaseDataset` arguments
             (``pipeline``, ``indices``, ``serialize_data``...).
     """
@@ -46,6 +97,7 @@ class ProposalImageDataset(BaseDataset):
                  proposal_file: Optional[str] = None,
                  data_root: str = '',
                  data_prefix: dict = dict(img_path=''),
+                 missing_images: str = 'error',
                  **kwargs) -> None:
         self.proposal_file = proposal_file
         if proposal_file and data_root and not osp.isabs(proposal_file):
@@ -53,6 +105,11 @@ class ProposalImageDataset(BaseDataset):
         if not ann_file and not proposal_file:
             raise ValueError('ProposalImageDataset needs an ann_file (COCO '
                              'JSON) or a proposal_file')
+        if missing_images not in MISSING_IMAGES:
+            raise ValueError(f'missing_images must be one of '
+                             f'{MISSING_IMAGES}, got {missing_images!r}')
+        self.missing_images = missing_images
+        self.proposal_stats: dict = {}
         super().__init__(
             ann_file=ann_file,
             data_root=data_root,
@@ -61,28 +118,105 @@ class ProposalImageDataset(BaseDataset):
 
     def load_data_list(self) -> List[dict]:
         img_dir = self.data_prefix.get('img_path', '') or ''
+        skipped = 0
         if self.ann_file:
             if not osp.isfile(self.ann_file):
                 raise FileNotFoundError(f'{self.ann_file}: no such file')
-            listed = load_proposal_index(self.ann_file)
-            names = list(listed)
-            index = (load_proposal_index(self.proposal_file)
+            listed = read_proposal_file(
+                self.ann_file, with_boxes=not self.proposal_file)
+            names = listed.names
+            index = (read_proposal_file(self.proposal_file)
                      if self.proposal_file else listed)
+            names, skipped = self._check_images_exist(img_dir, names)
         else:
             names = [e.file_name for e in list_image_dir(img_dir)]
-            index = load_proposal_index(self.proposal_file)
+            index = read_proposal_file(self.proposal_file)
+        pos = index.position()
         empty = np.zeros((0, 4), np.float32)
-        data_list, missing = [], 0
+        data_list = []
+        n_listed = n_boxes = n_valid = n_fallback = n_no_box = 0
         for name in names:
-            boxes = index.get(name)
-            if boxes is None or len(boxes) == 0:
-                missing += 1
+            k = pos.get(name)
+            if k is None:
                 boxes = empty
+            else:
+                boxes = index.boxes[name]
+                n_listed += 1
+                n_boxes += int(index.num_boxes[k])
+                n_valid += int(index.num_valid[k])
+                n_no_box += int(index.num_boxes[k] == 0)
+            n_fallback += int(k is None or index.num_valid[k] == 0)
             data_list.append(
                 dict(img_path=osp.join(img_dir, name), proposals_xywh=boxes))
-        if missing:
-            src = self.proposal_file or self.ann_file
-            MMLogger.get_current_instance().warning(
-                f'ProposalImageDataset: {missing} of {len(names)} images have '
-                f'no proposal in {src}; the whole image stands in for them')
+        src = index.path
+        if names and not n_listed and index.names:
+            raise ValueError(
+                f'{src}: none of the {len(names)} training images is listed '
+                f'in this proposal file (e.g. {names[0]!r} vs '
+                f'{index.names[0]!r}); its file_name must be the image path '
+                'relative to data_prefix["img_path"]')
+        self.proposal_stats = dict(
+            file=src, images=len(names), skipped_missing=skipped,
+            not_listed=len(names) - n_listed, no_box=n_no_box,
+            boxes=n_boxes, invalid=n_boxes - n_valid, fallback=n_fallback)
+        self._log_stats()
         return data_list
+
+    def _check_images_exist(self, img_dir: str, names: List[str]):
+        """``(names on disk, number skipped)``; raises under ``'error'``."""
+        if '://' in img_dir:
+            print_log(f'ProposalImageDataset: images under {img_dir} are not '
+                      'checked for existence (remote storage)',
+                      logger='current')
+            return names, 0
+        missing = find_missing_files(img_dir, names)
+        if not missing:
+            return names, 0
+        first = ', '.join(repr(names[i]) for i in missing[:5])
+        what = (f'{len(missing)} of {len(names)} images listed in '
+                f'{self.ann_file} are missing under {img_dir!r} '
+                f'(first: {first})')
+        if self.missing_images == 'error':
+            raise FileNotFoundError(
+                f'{what}; fix data_root / data_prefix["img_path"], or set '
+                'missing_images="skip" in the dataset config to train '
+                'without them')
+        print_log(f'ProposalImageDataset: skipped {what} '
+                  '(missing_images="skip")', logger='current',
+                  level=logging.WARNING)
+        gone = set(missing)
+        return [n for i, n in enumerate(names) if i not in gone], len(gone)
+
+    def _log_stats(self) -> None:
+        s = self.proposal_stats
+        print_log(format_proposal_stats(s), logger='current')
+        if s['boxes'] and s['invalid'] * 2 > s['boxes']:
+            print_log(
+                f'ProposalImageDataset: {s["invalid"]} of {s["boxes"]} '
+                f'proposals in {s["file"]} ({_pct(s["invalid"], s["boxes"])})'
+                ' are invalid (non-finite, empty or outside the image) and '
+                'will be dropped; check the file (COCO bbox is [x, y, width, '
+                'height] in pixels) or regenerate it with '
+                'tools/selective_search.py', logger='current',
+                level=logging.WARNING)
+        elif s['images'] and s['fallback'] * 2 > s['images']:
+            print_log(
+                f'ProposalImageDataset: {s["fallback"]} of {s["images"]} '
+                f'images ({_pct(s["fallback"], s["images"])}) have no valid '
+                f'proposal in {s["file"]}; the whole image stands in for '
+                'them', logger='current', level=logging.WARNING)
+
+
+def format_proposal_stats(s: dict) -> str:
+    """One log line of :attr:`ProposalImageDataset.proposal_stats`."""
+    line = (f'ProposalImageDataset: {s["images"]} images, {s["boxes"]} '
+            f'proposals from {s["file"]}: {s["invalid"]} invalid '
+            f'({_pct(s["invalid"], s["boxes"])}) will be dropped; '
+            f'{s["fallback"]} images ({_pct(s["fallback"], s["images"])}) '
+            f'use the whole image ({s["not_listed"]} not in the file, '
+            f'{s["no_box"]} without a box, '
+            f'{s["fallback"] - s["not_listed"] - s["no_box"]} with only '
+            'invalid boxes)')
+    if s.get('skipped_missing'):
+        line += f'; {s["skipped_missing"]} missing images skipped'
+    return line
