@@ -1,0 +1,98 @@
+"""A pre-training killed after a checkpoint and resumed equals the
+uninterrupted run, tensor for tensor (CPU, num_workers=0)."""
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmengine.registry import DefaultScope
+from mmengine.runner import Runner
+
+CONFIGS = osp.join(osp.dirname(__file__), '..', '..', 'configs')
+
+
+class Killed(RuntimeError):
+    pass
+
+
+class KillAfter(Hook):
+    """Dies at the end of iteration ``n`` (after its checkpoint is written)."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        if runner.iter + 1 == self.n:
+            raise Killed(f'killed after iteration {self.n}')
+
+
+def _train(data_root, work_dir, resume=False, kill_after=None):
+    cfg = Config.fromfile(osp.join(CONFIGS, 'ccop',
+                                   'ccop_resnet18-fpn_cpu-tiny.py'))
+    cfg.model.queue_len = cfg.model.roi_queue_len = 16
+    cfg.model.roi_neck.dropout = 0.1  # dropout draws from torch's RNG too
+    cfg.train_dataloader.batch_size = 2
+    cfg.train_dataloader.dataset.data_root = str(data_root) + '/'
+    cfg.train_dataloader.dataset.ann_file = 'proposals.json'
+    cfg.train_dataloader.dataset.data_prefix = dict(img_path='images/')
+    cfg.train_cfg.max_iters = 4
+    cfg.param_scheduler = [
+        dict(type='LinearLR', start_factor=0.5, by_epoch=False, begin=0,
+             end=4)
+    ]
+    cfg.default_hooks.checkpoint = dict(
+        type='CheckpointHook', interval=2, by_epoch=False, max_keep_ckpts=-1)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
+    cfg.work_dir = str(work_dir)
+    cfg.launcher = 'none'
+    cfg.resume = resume
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        runner = Runner.from_cfg(cfg)
+        if kill_after:
+            runner.register_hook(KillAfter(kill_after), priority='LOWEST')
+        runner.train()
+    return runner
+
+
+def _tensors(obj, prefix=''):
+    """Every tensor of a nested checkpoint entry, by path."""
+    out = {}
+    if isinstance(obj, torch.Tensor):
+        out[prefix] = obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            out.update(_tensors(v, f'{prefix}/{k}'))
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            out.update(_tensors(v, f'{prefix}/{i}'))
+    return out
+
+
+def test_resume_is_exact(tmp_path, tiny_proposal_coco):
+    data = tmp_path / 'data'
+    data.mkdir()
+    tiny_proposal_coco(data, num_imgs=4, size=(80, 96), min_side=30.)
+    full, cut = tmp_path / 'full', tmp_path / 'cut'
+    _train(data, full)
+    with pytest.raises(Killed):
+        _train(data, cut, kill_after=2)
+    assert osp.isfile(cut / 'iter_2.pth') and not osp.isfile(
+        cut / 'iter_4.pth')
+    resumed = _train(data, cut, resume=True)
+    assert resumed.iter == 4
+
+    a = torch.load(full / 'iter_4.pth', map_location='cpu')
+    b = torch.load(cut / 'iter_4.pth', map_location='cpu')
+    assert 'random_state' in a  # RandomStateHook of the CCOP configs
+    for key in ('state_dict', 'optimizer', 'random_state'):
+        ta, tb = _tensors(a[key]), _tensors(b[key])
+        assert ta.keys() == tb.keys(), key
+        diff = [k for k in ta if not torch.equal(ta[k], tb[k])]
+        assert not diff, f'{key}: {len(diff)} tensors differ, e.g. {diff[:3]}'
+    assert a['random_state']['python'] == b['random_state']['python']
+    # the run did move: the two checkpoints of one run differ
+    mid = torch.load(full / 'iter_2.pth', map_location='cpu')
+    assert not torch.equal(mid['state_dict']['backbone.conv1.weight'],
+                           a['state_dict']['backbone.conv1.weight'])
