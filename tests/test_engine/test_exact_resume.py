@@ -83,16 +83,17 @@ def test_resume_is_exact(tmp_path, tiny_proposal_coco):
     resumed = _train(data, cut, resume=True)
     assert resumed.iter == 4
 
-    a = torch.load(full / 'iter_4.pth', map_location='cpu')
-    b = torch.load(cut / 'iter_4.pth', map_location='cpu')
-    assert 'random_state' in a  # RandomStateHook of the CCOP configs
+    a = torch.load(full / 'iter_4.pth', map_location='cpu', weights_only=False)
+    b = torch.load(cut / 'iter_4.pth', map_location='cpu', weights_only=False)
     for key in ('state_dict', 'optimizer', 'random_state'):
+        assert key in a, key  # random_state: RandomStateHook (CCOP configs)
         ta, tb = _tensors(a[key]), _tensors(b[key])
         assert ta.keys() == tb.keys(), key
         diff = [k for k in ta if not torch.equal(ta[k], tb[k])]
         assert not diff, f'{key}: {len(diff)} tensors differ, e.g. {diff[:3]}'
     assert a['random_state']['python'] == b['random_state']['python']
     # the run did move: the two checkpoints of one run differ
-    mid = torch.load(full / 'iter_2.pth', map_location='cpu')
+    mid = torch.load(full / 'iter_2.pth', map_location='cpu',
+                     weights_only=False)
     assert not torch.equal(mid['state_dict']['backbone.conv1.weight'],
                            a['state_dict']['backbone.conv1.weight'])
