@@ -92,8 +92,34 @@ def test_resume_is_exact(tmp_path, tiny_proposal_coco):
         diff = [k for k in ta if not torch.equal(ta[k], tb[k])]
         assert not diff, f'{key}: {len(diff)} tensors differ, e.g. {diff[:3]}'
     assert a['random_state']['python'] == b['random_state']['python']
+    assert list(a['random_state']['modules']) == ['curriculum']
+    # plain types and tensors only: loadable without unpickling code
+    torch.save(a['random_state'], tmp_path / 'rs.pth')
+    torch.load(tmp_path / 'rs.pth', weights_only=True)
     # the run did move: the two checkpoints of one run differ
     mid = torch.load(full / 'iter_2.pth', map_location='cpu',
                      weights_only=False)
     assert not torch.equal(mid['state_dict']['backbone.conv1.weight'],
                            a['state_dict']['backbone.conv1.weight'])
+
+
+def test_curriculum_jitter_has_its_own_saved_generator():
+    from ccop_plugin.models.utils.box_jitter_curriculum import \
+        BoxJitterCurriculum
+    boxes = torch.tensor([[10., 10., 50., 40.], [0., 0., 64., 64.]])
+    cur = BoxJitterCurriculum(n_jitter=5, seed=1)
+    state = cur.get_rng_state()
+    torch.manual_seed(0)
+    global_before = torch.get_rng_state()
+    a, _ = cur.jitter(boxes, (64, 64))
+    assert torch.equal(torch.get_rng_state(), global_before)  # untouched
+    b, _ = cur.jitter(boxes, (64, 64))
+    assert not torch.equal(a, b)
+    cur.set_rng_state(state)
+    assert torch.equal(cur.jitter(boxes, (64, 64))[0], a)
+    # the default seed is the run's (torch.initial_seed), read not drawn
+    torch.manual_seed(7)
+    c1 = BoxJitterCurriculum(n_jitter=5).jitter(boxes, (64, 64))[0]
+    torch.manual_seed(7)
+    c2 = BoxJitterCurriculum(n_jitter=5).jitter(boxes, (64, 64))[0]
+    assert torch.equal(c1, c2)
