@@ -112,7 +112,8 @@ class Stage:
     every stage after it, whose keys contain this one's. The previous output
     folder is moved to ``<work_dir>/superseded/<name>-<key>`` first (nothing
     is deleted); an unfinished stage with other settings starts afresh the
-    same way instead of resuming.
+    same way instead of resuming (the key of a started stage is kept in
+    ``<work_dir>/.stages/<name>.json``).
 
     ``run`` returns the record plus ``run``: ``'reused'``, ``'computed'`` or
     ``'recomputed (<what changed>)'`` (not stored).
@@ -125,7 +126,9 @@ class Stage:
         self.work_dir = work_dir
         self.dir = osp.join(work_dir, name)
         self.marker = osp.join(self.dir, 'stage.json')
-        self.started = osp.join(self.dir, 'stage_key.json')
+        # key of a started stage; outside its folder, which may have to
+        # start empty (the data generator refuses a folder of other files)
+        self.started = osp.join(work_dir, '.stages', f'{name}.json')
         self.settings = dict(
             settings or {},
             upstream={u['stage']: u['key'] for u in upstream})
@@ -171,11 +174,15 @@ class Stage:
         elif old is not None or (osp.isdir(self.dir) and os.listdir(self.dir)):
             why = settings_diff(old.get('settings') if old else None,
                                 self.settings)
-            moved = self._supersede(old.get('key') if old else None)
-            _log(f'stage {self.name}: settings changed ({why}), recomputing '
-                 f'(previous output moved to {moved})')
+            moved = ''
+            if osp.isdir(self.dir):
+                moved = (' (previous output moved to '
+                         f'{self._supersede(old.get("key") if old else None)})')
+            _log(f'stage {self.name}: settings changed ({why}), '
+                 f'recomputing{moved}')
             status = f'recomputed ({why})'
         os.makedirs(self.dir, exist_ok=True)
+        os.makedirs(osp.dirname(self.started), exist_ok=True)
         _write_json(self.started, dict(key=self.key, settings=self.settings))
         _log(f'{self.name}: start')
         t0 = time.time()
