@@ -31,8 +31,15 @@ class KillAfter(Hook):
 def _train(data_root, work_dir, resume=False, kill_after=None):
     cfg = Config.fromfile(osp.join(CONFIGS, 'ccop',
                                    'ccop_resnet18-fpn_cpu-tiny.py'))
-    cfg.model.queue_len = cfg.model.roi_queue_len = 16
-    cfg.model.roi_neck.dropout = 0.1  # dropout draws from torch's RNG too
+    m = cfg.model  # a narrow ResNet-18 on 64-px views: seconds on a CPU
+    m.queue_len = m.roi_queue_len = 16
+    m.backbone.base_channels = 16
+    m.neck.in_channels, m.neck.out_channels = [16, 32, 64, 128], 32
+    m.img_neck.in_channels, m.img_neck.hid_channels = 128, 64
+    m.roi_neck.in_channels, m.roi_neck.hid_channels = 32, 64
+    m.roi_neck.dropout = 0.1  # dropout draws from torch's RNG too
+    views = cfg.train_dataloader.dataset.pipeline[2]
+    views.size, views.area_thr = 64, 12
     cfg.train_dataloader.batch_size = 2
     cfg.train_dataloader.dataset.data_root = str(data_root) + '/'
     cfg.train_dataloader.dataset.ann_file = 'proposals.json'
