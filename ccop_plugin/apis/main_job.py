@@ -176,8 +176,8 @@ class Stage:
                                 self.settings)
             moved = ''
             if osp.isdir(self.dir):
-                moved = (' (previous output moved to '
-                         f'{self._supersede(old.get("key") if old else None)})')
+                dest = self._supersede(old.get('key') if old else None)
+                moved = f' (previous output moved to {dest})'
             _log(f'stage {self.name}: settings changed ({why}), '
                  f'recomputing{moved}')
             status = f'recomputed ({why})'

@@ -52,7 +52,8 @@ def check_work_dir(work_dir: str, resume: bool = False,
     names = ', '.join(osp.basename(p) for p in ckpts[-3:]) or LAST
     more = f' and {len(ckpts) - 3} more' if len(ckpts) > 3 else ''
     raise WorkDirError(
-        f'{work_dir} already holds checkpoints of another run ({names}{more}); '
+        f'{work_dir} already holds checkpoints of another run '
+        f'({names}{more}); '
         'a new run would overwrite them and re-point last_checkpoint. Pass '
         '--resume to continue that run, --overwrite-work-dir to replace it, '
         'or choose another --work-dir')

@@ -18,8 +18,8 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 def _ckpt(work_dir, it):
     path = osp.join(work_dir, f'iter_{it}.pth')
-    torch.save(dict(meta=dict(iter=it), state_dict=dict(w=torch.ones(64) * it)),
-               path)
+    torch.save(dict(meta=dict(iter=it),
+                    state_dict=dict(w=torch.ones(64) * it)), path)
     with open(osp.join(work_dir, 'last_checkpoint'), 'w') as f:
         f.write(path)
     return path
