@@ -6,6 +6,11 @@
 Writes images/{unlabeled,train,val}/, annotations/unlabeled.json (image list
 for pre-training), annotations/instances_{train,val}.json (boxes + RLE masks)
 and meta.json. A finished dataset with the same parameters is left as is.
+
+The tool writes only into a new or empty folder or one it wrote before (its
+manifest .ccop_datagen_manifest.json lists the files it wrote); it never
+replaces or deletes a file it did not write, and refuses a non-empty folder of
+other files with a one-line error.
 """
 import argparse
 import sys
@@ -33,7 +38,8 @@ def parse_args(argv=None):
     p.add_argument('--min-visible', type=float, default=0.35,
                    help='drop objects less visible than this fraction')
     p.add_argument('--overwrite', action='store_true',
-                   help='replace a dataset made with other parameters')
+                   help='replace a dataset made with other parameters '
+                   '(only files this tool wrote are replaced)')
     return p.parse_args(argv)
 
 

@@ -5,11 +5,17 @@ the config's ``default_scope`` picks the registries. Examples::
 
     python tools/train.py configs/ccop/ccop_resnet18-fpn_cpu-tiny.py
     python tools/train.py <config> --resume            # resume from latest
+    python tools/train.py <config> --overwrite-work-dir  # replace a run
     torchrun --nproc_per_node 8 tools/train.py <config> --launcher pytorch
+
+A work dir that already holds checkpoints is refused unless ``--resume`` or
+``--overwrite-work-dir`` is given; ``--resume`` skips a truncated newest
+checkpoint with a warning (``ccop_plugin.engine.work_dir``).
 """
 import argparse
 import os
 import os.path as osp
+import sys
 
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
@@ -24,6 +30,10 @@ def parse_args() -> argparse.Namespace:
         '--resume', nargs='?', type=str, const='auto',
         help='resume from this checkpoint, or from the latest one in the '
         'work dir when no path is given')
+    parser.add_argument(
+        '--overwrite-work-dir', action='store_true',
+        help='start a new run even if the work dir holds checkpoints of '
+        'another run (they are overwritten as this run saves its own)')
     parser.add_argument('--amp', action='store_true', help='mixed precision')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
@@ -51,10 +61,15 @@ def main() -> None:
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-    if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
-    elif args.resume is not None:
-        cfg.resume, cfg.load_from = True, args.resume
+    from ccop_plugin.engine.work_dir import WorkDirError, plan_training_start
+    try:
+        resume, load_from = plan_training_start(
+            cfg.work_dir, args.resume, overwrite=args.overwrite_work_dir,
+            warn=lambda msg: print(msg, file=sys.stderr))
+    except WorkDirError as e:
+        sys.exit(f'error: {e}')
+    if resume:
+        cfg.resume, cfg.load_from = True, load_from
     runner = (Runner.from_cfg(cfg) if 'runner_type' not in cfg else
               RUNNERS.build(cfg))
     runner.train()

@@ -3,7 +3,10 @@
 Configs are the packaged ones (:func:`ccop_plugin.utils.get_config_path`),
 so the job runs from any folder after a regular ``pip install``.
 
-Stages (each resumable, each skipped when its result is already there):
+Stages (each resumable, each reused when its result is already there and was
+made with the same settings -- see :class:`Stage`; a change of settings
+recomputes that stage and the stages after it, and the log and the report say
+so):
 
 1. ``data``: the embedded synthetic COCO dataset
    (:func:`ccop_plugin.datagen.generate_synthetic_coco`).
@@ -22,12 +25,13 @@ Stages (each resumable, each skipped when its result is already there):
 pre-training and returns one AP table.
 """
 import glob
+import hashlib
 import json
 import os
 import os.path as osp
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 from ccop_plugin.utils.config_path import get_config_path
 
@@ -80,36 +84,123 @@ def _log(msg: str) -> None:
     print(f'[main job {time.strftime("%H:%M:%S")}] {msg}', flush=True)
 
 
-class Stage:
-    """A stage whose finished result is recorded in ``<dir>/stage.json``."""
+def _flat(d: Dict, prefix: str = '') -> Dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f'{prefix}{k}.'))
+        else:
+            out[f'{prefix}{k}'] = v
+    return out
 
-    def __init__(self, work_dir: str, name: str):
+
+def settings_diff(old: Optional[Dict], new: Dict) -> str:
+    """``'a 1 -> 2, b ...'``: what changed between two settings records."""
+    if old is None:
+        return 'recorded before stage keys'
+    a, b = _flat(old), _flat(new)
+    parts = [f'{k} {a.get(k, "unset")} -> {b.get(k, "unset")}'
+             for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    return ', '.join(parts) or 'same settings'
+
+
+class Stage:
+    """A stage whose finished result is recorded in ``<dir>/stage.json``.
+
+    Every stage is keyed on the settings it depends on and on the keys of
+    the stages it reads (``upstream``): ``key`` is a hash of both. A finished
+    stage is reused only when its recorded key matches; otherwise it is
+    recomputed (``stage X: settings changed (...), recomputing``), and so is
+    every stage after it, whose keys contain this one's. The previous output
+    folder is moved to ``<work_dir>/superseded/<name>-<key>`` first (nothing
+    is deleted); an unfinished stage with other settings starts afresh the
+    same way instead of resuming (the key of a started stage is kept in
+    ``<work_dir>/.stages/<name>.json``).
+
+    ``run`` returns the record plus ``run``: ``'reused'``, ``'computed'`` or
+    ``'recomputed (<what changed>)'`` (not stored).
+    """
+
+    def __init__(self, work_dir: str, name: str,
+                 settings: Optional[Dict] = None,
+                 upstream: Sequence[Dict] = ()):
         self.name = name
+        self.work_dir = work_dir
         self.dir = osp.join(work_dir, name)
         self.marker = osp.join(self.dir, 'stage.json')
+        # key of a started stage; outside its folder, which may have to
+        # start empty (the data generator refuses a folder of other files)
+        self.started = osp.join(work_dir, '.stages', f'{name}.json')
+        self.settings = dict(
+            settings or {},
+            upstream={u['stage']: u['key'] for u in upstream})
+        blob = json.dumps(self.settings, sort_keys=True, default=str)
+        self.key = hashlib.sha256(blob.encode()).hexdigest()[:16]
 
-    def done(self) -> Optional[Dict]:
-        if osp.isfile(self.marker):
-            with open(self.marker) as f:
+    @staticmethod
+    def _read(path: str) -> Optional[Dict]:
+        if osp.isfile(path):
+            with open(path) as f:
                 return json.load(f)
         return None
 
-    def run(self, fn: Callable[[], Dict]) -> Dict:
-        found = self.done()
-        if found is not None:
-            _log(f'{self.name}: done before, reusing ({self.marker})')
+    def done(self) -> Optional[Dict]:
+        """The finished record when its key matches, else None."""
+        found = self._read(self.marker)
+        if found is not None and found.get('key') == self.key:
             return found
+        return None
+
+    def _supersede(self, old_key: Optional[str]) -> str:
+        dest_dir = osp.join(self.work_dir, 'superseded')
+        os.makedirs(dest_dir, exist_ok=True)
+        base = osp.join(dest_dir,
+                        f'{self.name}-{old_key or "unkeyed"}')
+        dest, n = base, 1
+        while osp.exists(dest):
+            n += 1
+            dest = f'{base}.{n}'
+        os.replace(self.dir, dest)
+        return dest
+
+    def run(self, fn: Callable[[], Dict]) -> Dict:
+        status = 'computed'
+        found = self._read(self.marker)
+        if found is not None and found.get('key') == self.key:
+            _log(f'{self.name}: done before, reusing (same settings, '
+                 f'{self.marker})')
+            return dict(found, run='reused')
+        old = found if found is not None else self._read(self.started)
+        if old is not None and old.get('key') == self.key:
+            pass  # unfinished with these settings: resume
+        elif old is not None or (osp.isdir(self.dir) and os.listdir(self.dir)):
+            why = settings_diff(old.get('settings') if old else None,
+                                self.settings)
+            moved = ''
+            if osp.isdir(self.dir):
+                dest = self._supersede(old.get('key') if old else None)
+                moved = f' (previous output moved to {dest})'
+            _log(f'stage {self.name}: settings changed ({why}), '
+                 f'recomputing{moved}')
+            status = f'recomputed ({why})'
         os.makedirs(self.dir, exist_ok=True)
+        os.makedirs(osp.dirname(self.started), exist_ok=True)
+        _write_json(self.started, dict(key=self.key, settings=self.settings))
         _log(f'{self.name}: start')
         t0 = time.time()
         result = dict(fn())
         result['seconds'] = round(time.time() - t0, 1)
-        tmp = self.marker + '.tmp'
-        with open(tmp, 'w') as f:
-            json.dump(result, f, indent=1)
-        os.replace(tmp, self.marker)
+        result.update(stage=self.name, key=self.key, settings=self.settings)
+        _write_json(self.marker, result)
         _log(f'{self.name}: finished in {result["seconds"]:.0f} s')
-        return result
+        return dict(result, run=status)
+
+
+def _write_json(path: str, obj: Dict) -> None:
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(obj, f, indent=1, default=str)
+    os.replace(tmp, path)
 
 
 # ------------------------------------------------------------------ stages
@@ -237,26 +328,66 @@ def stage_finetune(cfg: MainJobConfig, checkpoint: Optional[str],
                 config=FINETUNE_CONFIG)
 
 
-def run_method(cfg: MainJobConfig, method: str) -> Dict:
-    """Pre-train (unless ``method == 'none'``), convert, fine-tune."""
+def stage_settings(cfg: MainJobConfig, stage: str,
+                   method: Optional[str] = None) -> Dict:
+    """The settings a stage's result depends on (its key hashes them and
+    its upstream stages' keys)."""
+    if stage == 'data':
+        from ccop_plugin.datagen.coco_writer import FORMAT_VERSION
+        return dict(seed=cfg.seed, num_unlabeled=cfg.num_unlabeled,
+                    num_train=cfg.num_train, num_val=cfg.num_val,
+                    img_size=cfg.img_size, format_version=FORMAT_VERSION)
+    if stage == 'proposals':
+        from ccop_plugin.proposals import get_preset
+        return dict(preset='ccop', params=asdict(get_preset('ccop')))
+    if stage == 'pretrain':
+        return dict(method=method, config=PRETRAIN_CONFIGS.get(method),
+                    iters=cfg.pretrain_iters, batch=cfg.pretrain_batch,
+                    seed=cfg.seed)
+    if stage == 'convert':
+        return dict(with_fpn=cfg.with_fpn)
+    if stage == 'finetune':
+        return dict(config=FINETUNE_CONFIG, epochs=cfg.finetune_epochs,
+                    seed=cfg.seed, init=method)
+    raise KeyError(f'unknown stage {stage!r}')
+
+
+def run_method(cfg: MainJobConfig, method: str,
+               upstream: Optional[Dict] = None) -> Dict:
+    """Pre-train (unless ``method == 'none'``), convert, fine-tune.
+
+    ``upstream``: the records of the ``data`` and ``proposals`` stages
+    (:func:`prepare_data`), whose keys are part of this method's keys.
+    """
+    upstream = upstream or prepare_data(cfg)
     results = {}
     init = None
+    before = [upstream['data']]  # what fine-tuning depends on
     if method != 'none':
-        st = Stage(cfg.work_dir, f'pretrain_{method}')
+        # CCOP reads the proposals; the other methods only the images
+        pre_up = [upstream['proposals' if method == 'ccop' else 'data']]
+        st = Stage(cfg.work_dir, f'pretrain_{method}',
+                   stage_settings(cfg, 'pretrain', method), pre_up)
         results['pretrain'] = st.run(
             lambda: stage_pretrain(cfg, method, st.dir))
-        sc = Stage(cfg.work_dir, f'convert_{method}')
+        sc = Stage(cfg.work_dir, f'convert_{method}',
+                   stage_settings(cfg, 'convert', method),
+                   [results['pretrain']])
         results['convert'] = sc.run(lambda: stage_convert(
             cfg, results['pretrain']['checkpoint'], sc.dir))
         init = results['convert']['checkpoint']
-    sf = Stage(cfg.work_dir, f'finetune_{method}')
+        before.append(results['convert'])
+    sf = Stage(cfg.work_dir, f'finetune_{method}',
+               stage_settings(cfg, 'finetune', method), before)
     results['finetune'] = sf.run(lambda: stage_finetune(cfg, init, sf.dir))
     return results
 
 
 def prepare_data(cfg: MainJobConfig) -> Dict:
-    out = dict(data=Stage(cfg.work_dir, 'data').run(lambda: stage_data(cfg)))
-    sp = Stage(cfg.work_dir, 'proposals')
+    sd = Stage(cfg.work_dir, 'data', stage_settings(cfg, 'data'))
+    out = dict(data=sd.run(lambda: stage_data(cfg)))
+    sp = Stage(cfg.work_dir, 'proposals', stage_settings(cfg, 'proposals'),
+               [out['data']])
     out['proposals'] = sp.run(lambda: stage_proposals(cfg, sp.dir))
     return out
 
@@ -266,7 +397,7 @@ def run_main_job(cfg: MainJobConfig) -> Dict:
     from .report import write_report
     t0 = time.time()
     results = prepare_data(cfg)
-    results['ccop'] = run_method(cfg, 'ccop')
+    results['ccop'] = run_method(cfg, 'ccop', results)
     report = write_report(cfg, results, ['ccop'])
     _log(f'main job done in {time.time() - t0:.0f} s; report: {report}')
     return results
@@ -278,7 +409,7 @@ def run_comparison(cfg: MainJobConfig,
     from .report import ap_table, write_report
     results = prepare_data(cfg)
     for m in methods:
-        results[m] = run_method(cfg, m)
+        results[m] = run_method(cfg, m, results)
     table = ap_table({m: results[m]['finetune']['metrics'] for m in methods})
     with open(osp.join(cfg.work_dir, 'comparison.md'), 'w') as f:
         f.write(table)

@@ -243,12 +243,22 @@ def write_report(cfg, results: Dict, methods: List[str]) -> str:
                       '0.3):', '', '![detections](figures/detections.png)',
                       '']
 
-    lines += ['## Stage times', '', '| stage | seconds |', '| --- | --- |']
+    lines += ['## Stages', '',
+              'Each stage is keyed on its settings and on the stages it '
+              'reads; a stage made with other settings is recomputed, never '
+              'reused (`run`). Seconds are those of the run that made the '
+              'result.', '',
+              '| stage | seconds | run | key |', '| --- | --- | --- | --- |']
+
+    def row(label, r):
+        return (f"| {label} | {r.get('seconds', 0):.0f} | "
+                f"{r.get('run', '-')} | `{r.get('key', '-')}` |")
+
     for name in ('data', 'proposals'):
-        lines.append(f"| {name} | {results[name].get('seconds', 0):.0f} |")
+        lines.append(row(name, results[name]))
     for m in methods:
         for st, r in results[m].items():
-            lines.append(f"| {st} {m} | {r.get('seconds', 0):.0f} |")
+            lines.append(row(f'{st} {m}', r))
     path = osp.join(cfg.work_dir, 'report.md')
     with open(path, 'w') as f:
         f.write('\n'.join(lines) + '\n')

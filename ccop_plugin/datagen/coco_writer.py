@@ -2,7 +2,6 @@
 import json
 import os
 import os.path as osp
-import re
 import tempfile
 import time
 from dataclasses import asdict
@@ -16,6 +15,9 @@ from .scenes import SceneConfig, render_scene
 
 FORMAT_VERSION = 1
 META_FILE = 'meta.json'
+# written first, before any other file: the folder is this tool's, and the
+# files listed are the ones it wrote (the only ones it may replace or delete)
+MANIFEST_FILE = '.ccop_datagen_manifest.json'
 # split name -> (index in the seed sequence, annotation file, labelled)
 SPLITS = {
     'unlabeled': (0, 'annotations/unlabeled.json', False),
@@ -58,15 +60,75 @@ def image_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), SPLITS[split][0], int(index)])
 
 
-def _remove_stale_images(img_dir: str, keep: List[str]) -> None:
-    """Delete images of an earlier, larger generation (``NNNNNN.png`` not in
-    ``keep``), so that listing the folder gives the split."""
-    if not osp.isdir(img_dir):
-        return
-    keep_set = set(keep)
-    for name in os.listdir(img_dir):
-        if re.fullmatch(r'\d{6}\.png', name) and name not in keep_set:
-            os.remove(osp.join(img_dir, name))
+def _legacy_files(out_dir: str) -> Optional[List[str]]:
+    """Files of a dataset written before the manifest existed, read from its
+    ``meta.json`` (None when there is no such ``meta.json``)."""
+    try:
+        with open(osp.join(out_dir, META_FILE)) as f:
+            meta = json.load(f)
+        if meta['params']['format_version'] != FORMAT_VERSION:
+            return None
+        files = [META_FILE]
+        for split in meta['splits'].values():
+            files.append(split['ann_file'])
+            files += [osp.join(split['img_dir'], n)
+                      for n in split['file_names']]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return [osp.normpath(f) for f in files]
+
+
+def _owned_files(out_dir: str) -> List[str]:
+    """Files of ``out_dir`` this tool wrote (relative paths).
+
+    Raises:
+        FileExistsError: ``out_dir`` is a non-empty folder this tool did not
+            create (no manifest, no dataset of this tool).
+    """
+    manifest = osp.join(out_dir, MANIFEST_FILE)
+    if osp.isfile(manifest):
+        try:
+            with open(manifest) as f:
+                return [osp.normpath(p) for p in json.load(f)['files']]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise FileExistsError(
+                f'{manifest}: unreadable manifest ({e}); remove it only if '
+                f'everything in {out_dir} may be replaced, or use another '
+                'output folder') from None
+    if not osp.isdir(out_dir) or not os.listdir(out_dir):
+        return []
+    legacy = _legacy_files(out_dir)
+    if legacy is not None:
+        return legacy
+    raise FileExistsError(
+        f'{out_dir} is not empty and was not created by the dataset '
+        f'generator (no {MANIFEST_FILE}); nothing was written: use a new or '
+        'empty output folder')
+
+
+def _write_manifest(out_dir: str, files: List[str]) -> None:
+    _atomic_write_json(osp.join(out_dir, MANIFEST_FILE), dict(
+        tool='ccop_plugin.datagen.generate_synthetic_coco',
+        note='files this tool wrote; it replaces or deletes only these',
+        files=files))
+
+
+def _plan(sizes: Dict[str, int]) -> List[str]:
+    files = [META_FILE]
+    for split, n in sizes.items():
+        files.append(SPLITS[split][1])
+        files += [osp.join('images', split, f'{i + 1:06d}.png')
+                  for i in range(n)]
+    return [osp.normpath(f) for f in files]
+
+
+def _remove_stale(out_dir: str, stale: List[str]) -> None:
+    """Delete files of an earlier, larger generation, which this tool wrote
+    (listed in its manifest), so that listing a folder gives the split."""
+    for rel in stale:
+        path = osp.join(out_dir, rel)
+        if osp.isfile(path):
+            os.remove(path)
 
 
 def _split_sizes(num_unlabeled, num_train, num_val) -> Dict[str, int]:
@@ -125,12 +187,20 @@ def generate_synthetic_coco(out_dir: str,
         annotations/instances_train.json   # boxes + RLE masks
         annotations/instances_val.json
         meta.json                          # parameters, counts (written last)
+        .ccop_datagen_manifest.json        # the files this tool wrote
 
     ``file_name`` in each JSON is relative to its split's image folder
     (``images/<split>/``). Boxes are the tight ``[x, y, w, h]`` boxes of the
     visible masks, ``area`` is the visible mask area. Files are written
     atomically; ``meta.json`` marks a finished dataset, and a call whose
     parameters match a finished one returns at once.
+
+    The tool never replaces or deletes a file it did not write: it writes
+    into a new or empty folder, or one it wrote before (its manifest
+    ``.ccop_datagen_manifest.json``, written before anything else, lists its
+    files; a dataset of an earlier version is recognised by its
+    ``meta.json``). A non-empty folder of other files, or a file in the way
+    that the manifest does not list, is an error and nothing is written.
 
     Args:
         out_dir (str): Output folder.
@@ -140,7 +210,8 @@ def generate_synthetic_coco(out_dir: str,
         num_val (int): Labelled images for evaluation.
         img_size (int): Square image side (or pass ``height``/``width``).
         overwrite (bool): Regenerate even when a different finished dataset
-            is there (otherwise that is an error).
+            is there (otherwise that is an error); replaces only files this
+            tool wrote.
         verbose (bool): Print progress.
         **scene_kwargs: Fields of :class:`SceneConfig`.
 
@@ -169,6 +240,21 @@ def generate_synthetic_coco(out_dir: str,
             f'{out_dir} holds a dataset generated with other parameters '
             f'(see {meta_path}); pass overwrite=True (--overwrite) or use '
             'another output folder')
+    # claim the folder before writing anything: refuse a folder of someone
+    # else's files, never replace a file this tool did not write
+    owned = _owned_files(out_dir)
+    plan = _plan(sizes)
+    owned_set = set(owned)
+    foreign = [f for f in plan
+               if f not in owned_set and osp.lexists(osp.join(out_dir, f))]
+    if foreign:
+        raise FileExistsError(
+            f'{osp.join(out_dir, foreign[0])} was not written by the dataset '
+            f'generator ({len(foreign)} such files in {out_dir}); nothing '
+            'was written: move them away or use another output folder')
+    plan_set = set(plan)
+    stale = [f for f in owned if f not in plan_set]
+    _write_manifest(out_dir, sorted(owned_set | plan_set))
     if osp.isfile(meta_path):
         os.remove(meta_path)  # unfinished from here on
 
@@ -213,16 +299,17 @@ def generate_synthetic_coco(out_dir: str,
             images=images, annotations=anns,
             categories=categories)
         _atomic_write_json(osp.join(out_dir, ann_rel), coco)
-        _remove_stale_images(osp.join(out_dir, img_rel), names)
         splits_meta[split] = dict(
             ann_file=ann_rel, img_dir=img_rel + '/', num_images=n,
             num_instances=len(anns), labelled=labelled,
             instances_per_class=(dict(zip(cfg.classes, counts.tolist()))
                                  if labelled else None),
             file_names=names)
+    _remove_stale(out_dir, stale)
     seconds = time.perf_counter() - t0
     meta = dict(params=params, classes=list(cfg.classes), splits=splits_meta)
     _atomic_write_json(meta_path, meta)
+    _write_manifest(out_dir, plan)
     if verbose:
         total = sum(sizes.values())
         print(f'{out_dir}: wrote {total} images in {seconds:.1f} s '

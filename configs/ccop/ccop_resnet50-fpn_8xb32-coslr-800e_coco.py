@@ -163,7 +163,11 @@ param_scheduler = [
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 
 # spatial-noise curriculum, linear over the whole training (runner.max_iters)
-custom_hooks = [dict(type='CurriculumHook', schedule='linear')]
+custom_hooks = [
+    dict(type='CurriculumHook', schedule='linear'),
+    # random state in every checkpoint: a resumed run is the uninterrupted one
+    dict(type='RandomStateHook'),
+]
 
 default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=50, max_keep_ckpts=3),

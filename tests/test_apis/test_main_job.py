@@ -26,3 +26,7 @@ def test_main_job_runs_reports_and_reuses_stages(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.count('done before, reusing') == 5
     assert again['ccop']['finetune']['metrics'] == metrics
+    # the report says which results were reused, and under which keys
+    text = open(report).read()
+    assert text.count('| reused |') == 5
+    assert f"`{again['ccop']['pretrain']['key']}`" in text

@@ -176,3 +176,69 @@ def test_cli_subprocess(tmp_path):
         capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 0, r.stderr
     assert 'train: 1 images' in r.stdout
+
+
+def _user_folder(root):
+    """A folder of the user's own COCO data (not made by the generator)."""
+    os.makedirs(osp.join(root, 'annotations'))
+    os.makedirs(osp.join(root, 'images', 'train'))
+    with open(osp.join(root, 'annotations', 'instances_train.json'), 'w') as f:
+        f.write('{"user": true}')
+    for i in range(1, 9):
+        with open(osp.join(root, 'images', 'train', f'{i:06d}.png'),
+                  'wb') as f:
+            f.write(b'user image %d' % i)
+    return {p: open(osp.join(root, p), 'rb').read()
+            for p in _all_files(root)}
+
+
+def test_refuses_a_folder_it_did_not_create(tmp_path, capsys):
+    root = str(tmp_path / 'user')
+    before = _user_folder(root)
+    with pytest.raises(FileExistsError, match='not created by the dataset'):
+        generate_synthetic_coco(root, seed=0, **SMALL)
+    with pytest.raises(FileExistsError):
+        generate_synthetic_coco(root, seed=0, overwrite=True, **SMALL)
+    # the CLI: one line naming the folder, exit 1, nothing touched
+    assert _tool('generate_dataset.py').main(
+        ['--out', root, '--num-unlabeled', '1', '--num-train', '1',
+         '--num-val', '1', '--img-size', '32']) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and root in err
+    assert {p: open(osp.join(root, p), 'rb').read()
+            for p in _all_files(root)} == before
+
+
+def test_never_replaces_or_deletes_user_files_in_its_folder(tmp_path):
+    root = str(tmp_path / 'mine')
+    generate_synthetic_coco(root, seed=0, **SMALL)
+    assert osp.isfile(osp.join(root, '.ccop_datagen_manifest.json'))
+    # the user adds files next to the generated ones
+    user_img = osp.join(root, 'images', 'unlabeled', '000009.png')
+    user_note = osp.join(root, 'annotations', 'notes.json')
+    for p in (user_img, user_note):
+        with open(p, 'w') as f:
+            f.write('mine')
+    # fewer images: stale generated images go, the user's files stay
+    generate_synthetic_coco(root, seed=0, overwrite=True,
+                            **dict(SMALL, num_unlabeled=2))
+    assert sorted(os.listdir(osp.join(root, 'images/unlabeled'))) == [
+        '000001.png', '000002.png', '000009.png']
+    assert open(user_img).read() == 'mine' == open(user_note).read()
+    # more images: a user file in the way is refused, not replaced
+    with pytest.raises(FileExistsError, match='000009.png was not written'):
+        generate_synthetic_coco(root, seed=0, overwrite=True,
+                                **dict(SMALL, num_unlabeled=9))
+    assert open(user_img).read() == 'mine'
+
+
+def test_adopts_a_dataset_of_the_previous_version(tmp_path):
+    """A dataset written before the manifest existed stays reusable."""
+    root = str(tmp_path / 'old')
+    generate_synthetic_coco(root, seed=0, **SMALL)
+    os.remove(osp.join(root, '.ccop_datagen_manifest.json'))
+    assert generate_synthetic_coco(root, seed=0, **SMALL)['skipped']
+    generate_synthetic_coco(root, seed=0, overwrite=True,
+                            **dict(SMALL, num_unlabeled=2))
+    assert sorted(os.listdir(osp.join(root, 'images/unlabeled'))) == [
+        '000001.png', '000002.png']

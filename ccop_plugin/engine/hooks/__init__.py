@@ -1,5 +1,10 @@
 from .curriculum_hook import CurriculumHook
 from .heatmap_proposal_hook import HeatmapProposalHook
 from .proposal_stats_hook import ProposalStatsHook
+from .random_state_hook import (RandomStateHook, get_random_state,
+                                set_random_state)
 
-__all__ = ['CurriculumHook', 'HeatmapProposalHook', 'ProposalStatsHook']
+__all__ = [
+    'CurriculumHook', 'HeatmapProposalHook', 'ProposalStatsHook',
+    'RandomStateHook', 'get_random_state', 'set_random_state'
+]

@@ -19,8 +19,14 @@ Everything is vectorised: the candidates of all boxes of the batch form one
 ``(M, n_jitter + 1, 4)`` tensor that is pooled in one pass of the RoI neck
 (one ``roi_align`` per FPN level), with no Python loop over boxes.
 The current values are buffers, so they are saved with the model checkpoint.
+The jitter draws from the curriculum's own ``torch.Generator`` (on the CPU,
+seeded from ``seed`` or, by default, from ``torch.initial_seed()`` when the
+module is built, i.e. from the run's seed), not from the global RNG; its state
+is read and set with :meth:`get_rng_state` / :meth:`set_rng_state`, which
+:class:`ccop_plugin.engine.hooks.RandomStateHook` saves in every checkpoint
+so that a resumed run draws the same boxes as an uninterrupted one.
 """
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 from mmengine.model import BaseModule
@@ -56,6 +62,8 @@ class BoxJitterCurriculum(BaseModule):
             (fraction of the box size). Defaults to (0.15, 0.6).
         mag_wh (Sequence[float]): Start and end log-size-jitter magnitude.
             Defaults to (0.35, 1.4).
+        seed (int, optional): Seed of the jitter's generator. Defaults to
+            ``torch.initial_seed()`` at construction (the run's seed).
         init_cfg (dict, optional): Unused, for the BaseModule interface.
     """
 
@@ -64,6 +72,7 @@ class BoxJitterCurriculum(BaseModule):
                  iou_thr: Sequence[float] = (0.8, 0.4),
                  mag_xy: Sequence[float] = (0.15, 0.6),
                  mag_wh: Sequence[float] = (0.35, 1.4),
+                 seed: Optional[int] = None,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         if n_jitter < 0:
@@ -81,6 +90,20 @@ class BoxJitterCurriculum(BaseModule):
             'current',
             torch.tensor([self.ranges['iou_thr'][0], self.ranges['mag_xy'][0],
                           self.ranges['mag_wh'][0]], dtype=torch.float32))
+        # the jitter's own random stream (CPU; its state goes into the
+        # checkpoint through RandomStateHook); seeding reads, not draws from,
+        # the global RNG, so building the module changes no other stream
+        self.generator = torch.Generator()
+        self.generator.manual_seed(
+            int(torch.initial_seed() if seed is None else seed) % 2**63)
+
+    def get_rng_state(self) -> torch.Tensor:
+        """State of the jitter's generator (a CPU ``uint8`` tensor)."""
+        return self.generator.get_state()
+
+    def set_rng_state(self, state: torch.Tensor) -> None:
+        """Restore a state returned by :meth:`get_rng_state`."""
+        self.generator.set_state(torch.as_tensor(state, dtype=torch.uint8))
 
     _NAMES = ('iou_thr', 'mag_xy', 'mag_wh')
 
@@ -143,10 +166,12 @@ class BoxJitterCurriculum(BaseModule):
         size = boxes[:, 2:] - boxes[:, :2]  # (M, 2)
         # current values stay on the device: no host sync per iteration
         cur = self.current.to(boxes.device)
-        t_xy = (torch.rand(num, self.n_jitter, 2, device=boxes.device) -
-                0.5) * cur[1]
-        t_wh = (torch.rand(num, self.n_jitter, 2, device=boxes.device) -
-                0.5) * cur[2]
+        # drawn on the CPU from the curriculum's own generator (one draw for
+        # both, reproducible on any device), then moved to the boxes' device
+        u = torch.rand(2, num, self.n_jitter, 2,
+                       generator=self.generator).to(boxes.device)
+        t_xy = (u[0] - 0.5) * cur[1]
+        t_wh = (u[1] - 0.5) * cur[2]
         new_ctr = ctr[:, None] + t_xy * size[:, None]
         new_size = size[:, None] * torch.exp(t_wh)
         jit = torch.cat([new_ctr - 0.5 * new_size, new_ctr + 0.5 * new_size],
