@@ -167,6 +167,8 @@ custom_hooks = [
     dict(type='CurriculumHook', schedule='linear'),
     # random state in every checkpoint: a resumed run is the uninterrupted one
     dict(type='RandomStateHook'),
+    # proposal counts (kept / invalid / whole-image fallbacks) per epoch
+    dict(type='ProposalStatsHook'),
 ]
 
 default_hooks = dict(

@@ -8,6 +8,7 @@ _base_ = ['../ccop/ccop_resnet50-fpn_8xb32-coslr-800e_coco.py']
 
 custom_hooks = [
     dict(type='CurriculumHook', schedule='linear'),
+    dict(type='RandomStateHook'),
     dict(
         type='HeatmapProposalHook',
         interval=20,

@@ -7,6 +7,7 @@ _base_ = ['../ccop/ccop_resnet18-fpn_cpu-tiny.py']
 
 custom_hooks = [
     dict(type='CurriculumHook', schedule='linear'),
+    dict(type='RandomStateHook'),
     dict(
         type='HeatmapProposalHook',
         interval=1,

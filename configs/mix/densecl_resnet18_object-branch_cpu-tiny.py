@@ -31,7 +31,11 @@ model = dict(
     backbone=dict(depth=18, init_cfg=None),
     neck=dict(in_channels=512, hid_channels=512))
 find_unused_parameters = True  # as DenseCL's config
-custom_hooks = [dict(type='CurriculumHook', schedule='linear')]
+custom_hooks = [
+    dict(type='CurriculumHook', schedule='linear'),
+    dict(type='RandomStateHook'),
+    dict(type='ProposalStatsHook'),
+]
 
 # the proposal pipeline, tiny: 96-px views, batch 4, no workers
 train_dataloader = _base_.proposal_dataloader

@@ -22,8 +22,8 @@ def test_paper_config_values():
     assert cfg.train_dataloader.batch_size == 32
     assert cfg.model.queue_len == cfg.model.roi_queue_len == 65536
     assert cfg.model.momentum == 0.001
-    assert [h.type for h in cfg.custom_hooks] == ['CurriculumHook',
-                                                  'RandomStateHook']
+    assert [h.type for h in cfg.custom_hooks] == [
+        'CurriculumHook', 'RandomStateHook', 'ProposalStatsHook']
     types = [t['type'] for t in cfg.train_dataloader.dataset.pipeline]
     assert types == ['LoadImageFromFile', 'LoadProposals',
                      'BoxAwareMultiView', 'PackBoxSelfSupInputs']
