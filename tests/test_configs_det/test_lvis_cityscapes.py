@@ -127,6 +127,10 @@ def write_tiny_cityscapes(root, size=(64, 128), per_split=2):
                 f'instancesonly_filtered_gtFine_{split}.json'))
 
 
+# no R50 checkpoint (with optimizer state) to write after the 2 iterations
+NO_CKPT = {'default_hooks.checkpoint': None}
+
+
 def _small(cfg, train_scale, test_scale):
     """Tiny images, single-process loaders, no checkpoint to load."""
     cfg.model.init_cfg = None
@@ -148,6 +152,13 @@ def _small(cfg, train_scale, test_scale):
             if t.type == 'Resize':
                 t.scale = test_scale
     cfg.default_hooks.logger.interval = 1
+    # few RoIs: the 4conv1fc box head costs 15 GMACs per 128 RoIs, and more
+    # than 10000 boxes (8 proposals x 1203 LVIS classes) make mmcv's NMS
+    # loop over the classes in Python; both take minutes on 2 CPU cores
+    cfg.model.train_cfg.rpn_proposal.max_per_img = 100
+    cfg.model.train_cfg.rcnn.sampler.num = 16
+    cfg.model.test_cfg.rpn.max_per_img = 8
+    cfg.model.test_cfg.rcnn.max_per_img = 20
 
 
 def test_lvis_numpy2_patch_is_local_to_lvis_eval(monkeypatch):
@@ -212,10 +223,9 @@ def test_lvis_v1_config_trains_and_evaluates(tmp_path):
     write_tiny_lvis_v1(data)
     cfg = Config.fromfile(LVIS_CFG)
     _small(cfg, (128, 96), (128, 96))
-    # 300 detections x 1203 class masks is 1 GB of mask logits on CPU
-    cfg.model.test_cfg.rcnn.max_per_img = 20
     metrics = finetune_detector(cfg, str(tmp_path / 'work'),
-                                data_root=str(data), max_iters=2)
+                                data_root=str(data), max_iters=2,
+                                cfg_options=NO_CKPT)
     for metric in ('bbox', 'segm'):
         for k in ('AP', 'AP50', 'APr', 'APc', 'APf'):
             key = f'lvis/{metric}_{k}'
@@ -238,13 +248,13 @@ def test_cityscapes_config_trains_and_evaluates(tmp_path):
     cfg = Config.fromfile(CITYSCAPES_CFG)
     _small(cfg, (128, 64), (128, 64))
     cfg.model.test_cfg.rcnn.score_thr = 0.0
-    cfg.model.test_cfg.rcnn.max_per_img = 20
     cs_metric = [e for e in cfg.val_evaluator
                  if e.type == 'CityScapesMetric'][0]
     cs_metric.seg_prefix = str(data / 'gtFine' / 'val')
     cs_metric.outfile_prefix = str(tmp_path / 'cs_results')
     metrics = finetune_detector(cfg, str(tmp_path / 'work'),
-                                data_root=str(data), max_iters=2)
+                                data_root=str(data), max_iters=2,
+                                cfg_options=NO_CKPT)
     for key in ('coco/bbox_mAP', 'coco/segm_mAP', 'coco/bbox_mAP_50'):
         assert key in metrics and 0.0 <= metrics[key] <= 1.0, sorted(metrics)
     for key in ('cityscapes/mAP', 'cityscapes/AP@50'):
