@@ -50,7 +50,10 @@ def patch_lvis_numpy2() -> bool:
     """
     if all(hasattr(np, name) for name in REMOVED_ALIASES):
         return False
-    if importlib.util.find_spec('lvis') is None:
+    try:
+        if importlib.util.find_spec('lvis') is None:
+            return False
+    except (ImportError, ValueError):  # a broken or spec-less 'lvis' module
         return False
     import lvis.eval as lvis_eval
     current = getattr(lvis_eval, 'np', None)

@@ -192,25 +192,27 @@ def test_lvis_numpy2_patch_is_local_to_lvis_eval(monkeypatch):
 
 
 @needs_lvis
-def test_lvis_accumulate_runs_under_numpy2():
-    """LVISEval on a hand-made result: perfect boxes give AP 1 (before the
-    patch this raised AttributeError: numpy has no attribute 'float')."""
+def test_lvis_accumulate_runs_under_numpy2(tmp_path):
+    """LVISEval on a hand-made result: perfect boxes give AP 1 in every
+    frequency group (before the patch: AttributeError, numpy has no
+    attribute 'float')."""
     import ccop_plugin  # noqa: F401  (applies the patch)
     from lvis import LVIS, LVISEval, LVISResults
-    import tempfile
-    with tempfile.TemporaryDirectory() as tmp:
-        import pathlib
-        root = pathlib.Path(tmp)
-        write_tiny_lvis_v1(root, num_train=0, num_val=2)
-        gt = LVIS(str(root / 'annotations' / 'lvis_v1_val.json'))
-        dets = [dict(image_id=a['image_id'], category_id=a['category_id'],
-                     bbox=a['bbox'], score=0.9)
-                for a in gt.dataset['annotations']]
-        ev = LVISEval(gt, LVISResults(gt, dets), 'bbox')
-        ev.run()
-        res = ev.get_results()
-    assert res['AP'] == pytest.approx(1.0)
-    assert res['APf'] == pytest.approx(1.0)
+    write_tiny_lvis_v1(tmp_path, num_train=0, num_val=2)
+    gt = LVIS(str(tmp_path / 'annotations' / 'lvis_v1_val.json'))
+    dets = [dict(image_id=a['image_id'], category_id=a['category_id'],
+                 bbox=a['bbox'], score=0.9)
+            for a in gt.dataset['annotations']]
+    ev = LVISEval(gt, LVISResults(gt, dets), 'bbox')
+    ev.run()
+    res = ev.get_results()
+    for key in ('AP', 'APf', 'APc', 'APr'):
+        assert res[key] == pytest.approx(1.0), key
+    # a wrong class for every detection: AP 0, not an error
+    wrong = [dict(d, category_id=4) for d in dets]
+    ev = LVISEval(gt, LVISResults(gt, wrong), 'bbox')
+    ev.run()
+    assert ev.get_results()['AP'] == pytest.approx(0.0)
 
 
 @needs_lvis
