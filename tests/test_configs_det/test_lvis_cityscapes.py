@@ -99,7 +99,8 @@ def write_tiny_cityscapes(root, size=(64, 128), per_split=2):
     rng = np.random.default_rng(0)
     h, w = size
     # (label id, box x, y, w, h): person 24, car 26, bicycle 33
-    objects = ((24, 10, 10, 20, 40), (26, 40, 20, 50, 30), (33, 95, 25, 25, 25))
+    objects = ((24, 10, 10, 20, 40), (26, 40, 20, 50, 30),
+               (33, 95, 25, 25, 25))
     (root / 'annotations').mkdir(parents=True)
     for split in ('train', 'val'):
         img_dir = root / 'leftImg8bit' / split / 'tinycity'
