@@ -21,6 +21,11 @@
 #    opencv-contrib-python-headless and ximgproc is checked.
 #  * openmim pulls openxlab (pins setuptools 60, old requests): installed with
 #    --no-deps plus its real requirements.
+#  * the LVIS API (lvis 0.5.3) declares opencv-python and cityscapesscripts
+#    declares the `typing` back-port, coloredlogs, appdirs: both are installed
+#    with --no-deps (requirements/datasets.txt says what each really needs),
+#    before the opencv-contrib step; lvis' np.float under NumPy 2 is fixed by
+#    `import ccop_plugin` (ccop_plugin/utils/lvis_compat.py).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -48,6 +53,11 @@ assert hasattr(cv2, 'ximgproc'), 'cv2.ximgproc missing: opencv-contrib is shadow
 import torch, torchvision, mmcv, mmengine, mmdet, mmpretrain  # noqa: F401
 from mmcv.ops import roi_align, nms  # noqa: F401  (compiled ops)
 import ccop_plugin  # noqa: F401
+# LVIS and Cityscapes evaluation (mmdet's LVISMetric, CityScapesMetric)
+import lvis.eval, cityscapesscripts.helpers.labels  # noqa: F401,E401
+from mmdet.evaluation.functional.cityscapes_utils import HAS_CITYSCAPESAPI
+assert HAS_CITYSCAPESAPI, 'cityscapesscripts does not import'
+assert lvis.eval.np.float is float, 'lvis NumPy-2 layer not applied'
 PY
 }
 
@@ -99,6 +109,9 @@ log "OpenMMLab stack and runtime requirements"
 log "openmim (without openxlab)"
 "${PIP[@]}" -q --no-deps openmim==0.3.9
 "${PIP[@]}" -q click colorama model-index pandas requests rich tabulate
+
+log "LVIS and Cityscapes evaluation APIs (--no-deps: no opencv-python)"
+"${PIP[@]}" -q --no-deps -r requirements/datasets.txt
 
 log "opencv-contrib (cv2.ximgproc)"
 "$PY" -m pip uninstall -q -y opencv-python opencv-python-headless opencv-contrib-python >/dev/null 2>&1 || true
