@@ -5,12 +5,16 @@ into mmpretrain's registries, detection parts into mmdet's. Configs load it with
 ``custom_imports = dict(imports=['ccop_plugin'], allow_failed_imports=False)``.
 """
 from .version import __version__
-from .utils.compat import (allow_mmengine_checkpoints, patch_mmcv_adjust_hue,
-                           patch_mmengine_cpu_dist)
+from .utils.checkpoint_safety import (patch_mmengine_local_loader,
+                                      register_safe_globals)
+from .utils.compat import patch_mmcv_adjust_hue, patch_mmengine_cpu_dist
 from .utils.lvis_compat import patch_lvis_numpy2
 
-# Fixes for the pinned stack on recent torch / NumPy: see utils/compat.py.
-allow_mmengine_checkpoints()
+# Safe checkpoint loading (weights_only=True) that accepts mmengine's
+# checkpoints: see utils/checkpoint_safety.py. Fixes for the pinned stack on
+# recent torch / NumPy: see utils/compat.py.
+register_safe_globals()
+patch_mmengine_local_loader()
 patch_mmcv_adjust_hue()
 patch_mmengine_cpu_dist()
 patch_lvis_numpy2()  # lvis 0.5.3's np.float: see utils/lvis_compat.py

@@ -6,6 +6,7 @@ the config's ``default_scope`` picks the registries. Examples::
     python tools/train.py configs/ccop/ccop_resnet18-fpn_cpu-tiny.py
     python tools/train.py <config> --resume            # resume from latest
     python tools/train.py <config> --overwrite-work-dir  # replace a run
+    python tools/train.py <config> --resume old.pth --trust-checkpoint
     torchrun --nproc_per_node 8 tools/train.py <config> --launcher pytorch
 
 A work dir that already holds checkpoints is refused unless ``--resume`` or
@@ -21,6 +22,9 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from ccop_plugin.utils.checkpoint_safety import (CheckpointError,
+                                                 trust_checkpoints)
+
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train a model')
@@ -34,6 +38,10 @@ def parse_args() -> argparse.Namespace:
         '--overwrite-work-dir', action='store_true',
         help='start a new run even if the work dir holds checkpoints of '
         'another run (they are overwritten as this run saves its own)')
+        '--trust-checkpoint', action='store_true',
+        help='load a checkpoint that safe loading (weights_only) refuses '
+        'with full unpickling, which runs any code the file carries: only '
+        'for files you trust (as CCOP_TRUST_CHECKPOINTS=1)')
     parser.add_argument('--amp', action='store_true', help='mixed precision')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
@@ -49,6 +57,11 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    if args.trust_checkpoint:
+        trust_checkpoints()
+        print('--trust-checkpoint: a checkpoint that safe loading refuses is '
+              'unpickled in full (it can run code): only for files you '
+              'trust', file=sys.stderr)
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
@@ -72,7 +85,11 @@ def main() -> None:
         cfg.resume, cfg.load_from = True, load_from
     runner = (Runner.from_cfg(cfg) if 'runner_type' not in cfg else
               RUNNERS.build(cfg))
-    runner.train()
+    try:
+        runner.train()
+    except CheckpointError as e:  # refused or unreadable: one line
+        print(f'error: {e}', file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == '__main__':

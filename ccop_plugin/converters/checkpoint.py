@@ -1,9 +1,16 @@
-"""Reading pre-training checkpoints and describing their ResNet/FPN."""
+"""Reading pre-training checkpoints, describing their ResNet/FPN, and
+writing converted files (atomically, with the umask's permissions)."""
+import os
+import os.path as osp
 import re
+import tempfile
 from collections import OrderedDict
-from typing import Dict, Mapping, Optional, Tuple, Union
+from typing import Callable, Dict, Mapping, Optional, Tuple, Union
 
 import torch
+
+from ..utils.checkpoint_safety import (load_checkpoint_file,
+                                       load_weights_pickle)
 
 StateDict = Dict[str, torch.Tensor]
 
@@ -18,22 +25,28 @@ def load_state_dict(src: Union[str, Mapping]) -> Tuple[StateDict, str]:
     Accepts an mmengine checkpoint (``{'state_dict': ...}``), a
     ``{'model': ...}`` dict (also a Detectron2 ``.pkl`` with NumPy arrays),
     or a raw state dict; a leading ``module.`` (DataParallel/DDP) is
-    removed.
+    removed. Files are loaded safely
+    (:mod:`ccop_plugin.utils.checkpoint_safety`): torch files with
+    ``weights_only=True``, ``.pkl`` files with an unpickler that builds only
+    NumPy arrays and plain containers.
 
     Args:
         src (str | Mapping): Path or already loaded object.
 
     Returns:
         tuple: ``(state_dict, description)``; values are tensors.
+
+    Raises:
+        FileNotFoundError: No such file.
+        CheckpointError: The file is refused (it needs more than safe
+            loading allows) or unreadable (directory, empty, truncated).
+        ConversionError: No state dict / tensors in it.
     """
     name = src if isinstance(src, str) else '<state dict>'
     if isinstance(src, str) and src.endswith('.pkl'):
-        import pickle  # Detectron2 weights: {'model': {name: ndarray}}
-        with open(src, 'rb') as f:
-            obj = pickle.load(f, encoding='latin1')
+        obj = load_weights_pickle(src)  # Detectron2: {'model': {name: array}}
     elif isinstance(src, str):
-        # checkpoints are pickles: only load files you trust
-        obj = torch.load(src, map_location='cpu', weights_only=False)
+        obj = load_checkpoint_file(src, map_location='cpu')
     else:
         obj = src
     if not isinstance(obj, Mapping):
@@ -53,6 +66,58 @@ def load_state_dict(src: Union[str, Mapping]) -> Tuple[StateDict, str]:
     if not out:
         raise ConversionError(f'{name}: no tensors found')
     return out, name
+
+
+def check_output_path(src: str, out: str) -> None:
+    """Refuse an output that would replace the input or is a directory.
+
+    ``out`` may name ``src`` through a relative path, a symlink (of the file
+    or of a folder) or a hard link.
+
+    Raises:
+        ConversionError: One line naming both paths.
+    """
+    if osp.isdir(out):
+        raise ConversionError(f'{out}: is a directory; give the output file')
+    same = osp.realpath(out) == osp.realpath(src)
+    if not same and osp.exists(out) and osp.exists(src):
+        same = osp.samefile(out, src)
+    if same:
+        raise ConversionError(f'{out}: the output is the input checkpoint '
+                              f'{src}; choose another output file')
+
+
+def _umask() -> int:
+    """The process umask (read without changing it where Linux allows)."""
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('Umask:'):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def write_atomically(out: str, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp)`` on a temporary file next to ``out``, give it the
+    permissions of a new file under the user's umask (``mkstemp`` makes it
+    0600) and rename it to ``out``; nothing is left behind on failure."""
+    d = osp.dirname(osp.abspath(out))
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=d, prefix='.' + osp.basename(out) + '.',
+                               suffix='.tmp')
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, out)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 # blocks per stage -> depth, for (basic, bottleneck) blocks

@@ -7,18 +7,17 @@ converter keeps them, drops everything that is not part of a detector
 (momentum encoder, projection necks, heads, queues) and reports what it did.
 """
 import copy
-import os
 import os.path as osp
 import re
-import tempfile
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
 
-from .checkpoint import (ConversionError, StateDict, describe_fpn,
-                         from_detectron2_layout, infer_resnet_depth,
-                         load_state_dict)
+from .checkpoint import (ConversionError, StateDict, check_output_path,
+                         describe_fpn, from_detectron2_layout,
+                         infer_resnet_depth, load_state_dict,
+                         write_atomically)
 
 # prefix -> why it is not transferred
 SKIP_REASONS = (
@@ -47,14 +46,18 @@ class ConversionResult:
         state_dict (dict): Converted weights (target names).
         mapped (list): ``(source key, target key)`` pairs.
         skipped (list): ``(source key, reason)`` pairs.
-        missing (list): Target keys of the transferred modules that got no
-            weight (empty when no target key set was given).
+        missing (list): Target keys of the backbone (and, unless the FPN
+            is left out on purpose with ``with_fpn=False``, the FPN) that got
+            no weight (empty when no target key set was given).
+        warnings (list): Lines the report shows with ``WARNING:`` (e.g. a
+            target FPN that gets no weights).
         source (str): Description of the input.
     """
     state_dict: Dict = field(default_factory=dict)
     mapped: List[Tuple[str, str]] = field(default_factory=list)
     skipped: List[Tuple[str, str]] = field(default_factory=list)
     missing: List[str] = field(default_factory=list)
+    warnings: List[str] = field(default_factory=list)
     source: str = ''
 
     def report(self, verbose: bool = False) -> str:
@@ -79,6 +82,7 @@ class ConversionResult:
         lines.append(f'missing (in the target, not in the checkpoint): '
                      f'{len(self.missing)} keys')
         lines += [f'  {k}' for k in self.missing]
+        lines += [f'WARNING: {w}' for w in self.warnings]
         return '\n'.join(lines)
 
 
@@ -228,33 +232,39 @@ def convert_to_mmdet(src: Union[str, Mapping],
             f'{name}: no weight maps to an mmdet detector (expected keys '
             f'under backbone. / neck.; the checkpoint has {tops})')
     if expected:
-        tops = ('backbone.', 'neck.') if with_fpn and neck_ok else (
-            'backbone.', )
+        tops = ('backbone.', 'neck.') if with_fpn else ('backbone.', )
         # BN's num_batches_tracked is a counter, not a weight (Detectron2
         # files do not have it): not reported
         res.missing = [k for k in expected
                        if k.startswith(tops) and k not in res.state_dict
                        and not k.endswith('num_batches_tracked')]
+        neck_missing = [k for k in res.missing if k.startswith('neck.')]
+        if neck_missing and not any(t.startswith('neck.')
+                                    for _, t in res.mapped):
+            why = ('its FPN differs from the target FPN (norm_cfg / '
+                   'channels)' if is_fpn else
+                   'the checkpoint has no FPN (e.g. MoCo v2 / DenseCL: '
+                   'backbone only)')
+            res.warnings.append(
+                f'the target FPN gets no weights ({len(neck_missing)} keys): '
+                f'{why}; it starts from its random initialisation (convert '
+                'with --no-fpn if that is intended)')
     return res
 
 
 def save_checkpoint(obj, out: str) -> None:
-    """``torch.save`` to ``out`` atomically (temporary file + rename)."""
-    d = osp.dirname(osp.abspath(out))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=d, suffix='.tmp')
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    """``torch.save`` to ``out`` atomically (:func:`write_atomically`)."""
+    write_atomically(out, lambda tmp: torch.save(obj, tmp))
 
 
 def save_mmdet_checkpoint(result: ConversionResult, out: str) -> None:
-    """Write an mmengine-style checkpoint ``{'state_dict', 'meta'}``."""
+    """Write an mmengine-style checkpoint ``{'state_dict', 'meta'}``.
+
+    Raises:
+        ConversionError: When ``out`` is the converted file itself.
+    """
+    if osp.isfile(result.source):
+        check_output_path(result.source, out)
     save_checkpoint(
         dict(state_dict=result.state_dict,
              meta=dict(converted_from=result.source,

@@ -1,38 +1,19 @@
-"""Compatibility of the pinned OpenMMLab stack with recent PyTorch.
+"""Compatibility of the pinned OpenMMLab stack with recent PyTorch / NumPy.
 
-PyTorch >= 2.6 loads checkpoints with ``weights_only=True`` unless told
-otherwise, while mmengine 0.10.x calls ``torch.load`` without that argument and
-stores plain Python/NumPy objects in every checkpoint (message hub, meta,
-scheduler states). Resuming a run then fails with an ``UnpicklingError``.
+PyTorch >= 2.6 loads checkpoints with ``weights_only=True`` while mmengine
+0.10.x stores NumPy objects and its ``HistoryBuffer`` in every checkpoint:
+:mod:`ccop_plugin.utils.checkpoint_safety` allowlists exactly those (safe
+loading stays on, in this process and in its children).
 
-:func:`allow_mmengine_checkpoints` restores the behaviour mmengine was written
-for by setting ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` for this process (and its
-data-loader workers) unless the user already set that variable. Only load
-checkpoints you trust, as with any mmengine version before this change.
-
-:func:`patch_mmcv_adjust_hue` fixes mmcv 2.1's hue jitter under NumPy 2.
+:func:`patch_mmcv_adjust_hue` fixes mmcv 2.1's hue jitter under NumPy 2;
+:func:`patch_mmengine_cpu_dist` lets mmengine's ``pytorch`` launcher start
+without a GPU.
 """
-import os
 from typing import Optional
 
 import numpy as np
 import torch
 from mmengine.utils import digit_version
-
-ENV_VAR = 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'
-
-
-def allow_mmengine_checkpoints() -> bool:
-    """Let mmengine load its own (pickled) checkpoints under torch >= 2.6.
-
-    Returns:
-        bool: Whether the environment variable was set by this call.
-    """
-    torch_version = digit_version(torch.__version__.split('+')[0])
-    if torch_version < digit_version('2.6.0') or ENV_VAR in os.environ:
-        return False
-    os.environ[ENV_VAR] = '1'
-    return True
 
 
 def _adjust_hue_numpy2(img: np.ndarray, hue_factor: float,

@@ -95,7 +95,10 @@ def test_fpn_of_other_layout_is_not_half_loaded(fake_ccop_sd):
     res = convert_to_mmdet(fake_ccop_sd, expected=expected)
     assert not any(k.startswith('neck.') for k in res.state_dict)
     assert any('FPN differs' in r for _, r in res.skipped)
-    assert not res.missing  # backbone complete, FPN not transferred
+    # backbone complete; the target FPN gets no weights, and says so
+    assert res.missing and all(k.startswith('neck.') for k in res.missing)
+    assert any('FPN gets no weights' in w and 'differs' in w
+               for w in res.warnings)
 
 
 def test_mmpretrain_mocov2_checkpoint():

@@ -36,12 +36,16 @@ def test_color_jitter_with_hue_runs_under_numpy2():
         assert t(dict(img=img.copy()))['img'].shape == img.shape
 
 
-def test_checkpoints_with_numpy_objects_load():
+def test_checkpoints_with_numpy_objects_load_safely(tmp_path):
+    """mmengine loads checkpoints holding NumPy objects with torch's safe
+    default (weights_only=True): the plugin allowlists them instead of
+    switching safe loading off for the process."""
     import ccop_plugin  # noqa: F401
     from mmengine.runner.checkpoint import _load_checkpoint
-    assert os.environ.get('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD') == '1'
-    import tempfile
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, 'c.pth')
-        torch.save(dict(state_dict={}, meta=dict(x=np.float64(1.))), path)
-        assert _load_checkpoint(path)['meta']['x'] == 1.
+    assert 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD' not in os.environ
+    path = str(tmp_path / 'c.pth')
+    torch.save(dict(state_dict={}, meta=dict(x=np.float64(1.),
+                                             y=np.arange(3))), path)
+    ck = _load_checkpoint(path)
+    assert ck['meta']['x'] == 1. and ck['meta']['y'].tolist() == [0, 1, 2]
+    assert torch.load(path, weights_only=True)['meta']['x'] == 1.
