@@ -6,6 +6,10 @@
 # pre-training alone is measured.
 _base_ = ['mmdet::cityscapes/mask-rcnn_r50_fpn_1x_cityscapes.py']
 
+# ccop_plugin's fixes for the pinned stack (utils/compat.py): without them
+# torch >= 2.6 refuses mmengine's own checkpoints in `mim test` / --resume
+custom_imports = dict(imports=['ccop_plugin'], allow_failed_imports=False)
+
 pretrained_ckpt = 'work_dirs/ccop_r50_fpn/ccop_r50_fpn_mmdet.pth'
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 

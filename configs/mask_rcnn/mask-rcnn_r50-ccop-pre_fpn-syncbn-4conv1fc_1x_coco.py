@@ -19,6 +19,10 @@
 # BN when not distributed, so the config runs as is on one GPU or CPU.
 _base_ = ['mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py']
 
+# ccop_plugin's fixes for the pinned stack (utils/compat.py): without them
+# torch >= 2.6 refuses mmengine's own checkpoints in `mim test` / --resume
+custom_imports = dict(imports=['ccop_plugin'], allow_failed_imports=False)
+
 pretrained_ckpt = 'work_dirs/ccop_r50_fpn/ccop_r50_fpn_mmdet.pth'
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 
