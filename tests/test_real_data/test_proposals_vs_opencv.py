@@ -87,10 +87,13 @@ def test_tool_output_equals_direct_opencv(tool_output):
     got = {n: [] for n in names.values()}
     for a in tool_output['annotations']:
         got[names[a['image_id']]].append(a['bbox'])
+    capped = 0
     for name in PHOTO_FILES:
         ref, n_filtered = direct_opencv(str(PHOTOS / name), name, preset)
-        assert n_filtered > preset['max_num'], name  # NMS and top-k matter
-        assert len(ref) == preset['max_num'], name
+        assert 0 < len(ref) <= min(n_filtered, preset['max_num']), name
+        capped += len(ref) == preset['max_num']
         # same boxes, same (score) order
-        np.testing.assert_array_equal(np.array(got[name]), ref,
-                                      err_msg=name)
+        np.testing.assert_array_equal(np.array(got[name]).reshape(-1, 4),
+                                      ref, err_msg=name)
+    # the top-k cut matters on most photos (the blurred clock has fewer)
+    assert capped >= 4
