@@ -13,6 +13,7 @@ mmdet protocols (each evaluates on val2017 after its epoch) -> ``mim test``.
 """
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -25,8 +26,6 @@ from coco_commands import (COMMANDS_FILE, PHOTOS, README, REPO, read_commands,
 from mmengine.config import Config
 
 PAPER_CONFIG = 'configs/ccop/ccop_resnet50-fpn_8xb32-coslr-800e_coco.py'
-HEATMAP_CONFIG = ('configs/heatmap/'
-                  'ccop_resnet50-fpn_heatmap-proposals_8xb32-coslr-800e_coco.py')
 DET_PAPERS = 'mask-rcnn_r50-ccop-pre_fpn-syncbn-4conv1fc_1x_coco'
 DET_PLAIN = 'mask-rcnn_r50-ccop-pre_fpn_1x_coco'
 STEP_TIMEOUT_S = 900
@@ -57,7 +56,6 @@ def test_proposal_path_is_the_one_the_paper_config_reads():
 def test_no_other_coco_proposal_path_in_docs():
     """Every COCO train2017 proposal file named in the docs and tools is the
     default one (or a variant of its name for other settings)."""
-    import re
     path = _config_proposal_path(PAPER_CONFIG)
     stem = path[:-len('.json')]
     files = ([README] + sorted((REPO / 'docs').rglob('*.md'))
