@@ -11,11 +11,11 @@ Examples::
     # COCO train2017, CCOP's reference settings, all cores
     python tools/selective_search.py data/coco/train2017 \\
         --ann-file data/coco/annotations/instances_train2017.json \\
-        --out data/coco/annotations/ss_train2017.json
+        --out data/coco/proposals/selective_search_train2017.json
 
     # ~5x faster: search on images shrunk to a 320 px longer side
     python tools/selective_search.py data/coco/train2017 --max-size 320 \\
-        --out data/coco/annotations/ss_train2017_320.json
+        --out data/coco/proposals/selective_search_train2017_320.json
 
     # Slurm array of 16 tasks, then merge
     python tools/selective_search.py data/coco/train2017 \\

@@ -4,7 +4,8 @@
 From a proposal JSON::
 
     python tools/visualize_proposals.py data/coco/train2017 \\
-        --proposals ss_train2017.json --file-name 000000000009.jpg --out vis.png
+        --proposals data/coco/proposals/selective_search_train2017.json \\
+        --file-name 000000000009.jpg --out vis.png
 
 Or computed on the fly for a single image (no JSON needed)::
 

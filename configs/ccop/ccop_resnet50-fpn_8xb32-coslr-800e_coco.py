@@ -72,6 +72,11 @@ model = dict(
 # ---------------------------------------------------------------- data
 dataset_type = 'ProposalImageDataset'
 data_root = 'data/coco/'
+# the default proposal path, written by the README's step 1
+# (docs/commands/coco_pretrain.sh):
+#   python tools/selective_search.py data/coco/train2017 \
+#       --ann-file data/coco/annotations/instances_train2017.json \
+#       --out data/coco/proposals/selective_search_train2017.json
 ann_file = 'proposals/selective_search_train2017.json'
 img_prefix = 'train2017/'
 

@@ -1,0 +1,87 @@
+"""The README's COCO command lines, read from their one source, and the
+single-process tiny-settings variant the real-data test runs.
+
+``docs/commands/coco_pretrain.sh`` holds the lines; README.md shows that file
+verbatim (``test_readme_shows_the_commands_file`` checks it). The test runs
+every command of the file as written, from a working directory laid out like
+the README's (``configs/`` and ``tools/`` linking to the repository,
+``data/coco/`` linking to ``tests/data/real_photos``), with only these
+changes (:func:`tiny`):
+
+* ``--launcher pytorch --gpus 8`` is dropped: one process (mim's default
+  launcher ``none``);
+* ``--cfg-options`` for batch size, workers and epochs are appended
+  (batch 2, no loader workers, 1 epoch), ``--workers 1`` for the proposal
+  tool;
+* checkpoint names follow the epoch override: ``epoch_800.pth`` /
+  ``epoch_12.pth`` become ``epoch_1.pth``.
+"""
+import re
+from pathlib import Path
+from typing import List
+
+REPO = Path(__file__).resolve().parents[2]
+COMMANDS_FILE = REPO / 'docs' / 'commands' / 'coco_pretrain.sh'
+README = REPO / 'README.md'
+README_SECTION = '### Pre-training on COCO with `mim train`'
+PHOTOS = REPO / 'tests' / 'data' / 'real_photos'
+
+MULTI_GPU = ' --launcher pytorch --gpus 8'
+LOADER_OVERRIDES = ('batch_size=2', 'num_workers=0',
+                    'persistent_workers=False')
+TINY_EPOCHS = 1
+
+
+def read_commands(path: Path = COMMANDS_FILE) -> List[str]:
+    """Commands of a shell file: continuation lines joined, comments and
+    blank lines dropped."""
+    cmds, cur = [], ''
+    for line in path.read_text().splitlines():
+        s = line.strip()
+        if not cur and (not s or s.startswith('#')):
+            continue
+        if s.endswith('\\'):
+            cur += s[:-1].rstrip() + ' '
+            continue
+        cmds.append(cur + s)
+        cur = ''
+    assert not cur, f'{path}: last command ends with a backslash'
+    return cmds
+
+
+def readme_block(readme: Path = README,
+                 section: str = README_SECTION) -> str:
+    """Text of the first ```bash block after ``section`` in the README."""
+    text = readme.read_text()
+    start = text.find(section + '\n')
+    if start < 0:
+        raise AssertionError(f'{readme}: no section {section!r}')
+    m = re.compile(r'```bash\n(.*?)```', re.S).search(text, start)
+    if m is None:
+        raise AssertionError(f'{readme}: no ```bash block after {section!r}')
+    return m.group(1)
+
+
+def _cfg_options(*keys_values: str) -> str:
+    return ' --cfg-options ' + ' '.join(keys_values)
+
+
+def tiny(cmd: str) -> str:
+    """The single-process, tiny-settings variant of one README command."""
+    assert cmd.count(MULTI_GPU) <= 1, cmd
+    cmd = cmd.replace(MULTI_GPU, '')
+    cmd = re.sub(r'epoch_\d+\.pth', f'epoch_{TINY_EPOCHS}.pth', cmd)
+    if cmd.startswith('python tools/selective_search.py'):
+        return cmd + ' --workers 1'
+    if cmd.startswith('mim train'):
+        loaders = ['train_dataloader']
+        if ' mmdet ' in cmd:
+            loaders.append('val_dataloader')
+        return cmd + _cfg_options(
+            *(f'{dl}.{o}' for dl in loaders for o in LOADER_OVERRIDES
+              if not (dl == 'val_dataloader' and o.startswith('batch'))),
+            f'train_cfg.max_epochs={TINY_EPOCHS}')
+    if cmd.startswith('mim test'):
+        return cmd + _cfg_options(
+            *(f'test_dataloader.{o}' for o in LOADER_OVERRIDES[1:]))
+    return cmd
