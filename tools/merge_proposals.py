@@ -25,11 +25,15 @@ def main(argv=None):
                    '<out>.work)')
     p.add_argument('--allow-missing', action='store_true',
                    help='write the JSON even if some images have no result')
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace an existing --out that was not written from '
+                   'this work dir')
     args = p.parse_args(argv)
     work_dir = args.work_dir or args.out + '.work'
     try:
         m = merge_work_dir(work_dir, args.out,
-                           allow_missing=args.allow_missing)
+                           allow_missing=args.allow_missing,
+                           overwrite=args.overwrite)
     except ProposalStateError as e:
         sys.exit(f'error: {e}')
     print(f'wrote {m["out"]}: {m["images"]} images, {m["annotations"]} '

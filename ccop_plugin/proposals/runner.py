@@ -348,10 +348,10 @@ def run_proposals(entries: List[ImageEntry], img_dir: str,
     workers = max(1, int(workers))
     i, n = shard
     # Everything that can be refused is checked before any work is done.
-    check_writable(work_dir, '--work-dir', is_dir=True)
     if out is not None and n == 1:
-        check_out_replaceable(work_dir, out, overwrite)
         check_writable(out, '--out')
+        check_out_replaceable(work_dir, out, overwrite)
+    check_writable(work_dir, '--work-dir', is_dir=True)
     lock = WorkDirLock(work_dir, exclusive=overwrite)
     writer = None
     try:

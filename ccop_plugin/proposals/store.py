@@ -619,8 +619,8 @@ def merge_work_dir(work_dir: str, out: str, allow_missing: bool = False,
             this work dir (unless ``overwrite``); ``out`` is not writable.
     """
     meta, entries = load_work_dir(work_dir)
-    check_out_replaceable(work_dir, out, overwrite)
     check_writable(out, '--out')
+    check_out_replaceable(work_dir, out, overwrite)
     results, failures, stats = collect_records(work_dir, entries)
     missing = [e.file_name for e in entries
                if e.file_name not in results and e.file_name not in failures]
@@ -632,8 +632,14 @@ def merge_work_dir(work_dir: str, out: str, allow_missing: bool = False,
     info = dict(description='selective-search object proposals',
                 tool='ccop_plugin tools/selective_search.py',
                 config=meta.get('config'), num_failed=len(failures))
-    counts = write_coco_json(out, entries, results, info)
-    record_written(work_dir, out)
+    try:
+        counts = write_coco_json(out, entries, results, info)
+        record_written(work_dir, out)
+    except OSError as e:  # disk full, ...: the temporary file is gone
+        raise ProposalStateError(
+            f'cannot write {out} ({e.strerror or e}); it was left as it was. '
+            f'Free space and run the same command again (the results in '
+            f'{work_dir} are kept)') from None
     report = failures_report_path(out)
     if failures:
         lines = [f'{e.file_name}\t{failures[e.file_name]["error"]}'
