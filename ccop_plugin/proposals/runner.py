@@ -328,10 +328,15 @@ def run_proposals(entries: List[ImageEntry], img_dir: str,
         work_dir: Folder of the run's state (see :mod:`.store`).
         out: Final JSON path. Written when the run is unsharded (``n == 1``);
             sharded runs are merged with :func:`merge_work_dir` afterwards.
+            Checked up front either way: it must be writable, and an
+            existing file must have been written from this work dir (unless
+            ``overwrite``).
         workers: Worker processes; ``None`` = all cores. 1 runs in-process.
         shard: ``(i, n)``: process images ``k`` with ``k % n == i``.
         retry_failed: Process images recorded as failures again.
-        overwrite: Delete an existing work dir first.
+        overwrite: Empty an existing work dir first (refused while another
+            run uses it, or if it holds files that are not proposal state)
+            and replace an existing ``out`` written by another run.
         progress: Show a tqdm progress bar (rate and ETA).
         source: Description of the input stored in the work dir's meta.
         log: Print function for messages and the summary.
@@ -347,8 +352,9 @@ def run_proposals(entries: List[ImageEntry], img_dir: str,
             os, 'sched_getaffinity') else (os.cpu_count() or 1)
     workers = max(1, int(workers))
     i, n = shard
-    # Everything that can be refused is checked before any work is done.
-    if out is not None and n == 1:
+    # Everything that can be refused is checked before any work is done
+    # (also by each shard of a sharded run: the merge writes ``out``).
+    if out is not None:
         check_writable(out, '--out')
         check_out_replaceable(work_dir, out, overwrite)
     check_writable(work_dir, '--work-dir', is_dir=True)

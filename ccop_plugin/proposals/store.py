@@ -446,18 +446,26 @@ def _rank(rec: Dict[str, Any]) -> Tuple[int, int]:
     return int(rec.get('redo', 0)), int('error' not in rec)
 
 
-def _pick_records(work_dir: str, stats: Optional[Dict[str, int]] = None
+_LIGHT_KEYS = ('file_name', 'error', 'src', 'redo')
+
+
+def _pick_records(work_dir: str, stats: Optional[Dict[str, int]] = None,
+                  light: bool = False
                   ) -> Tuple[Dict[str, Dict[str, Any]], Dict[str, str],
                              List[Tuple[str, str, str]]]:
     """The record that counts for each image of a work dir (highest
     ``redo``; at equal ``redo`` a result beats a failure, a later failure an
     earlier one), the shard file it came from, and duplicated results
-    ``(name, file, file)`` (two results at the same ``redo``)."""
+    ``(name, file, file)`` (two results at the same ``redo``). ``light``
+    keeps only the fields that decide what to recompute (no boxes: a
+    dataset's worth of boxes as Python lists would take gigabytes)."""
     best: Dict[str, Dict[str, Any]] = {}
     where: Dict[str, str] = {}
     dups = []
     for path in shard_files(work_dir):
         for rec in iter_records(path, stats):
+            if light:
+                rec = {k: rec[k] for k in _LIGHT_KEYS if k in rec}
             name = rec['file_name']
             old = best.get(name)
             if old is not None:
@@ -474,8 +482,9 @@ def _pick_records(work_dir: str, stats: Optional[Dict[str, int]] = None
 
 def finished_records(work_dir: str) -> Dict[str, Dict[str, Any]]:
     """The record (result or failure) that counts for each image that has
-    one in any shard file of the work dir."""
-    return _pick_records(work_dir)[0]
+    one in any shard file of the work dir; only ``file_name``, ``error``,
+    ``src`` and ``redo`` are kept."""
+    return _pick_records(work_dir, light=True)[0]
 
 
 def finished_names(work_dir: str, include_failures: bool = True) -> set:

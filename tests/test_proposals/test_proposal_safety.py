@@ -173,15 +173,33 @@ def test_sigkill_of_main_process_leaves_no_orphans(tmp_path):
 
 # ---------------------------------------------------------- work dir lock
 def test_overwrite_refused_while_a_job_uses_the_work_dir(img_dir, tmp_path):
-    run(img_dir, str(tmp_path), 'w')
-    work = str(tmp_path / 'w.work')
-    before = {p: read(p) for p in glob.glob(osp.join(work, '*'))}
-    with WorkDirLock(work):  # what every running job holds
+    """A job is running (in a thread, held on its 3rd image); --overwrite of
+    its work dir is refused and the job finishes with all its results."""
+    import threading
+    started, release = threading.Event(), threading.Event()
+
+    def slow(task, cfg):
+        if task[0] == 2:
+            started.set()
+            release.wait(60)
+        return runner_mod.process_image(task, cfg)
+
+    res = {}
+    job = threading.Thread(target=lambda: res.update(
+        s=run(img_dir, str(tmp_path), 'w', worker_fn=slow)[1]))
+    job.start()
+    try:
+        assert started.wait(60)
         with pytest.raises(ProposalStateError, match='in use by a running'):
             run(img_dir, str(tmp_path), 'w', overwrite=True)
-    assert {p: read(p) for p in glob.glob(osp.join(work, '*'))} == before
+        assert len(records(str(tmp_path / 'w.work'))) == 2
+    finally:
+        release.set()
+        job.join(60)
+    assert res['s']['processed'] == 6
+    assert len(json.loads(read(str(tmp_path / 'w.json')))['images']) == 6
     # a job that is clearing it with --overwrite keeps others out, too
-    with WorkDirLock(work, exclusive=True):
+    with WorkDirLock(str(tmp_path / 'w.work'), exclusive=True):
         with pytest.raises(ProposalStateError, match='being cleared'):
             run(img_dir, str(tmp_path), 'w')
     _, s = run(img_dir, str(tmp_path), 'w', overwrite=True)
