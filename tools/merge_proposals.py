@@ -3,7 +3,8 @@
 
 Checks that every image of the run's list has exactly one result (or a
 recorded failure) before writing; the JSON is written atomically and failed
-images are listed in ``<out stem>.failures.txt``.
+images are listed in ``<out stem>.failures.txt``. An existing ``--out`` that
+was not written from this work dir is not replaced without ``--overwrite``.
 
     python tools/merge_proposals.py --out ss.json            # work dir ss.json.work/
     python tools/merge_proposals.py --out ss.json --work-dir /scratch/ss.work

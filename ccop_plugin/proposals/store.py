@@ -166,9 +166,13 @@ class WorkDirLock:
         mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
         try:
             fcntl.flock(self._fd, mode | fcntl.LOCK_NB)
-        except OSError:
+        except OSError as e:
             os.close(self._fd)
             self._fd = None
+            if not isinstance(e, BlockingIOError):
+                raise ProposalStateError(
+                    f'cannot lock work dir {work_dir} ({e.strerror or e}); '
+                    'use a --work-dir on a local file system') from None
             if exclusive:
                 msg = (f'work dir {work_dir} is in use by a running job; '
                        '--overwrite would delete its results. Stop that job '
