@@ -360,6 +360,13 @@ def run_proposals(entries: List[ImageEntry], img_dir: str,
     check_writable(work_dir, '--work-dir', is_dir=True)
     lock = WorkDirLock(work_dir, exclusive=overwrite)
     writer = None
+    # SIGTERM raises _Terminated (a BaseException) from here on: the image in
+    # flight is not recorded and temporary files are removed on the way out.
+    old_term = signal.getsignal(signal.SIGTERM)
+    try:
+        signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread
+        old_term = None
     try:
         if overwrite:
             clear_work_dir(work_dir)
@@ -399,10 +406,16 @@ def run_proposals(entries: List[ImageEntry], img_dir: str,
         if out is not None and n == 1:
             summary['merge'] = merge_work_dir(work_dir, out, log=log,
                                               overwrite=overwrite)
+    except _Terminated:  # before or after the search loop (e.g. merging)
+        log(f'interrupted; the results in {work_dir} are kept, run the same '
+            'command again to finish')
+        raise SystemExit(143) from None
     finally:
         if writer is not None:
             writer.close(quiet=True)
         lock.close()
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
     summary['wall_s'] = time.perf_counter() - t_start
     log(format_summary(summary))
     return summary
@@ -469,11 +482,6 @@ def _run_tasks(tasks: List[Task], redo: Dict[str, int],
     failed: List[Tuple[str, str]] = []
     bounded: List[str] = []
     interrupted = None
-    old_term = signal.getsignal(signal.SIGTERM)
-    try:
-        signal.signal(signal.SIGTERM, _raise_terminated)
-    except ValueError:  # not the main thread
-        old_term = None
     t_work = time.perf_counter()
     results = iter_results(tasks, cfg, workers, worker_fn, start_method)
     first_result_s = None
@@ -511,8 +519,6 @@ def _run_tasks(tasks: List[Task], redo: Dict[str, int],
         results.close()  # stops the worker processes
         if bar is not None:
             bar.close()
-        if old_term is not None:
-            signal.signal(signal.SIGTERM, old_term)
     work_s = time.perf_counter() - t_work
     processed = len(n_props) + len(failed)
     return dict(

@@ -458,3 +458,25 @@ def test_work_dir_of_older_version_needs_old_bounds(img_dir, tmp_path):
                                               max_search_aspect=None))
     assert s['processed'] == 0 and s['already_done'] == 6
     assert np.isfinite(s['proposals_per_image'])
+
+
+def test_sigterm_while_writing_the_json_leaves_no_tmp(img_dir, tmp_path,
+                                                      monkeypatch):
+    real = store_mod._write_coco_json
+
+    def write_then_term(tmp, *a):
+        with open(tmp, 'w') as f:
+            f.write('{"info":')
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.5)
+        return real(tmp, *a)
+
+    monkeypatch.setattr(store_mod, '_write_coco_json', write_then_term)
+    with pytest.raises(SystemExit) as e:
+        run(img_dir, str(tmp_path))
+    assert e.value.code == 143
+    assert tmp_files(str(tmp_path)) == []
+    assert not osp.exists(str(tmp_path / 'out.json'))
+    monkeypatch.undo()
+    out, s = run(img_dir, str(tmp_path))
+    assert s['already_done'] == 6 and json.loads(read(out))['images']
