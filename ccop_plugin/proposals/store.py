@@ -631,6 +631,15 @@ def merge_work_dir(work_dir: str, out: str, allow_missing: bool = False,
             duplicated, or unknown; ``out`` exists and was not written from
             this work dir (unless ``overwrite``); ``out`` is not writable.
     """
+    if not osp.isdir(work_dir):
+        raise ProposalStateError(f'{work_dir} is not a proposal work dir '
+                                 '(no such folder)')
+    with WorkDirLock(work_dir):  # not while --overwrite is clearing it
+        return _merge_work_dir(work_dir, out, allow_missing, log, overwrite)
+
+
+def _merge_work_dir(work_dir: str, out: str, allow_missing: bool, log,
+                    overwrite: bool) -> Dict[str, Any]:
     meta, entries = load_work_dir(work_dir)
     check_writable(out, '--out')
     check_out_replaceable(work_dir, out, overwrite)
