@@ -3,7 +3,8 @@
 
 Checks that every image of the run's list has exactly one result (or a
 recorded failure) before writing; the JSON is written atomically and failed
-images are listed in ``<out stem>.failures.txt``.
+images are listed in ``<out stem>.failures.txt``. An existing ``--out`` that
+was not written from this work dir is not replaced without ``--overwrite``.
 
     python tools/merge_proposals.py --out ss.json            # work dir ss.json.work/
     python tools/merge_proposals.py --out ss.json --work-dir /scratch/ss.work
@@ -25,11 +26,15 @@ def main(argv=None):
                    '<out>.work)')
     p.add_argument('--allow-missing', action='store_true',
                    help='write the JSON even if some images have no result')
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace an existing --out that was not written from '
+                   'this work dir')
     args = p.parse_args(argv)
     work_dir = args.work_dir or args.out + '.work'
     try:
         m = merge_work_dir(work_dir, args.out,
-                           allow_missing=args.allow_missing)
+                           allow_missing=args.allow_missing,
+                           overwrite=args.overwrite)
     except ProposalStateError as e:
         sys.exit(f'error: {e}')
     print(f'wrote {m["out"]}: {m["images"]} images, {m["annotations"]} '

@@ -80,6 +80,16 @@ def parse_args(argv=None):
     g.add_argument('--max-size', type=_optional(int),
                    help='shrink images to this longer side before the search '
                    '(boxes are mapped back); none = full resolution')
+    g.add_argument('--max-pixels', type=_optional(int),
+                   help='cost bound: shrink images with more pixels to this '
+                   'many before the search (boxes mapped back; such images '
+                   'are counted in the summary); none = no bound; preset '
+                   'default 2000000')
+    g.add_argument('--max-search-aspect', type=_optional(float),
+                   help='cost bound: squeeze images longer than this many '
+                   'times their width (or height) along the long axis '
+                   'before the search (a 10000x50 strip otherwise takes '
+                   'minutes); none = no bound; preset default 8')
     g.add_argument('--scale-k', type=int, choices=[0, 1],
                    help='with --max-size: scale k by the pixel ratio (1, '
                    'default) or keep it (0)')
@@ -106,11 +116,14 @@ def parse_args(argv=None):
                    help='worker processes (default: all cores available)')
     g.add_argument('--shard', help='i/n: process only shard i of n '
                    '(0-based), then merge with tools/merge_proposals.py')
-    g.add_argument('--limit', type=int, help='only the first N images')
+    g.add_argument('--limit', type=int,
+                   help='only the first N images (N >= 1)')
     g.add_argument('--retry-failed', action='store_true',
                    help='process images recorded as unreadable again')
     g.add_argument('--overwrite', action='store_true',
-                   help='discard the work dir of an earlier run')
+                   help='discard the work dir of an earlier run (refused '
+                   'while a job still uses it) and replace an existing '
+                   '--out that this run did not write')
     g.add_argument('--no-progress', action='store_true',
                    help='no progress bar')
     return p.parse_args(argv)
@@ -120,7 +133,8 @@ def build_config(args):
     from ccop_plugin.proposals import get_preset
     overrides = dict(
         mode=args.mode, k=args.k, inc_k=args.inc_k, sigma=args.sigma,
-        max_size=args.max_size,
+        max_size=args.max_size, max_pixels=args.max_pixels,
+        max_search_aspect=args.max_search_aspect,
         scale_k=None if args.scale_k is None else bool(args.scale_k),
         min_aspect=args.min_aspect,
         max_aspect=args.max_aspect, min_side=args.min_side,

@@ -17,7 +17,8 @@ from .filters import (aspect_mask, ccop_filter, filter_boxes, image_seed,
                       side_mask, soco_filter)
 from .runner import (format_summary, iter_results, prestart_workers,
                      process_image, run_proposals)
-from .search import propose, read_image, resize_for_search, selective_search
+from .search import (propose, read_image, resize_for_search, search_shape,
+                     selective_search)
 from .sources import (ImageEntry, list_coco_images, list_image_dir,
                       list_images, shard_entries)
 from .store import (ProposalStateError, collect_records, load_work_dir,
@@ -31,7 +32,8 @@ __all__ = [
     'random_scores', 'rel_size_mask', 'side_mask', 'soco_filter',
     'format_summary', 'iter_results', 'prestart_workers', 'process_image',
     'run_proposals',
-    'propose', 'read_image', 'resize_for_search', 'selective_search',
+    'propose', 'read_image', 'resize_for_search', 'search_shape',
+    'selective_search',
     'ImageEntry', 'list_coco_images', 'list_image_dir', 'list_images',
     'shard_entries', 'ProposalStateError', 'collect_records',
     'load_work_dir', 'merge_work_dir', 'write_coco_json', 'make_scene',

@@ -43,6 +43,14 @@ class ProposalConfig:
         scale_k: With ``max_size``, multiply ``k`` / ``inc_k`` by the pixel
             ratio of the shrunk image, so segments keep their size relative
             to the image (better recall of full-resolution boxes).
+        max_pixels: Cost bound: images with more pixels (after
+            ``max_size``) are shrunk to this many before the search; boxes
+            are mapped back. ``None`` disables it.
+        max_search_aspect: Cost bound: an image more than this many times
+            longer than wide (or the reverse) is squeezed along its longer
+            axis to that aspect before the search (a 10000x50 strip would
+            otherwise take minutes); boxes are mapped back. ``None``
+            disables it. Images shrunk by either bound are recorded.
         filter: ``'ccop'`` (aspect + side) or ``'soco'`` (cascade, see module
             docstring).
         min_aspect: Smallest allowed ``w / h``.
@@ -72,6 +80,8 @@ class ProposalConfig:
     sigma: Optional[float] = None
     max_size: Optional[int] = None
     scale_k: bool = True
+    max_pixels: Optional[int] = 2_000_000
+    max_search_aspect: Optional[float] = 8.0
     filter: str = 'ccop'
     min_aspect: float = 1.0 / 3.0
     max_aspect: float = 3.0
@@ -95,6 +105,13 @@ class ProposalConfig:
                              f'{self.min_aspect}, {self.max_aspect}')
         if self.max_size is not None and self.max_size < 16:
             raise ValueError(f'max_size must be >= 16, got {self.max_size}')
+        if self.max_pixels is not None and self.max_pixels < 256:
+            raise ValueError(
+                f'max_pixels must be >= 256, got {self.max_pixels}')
+        if self.max_search_aspect is not None and \
+                self.max_search_aspect < 1:
+            raise ValueError('max_search_aspect must be >= 1, got '
+                             f'{self.max_search_aspect}')
         if self.nms_iou is not None and not 0 < self.nms_iou <= 1:
             raise ValueError(f'nms_iou must be in (0, 1], got {self.nms_iou}')
         if self.max_num is not None and self.max_num < 1:

@@ -8,7 +8,6 @@ the final COCO-style JSON.
 """
 import os
 import os.path as osp
-import shutil
 import signal
 import sys
 import time
@@ -22,8 +21,10 @@ import multiprocessing as mp
 from .config import ProposalConfig
 from .search import propose, read_image
 from .sources import ImageEntry, shard_entries
-from .store import (ShardWriter, boxes_to_record, finished_names,
-                    merge_work_dir, prepare_work_dir, shard_path)
+from .store import (ProposalStateError, ShardWriter, WorkDirLock,
+                    boxes_to_record, check_out_replaceable, check_writable,
+                    clear_work_dir, finished_records, merge_work_dir,
+                    prepare_work_dir, shard_path, source_stamp)
 
 Task = Tuple[int, int, str, str]  # (index, image id, file_name, path)
 
@@ -36,39 +37,93 @@ def process_image(task: Task, cfg: ProposalConfig) -> Dict[str, Any]:
     """Proposals of one image as a shard-file record (never raises)."""
     k, img_id, file_name, path = task
     rec: Dict[str, Any] = {'k': k, 'id': img_id, 'file_name': file_name}
+    # stat before reading: if the file is replaced meanwhile, the stamp is
+    # the old one and a resumed run recomputes the image (never the reverse)
+    src = source_stamp(path)
+    # Only Exception subclasses are per-image failures: KeyboardInterrupt
+    # and the runner's SIGTERM exception (BaseException) stop the run and
+    # leave the image unrecorded.
     try:
         img = read_image(path)
         res = propose(img, cfg, file_name)
     except MemoryError:
-        rec['error'] = 'out of memory (try --max-size)'
+        rec.update(error='out of memory (try --max-size or --max-pixels)',
+                   src=src)
         return rec
     except ValueError as e:  # unreadable / corrupt image (message names it)
-        rec['error'] = str(e)
+        rec.update(error=str(e), src=src)
         return rec
     except Exception as e:  # noqa: BLE001 - any per-image failure is recorded
-        rec['error'] = f'{type(e).__name__}: {e}'
+        rec.update(error=f'{type(e).__name__}: {e}', src=src)
         return rec
     h, w = img.shape[:2]
     rec.update(width=int(w), height=int(h),
                boxes=boxes_to_record(res['boxes']), stage=int(res['stage']),
                n_cand=int(res['num_candidates']),
-               sec=round(float(res['seconds']), 3))
+               sec=round(float(res['seconds']), 3), src=src)
+    if res.get('search_hw') is not None:
+        rec['search_hw'] = [int(v) for v in res['search_hw']]
     return rec
 
 
-def _init_worker(cfg: ProposalConfig, fn: WorkerFn) -> None:
+def _exit_when_dead(pid: int, poll_s: float = 1.0) -> None:
+    """Block until process ``pid`` has exited, then ``os._exit`` this one."""
+    try:
+        fd = os.pidfd_open(pid)  # Linux >= 5.3: wakes up at its exit
+    except (AttributeError, OSError):
+        fd = None
+    if fd is not None:
+        import select
+        select.select([fd], [], [])
+    else:  # pragma: no cover - other platforms / old kernels
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            except PermissionError:
+                pass
+            time.sleep(poll_s)
+    os._exit(1)
+
+
+def watch_main_process(pid: int) -> None:
+    """Make this (worker) process exit as soon as process ``pid`` dies.
+
+    Workers are children of the fork server, not of the main process, so
+    ``PR_SET_PDEATHSIG`` alone does not fire when the main process is
+    killed; and the fork server lives as long as any worker (each holds its
+    "alive" pipe). Without this a ``kill -9`` of the main process leaves the
+    fork server and idle workers behind for good.
+    """
+    import threading
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:  # already gone
+        os._exit(1)
+    except PermissionError:  # pragma: no cover
+        pass
+    threading.Thread(target=_exit_when_dead, args=(pid,), daemon=True,
+                     name='watch-main-process').start()
+
+
+def _init_worker(cfg: ProposalConfig, fn: WorkerFn,
+                 main_pid: Optional[int] = None) -> None:
     """Pool initializer: one OpenCV/torch thread per worker, default signal
-    handling (the parent handles Ctrl-C), and death with the parent."""
+    handling (the parent handles Ctrl-C), and death with the main process
+    (``main_pid``) or the fork server."""
     global _WORKER_CFG, _WORKER_FN
     _WORKER_CFG, _WORKER_FN = cfg, fn
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if sys.platform.startswith('linux'):
-        try:  # PR_SET_PDEATHSIG: no orphaned workers after `kill -9 parent`
+        try:  # PR_SET_PDEATHSIG: die with the parent (the fork server)
             import ctypes
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
         except (OSError, AttributeError):  # pragma: no cover
             pass
+    if main_pid is not None:
+        watch_main_process(main_pid)
     import cv2
     cv2.setNumThreads(1)
     try:
@@ -110,10 +165,49 @@ def prestart_workers(start_method: Optional[str] = None) -> None:
         forkserver.ensure_running()
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+class _Terminated(BaseException):
+    """SIGTERM (or a worker stopped by a stop signal): stop the run, record
+    nothing for the images in flight. A ``BaseException`` so that no
+    per-image ``except Exception`` turns it into a failure."""
+
+
+def _raise_terminated(signum, frame):
+    raise _Terminated(f'signal {signum}')
+
+
+def _check_stopped(procs: Iterable[Any]) -> None:
+    """Raise :class:`_Terminated` if the workers were ended by a stop signal
+    (``kill -TERM`` of the process group, a scheduler's preemption): the
+    images in flight did not fail, the run was stopped.
+
+    A crash (exit code, SIGSEGV, SIGKILL by the OOM killer) of any worker
+    wins: the pool then SIGTERMs the others itself.
+    """
+    stopped = crashed = False
+    for p in procs:
+        p.join(timeout=1)
+        code = p.exitcode
+        if code is None or code == 0:
+            continue
+        if code < 0 and -code in STOP_SIGNALS:
+            stopped = True
+        else:
+            crashed = True
+    if stopped and not crashed:
+        raise _Terminated('workers were stopped by a signal')
+
+
+def _pool_procs(ex: ProcessPoolExecutor) -> List[Any]:
+    return list((getattr(ex, '_processes', None) or {}).values())
+
+
 def _stop_executor(ex: ProcessPoolExecutor, hard: bool) -> None:
     """Shut a pool down; ``hard`` terminates busy workers. Either way the
     workers have exited on return (they share the shard file's lock)."""
-    procs = list((getattr(ex, '_processes', None) or {}).values())
+    procs = _pool_procs(ex)
     if hard:
         for p in procs:
             if p.is_alive():
@@ -150,6 +244,7 @@ def iter_results(tasks: Iterable[Task], cfg: ProposalConfig, workers: int,
             yield worker_fn(tasks.popleft(), cfg)
         return
     ctx = _mp_context(start_method)
+    initargs = (cfg, worker_fn, os.getpid())
     suspects: List[Task] = []
     while tasks or suspects:
         # Tasks that were in flight when a worker died: run each alone.
@@ -157,12 +252,16 @@ def iter_results(tasks: Iterable[Task], cfg: ProposalConfig, workers: int,
             t = suspects.pop()
             ex = ProcessPoolExecutor(1, mp_context=ctx,
                                      initializer=_init_worker,
-                                     initargs=(cfg, worker_fn))
+                                     initargs=initargs)
             hard = True
+            procs: List[Any] = []
             try:
                 try:
-                    rec = ex.submit(_worker_task, t).result()
+                    fut = ex.submit(_worker_task, t)
+                    procs = _pool_procs(ex)
+                    rec = fut.result()
                 except BrokenProcessPool:
+                    _check_stopped(procs)
                     rec = {'k': t[0], 'id': t[1], 'file_name': t[2],
                            'error': 'worker process died on this image '
                                     '(crash or killed for memory; try '
@@ -175,8 +274,9 @@ def iter_results(tasks: Iterable[Task], cfg: ProposalConfig, workers: int,
             break
         ex = ProcessPoolExecutor(workers, mp_context=ctx,
                                  initializer=_init_worker,
-                                 initargs=(cfg, worker_fn))
+                                 initargs=initargs)
         inflight: Dict[Any, Task] = {}
+        procs = {}
         hard = True
         try:
             while tasks or inflight:
@@ -187,6 +287,7 @@ def iter_results(tasks: Iterable[Task], cfg: ProposalConfig, workers: int,
                     except BrokenProcessPool:
                         tasks.appendleft(t)
                         raise
+                    procs.update((p.pid, p) for p in _pool_procs(ex))
                 done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
                 broken = False
                 for fut in done:
@@ -202,18 +303,11 @@ def iter_results(tasks: Iterable[Task], cfg: ProposalConfig, workers: int,
                     raise BrokenProcessPool
             hard = False
         except BrokenProcessPool:
+            _check_stopped(procs.values())
             suspects.extend(inflight.values())
             inflight.clear()
         finally:
             _stop_executor(ex, hard)
-
-
-class _Terminated(Exception):
-    pass
-
-
-def _raise_terminated(signum, frame):
-    raise _Terminated(f'signal {signum}')
 
 
 def run_proposals(entries: List[ImageEntry], img_dir: str,
@@ -234,10 +328,15 @@ def run_proposals(entries: List[ImageEntry], img_dir: str,
         work_dir: Folder of the run's state (see :mod:`.store`).
         out: Final JSON path. Written when the run is unsharded (``n == 1``);
             sharded runs are merged with :func:`merge_work_dir` afterwards.
+            Checked up front either way: it must be writable, and an
+            existing file must have been written from this work dir (unless
+            ``overwrite``).
         workers: Worker processes; ``None`` = all cores. 1 runs in-process.
         shard: ``(i, n)``: process images ``k`` with ``k % n == i``.
         retry_failed: Process images recorded as failures again.
-        overwrite: Delete an existing work dir first.
+        overwrite: Empty an existing work dir first (refused while another
+            run uses it, or if it holds files that are not proposal state)
+            and replace an existing ``out`` written by another run.
         progress: Show a tqdm progress bar (rate and ETA).
         source: Description of the input stored in the work dir's meta.
         log: Print function for messages and the summary.
@@ -252,22 +351,120 @@ def run_proposals(entries: List[ImageEntry], img_dir: str,
         workers = len(os.sched_getaffinity(0)) if hasattr(
             os, 'sched_getaffinity') else (os.cpu_count() or 1)
     workers = max(1, int(workers))
-    if overwrite and osp.isdir(work_dir):
-        shutil.rmtree(work_dir)
-    prepare_work_dir(work_dir, entries, cfg.to_dict(), source or {})
-    mine = shard_entries(entries, shard)
-    # Readers skip a torn last line, so reading before the writer trims it
-    # gives the same set.
-    done = finished_names(work_dir, include_failures=not retry_failed)
-    writer = ShardWriter(shard_path(work_dir, shard))
-    if writer.dropped_bytes:
-        log(f'dropped a truncated last record ({writer.dropped_bytes} bytes) '
-            f'from {writer.path}; that image is processed again')
-    tasks = [(k, e.id, e.file_name, osp.join(img_dir, e.file_name))
-             for k, e in mine if e.file_name not in done]
+    i, n = shard
+    # Everything that can be refused is checked before any work is done
+    # (also by each shard of a sharded run: the merge writes ``out``).
+    if out is not None:
+        check_writable(out, '--out')
+        check_out_replaceable(work_dir, out, overwrite)
+    check_writable(work_dir, '--work-dir', is_dir=True)
+    lock = WorkDirLock(work_dir, exclusive=overwrite)
+    writer = None
+    # SIGTERM raises _Terminated (a BaseException) from here on: the image in
+    # flight is not recorded and temporary files are removed on the way out.
+    old_term = signal.getsignal(signal.SIGTERM)
+    try:
+        signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread
+        old_term = None
+    try:
+        if overwrite:
+            clear_work_dir(work_dir)
+            lock.share()
+        prepare_work_dir(work_dir, entries, cfg.to_dict(), source or {})
+        mine = shard_entries(entries, shard)
+        # Readers skip a torn last line, so reading before the writer trims
+        # it gives the same set.
+        done = finished_records(work_dir)
+        writer = ShardWriter(shard_path(work_dir, shard))
+        if writer.dropped_bytes:
+            log(f'dropped a truncated last record ({writer.dropped_bytes} '
+                f'bytes) from {writer.path}; that image is processed again')
+        tasks, redo, changed, vanished = _plan(mine, img_dir, done,
+                                               retry_failed)
+        summary = _run_tasks(tasks, redo, mine, shard, cfg, workers, writer,
+                             progress, log, worker_fn, start_method, t_start)
+        summary.update(changed=len(changed), changed_files=changed,
+                       vanished=len(vanished))
+        if changed:
+            log(f'{len(changed)} images changed on disk since their results '
+                f'were computed and were processed again, e.g. {changed[:3]}')
+        if vanished:
+            log(f'warning: {len(vanished)} images with results are missing '
+                f'now (kept their results), e.g. {vanished[:3]}')
+        writer.close()
+        if summary['interrupted']:
+            summary['wall_s'] = time.perf_counter() - t_start
+            log(format_summary(summary))
+            log(f'interrupted: {summary["processed"]} images of this run are '
+                f'saved in {writer.path}; run the same command again to '
+                'resume')
+            if summary.pop('_interrupt') == 'int':
+                raise KeyboardInterrupt
+            raise SystemExit(143)
+        summary.pop('_interrupt')
+        if out is not None and n == 1:
+            summary['merge'] = merge_work_dir(work_dir, out, log=log,
+                                              overwrite=overwrite)
+    except _Terminated:  # before or after the search loop (e.g. merging)
+        log(f'interrupted; the results in {work_dir} are kept, run the same '
+            'command again to finish')
+        raise SystemExit(143) from None
+    finally:
+        if writer is not None:
+            writer.close(quiet=True)
+        lock.close()
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
+    summary['wall_s'] = time.perf_counter() - t_start
+    log(format_summary(summary))
+    return summary
+
+
+def _plan(mine: List[Tuple[int, ImageEntry]], img_dir: str,
+          done: Dict[str, Dict[str, Any]], retry_failed: bool
+          ) -> Tuple[List[Task], Dict[str, int], List[str], List[str]]:
+    """Tasks of a (resumed) shard: images without a record, failures if
+    ``retry_failed``, and images whose file changed (size or mtime) since
+    their record was written. Also ``redo`` numbers of recomputed images, the
+    changed and the vanished (recorded but now missing) file names."""
+    tasks: List[Task] = []
+    redo: Dict[str, int] = {}
+    changed: List[str] = []
+    vanished: List[str] = []
+    for k, e in mine:
+        path = osp.join(img_dir, e.file_name)
+        rec = done.get(e.file_name)
+        if rec is not None:
+            again = 'error' in rec and retry_failed
+            if 'src' in rec:  # work dirs of older versions have no stamp
+                now = source_stamp(path)
+                if now is None and rec['src'] is not None:
+                    vanished.append(e.file_name)
+                elif now != rec['src']:
+                    changed.append(e.file_name)
+                    again = True
+            if not again:
+                continue
+            redo[e.file_name] = int(rec.get('redo', 0)) + 1
+        tasks.append((k, e.id, e.file_name, path))
+    return tasks, redo, changed, vanished
+
+
+def _run_tasks(tasks: List[Task], redo: Dict[str, int],
+               mine: List[Tuple[int, ImageEntry]], shard: Tuple[int, int],
+               cfg: ProposalConfig, workers: int, writer: ShardWriter,
+               progress: bool, log: Callable[[str], None],
+               worker_fn: WorkerFn, start_method: Optional[str],
+               t_start: float) -> Dict[str, Any]:
+    """Process ``tasks``, append their records; the summary of this run.
+
+    SIGTERM / Ctrl-C stop it: ``summary['_interrupt']`` is then ``'term'``
+    or ``'int'`` (else ``None``); the images in flight are not recorded.
+    """
+    i, n = shard
     already = len(mine) - len(tasks)
     workers = min(workers, max(1, len(tasks)))
-    i, n = shard
     log(f'shard {i}/{n}: {len(mine)} images, {already} already done, '
         f'{len(tasks)} to process with {workers} worker(s)')
 
@@ -283,12 +480,8 @@ def run_proposals(entries: List[ImageEntry], img_dir: str,
     secs: List[float] = []
     stages: Counter = Counter()
     failed: List[Tuple[str, str]] = []
+    bounded: List[str] = []
     interrupted = None
-    old_term = signal.getsignal(signal.SIGTERM)
-    try:
-        signal.signal(signal.SIGTERM, _raise_terminated)
-    except ValueError:  # not the main thread
-        old_term = None
     t_work = time.perf_counter()
     results = iter_results(tasks, cfg, workers, worker_fn, start_method)
     first_result_s = None
@@ -296,7 +489,17 @@ def run_proposals(entries: List[ImageEntry], img_dir: str,
         for rec in results:
             if first_result_s is None:
                 first_result_s = time.perf_counter() - t_work
-            writer.write(rec)
+            if rec['file_name'] in redo:
+                rec['redo'] = redo[rec['file_name']]
+            try:
+                writer.write(rec)
+            except OSError as e:
+                raise ProposalStateError(
+                    f'cannot write {writer.path} ({e.strerror or e}); free '
+                    'space (or fix the folder) and run the same command '
+                    'again to resume') from None
+            if rec.get('search_hw'):
+                bounded.append(rec['file_name'])
             if 'error' in rec:
                 failed.append((rec['file_name'], rec['error']))
             else:
@@ -314,41 +517,27 @@ def run_proposals(entries: List[ImageEntry], img_dir: str,
         interrupted = e
     finally:
         results.close()  # stops the worker processes
-        writer.close()
         if bar is not None:
             bar.close()
-        if old_term is not None:
-            signal.signal(signal.SIGTERM, old_term)
     work_s = time.perf_counter() - t_work
-
-    summary: Dict[str, Any] = dict(
+    processed = len(n_props) + len(failed)
+    return dict(
         shard=f'{i}/{n}', images_in_shard=len(mine), already_done=already,
-        processed=len(n_props) + len(failed), failed=len(failed),
+        processed=processed, failed=len(failed),
         failures=failed, workers=workers,
         proposals_per_image=(sum(n_props) / len(n_props)) if n_props else 0.0,
         min_proposals=min(n_props) if n_props else 0,
         max_proposals=max(n_props) if n_props else 0,
         zero_proposal_images=sum(1 for p in n_props if p == 0),
         stages=dict(sorted(stages.items())),
+        bounded=len(bounded), bounded_files=bounded,
         search_s_per_image=(sum(secs) / len(secs)) if secs else 0.0,
         work_s=work_s, first_result_s=first_result_s,
         setup_s=t_work - t_start,
-        images_per_s=(len(n_props) + len(failed)) / work_s if work_s > 0
-        else 0.0,
-        interrupted=interrupted is not None, merge=None)
-    if interrupted is not None:
-        summary['wall_s'] = time.perf_counter() - t_start
-        log(format_summary(summary))
-        log(f'interrupted: {summary["processed"]} images of this run are '
-            f'saved in {writer.path}; run the same command again to resume')
-        if isinstance(interrupted, KeyboardInterrupt):
-            raise interrupted
-        raise SystemExit(143)
-    if out is not None and n == 1:
-        summary['merge'] = merge_work_dir(work_dir, out, log=log)
-    summary['wall_s'] = time.perf_counter() - t_start
-    log(format_summary(summary))
-    return summary
+        images_per_s=processed / work_s if work_s > 0 else 0.0,
+        interrupted=interrupted is not None, merge=None,
+        _interrupt=None if interrupted is None else
+        'int' if isinstance(interrupted, KeyboardInterrupt) else 'term')
 
 
 def format_summary(s: Dict[str, Any]) -> str:
@@ -370,6 +559,11 @@ def format_summary(s: Dict[str, Any]) -> str:
         f'worker(s): {s["images_per_s"]:.2f} img/s, '
         f'{s["search_s_per_image"]:.2f} s/img per worker',
     ]
+    if s.get('bounded'):
+        lines.append(
+            f'shrunk for cost      {s["bounded"]} images (--max-pixels / '
+            '--max-search-aspect), e.g. '
+            + ', '.join(s['bounded_files'][:5]))
     for name, err in s['failures'][:10]:
         lines.append(f'  failed: {name}: {err}')
     if len(s['failures']) > 10:

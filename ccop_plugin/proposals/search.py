@@ -23,9 +23,47 @@ def _ximgproc():
     return cv2.ximgproc
 
 
-def resize_for_search(img: np.ndarray, max_size: Optional[int]
+def search_shape(h: int, w: int, max_size: Optional[int] = None,
+                 max_pixels: Optional[int] = None,
+                 max_aspect: Optional[float] = None) -> Tuple[int, int]:
+    """``(height, width)`` the search runs at for an ``h x w`` image.
+
+    Three bounds, applied in this order:
+
+    1. ``max_size``: shrink (keeping the aspect ratio) to this longer side.
+    2. ``max_aspect``: squeeze the longer axis alone until the image is at
+       most ``max_aspect`` times longer than it is wide (or the reverse).
+       Selective search on a thin strip costs far more per pixel than on a
+       square image (OpenCV's region grouping), so this bounds the time of
+       panoramas and scan lines.
+    3. ``max_pixels``: shrink (keeping the aspect ratio) to at most this many
+       pixels.
+
+    ``None`` disables a bound. Boxes found at the returned size are mapped
+    back to ``h x w`` by the caller.
+    """
+    nh, nw = float(h), float(w)
+    if max_size is not None and max(nh, nw) > max_size:
+        s = max_size / max(nh, nw)
+        nh, nw = nh * s, nw * s
+    if max_aspect is not None:
+        if nw > nh * max_aspect:
+            nw = nh * max_aspect
+        elif nh > nw * max_aspect:
+            nh = nw * max_aspect
+    if max_pixels is not None and nh * nw > max_pixels:
+        s = (max_pixels / (nh * nw)) ** 0.5
+        nh, nw = nh * s, nw * s
+    new_h = min(h, max(1, int(round(nh))))
+    new_w = min(w, max(1, int(round(nw))))
+    return new_h, new_w
+
+
+def resize_for_search(img: np.ndarray, max_size: Optional[int],
+                      max_pixels: Optional[int] = None,
+                      max_aspect: Optional[float] = None
                       ) -> Tuple[np.ndarray, float, float]:
-    """Shrink ``img`` so its longer side is at most ``max_size``.
+    """Shrink ``img`` to the size :func:`search_shape` gives.
 
     Returns:
         tuple: ``(image, sx, sy)`` where original ``x = x_small * sx`` and
@@ -33,11 +71,9 @@ def resize_for_search(img: np.ndarray, max_size: Optional[int]
         with ``sx = sy = 1``.
     """
     h, w = img.shape[:2]
-    if max_size is None or max(h, w) <= max_size:
+    new_h, new_w = search_shape(h, w, max_size, max_pixels, max_aspect)
+    if (new_h, new_w) == (h, w):
         return img, 1.0, 1.0
-    scale = max_size / float(max(h, w))
-    new_w = max(1, int(round(w * scale)))
-    new_h = max(1, int(round(h * scale)))
     small = cv2.resize(img, (new_w, new_h), interpolation=cv2.INTER_AREA)
     return small, w / float(new_w), h / float(new_h)
 
@@ -52,7 +88,9 @@ def selective_search(img: np.ndarray, mode: str = 'fast',
                      k: Optional[int] = None, inc_k: Optional[int] = None,
                      sigma: Optional[float] = None,
                      max_size: Optional[int] = None,
-                     scale_k: bool = True) -> np.ndarray:
+                     scale_k: bool = True,
+                     max_pixels: Optional[int] = None,
+                     max_aspect: Optional[float] = None) -> np.ndarray:
     """Run OpenCV ``ximgproc`` selective search on a BGR image.
 
     Args:
@@ -68,6 +106,9 @@ def selective_search(img: np.ndarray, mode: str = 'fast',
             segmentation's merge threshold ``k / |C|`` counts pixels, so this
             keeps segments the same size relative to the image as at full
             resolution.
+        max_pixels: Shrink the image to at most this many pixels.
+        max_aspect: Squeeze the longer axis of the image to at most this
+            many times the shorter one (see :func:`search_shape`).
 
     Returns:
         np.ndarray: ``(N, 4)`` float64 ``xyxy`` boxes in the pixel coordinates
@@ -81,7 +122,8 @@ def selective_search(img: np.ndarray, mode: str = 'fast',
     elif img.shape[2] == 4:
         img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
     h, w = img.shape[:2]
-    small, sx, sy = resize_for_search(img, max_size)
+    small, sx, sy = resize_for_search(img, max_size, max_pixels,
+                                      max_aspect)
     if mode not in DEFAULT_K:
         raise ValueError(f'unknown selective-search mode {mode!r}')
     if scale_k and (sx != 1.0 or sy != 1.0):
@@ -133,14 +175,23 @@ def propose(img: np.ndarray, cfg: ProposalConfig, file_name: str = '',
     Returns:
         dict: ``boxes`` ``(K, 4)`` float64 ``xyxy`` in original pixels, best
         first; ``stage`` (see :func:`filter_boxes`); ``num_candidates``;
-        ``seconds`` (search + filtering); ``candidates`` ``(N, 4)`` if asked.
+        ``seconds`` (search + filtering); ``search_hw``, the ``(height,
+        width)`` the search ran at if the cost bounds ``max_pixels`` /
+        ``max_search_aspect`` shrank the image (else ``None``; ``max_size``
+        alone does not count); ``candidates`` ``(N, 4)`` if asked.
     """
     t0 = time.perf_counter()
     candidates = selective_search(img, cfg.mode, cfg.k, cfg.inc_k, cfg.sigma,
-                                  cfg.max_size, cfg.scale_k)
+                                  cfg.max_size, cfg.scale_k, cfg.max_pixels,
+                                  cfg.max_search_aspect)
     boxes, stage = filter_boxes(candidates, img.shape[:2], cfg, file_name)
+    h, w = img.shape[:2]
+    shape = search_shape(h, w, cfg.max_size, cfg.max_pixels,
+                         cfg.max_search_aspect)
+    bounded = shape != search_shape(h, w, cfg.max_size)
     out = dict(boxes=boxes, stage=stage, num_candidates=len(candidates),
-               seconds=time.perf_counter() - t0)
+               seconds=time.perf_counter() - t0,
+               search_hw=shape if bounded else None)
     if return_candidates:
         out['candidates'] = candidates
     return out

@@ -20,13 +20,22 @@ def list_image_dir(img_dir: str,
                    ) -> List[ImageEntry]:
     """All images under ``img_dir`` (recursive), sorted, ids ``1..N``.
 
-    ``file_name`` is the POSIX path relative to ``img_dir``.
+    ``file_name`` is the POSIX path relative to ``img_dir``. Symbolic links
+    to folders are followed, but no folder is listed twice: a link back to
+    an ancestor (a loop) or a second link to the same folder is skipped, so
+    every image appears once (under the first name in sorted walk order).
     """
     if not osp.isdir(img_dir):
         raise FileNotFoundError(f'image folder {img_dir!r} does not exist')
     exts = tuple(e.lower() for e in extensions)
     names = []
+    seen = set()  # (st_dev, st_ino) of every folder listed
     for root, dirs, files in os.walk(img_dir, followlinks=True):
+        st = os.stat(root)
+        if (st.st_dev, st.st_ino) in seen:
+            dirs[:] = []  # already listed under another name: skip subtree
+            continue
+        seen.add((st.st_dev, st.st_ino))
         dirs.sort()
         rel_root = osp.relpath(root, img_dir)
         for f in files:
@@ -73,7 +82,14 @@ def list_coco_images(ann_file: str) -> List[ImageEntry]:
 
 def list_images(img_dir: str, ann_file: Optional[str] = None,
                 limit: Optional[int] = None) -> List[ImageEntry]:
-    """Images of a run: from ``ann_file`` if given, else from ``img_dir``."""
+    """Images of a run: from ``ann_file`` if given, else from ``img_dir``.
+
+    ``limit`` keeps the first ``limit`` images; it must be >= 1.
+    """
+    if limit is not None and (isinstance(limit, bool) or int(limit) != limit
+                              or limit < 1):
+        raise ValueError(f'--limit must be a positive number of images, got '
+                         f'{limit!r} (leave it out to process all images)')
     entries = (list_coco_images(ann_file) if ann_file else
                list_image_dir(img_dir))
     if limit is not None:
