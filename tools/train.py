@@ -22,6 +22,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from ccop_plugin.engine.work_dir import WorkDirError, plan_training_start
 from ccop_plugin.utils.checkpoint_safety import (CheckpointError,
                                                  trust_checkpoints)
 
@@ -38,6 +39,7 @@ def parse_args() -> argparse.Namespace:
         '--overwrite-work-dir', action='store_true',
         help='start a new run even if the work dir holds checkpoints of '
         'another run (they are overwritten as this run saves its own)')
+    parser.add_argument(
         '--trust-checkpoint', action='store_true',
         help='load a checkpoint that safe loading (weights_only) refuses '
         'with full unpickling, which runs any code the file carries: only '
@@ -74,7 +76,6 @@ def main() -> None:
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-    from ccop_plugin.engine.work_dir import WorkDirError, plan_training_start
     try:
         resume, load_from = plan_training_start(
             cfg.work_dir, args.resume, overwrite=args.overwrite_work_dir,
