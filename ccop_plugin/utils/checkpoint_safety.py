@@ -99,6 +99,9 @@ def checkpoint_safe_globals() -> list:
         type(np.dtype(np.float64)),  # numpy.dtypes.Float64DType
         type(np.dtype(np.int64)),  # numpy.dtypes.Int64DType
         (_history_buffer_getattr, 'builtins.getattr'),
+        # an empty NumPy array (e.g. a HistoryBuffer never updated) pickles
+        # its empty buffer as bytes() under protocol 2: builds data, no code
+        bytes,
     ]
 
 
@@ -230,6 +233,7 @@ class _NumpyWeightsUnpickler(pickle.Unpickler):
         ('numpy', 'dtype'),
         ('collections', 'OrderedDict'),
         ('_codecs', 'encode'),  # bytes in protocol 2
+        ('builtins', 'bytes'),  # empty bytes in protocol 2
         ('builtins', 'set'),
         ('builtins', 'frozenset'),
     }
