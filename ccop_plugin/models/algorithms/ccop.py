@@ -234,7 +234,6 @@ class CCOP(BaseSelfSupervisor):
         rois_q = boxes_to_rois(boxes_q).to(im_q.device)
         rois_k = boxes_to_rois(boxes_k).to(im_q.device)
         img_inds = rois_k[:, 0].long()
-        num_rois = rois_q.shape[0]
 
         # query encoder (profiler sections named ccop:*)
         with record_function('ccop:encoder_q'):
@@ -246,25 +245,10 @@ class CCOP(BaseSelfSupervisor):
             roi_q = F.normalize(self.roi_neck(fpn_q, rois_q), dim=1)  # (M,C)
 
         with torch.no_grad(), record_function('ccop:curriculum'):
-            # the valid candidates of the batch in one pass of the key RoI
-            # neck; invalid ones are never selected, so they are not embedded
-            # (the neck works per RoI: the result is the same, 35-50% cheaper)
-            cands, valid = self.curriculum.jitter(rois_k[:, 1:],
-                                                  im_k.shape[-2:])
-            num_cands = cands.shape[1]
-            cand_rois = torch.cat([
-                rois_k[:, :1].repeat_interleave(num_cands, dim=0),
-                cands.reshape(-1, 4)
-            ], dim=1)
-            flat_valid = valid.reshape(-1)
-            emb = F.normalize(roi_neck_k(fpn_k, cand_rois[flat_valid]), dim=1)
-            cand_k = emb.new_zeros(flat_valid.shape[0], emb.shape[-1])
-            cand_k[flat_valid] = emb
-            cand_k = cand_k.reshape(num_rois, num_cands, emb.shape[-1])
-            pos_idx = self.curriculum.select(roi_q, cand_k, valid)
-            arange = torch.arange(num_rois, device=cand_k.device)
-            roi_k_pos = cand_k[arange, pos_idx]  # (M, C)
-            roi_k_ori = cand_k[:, -1]  # the original key boxes
+            # positive: the least query-similar valid jittered key box
+            roi_k_pos, roi_k_ori = self.curriculum.positive_keys(
+                rois_k, im_k.shape[-2:], roi_q,
+                lambda rois: F.normalize(roi_neck_k(fpn_k, rois), dim=1))
 
         # image-level MoCo v2
         l_pos = torch.einsum('nc,nc->n', [img_q, img_k]).unsqueeze(-1)

@@ -227,20 +227,9 @@ class ObjectBranch(BaseModule):
         if self.curriculum is None:
             emb = F.normalize(roi_neck_k(fpn_k, rois_k), dim=1)
             return emb, emb
-        cands, valid = self.curriculum.jitter(rois_k[:, 1:], img_shape)
-        num_rois, num_cands = cands.shape[:2]
-        cand_rois = torch.cat([
-            rois_k[:, :1].repeat_interleave(num_cands, dim=0),
-            cands.reshape(-1, 4)
-        ], dim=1)
-        flat_valid = valid.reshape(-1)
-        emb = F.normalize(roi_neck_k(fpn_k, cand_rois[flat_valid]), dim=1)
-        cand_k = emb.new_zeros(flat_valid.shape[0], emb.shape[-1])
-        cand_k[flat_valid] = emb
-        cand_k = cand_k.reshape(num_rois, num_cands, emb.shape[-1])
-        pos_idx = self.curriculum.select(roi_q, cand_k, valid)
-        arange = torch.arange(num_rois, device=cand_k.device)
-        return cand_k[arange, pos_idx], cand_k[:, -1]
+        return self.curriculum.positive_keys(
+            rois_k, img_shape, roi_q,
+            lambda rois: F.normalize(roi_neck_k(fpn_k, rois), dim=1))
 
     def loss(self, inputs: List[torch.Tensor],
              data_samples: List[DataSample]) -> Dict[str, torch.Tensor]:
