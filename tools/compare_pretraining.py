@@ -38,6 +38,10 @@ def parse_args(argv=None):
         p.error('--run-seed is for run_demo.py; the comparison runs seeds '
                 '--seed .. --seed + N-1 (--seeds N)')
     cfg = config_from_args(args)
+    # the command goes into the record's protocol (settings.extra)
+    cfg.extra = dict(command=' '.join(
+        ['tools/compare_pretraining.py'] +
+        list(sys.argv[1:] if argv is None else argv)))
     methods = list(METHODS) if args.methods == ['all'] else args.methods
     try:
         methods = check_methods(methods)

@@ -274,6 +274,8 @@ def test_cli_seeds_and_methods(monkeypatch, capsys):
     assert seeds == [5, 6, 7] and methods == ['ccop', 'mocov2', 'none']
     assert cfg.num_test == 40 and cfg.seed == 5 and cfg.run_seed is None
     assert record is None and probe
+    assert cfg.extra['command'] == ('tools/compare_pretraining.py --seed 5 '
+                                    '--work-dir w')
     _, methods, seeds, _, _ = cp.parse_args(['--seeds', '2', '--methods',
                                              'all'])
     assert methods == list(METHODS) and seeds == [0, 1]
