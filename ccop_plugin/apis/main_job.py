@@ -423,16 +423,23 @@ def _probe_function() -> Optional[Callable]:
 
 
 def probe_accuracy(checkpoint: Optional[str], data_root: str, seed: int,
-                   work_dir: str) -> Optional[float]:
+                   work_dir: str, split: str = 'val') -> Optional[float]:
     """Linear-probe accuracy (a fraction in [0, 1]) of a pre-training
-    checkpoint (None: the randomly initialised backbone), or None when the
-    probe is not available. The one place that calls the probe."""
+    checkpoint (None: the randomly initialised backbone) on ``split``, or
+    None when the probe is not available. The one place that calls the
+    probe (:data:`PROBE_FUNCTION`, which fits on the train split)."""
     fn = _probe_function()
     if fn is None:
         return None
+    params = inspect.signature(fn).parameters
     kwargs = dict(seed=seed)
-    if 'work_dir' in inspect.signature(fn).parameters:
+    if 'work_dir' in params:
         kwargs['work_dir'] = work_dir
+    if 'val_split' in params:
+        kwargs['val_split'] = split
+    elif split != 'val':
+        raise TypeError(f'{PROBE_FUNCTION} cannot score on the {split!r} '
+                        'split (no val_split argument)')
     out = fn(checkpoint, data_root, **kwargs)
     acc = out['acc'] if isinstance(out, dict) else out
     return None if acc is None else float(acc)
@@ -440,11 +447,12 @@ def probe_accuracy(checkpoint: Optional[str], data_root: str, seed: int,
 
 def stage_probe(cfg: MainJobConfig, checkpoint: Optional[str],
                 work_dir: str) -> Dict:
-    acc = probe_accuracy(checkpoint, cfg.data_root, cfg.train_seed, work_dir)
+    acc = probe_accuracy(checkpoint, cfg.data_root, cfg.train_seed, work_dir,
+                         split=cfg.eval_split)
     if acc is None:
         # not a result: the stage must not be recorded as done
         raise RuntimeError('the linear probe is not available')
-    return dict(acc=acc)
+    return dict(acc=acc, split=cfg.eval_split)
 
 
 def stage_settings(cfg: MainJobConfig, stage: str,
@@ -475,7 +483,7 @@ def stage_settings(cfg: MainJobConfig, stage: str,
         return dict(config=FINETUNE_CONFIG, split=cfg.eval_split)
     if stage == 'probe':
         return dict(function=PROBE_FUNCTION, seed=cfg.train_seed,
-                    init=method)
+                    init=method, split=cfg.eval_split)
     raise KeyError(f'unknown stage {stage!r}')
 
 
@@ -653,7 +661,8 @@ def comparison_protocol(cfg: MainJobConfig, methods: Sequence[str],
             bbox_ap='COCO bbox mAP (fraction) of the fine-tuned Mask R-CNN '
             f'on the {cfg.eval_split} split',
             segm_ap=f'COCO segm mAP (fraction) on the {cfg.eval_split} split',
-            probe_acc=f'{PROBE_FUNCTION} accuracy (fraction); null when '
+            probe_acc=f'{PROBE_FUNCTION} accuracy (fraction; fit on the '
+            f'train split, scored on the {cfg.eval_split} split); null when '
             'not measured'),
         machine=machine_info())
 

@@ -55,7 +55,8 @@ def fake_stages(monkeypatch):
 def fake_probe(monkeypatch):
     seen = []
 
-    def probe(checkpoint, data_root, seed, work_dir):
+    def probe(checkpoint, data_root, seed, work_dir, split='val'):
+        assert split == 'test'
         seen.append((checkpoint, seed))
         return 0.6 + 0.01 * seed
     monkeypatch.setattr(main_job, '_probe_function', lambda: probe)
@@ -205,17 +206,26 @@ def test_probe_accuracy_calls_the_probe_once_through_one_function(
     mod = type(sys)('fake_probe_mod')
     got = {}
 
-    def linear_probe(checkpoint, data_root, seed=0, work_dir=None):
+    def linear_probe(checkpoint, data_root, seed=0, train_split='train',
+                     val_split='val'):
         got.update(checkpoint=checkpoint, data_root=data_root, seed=seed,
-                   work_dir=work_dir)
+                   val_split=val_split)
         return dict(acc=0.25, extra=1)
     mod.linear_probe = linear_probe
     monkeypatch.setitem(sys.modules, 'fake_probe_mod', mod)
     monkeypatch.setattr(main_job, 'PROBE_FUNCTION',
                         'fake_probe_mod.linear_probe')
-    assert main_job.probe_accuracy('c.pth', 'root', 3, 'wd') == 0.25
+    assert main_job.probe_accuracy('c.pth', 'root', 3, 'wd',
+                                   split='test') == 0.25
     assert got == dict(checkpoint='c.pth', data_root='root', seed=3,
-                       work_dir='wd')
+                       val_split='test')
+
+    def no_split(checkpoint, data_root, seed=0):
+        return dict(acc=0.5)
+    mod.linear_probe = no_split
+    assert main_job.probe_accuracy(None, 'root', 0, 'wd') == 0.5
+    with pytest.raises(TypeError, match="cannot score on the 'test'"):
+        main_job.probe_accuracy(None, 'root', 0, 'wd', split='test')
 
 
 def test_mean_std_and_table():
