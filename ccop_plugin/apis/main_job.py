@@ -347,6 +347,9 @@ def pretrain_options(cfg: MainJobConfig, method: str) -> Dict:
                  by_epoch=False, begin=warmup, end=cfg.pretrain_iters),
         ],
         'default_hooks.checkpoint.interval': max(1, cfg.pretrain_iters // 4),
+        # the last two only (as the tiny CCOP / MoCo v2 configs): methods x
+        # seeds runs would otherwise fill the disk
+        'default_hooks.checkpoint.max_keep_ckpts': 2,
         'randomness.seed': cfg.train_seed,
     })
     return options

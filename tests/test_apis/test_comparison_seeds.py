@@ -334,6 +334,7 @@ def test_pretrain_options_same_budget_for_every_method(tmp_path):
         assert conf.train_cfg.max_iters == 8, m
         assert conf.train_dataloader.batch_size == 2, m
         assert conf.randomness.seed == 4, m
+        assert conf.default_hooks.checkpoint.max_keep_ckpts == 2, m
         sched = conf.param_scheduler
         assert [s['type'] for s in sched] == ['LinearLR',
                                               'CosineAnnealingLR'], m
