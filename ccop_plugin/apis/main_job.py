@@ -711,13 +711,15 @@ def run_comparison(cfg: MainJobConfig,
         records), ``values`` (the record's results), ``record`` (its path),
         and per method the records of the first seed.
     """
-    from .report import comparison_table, write_report, write_science_record
+    from .report import (check_record_path, comparison_table, write_report,
+                         write_science_record)
     methods = check_methods(methods)
     seeds = [cfg.seed] if seeds is None else [int(s) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f'seeds must be distinct and at least one, got '
                          f'{seeds}')
     record = record or osp.join(cfg.work_dir, 'science.json')
+    check_record_path(record)  # before hours of work, not after
     t0 = time.time()
     started = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
     results = prepare_data(cfg)

@@ -328,6 +328,22 @@ def read_science_record(path: str) -> Dict:
     return obj
 
 
+def check_record_path(path: str) -> None:
+    """Raise FileExistsError unless ``path`` is free or holds a record of
+    :func:`write_science_record` (checked before a long run too)."""
+    if not osp.lexists(path):
+        return
+    try:
+        ours = read_science_record(path)['protocol'].get(
+            'writer') == RECORD_WRITER
+    except (OSError, ValueError):
+        ours = False
+    if not ours:
+        raise FileExistsError(
+            f'{path} exists and is not a record of this tool; nothing '
+            'was written: move it away or pass another record path')
+
+
 def write_science_record(path: str, protocol: Dict,
                          results: Dict[str, Dict[str, List]]) -> Dict:
     """Write the comparison's record (the only writer of the format)::
@@ -346,16 +362,7 @@ def write_science_record(path: str, protocol: Dict,
                results={m: {k: list(v[k]) for k in RECORD_KEYS}
                         for m, v in results.items()})
     _check_record(obj, path)
-    if osp.lexists(path):
-        try:
-            old = read_science_record(path)
-            ours = old['protocol'].get('writer') == RECORD_WRITER
-        except (OSError, ValueError):
-            ours = False
-        if not ours:
-            raise FileExistsError(
-                f'{path} exists and is not a record of this tool; nothing '
-                'was written: move it away or pass another record path')
+    check_record_path(path)
     d = osp.dirname(path) or '.'
     os.makedirs(d, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=d, suffix='.tmp')

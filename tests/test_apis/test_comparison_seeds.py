@@ -273,7 +273,12 @@ def test_unknown_method_and_bad_seeds_are_refused(tmp_path):
         run_comparison(cfg, ['ccop', 'simclr'], seeds=[0])
     with pytest.raises(ValueError, match='distinct'):
         run_comparison(cfg, ['ccop'], seeds=[1, 1])
-    assert not osp.exists(cfg.work_dir)
+    foreign = tmp_path / 'notes.json'
+    foreign.write_text('{}')
+    with pytest.raises(FileExistsError, match='not a record of this tool'):
+        run_comparison(cfg, ['ccop'], seeds=[1], record=str(foreign))
+    assert not osp.exists(cfg.work_dir)  # refused before any work
+    assert foreign.read_text() == '{}'
 
 
 def test_cli_seeds_and_methods(monkeypatch, capsys):
