@@ -12,16 +12,25 @@ import sys
 from ccop_plugin.apis.main_job import MainJobConfig, run_main_job
 
 
-def parse_args(argv=None) -> MainJobConfig:
+def build_parser(description: str = None) -> argparse.ArgumentParser:
+    """The main job's options (shared with ``compare_pretraining.py``)."""
     d = MainJobConfig()
     p = argparse.ArgumentParser(
-        description=__doc__.split('\n\n')[0],
+        description=description or __doc__.split('\n\n')[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('--work-dir', default=d.work_dir)
-    p.add_argument('--seed', type=int, default=d.seed)
+    p.add_argument('--seed', type=int, default=d.seed,
+                   help='seed of the data and proposals (and of the '
+                   'training runs unless --run-seed)')
+    p.add_argument('--run-seed', type=int, default=d.run_seed,
+                   help='seed of pre-training and fine-tuning (data order, '
+                   'initialisation, augmentation); default: --seed')
     p.add_argument('--num-unlabeled', type=int, default=d.num_unlabeled)
     p.add_argument('--num-train', type=int, default=d.num_train)
     p.add_argument('--num-val', type=int, default=d.num_val)
+    p.add_argument('--num-test', type=int, default=d.num_test,
+                   help='images of a held-out test split for the final '
+                   'figures (0: none, figures from val)')
     p.add_argument('--img-size', type=int, default=d.img_size)
     p.add_argument('--pretrain-iters', type=int, default=d.pretrain_iters)
     p.add_argument('--pretrain-batch', type=int, default=d.pretrain_batch)
@@ -30,8 +39,18 @@ def parse_args(argv=None) -> MainJobConfig:
                    help='selective-search workers (default: all cores)')
     p.add_argument('--no-fpn', dest='with_fpn', action='store_false',
                    help='transfer the backbone only')
-    a = vars(p.parse_args(argv))
-    return MainJobConfig(**a)
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> MainJobConfig:
+    """The :class:`MainJobConfig` of the options of :func:`build_parser`."""
+    fields = MainJobConfig.__dataclass_fields__
+    return MainJobConfig(**{k: v for k, v in vars(args).items()
+                            if k in fields})
+
+
+def parse_args(argv=None) -> MainJobConfig:
+    return config_from_args(build_parser().parse_args(argv))
 
 
 def main(argv=None) -> int:

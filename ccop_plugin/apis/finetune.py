@@ -183,6 +183,53 @@ def finetune_detector(config: Union[str, Config],
     return out
 
 
+def evaluate_detector(config: Union[str, Config],
+                      checkpoint: str,
+                      work_dir: str,
+                      data_root: str,
+                      ann_file: str,
+                      img_prefix: str,
+                      metrics_file: str = 'test_metrics.json'
+                      ) -> Dict[str, float]:
+    """Evaluate a fine-tuned detector once on one split (``Runner.test``).
+
+    The config's test dataloader and evaluator are pointed at
+    ``data_root/ann_file`` with images under ``data_root/img_prefix`` (e.g.
+    a held-out test split that no selection has seen); nothing is trained.
+
+    Returns:
+        dict: Metric name -> float, also written to
+        ``<work_dir>/<metrics_file>``.
+    """
+    from mmengine.runner import Runner
+    from mmdet.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    if not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'detector checkpoint {checkpoint!r} does '
+                                'not exist')
+    ann = osp.join(data_root, ann_file)
+    if not osp.isfile(ann):
+        raise FileNotFoundError(f'{ann}: no such annotation file')
+    cfg = build_finetune_cfg(config, work_dir, data_root=data_root, seed=None)
+    cfg.model.backbone.init_cfg = None
+    cfg.model.init_cfg = None
+    cfg.test_dataloader = copy.deepcopy(cfg.val_dataloader)
+    ds = _inner_dataset(cfg.test_dataloader.dataset)
+    ds.ann_file = ann_file
+    ds.data_prefix = dict(img=img_prefix)
+    ev = copy.deepcopy(cfg.val_evaluator)
+    for e in (ev if isinstance(ev, list) else [ev]):
+        e.ann_file = ann
+    cfg.test_evaluator = ev
+    cfg.load_from = checkpoint
+    cfg.resume = False
+    metrics = Runner.from_cfg(cfg).test()
+    out = {k: float(v) for k, v in (metrics or {}).items()
+           if isinstance(v, (int, float))}
+    _atomic_json(osp.join(work_dir, metrics_file), out)
+    return out
+
+
 def summarize(metrics: Dict[str, float],
               keys: Sequence[str] = ('coco/bbox_mAP', 'coco/bbox_mAP_50',
                                      'coco/segm_mAP', 'coco/segm_mAP_50')

@@ -19,18 +19,32 @@ so):
    (:func:`ccop_plugin.converters.convert_to_mmdet`).
 5. ``finetune_<method>``: Mask R-CNN fine-tuning and COCO bbox/segm evaluation
    (:func:`ccop_plugin.apis.finetune.finetune_detector`).
+6. ``test_<method>`` (when the data has a test split, ``num_test > 0``): the
+   fine-tuned detector evaluated once on the held-out test split
+   (:func:`ccop_plugin.apis.finetune.evaluate_detector`).
+7. ``probe_<method>`` (comparison only): linear-probe accuracy of the
+   pre-trained backbone (:func:`probe_accuracy`).
+
+Seeds: ``seed`` makes the data (and the proposals); ``run_seed`` (default:
+``seed``) seeds pre-training, fine-tuning and the probe (mmengine
+``randomness.seed``: data order, initialisation, augmentation). The stages of
+a run seed other than ``seed`` live in ``<stage>_<method>_seed<s>``.
 
 :func:`run_main_job` runs CCOP end to end and writes the report;
-:func:`run_comparison` runs the same budget for CCOP, MoCo v2 and no
-pre-training and returns one AP table.
+:func:`run_comparison` runs the same data and budget for every method
+(:data:`METHODS`: CCOP, MoCo v2, no pre-training, the ablations and the
+related methods) and every run seed, and writes a mean +- std table, a plot
+with error bars and the machine-readable record
+(:func:`ccop_plugin.apis.report.write_science_record`).
 """
 import glob
 import hashlib
+import inspect
 import json
 import os
 import os.path as osp
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Dict, List, Optional, Sequence
 
 from ccop_plugin.utils.config_path import get_config_path
@@ -39,8 +53,27 @@ from ccop_plugin.utils.config_path import get_config_path
 PRETRAIN_CONFIGS = {
     'ccop': 'ccop/ccop_resnet18-fpn_cpu-tiny.py',
     'mocov2': 'mocov2/mocov2_resnet18_cpu-tiny.py',
+    # ablations of CCOP
+    'ccop_no_curriculum':
+    'ablations/ccop_resnet18-fpn_no-curriculum_cpu-tiny.py',
+    'ccop_no_intra': 'ablations/ccop_resnet18-fpn_no-intra_cpu-tiny.py',
+    'ccop_no_inter': 'ablations/ccop_resnet18-fpn_no-inter_cpu-tiny.py',
+    'ccop_intra_key': 'ablations/ccop_resnet18-fpn_intra-key_cpu-tiny.py',
+    # related methods the plugin ships
+    'heatmap': 'mix/ccop_resnet18-fpn_heatmap-instep_cpu-tiny.py',
+    'plrc': 'plrc/plrc_resnet18_cpu-tiny.py',
+    'mcl': 'mcl/mcl_resnet18-fpn_cpu-tiny.py',
 }
+#: Methods whose pre-training reads a plain image folder (no proposal file).
+IMAGE_FOLDER_METHODS = ('mocov2', )
+#: Every method of the comparison; ``none`` is no pre-training (random init).
+METHODS = ('ccop', 'mocov2', 'none', 'ccop_no_curriculum', 'ccop_no_intra',
+           'ccop_no_inter', 'ccop_intra_key', 'heatmap', 'plrc', 'mcl')
+#: The comparison's default: the issue's three methods.
+DEFAULT_METHODS = ('ccop', 'mocov2', 'none')
 FINETUNE_CONFIG = 'mask_rcnn/mask-rcnn_r18-ccop-tiny_fpn-bn-4conv1fc_6e_synth.py'
+#: Function measuring the linear-probe accuracy (imported when needed).
+PROBE_FUNCTION = 'ccop_plugin.evaluation.linear_probe.linear_probe'
 
 
 @dataclass
@@ -49,8 +82,13 @@ class MainJobConfig:
 
     Attributes:
         work_dir: Folder of every stage's output.
-        seed: Seed of the data, the proposals and the training runs.
+        seed: Seed of the data and the proposals, and of the training runs
+            unless ``run_seed`` is given.
+        run_seed: Seed of pre-training, fine-tuning and the probe (data
+            order, initialisation, augmentation); None: ``seed``.
         num_unlabeled / num_train / num_val / img_size: Synthetic data sizes.
+        num_test: Images of a held-out test split (0: none; the final
+            figures then come from the val split).
         pretrain_iters: Pre-training iterations (batch 4 per iteration...
             set by the pre-training config's batch size).
         finetune_epochs: Mask R-CNN epochs on the train split.
@@ -63,12 +101,24 @@ class MainJobConfig:
     num_train: int = 120
     num_val: int = 40
     img_size: int = 128
+    num_test: int = 0
+    run_seed: Optional[int] = None
     pretrain_iters: int = 200
     pretrain_batch: int = 16
     finetune_epochs: int = 6
     workers: Optional[int] = None
     with_fpn: bool = True
     extra: Dict = field(default_factory=dict)
+
+    @property
+    def train_seed(self) -> int:
+        """The seed of the training runs (``run_seed``, else ``seed``)."""
+        return self.seed if self.run_seed is None else self.run_seed
+
+    @property
+    def eval_split(self) -> str:
+        """Split of the final figures: ``test`` when there is one."""
+        return 'test' if self.num_test > 0 else 'val'
 
     @property
     def data_root(self) -> str:
@@ -209,7 +259,7 @@ def stage_data(cfg: MainJobConfig) -> Dict:
     meta = generate_synthetic_coco(
         cfg.data_root, seed=cfg.seed, num_unlabeled=cfg.num_unlabeled,
         num_train=cfg.num_train, num_val=cfg.num_val, img_size=cfg.img_size,
-        verbose=True)
+        num_test=cfg.num_test, verbose=True)
     return dict(data_root=cfg.data_root,
                 splits={k: v['num_images'] for k, v in meta['splits'].items()})
 
@@ -270,13 +320,13 @@ def pretrain(config: str, work_dir: str, cfg_options: Optional[Dict] = None,
         DefaultScope._instance_dict.update(saved)
 
 
-def stage_pretrain(cfg: MainJobConfig, method: str, work_dir: str) -> Dict:
-    """Pre-train with the Runner (:func:`pretrain`); resumes if interrupted."""
-    config = get_config_path(PRETRAIN_CONFIGS[method])
+def pretrain_options(cfg: MainJobConfig, method: str) -> Dict:
+    """``--cfg-options`` of a method's pre-training: the data, the budget
+    and the seed, the same for every method."""
     img_dir = osp.join(osp.abspath(cfg.data_root), 'images', 'unlabeled') + '/'
     # linear warm-up (at most 5 iterations, as the tiny configs), then cosine
     warmup = min(5, max(1, cfg.pretrain_iters // 2))
-    if method == 'ccop':  # images listed with their proposals
+    if method not in IMAGE_FOLDER_METHODS:  # images listed with proposals
         options = {
             'train_dataloader.dataset.data_root': img_dir,
             'train_dataloader.dataset.ann_file':
@@ -288,13 +338,27 @@ def stage_pretrain(cfg: MainJobConfig, method: str, work_dir: str) -> Dict:
     options.update({
         'train_dataloader.batch_size': cfg.pretrain_batch,
         'train_cfg.max_iters': cfg.pretrain_iters,
-        'param_scheduler.0.end': warmup,
-        'param_scheduler.1.begin': warmup,
-        'param_scheduler.1.T_max': cfg.pretrain_iters - warmup,
-        'param_scheduler.1.end': cfg.pretrain_iters,
+        # one schedule for every method (the tiny PLRC / MCL configs have
+        # no warm-up of their own)
+        'param_scheduler': [
+            dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
+                 end=warmup),
+            dict(type='CosineAnnealingLR', T_max=cfg.pretrain_iters - warmup,
+                 by_epoch=False, begin=warmup, end=cfg.pretrain_iters),
+        ],
         'default_hooks.checkpoint.interval': max(1, cfg.pretrain_iters // 4),
-        'randomness.seed': cfg.seed,
+        # the last two only (as the tiny CCOP / MoCo v2 configs): methods x
+        # seeds runs would otherwise fill the disk
+        'default_hooks.checkpoint.max_keep_ckpts': 2,
+        'randomness.seed': cfg.train_seed,
     })
+    return options
+
+
+def stage_pretrain(cfg: MainJobConfig, method: str, work_dir: str) -> Dict:
+    """Pre-train with the Runner (:func:`pretrain`); resumes if interrupted."""
+    config = get_config_path(PRETRAIN_CONFIGS[method])
+    options = pretrain_options(cfg, method)
     resume = _latest_checkpoint(work_dir)
     if resume:
         _log(f'{method}: resuming from {resume}')
@@ -304,16 +368,26 @@ def stage_pretrain(cfg: MainJobConfig, method: str, work_dir: str) -> Dict:
     if ckpt is None:
         raise RuntimeError(f'pre-training wrote no checkpoint in {work_dir}')
     return dict(checkpoint=ckpt, config=PRETRAIN_CONFIGS[method],
-                iters=cfg.pretrain_iters, batch=cfg.pretrain_batch)
+                iters=cfg.pretrain_iters, batch=cfg.pretrain_batch,
+                seed=cfg.train_seed)
 
 
 def stage_convert(cfg: MainJobConfig, checkpoint: str, work_dir: str) -> Dict:
-    from ccop_plugin.converters import convert_to_mmdet, save_mmdet_checkpoint
-    result = convert_to_mmdet(checkpoint, with_fpn=cfg.with_fpn)
+    from ccop_plugin.converters import (convert_to_mmdet,
+                                        expected_keys_from_config,
+                                        save_mmdet_checkpoint)
+    # the fine-tuned detector's keys: an FPN of other channels (MCL's) is
+    # skipped and reported instead of loading half-way
+    expected = expected_keys_from_config(get_config_path(FINETUNE_CONFIG),
+                                         with_fpn=cfg.with_fpn)
+    result = convert_to_mmdet(checkpoint, with_fpn=cfg.with_fpn,
+                              expected=expected)
     print(result.report())
     out = osp.join(work_dir, 'mmdet_init.pth')
     save_mmdet_checkpoint(result, out)
-    return dict(checkpoint=out, num_mapped=len(result.mapped))
+    return dict(checkpoint=out, num_mapped=len(result.mapped),
+                num_skipped=len(result.skipped),
+                num_missing=len(result.missing or ()))
 
 
 def stage_finetune(cfg: MainJobConfig, checkpoint: Optional[str],
@@ -322,10 +396,66 @@ def stage_finetune(cfg: MainJobConfig, checkpoint: Optional[str],
     metrics = finetune_detector(
         get_config_path(FINETUNE_CONFIG), work_dir, checkpoint=checkpoint,
         data_root=cfg.data_root, max_epochs=cfg.finetune_epochs,
-        seed=cfg.seed)
+        seed=cfg.train_seed)
     ckpts = sorted(glob.glob(osp.join(work_dir, 'epoch_*.pth')))
     return dict(metrics=metrics, checkpoint=ckpts[-1] if ckpts else None,
                 config=FINETUNE_CONFIG)
+
+
+def stage_test(cfg: MainJobConfig, checkpoint: str, work_dir: str) -> Dict:
+    """Evaluate the fine-tuned detector once on the held-out test split."""
+    from ccop_plugin.apis.finetune import evaluate_detector
+    from ccop_plugin.datagen import SPLITS
+    metrics = evaluate_detector(
+        get_config_path(FINETUNE_CONFIG), checkpoint, work_dir,
+        data_root=cfg.data_root, ann_file=SPLITS[cfg.eval_split][1],
+        img_prefix=f'images/{cfg.eval_split}/')
+    return dict(metrics=metrics, split=cfg.eval_split)
+
+
+def _probe_function() -> Optional[Callable]:
+    """:data:`PROBE_FUNCTION`, or None when its module is not there."""
+    import importlib
+    module, name = PROBE_FUNCTION.rsplit('.', 1)
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as e:
+        _log(f'probe accuracy not measured ({PROBE_FUNCTION} unavailable: '
+             f'{e}); recorded as null')
+        return None
+
+
+def probe_accuracy(checkpoint: Optional[str], data_root: str, seed: int,
+                   work_dir: str, split: str = 'val') -> Optional[float]:
+    """Linear-probe accuracy (a fraction in [0, 1]) of a pre-training
+    checkpoint (None: the randomly initialised backbone) on ``split``, or
+    None when the probe is not available. The one place that calls the
+    probe (:data:`PROBE_FUNCTION`, which fits on the train split)."""
+    fn = _probe_function()
+    if fn is None:
+        return None
+    params = inspect.signature(fn).parameters
+    kwargs = dict(seed=seed)
+    if 'work_dir' in params:
+        kwargs['work_dir'] = work_dir
+    if 'val_split' in params:
+        kwargs['val_split'] = split
+    elif split != 'val':
+        raise TypeError(f'{PROBE_FUNCTION} cannot score on the {split!r} '
+                        'split (no val_split argument)')
+    out = fn(checkpoint, data_root, **kwargs)
+    acc = out['acc'] if isinstance(out, dict) else out
+    return None if acc is None else float(acc)
+
+
+def stage_probe(cfg: MainJobConfig, checkpoint: Optional[str],
+                work_dir: str) -> Dict:
+    acc = probe_accuracy(checkpoint, cfg.data_root, cfg.train_seed, work_dir,
+                         split=cfg.eval_split)
+    if acc is None:
+        # not a result: the stage must not be recorded as done
+        raise RuntimeError('the linear probe is not available')
+    return dict(acc=acc, split=cfg.eval_split)
 
 
 def stage_settings(cfg: MainJobConfig, stage: str,
@@ -334,53 +464,110 @@ def stage_settings(cfg: MainJobConfig, stage: str,
     its upstream stages' keys)."""
     if stage == 'data':
         from ccop_plugin.datagen.coco_writer import FORMAT_VERSION
-        return dict(seed=cfg.seed, num_unlabeled=cfg.num_unlabeled,
-                    num_train=cfg.num_train, num_val=cfg.num_val,
-                    img_size=cfg.img_size, format_version=FORMAT_VERSION)
+        out = dict(seed=cfg.seed, num_unlabeled=cfg.num_unlabeled,
+                   num_train=cfg.num_train, num_val=cfg.num_val,
+                   img_size=cfg.img_size, format_version=FORMAT_VERSION)
+        if cfg.num_test:  # absent when 0: earlier keys stay valid
+            out['num_test'] = cfg.num_test
+        return out
     if stage == 'proposals':
         from ccop_plugin.proposals import get_preset
         return dict(preset='ccop', params=asdict(get_preset('ccop')))
     if stage == 'pretrain':
         return dict(method=method, config=PRETRAIN_CONFIGS.get(method),
                     iters=cfg.pretrain_iters, batch=cfg.pretrain_batch,
-                    seed=cfg.seed)
+                    seed=cfg.train_seed)
     if stage == 'convert':
         return dict(with_fpn=cfg.with_fpn)
     if stage == 'finetune':
         return dict(config=FINETUNE_CONFIG, epochs=cfg.finetune_epochs,
-                    seed=cfg.seed, init=method)
+                    seed=cfg.train_seed, init=method)
+    if stage == 'test':
+        return dict(config=FINETUNE_CONFIG, split=cfg.eval_split)
+    if stage == 'probe':
+        return dict(function=PROBE_FUNCTION, seed=cfg.train_seed,
+                    init=method, split=cfg.eval_split)
     raise KeyError(f'unknown stage {stage!r}')
 
 
-def run_method(cfg: MainJobConfig, method: str,
-               upstream: Optional[Dict] = None) -> Dict:
-    """Pre-train (unless ``method == 'none'``), convert, fine-tune.
+def stage_suffix(cfg: MainJobConfig) -> str:
+    """``''`` for the data seed, ``'_seed<s>'`` for another run seed."""
+    return '' if cfg.train_seed == cfg.seed else f'_seed{cfg.train_seed}'
 
-    ``upstream``: the records of the ``data`` and ``proposals`` stages
-    (:func:`prepare_data`), whose keys are part of this method's keys.
+
+def run_method(cfg: MainJobConfig, method: str,
+               upstream: Optional[Dict] = None,
+               seed: Optional[int] = None, probe: bool = False) -> Dict:
+    """Pre-train (unless ``method == 'none'``), convert, fine-tune, and
+    evaluate on the test split when the data has one.
+
+    Args:
+        cfg: The job's settings.
+        method: A key of :data:`METHODS`.
+        upstream: The records of the ``data`` and ``proposals`` stages
+            (:func:`prepare_data`), whose keys are part of this method's keys.
+        seed: Run seed (pre-training, fine-tuning, probe); None:
+            ``cfg.train_seed``. The data stays that of ``cfg.seed``.
+        probe: Also measure the linear-probe accuracy
+            (:func:`probe_accuracy`); ``results['probe']['acc']`` is None
+            when the probe is unavailable or fails (logged).
     """
+    if method != 'none' and method not in PRETRAIN_CONFIGS:
+        raise ValueError(f'unknown method {method!r}; known: '
+                         f'{", ".join(METHODS)}')
+    if seed is not None:
+        cfg = replace(cfg, run_seed=seed)
     upstream = upstream or prepare_data(cfg)
+    sfx = stage_suffix(cfg)
     results = {}
     init = None
+    pre_ckpt = None
     before = [upstream['data']]  # what fine-tuning depends on
     if method != 'none':
-        # CCOP reads the proposals; the other methods only the images
-        pre_up = [upstream['proposals' if method == 'ccop' else 'data']]
-        st = Stage(cfg.work_dir, f'pretrain_{method}',
+        # methods reading the proposal file depend on it; the others only
+        # on the images
+        pre_up = [upstream['data' if method in IMAGE_FOLDER_METHODS
+                           else 'proposals']]
+        st = Stage(cfg.work_dir, f'pretrain_{method}{sfx}',
                    stage_settings(cfg, 'pretrain', method), pre_up)
         results['pretrain'] = st.run(
             lambda: stage_pretrain(cfg, method, st.dir))
-        sc = Stage(cfg.work_dir, f'convert_{method}',
+        pre_ckpt = results['pretrain']['checkpoint']
+        sc = Stage(cfg.work_dir, f'convert_{method}{sfx}',
                    stage_settings(cfg, 'convert', method),
                    [results['pretrain']])
         results['convert'] = sc.run(lambda: stage_convert(
-            cfg, results['pretrain']['checkpoint'], sc.dir))
+            cfg, pre_ckpt, sc.dir))
         init = results['convert']['checkpoint']
         before.append(results['convert'])
-    sf = Stage(cfg.work_dir, f'finetune_{method}',
+    sf = Stage(cfg.work_dir, f'finetune_{method}{sfx}',
                stage_settings(cfg, 'finetune', method), before)
     results['finetune'] = sf.run(lambda: stage_finetune(cfg, init, sf.dir))
+    if cfg.num_test > 0:
+        se = Stage(cfg.work_dir, f'test_{method}{sfx}',
+                   stage_settings(cfg, 'test', method),
+                   [results['finetune'], upstream['data']])
+        results['test'] = se.run(lambda: stage_test(
+            cfg, results['finetune']['checkpoint'], se.dir))
+    if probe:
+        results['probe'] = _run_probe(cfg, method, pre_ckpt, sfx, upstream,
+                                      results.get('pretrain'))
     return results
+
+
+def _run_probe(cfg: MainJobConfig, method: str, checkpoint: Optional[str],
+               sfx: str, upstream: Dict, pretrain: Optional[Dict]) -> Dict:
+    name = f'probe_{method}{sfx}'
+    if _probe_function() is None:
+        return dict(acc=None, run='not measured (probe unavailable)')
+    up = [upstream['data']] + ([pretrain] if pretrain else [])
+    sp = Stage(cfg.work_dir, name, stage_settings(cfg, 'probe', method), up)
+    try:
+        return sp.run(lambda: stage_probe(cfg, checkpoint, sp.dir))
+    except Exception as e:  # a missing figure, not a lost comparison
+        _log(f'{name}: the probe failed ({type(e).__name__}: {e}); '
+             'probe_acc recorded as null')
+        return dict(acc=None, run=f'failed ({type(e).__name__}: {e})')
 
 
 def prepare_data(cfg: MainJobConfig) -> Dict:
@@ -403,18 +590,159 @@ def run_main_job(cfg: MainJobConfig) -> Dict:
     return results
 
 
-def run_comparison(cfg: MainJobConfig,
-                   methods: List[str] = ('ccop', 'mocov2', 'none')) -> Dict:
-    """Same data and budget for each method; returns and writes an AP table."""
-    from .report import ap_table, write_report
-    results = prepare_data(cfg)
+def comparison_seeds(cfg: MainJobConfig, num_seeds: int) -> List[int]:
+    """``num_seeds`` run seeds: ``seed``, ``seed + 1``, ..."""
+    if num_seeds < 1:
+        raise ValueError(f'--seeds must be >= 1, got {num_seeds}')
+    return [cfg.seed + i for i in range(num_seeds)]
+
+
+def check_methods(methods: Sequence[str]) -> List[str]:
+    """The methods, checked (known, no repeats)."""
+    methods = list(methods)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f'unknown method(s) {", ".join(unknown)}; known: '
+                         f'{", ".join(METHODS)}')
+    if not methods or len(set(methods)) != len(methods):
+        raise ValueError(f'methods must be given once each, got {methods}')
+    return methods
+
+
+def machine_info() -> Dict:
+    """Where a run ran: platform, CPUs, torch and the OpenMMLab versions."""
+    import platform
+
+    import torch
+    info = dict(platform=platform.platform(),
+                processor=platform.processor() or platform.machine(),
+                python=platform.python_version(),
+                cpu_count=os.cpu_count(),
+                torch=torch.__version__,
+                torch_threads=torch.get_num_threads(),
+                device=(f'cuda ({torch.cuda.get_device_name(0)})'
+                        if torch.cuda.is_available() else 'cpu'))
+    if hasattr(os, 'sched_getaffinity'):
+        info['cpus_usable'] = len(os.sched_getaffinity(0))
+    for mod in ('mmengine', 'mmcv', 'mmdet', 'mmpretrain', 'ccop_plugin'):
+        try:
+            info[mod] = __import__(mod).__version__
+        except (ImportError, AttributeError):
+            info[mod] = None
+    return info
+
+
+def comparison_protocol(cfg: MainJobConfig, methods: Sequence[str],
+                        seeds: Sequence[int]) -> Dict:
+    """Every setting that defines a comparison run (the record's
+    ``protocol``)."""
+    settings = asdict(cfg)
+    settings.pop('run_seed')
+    return dict(
+        settings=settings,
+        methods=list(methods),
+        seeds=list(seeds),
+        data_seed=cfg.seed,
+        seed_scope=('each run seed seeds pre-training, fine-tuning and the '
+                    'probe (data order, initialisation, augmentation); the '
+                    'data and proposals are those of data_seed for every '
+                    'method and seed'),
+        data=dict(num_unlabeled=cfg.num_unlabeled, num_train=cfg.num_train,
+                  num_val=cfg.num_val, num_test=cfg.num_test,
+                  img_size=cfg.img_size),
+        pretrain=dict(
+            iters=cfg.pretrain_iters, batch=cfg.pretrain_batch,
+            schedule='linear warm-up (min(5, iters // 2) iterations) then '
+            'cosine, the same for every method',
+            configs={m: PRETRAIN_CONFIGS.get(m) for m in methods}),
+        finetune=dict(config=FINETUNE_CONFIG, epochs=cfg.finetune_epochs,
+                      with_fpn=cfg.with_fpn,
+                      model_selection='none (the last epoch)'),
+        evaluation=dict(
+            split=cfg.eval_split,
+            selection_split='val',
+            bbox_ap='COCO bbox mAP (fraction) of the fine-tuned Mask R-CNN '
+            f'on the {cfg.eval_split} split',
+            segm_ap=f'COCO segm mAP (fraction) on the {cfg.eval_split} split',
+            probe_acc=f'{PROBE_FUNCTION} accuracy (fraction; fit on the '
+            f'train split, scored on the {cfg.eval_split} split); null when '
+            'not measured'),
+        machine=machine_info())
+
+
+def collect_results(runs: Dict[str, Dict[int, Dict]], methods: Sequence[str],
+                    seeds: Sequence[int]) -> Dict[str, Dict[str, List]]:
+    """``{method: {probe_acc, bbox_ap, segm_ap: [one value per seed]}}``
+    from :func:`run_method`'s records (test split when there is one)."""
+    out = {}
     for m in methods:
-        results[m] = run_method(cfg, m, results)
-    table = ap_table({m: results[m]['finetune']['metrics'] for m in methods})
+        vals = dict(probe_acc=[], bbox_ap=[], segm_ap=[])
+        for s in seeds:
+            r = runs[m][s]
+            metrics = (r.get('test') or r['finetune'])['metrics']
+            vals['bbox_ap'].append(metrics.get('coco/bbox_mAP'))
+            vals['segm_ap'].append(metrics.get('coco/segm_mAP'))
+            vals['probe_acc'].append((r.get('probe') or {}).get('acc'))
+        out[m] = vals
+    return out
+
+
+def run_comparison(cfg: MainJobConfig,
+                   methods: Sequence[str] = DEFAULT_METHODS,
+                   seeds: Optional[Sequence[int]] = None,
+                   record: Optional[str] = None,
+                   probe: bool = True) -> Dict:
+    """Every method with every run seed on the same data and budget.
+
+    Writes ``<work_dir>/comparison.md`` (mean +- std per method and the
+    values of each seed), the report with a plot with error bars, and the
+    record (:func:`ccop_plugin.apis.report.write_science_record`) at
+    ``record`` (default ``<work_dir>/science.json``).
+
+    Args:
+        cfg: Settings; ``cfg.seed`` makes the data, used by every run.
+        methods: Keys of :data:`METHODS`.
+        seeds: Run seeds; default ``[cfg.seed]``.
+        record: Path of the record.
+        probe: Measure the linear-probe accuracy too.
+
+    Returns:
+        dict: ``data``, ``proposals``, ``runs`` (method -> seed -> stage
+        records), ``values`` (the record's results), ``record`` (its path),
+        and per method the records of the first seed.
+    """
+    from .report import (check_record_path, comparison_table, write_report,
+                         write_science_record)
+    methods = check_methods(methods)
+    seeds = [cfg.seed] if seeds is None else [int(s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f'seeds must be distinct and at least one, got '
+                         f'{seeds}')
+    record = record or osp.join(cfg.work_dir, 'science.json')
+    check_record_path(record)  # before hours of work, not after
+    t0 = time.time()
+    started = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
+    results = prepare_data(cfg)
+    runs: Dict[str, Dict[int, Dict]] = {m: {} for m in methods}
+    for s in seeds:  # every method once per seed: a partial run is balanced
+        for m in methods:
+            _log(f'comparison: {m}, seed {s}')
+            runs[m][s] = run_method(cfg, m, results, seed=s, probe=probe)
+    for m in methods:
+        results[m] = runs[m][seeds[0]]
+    values = collect_results(runs, methods, seeds)
+    protocol = comparison_protocol(cfg, methods, seeds)
+    protocol.update(started_utc=started,
+                    seconds=round(time.time() - t0, 1))
+    table = comparison_table(values, seeds, split=cfg.eval_split)
     with open(osp.join(cfg.work_dir, 'comparison.md'), 'w') as f:
         f.write(table)
-    write_report(cfg, results, list(methods))
+    write_science_record(record, protocol, values)
+    results.update(runs=runs, values=values, record=record)
+    write_report(cfg, results, list(methods), comparison=dict(
+        values=values, seeds=seeds, runs=runs, split=cfg.eval_split))
     print(table)
+    _log(f'comparison done in {time.time() - t0:.0f} s; record: {record}')
     return results
 
 

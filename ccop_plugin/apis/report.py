@@ -2,14 +2,20 @@
 
 Figures: pre-training losses and the curriculum schedule (read back from the
 runs' ``vis_data/scalars.json``), sample proposals, sample detections of the
-fine-tuned Mask R-CNN; tables: COCO bbox/segm AP of each method and the time
-of each stage.
+fine-tuned Mask R-CNN, and for a multi-seed comparison the mean +- std of each
+method with error bars; tables: COCO bbox/segm AP of each method, mean +- std
+over seeds, and the time of each stage.
+
+The comparison's machine-readable record (``science.json``) has one writer,
+:func:`write_science_record`, and one reader, :func:`read_science_record`.
 """
 import glob
 import json
+import math
 import os
 import os.path as osp
-from typing import Dict, List, Optional
+import tempfile
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -17,8 +23,18 @@ AP_KEYS = (('bbox AP', 'coco/bbox_mAP'), ('bbox AP50', 'coco/bbox_mAP_50'),
            ('bbox AP75', 'coco/bbox_mAP_75'), ('mask AP', 'coco/segm_mAP'),
            ('mask AP50', 'coco/segm_mAP_50'), ('mask AP75',
                                                 'coco/segm_mAP_75'))
-METHOD_NAMES = dict(ccop='CCOP', mocov2='MoCo v2 (mmpretrain)',
-                    none='no pre-training (random init)')
+METHOD_NAMES = dict(
+    ccop='CCOP', mocov2='MoCo v2 (mmpretrain)',
+    none='no pre-training (random init)',
+    ccop_no_curriculum='CCOP, no curriculum (start values)',
+    ccop_no_intra='CCOP, no intra-image loss',
+    ccop_no_inter='CCOP, no inter-image object loss',
+    ccop_intra_key='CCOP, intra-image loss anchored at the key',
+    heatmap='CCOP + heat-map proposals', plrc='PLRC', mcl='MCL')
+#: The record's values per method and seed (fractions, as mmdet reports).
+RECORD_KEYS = ('probe_acc', 'bbox_ap', 'segm_ap')
+RECORD_LABELS = dict(probe_acc='probe acc', bbox_ap='bbox AP',
+                     segm_ap='mask AP')
 
 
 def ap_table(metrics: Dict[str, Dict[str, float]]) -> str:
@@ -185,7 +201,180 @@ def draw_sample_detections(config: str, checkpoint: str, data_root: str,
     return out
 
 
-def write_report(cfg, results: Dict, methods: List[str]) -> str:
+# ------------------------------------------------------- multi-seed results
+def mean_std(values: Sequence[Optional[float]]) -> Dict:
+    """Mean and sample standard deviation (ddof 1) of the non-null values;
+    ``std`` is None for fewer than two values, both are None for none."""
+    xs = [float(v) for v in values if v is not None]
+    n = len(xs)
+    if n == 0:
+        return dict(mean=None, std=None, n=0)
+    mean = sum(xs) / n
+    std = (math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1))
+           if n > 1 else None)
+    return dict(mean=mean, std=std, n=n)
+
+
+def _fmt_ms(values: Sequence[Optional[float]], total: int) -> str:
+    ms = mean_std(values)
+    if ms['mean'] is None:
+        return '-'
+    text = f"{100 * ms['mean']:.1f}"
+    if ms['std'] is not None:
+        text += f" ± {100 * ms['std']:.1f}"
+    if ms['n'] < total:
+        text += f" ({ms['n']} of {total})"
+    return text
+
+
+def comparison_table(values: Dict[str, Dict[str, List]], seeds: Sequence[int],
+                     split: str = 'test') -> str:
+    """Markdown: mean ± sample std (x100) over seeds per method, then the
+    value of every seed."""
+    n = len(seeds)
+    cols = [RECORD_LABELS[k] for k in RECORD_KEYS]
+    lines = [f'Mean ± standard deviation (ddof 1) over {n} seed(s) '
+             f'{list(seeds)}, x100; AP on the {split} split.', '',
+             '| method | ' + ' | '.join(cols) + ' |',
+             '|' + ' --- |' * (len(cols) + 1)]
+    for m, vals in values.items():
+        lines.append(f'| {METHOD_NAMES.get(m, m)} | ' + ' | '.join(
+            _fmt_ms(vals[k], n) for k in RECORD_KEYS) + ' |')
+    lines += ['', 'Per seed (x100):', '',
+              '| method | seed | ' + ' | '.join(cols) + ' |',
+              '|' + ' --- |' * (len(cols) + 2)]
+    for m, vals in values.items():
+        for i, seed in enumerate(seeds):
+            cells = ['-' if vals[k][i] is None else f'{100 * vals[k][i]:.1f}'
+                     for k in RECORD_KEYS]
+            lines.append(f'| {METHOD_NAMES.get(m, m)} | {seed} | ' +
+                         ' | '.join(cells) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
+def plot_comparison(values: Dict[str, Dict[str, List]], out: str,
+                    title: str = '') -> Optional[str]:
+    """Bars of the mean (x100) per method and measure, error bars of one
+    sample standard deviation; None when there is nothing to draw."""
+    keys = [k for k in RECORD_KEYS
+            if any(mean_std(v[k])['mean'] is not None
+                   for v in values.values())]
+    if not keys or not values:
+        return None
+    plt = _plt()
+    methods = list(values)
+    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(methods) + 2), 4))
+    width = 0.8 / len(keys)
+    for j, k in enumerate(keys):
+        stats = [mean_std(values[m][k]) for m in methods]
+        xs = [i + (j - (len(keys) - 1) / 2) * width
+              for i in range(len(methods))]
+        ax.bar(xs, [100 * (s['mean'] or 0) for s in stats], width,
+               yerr=[100 * (s['std'] or 0) for s in stats], capsize=3,
+               label=RECORD_LABELS[k])
+    ax.set_xticks(range(len(methods)))
+    ax.set_xticklabels(methods, rotation=30, ha='right')
+    ax.set_ylabel('x100 (mean ± std over seeds)')
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+RECORD_WRITER = 'ccop_plugin.apis.report.write_science_record'
+
+
+def _check_record(obj, path: str) -> None:
+    """Raise ValueError (one line naming ``path``) unless ``obj`` is a
+    science record."""
+    def bad(msg):
+        raise ValueError(f'{path}: not a science record: {msg}')
+    if not isinstance(obj, dict) or set(obj) != {'protocol', 'results'}:
+        bad('expected exactly the keys "protocol" and "results"')
+    proto, res = obj['protocol'], obj['results']
+    if not isinstance(proto, dict) or not isinstance(res, dict):
+        bad('"protocol" and "results" must be objects')
+    seeds = proto.get('seeds')
+    if not isinstance(seeds, list) or not seeds:
+        bad('protocol.seeds must be a non-empty list')
+    if proto.get('methods') != list(res):
+        bad('protocol.methods must list the methods of "results" in order')
+    for m, vals in res.items():
+        if not isinstance(vals, dict) or set(vals) != set(RECORD_KEYS):
+            bad(f'results.{m} must have exactly the keys '
+                f'{", ".join(RECORD_KEYS)}')
+        for k in RECORD_KEYS:
+            v = vals[k]
+            if not isinstance(v, list) or len(v) != len(seeds):
+                bad(f'results.{m}.{k} must hold one value per seed '
+                    f'({len(seeds)})')
+            if any(x is not None and not (isinstance(x, (int, float)) and
+                                          math.isfinite(x)) for x in v):
+                bad(f'results.{m}.{k} holds a value that is neither a '
+                    'finite number nor null')
+
+
+def read_science_record(path: str) -> Dict:
+    """Read and check a record written by :func:`write_science_record`."""
+    try:
+        with open(path) as f:
+            obj = json.load(f)
+    except ValueError as e:
+        raise ValueError(f'{path}: not JSON ({e})') from None
+    _check_record(obj, path)
+    return obj
+
+
+def check_record_path(path: str) -> None:
+    """Raise FileExistsError unless ``path`` is free or holds a record of
+    :func:`write_science_record` (checked before a long run too)."""
+    if not osp.lexists(path):
+        return
+    try:
+        ours = read_science_record(path)['protocol'].get(
+            'writer') == RECORD_WRITER
+    except (OSError, ValueError):
+        ours = False
+    if not ours:
+        raise FileExistsError(
+            f'{path} exists and is not a record of this tool; nothing '
+            'was written: move it away or pass another record path')
+
+
+def write_science_record(path: str, protocol: Dict,
+                         results: Dict[str, Dict[str, List]]) -> Dict:
+    """Write the comparison's record (the only writer of the format)::
+
+        {"protocol": {<every setting of the run; seeds, methods, machine>},
+         "results": {"<method>": {"probe_acc": [one value per seed],
+                                  "bbox_ap": [...], "segm_ap": [...]}}}
+
+    Values are fractions (COCO mAP and accuracy as computed), null where not
+    measured. The file is replaced atomically, and only when it is a record
+    of this writer (another file there is an error, nothing is written).
+    """
+    protocol = dict(protocol, writer=RECORD_WRITER)
+    protocol.setdefault('methods', list(results))
+    obj = dict(protocol=protocol,
+               results={m: {k: list(v[k]) for k in RECORD_KEYS}
+                        for m, v in results.items()})
+    _check_record(obj, path)
+    check_record_path(path)
+    d = osp.dirname(path) or '.'
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=d, suffix='.tmp')
+    with os.fdopen(fd, 'w') as f:
+        json.dump(obj, f, indent=1, allow_nan=False)
+        f.write('\n')
+    os.replace(tmp, path)
+    return obj
+
+
+def write_report(cfg, results: Dict, methods: List[str],
+                 comparison: Optional[Dict] = None) -> str:
     """Write ``<work_dir>/report.md`` and its figures; return its path."""
     from ccop_plugin.apis.main_job import FINETUNE_CONFIG
     from ccop_plugin.utils.config_path import get_config_path
@@ -228,6 +417,20 @@ def write_report(cfg, results: Dict, methods: List[str]) -> str:
               'same seed for every method.', '',
               ap_table({m: results[m]['finetune']['metrics']
                         for m in methods})]
+    if comparison:
+        seeds = comparison['seeds']
+        split = comparison.get('split', 'test')
+        lines += [f'## Comparison over {len(seeds)} seed(s) (test figures: '
+                  f'{split} split)', '',
+                  'Same data (seed %d) for every method and seed; each run '
+                  'seed seeds pre-training, fine-tuning and the probe. The '
+                  'machine-readable record is `science.json` '
+                  '(`tools/compare_pretraining.py --record`).' % cfg.seed, '',
+                  comparison_table(comparison['values'], seeds, split)]
+        if plot_comparison(comparison['values'],
+                           osp.join(fig_dir, 'comparison.png'),
+                           title=f'mean ± std over {len(seeds)} seed(s)'):
+            lines += ['![comparison](figures/comparison.png)', '']
     main = methods[0]
     ft = results[main]['finetune']
     if ft.get('checkpoint'):
@@ -239,7 +442,8 @@ def write_report(cfg, results: Dict, methods: List[str]) -> str:
             fig = None
             lines += [f'(sample detections not drawn: {e})', '']
         if fig:
-            lines += [f'Sample detections ({METHOD_NAMES[main]}, score > '
+            lines += [f'Sample detections ({METHOD_NAMES.get(main, main)}, '
+                      'score > '
                       '0.3):', '', '![detections](figures/detections.png)',
                       '']
 
@@ -256,9 +460,14 @@ def write_report(cfg, results: Dict, methods: List[str]) -> str:
 
     for name in ('data', 'proposals'):
         lines.append(row(name, results[name]))
+    runs = (comparison or {}).get('runs') or {
+        m: {cfg.seed: results[m]} for m in methods}
     for m in methods:
-        for st, r in results[m].items():
-            lines.append(row(f'{st} {m}', r))
+        for seed, res in runs[m].items():
+            for st, r in res.items():
+                label = f'{st} {m}' + ('' if seed == cfg.seed else
+                                       f' seed {seed}')
+                lines.append(row(label, r))
     path = osp.join(cfg.work_dir, 'report.md')
     with open(path, 'w') as f:
         f.write('\n'.join(lines) + '\n')

@@ -23,6 +23,8 @@ SPLITS = {
     'unlabeled': (0, 'annotations/unlabeled.json', False),
     'train': (1, 'annotations/instances_train.json', True),
     'val': (2, 'annotations/instances_val.json', True),
+    # optional (num_test > 0): held out from any selection, final figures
+    'test': (3, 'annotations/instances_test.json', True),
 }
 
 
@@ -131,8 +133,11 @@ def _remove_stale(out_dir: str, stale: List[str]) -> None:
             os.remove(path)
 
 
-def _split_sizes(num_unlabeled, num_train, num_val) -> Dict[str, int]:
+def _split_sizes(num_unlabeled, num_train, num_val,
+                 num_test=0) -> Dict[str, int]:
     sizes = dict(unlabeled=num_unlabeled, train=num_train, val=num_val)
+    if num_test:  # absent when 0: the parameters of older datasets hold
+        sizes['test'] = num_test
     for name, n in sizes.items():
         if n < 0:
             raise ValueError(f'num_{name} must be >= 0, got {n}')
@@ -177,15 +182,17 @@ def generate_synthetic_coco(out_dir: str,
                             img_size: int = 128,
                             overwrite: bool = False,
                             verbose: bool = False,
+                            num_test: int = 0,
                             **scene_kwargs) -> Dict:
     """Generate the embedded default dataset in COCO format.
 
     Layout under ``out_dir``::
 
-        images/{unlabeled,train,val}/000001.png ...
+        images/{unlabeled,train,val[,test]}/000001.png ...
         annotations/unlabeled.json         # images only, no annotations
         annotations/instances_train.json   # boxes + RLE masks
         annotations/instances_val.json
+        annotations/instances_test.json    # only when num_test > 0
         meta.json                          # parameters, counts (written last)
         .ccop_datagen_manifest.json        # the files this tool wrote
 
@@ -209,6 +216,8 @@ def generate_synthetic_coco(out_dir: str,
         num_train (int): Labelled images for fine-tuning.
         num_val (int): Labelled images for evaluation.
         img_size (int): Square image side (or pass ``height``/``width``).
+        num_test (int): Labelled images of a held-out test split (0: no
+            test split; the images of the other splits do not depend on it).
         overwrite (bool): Regenerate even when a different finished dataset
             is there (otherwise that is an error); replaces only files this
             tool wrote.
@@ -218,7 +227,7 @@ def generate_synthetic_coco(out_dir: str,
     Returns:
         dict: The content of ``meta.json`` plus ``root`` and ``skipped``.
     """
-    sizes = _split_sizes(num_unlabeled, num_train, num_val)
+    sizes = _split_sizes(num_unlabeled, num_train, num_val, num_test)
     scene_kwargs.setdefault('height', img_size)
     scene_kwargs.setdefault('width', img_size)
     cfg = SceneConfig(**scene_kwargs)
