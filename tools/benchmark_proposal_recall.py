@@ -75,10 +75,13 @@ def run_one(kind, opts, entries, img_dir, tag_dir, args):
     t0 = time.perf_counter()
     if kind == 'ss':
         cfg = get_preset(opts['preset'], max_size=opts.get('max_size'))
-        run_proposals(entries, img_dir, cfg, osp.join(tag_dir, 'state'),
-                      out=out, workers=args.workers, progress=False,
-                      log=lambda *a: None)
+        summary = run_proposals(entries, img_dir, cfg,
+                                osp.join(tag_dir, 'state'), out=out,
+                                workers=args.workers, progress=False,
+                                log=lambda *a: None)
         desc = json.dumps(cfg.to_dict(), sort_keys=True)
+        if not summary.get('processed'):
+            desc += ' (reused from an earlier run: seconds not measured)'
     else:
         from ccop_plugin.models.utils.heatmap_proposals import \
             HeatmapProposalGenerator
@@ -167,7 +170,8 @@ def main(argv=None) -> int:
             'IoU 0.50:0.05:0.95; `props/img`: valid proposals per image; '
             '`missing`: ground-truth images absent from the proposal file. '
             'The `ccop` preset keeps at most 50 proposals, so its R@100 '
-            'equals R@50. The heat-map rows without a checkpoint use a '
+            'equals R@50; `--max-size 320` changes nothing on images whose '
+            'longer side is 320 px or less. The heat-map rows without a checkpoint use a '
             '**randomly initialised** ResNet-18: a baseline, not the '
             'method\'s proposals; rerun with `--checkpoint` for a trained '
             'network.', ''] + md

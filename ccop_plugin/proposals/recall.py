@@ -193,6 +193,8 @@ def evaluate_proposals(gt: GroundTruth, index: ProposalIndex,
         (ground-truth images absent from the proposal file, zero recall),
         ``images_without_proposals`` (no valid proposal, incl. missing),
         ``dropped_invalid``, ``proposals_per_image``,
+        ``distinct_proposals_per_image`` (repeated boxes counted once: a
+        generator that repeats a box gains nothing from it),
         ``images_with_at_least`` (``{k: images with >= k proposals}``).
 
     Raises:
@@ -225,6 +227,7 @@ def evaluate_proposals(gt: GroundTruth, index: ProposalIndex,
     iou_all = sorted(set(float(t) for t in iou_thrs) | set(AR_IOU_THRS))
     table = recall_table(gts, props, proposal_nums, iou_all)
     counts = np.array([len(p) for p in props])
+    distinct = np.array([len(np.unique(p, axis=0)) for p in props])
     col = {t: iou_all.index(float(t)) for t in iou_all}
     ar_cols = [col[t] for t in AR_IOU_THRS]
     return dict(
@@ -236,6 +239,7 @@ def evaluate_proposals(gt: GroundTruth, index: ProposalIndex,
         images_without_proposals=int((counts == 0).sum()),
         dropped_invalid=int(dropped),
         proposals_per_image=round(float(counts.mean()), 2),
+        distinct_proposals_per_image=round(float(distinct.mean()), 2),
         images_with_at_least={int(k): int((counts >= k).sum())
                               for k in proposal_nums},
         recall={int(k): {float(t): round(float(table[i, col[float(t)]]), 4)
@@ -269,13 +273,15 @@ def _table_cells(rows: Sequence[Tuple[str, Dict]]
     nums = list(first['recall'])
     ious = list(first['recall'][nums[0]])
     head = (['proposals'] + [f'R@{k}/{t:g}' for k in nums for t in ious] +
-            [f'AR@{k}' for k in nums] + ['props/img', 'missing'])
+            [f'AR@{k}' for k in nums] +
+            ['props/img', 'distinct/img', 'missing'])
     body = []
     for label, r in rows:
         body.append([label] +
                     [f'{r["recall"][k][t]:.3f}' for k in nums for t in ious]
                     + [f'{r["ar"][k]:.3f}' for k in nums] +
                     [f'{r["proposals_per_image"]:.1f}',
+                     f'{r["distinct_proposals_per_image"]:.1f}',
                      str(r['missing_images'])])
     return head, body
 
