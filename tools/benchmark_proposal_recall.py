@@ -67,11 +67,19 @@ def settings(checkpoint):
 
 
 def run_one(kind, opts, entries, img_dir, tag_dir, args):
-    """Write the proposal file of one setting (reused when there)."""
+    """Write the proposal file of one setting.
+
+    Selective-search files are resumed / reused by the runner; the seconds
+    of the run that computed them are kept in ``timing.json`` next to them.
+
+    Returns:
+        tuple: ``(proposal file, seconds, settings dict)``.
+    """
     from ccop_plugin.proposals import (build_heatmap_backbone, get_preset,
                                        run_proposals, write_heatmap_proposals)
     os.makedirs(tag_dir, exist_ok=True)
     out = osp.join(tag_dir, 'proposals.json')
+    timing = osp.join(tag_dir, 'timing.json')
     t0 = time.perf_counter()
     if kind == 'ss':
         cfg = get_preset(opts['preset'], max_size=opts.get('max_size'))
@@ -79,25 +87,32 @@ def run_one(kind, opts, entries, img_dir, tag_dir, args):
                                 osp.join(tag_dir, 'state'), out=out,
                                 workers=args.workers, progress=False,
                                 log=lambda *a: None)
-        desc = json.dumps(cfg.to_dict(), sort_keys=True)
-        if not summary.get('processed'):
-            desc += ' (reused from an earlier run: seconds not measured)'
-    else:
-        from ccop_plugin.models.utils.heatmap_proposals import \
-            HeatmapProposalGenerator
-        backbone, desc = build_heatmap_backbone(opts['checkpoint'], 18,
-                                                args.seed)
-        gen = HeatmapProposalGenerator(num_boxes=args.heatmap_boxes, thr=0.1,
-                                       window=0.5, suppress_radius=0.5,
-                                       min_size=8)
-        desc += (f'; img_scale {args.heatmap_scale}, num_boxes '
-                 f'{args.heatmap_boxes}, thr 0.1, window 0.5, '
-                 'suppress_radius 0.5, min_size 8')
-        write_heatmap_proposals(entries, img_dir, out, backbone, gen,
-                                args.heatmap_scale, overwrite=True,
-                                info=dict(source='benchmark_proposal_recall',
-                                          backbone=desc))
-    return out, time.perf_counter() - t0, desc
+        settings = dict(kind='selective search', **cfg.to_dict(),
+                        workers=summary.get('workers'))
+        secs = time.perf_counter() - t0
+        if summary.get('processed'):
+            with open(timing, 'w') as f:
+                json.dump(dict(seconds=secs), f)
+        elif osp.isfile(timing):  # reused: the time of the run that did it
+            with open(timing) as f:
+                secs = json.load(f)['seconds']
+        else:
+            secs = float('nan')
+        return out, secs, settings
+    from ccop_plugin.models.utils.heatmap_proposals import \
+        HeatmapProposalGenerator
+    backbone, desc = build_heatmap_backbone(opts['checkpoint'], 18,
+                                            args.seed)
+    gen_cfg = dict(num_boxes=args.heatmap_boxes, thr=0.1, window=0.5,
+                   suppress_radius=0.5, min_size=8)
+    settings = dict(kind='heat map', backbone=desc,
+                    img_scale=args.heatmap_scale, **gen_cfg)
+    write_heatmap_proposals(entries, img_dir, out, backbone,
+                            HeatmapProposalGenerator(**gen_cfg),
+                            args.heatmap_scale, overwrite=True,
+                            info=dict(source='benchmark_proposal_recall',
+                                      **settings))
+    return out, time.perf_counter() - t0, settings
 
 
 def main(argv=None) -> int:
@@ -139,7 +154,7 @@ def main(argv=None) -> int:
         for label, kind, opts in settings(args.checkpoint):
             tag = label.replace(' ', '_').replace('-', '').replace('/', '_')
             try:
-                out, secs, desc = run_one(kind, opts, entries, img_dir,
+                out, secs, setting = run_one(kind, opts, entries, img_dir,
                                           osp.join(args.work_dir,
                                                    f'{size}px', tag), args)
                 res = evaluate_proposal_file(ann, out, gt=gt)
@@ -148,7 +163,7 @@ def main(argv=None) -> int:
                 return 1
             rows.append((label, res))
             details.append(dict(label=label, seconds=round(secs, 1),
-                                settings=desc, **res))
+                                settings=setting, **res))
             print(f'{size} px: {label}: {secs:.1f} s', flush=True)
         head = (f'{args.num_val} images of {size} x {size} px, '
                 f'{gt.num_boxes} ground-truth boxes (seed {args.seed})')
@@ -168,10 +183,14 @@ def main(argv=None) -> int:
             'matched by one of the first k proposals of their image at IoU '
             '>= t (mmdet\'s greedy one-to-one matching); `AR@k`: mean over '
             'IoU 0.50:0.05:0.95; `props/img`: valid proposals per image; '
+            '`distinct/img`: of those, different boxes (the heat-map '
+            'generator repeats boxes once the heat map is spent); '
             '`missing`: ground-truth images absent from the proposal file. '
             'The `ccop` preset keeps at most 50 proposals, so its R@100 '
-            'equals R@50; `--max-size 320` changes nothing on images whose '
-            'longer side is 320 px or less. The heat-map rows without a checkpoint use a '
+            'equals R@50; it ranks its boxes by random NMS scores, so its '
+            'R@10 is that of 10 random boxes of its set. '
+            '`--max-size 320` changes nothing on images whose longer side '
+            'is 320 px or less. The heat-map rows without a checkpoint use a '
             '**randomly initialised** ResNet-18: a baseline, not the '
             'method\'s proposals; rerun with `--checkpoint` for a trained '
             'network.', ''] + md

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Proposal recall against ground-truth boxes (recall and AR at k proposals).
 
-    python tools/proposal_recall.py data/synth/annotations/instances_val.json \\
+    python tools/proposal_recall.py \\
+        data/synth/annotations/instances_val.json \\
         ss_val.json heatmap_val.json --labels ss heatmap \\
         --out-json recall.json --out-md recall.md
 

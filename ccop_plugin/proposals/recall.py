@@ -97,8 +97,14 @@ def load_ground_truth(ann_file: str) -> GroundTruth:
             if ann.get('iscrowd', 0) or ann.get('ignore', False):
                 ignored += 1
                 continue
-            x, y, w, h = ann['bbox']
-            if w <= 0 or h <= 0:
+            try:
+                x, y, w, h = (float(v) for v in ann['bbox'])
+            except (KeyError, TypeError, ValueError):
+                raise ValueError(
+                    f'{ann_file}: annotation id {ann.get("id")!r} has no '
+                    f'"bbox" [x, y, w, h] (got {ann.get("bbox")!r:.60})'
+                ) from None
+            if not (w > 0 and h > 0):
                 ignored += 1
                 continue
             b.append([x, y, x + w, y + h])

@@ -244,3 +244,22 @@ def test_heatmap_proposal_file(tmp_path):
     with pytest.raises(ValueError) as e:
         build_heatmap_backbone(ckpt)
     assert ckpt in str(e.value) and '\n' not in str(e.value)
+
+
+def test_bad_ground_truth_is_one_line_error(tmp_path, files):
+    from ccop_plugin.proposals.recall import load_ground_truth
+    _, props = files
+    bad = tmp_path / 'bad.json'
+    bad.write_text(json.dumps(dict(
+        images=[dict(id=1, file_name='a.png')],
+        annotations=[dict(id=7, image_id=1, category_id=1, iscrowd=0)],
+        categories=[])))
+    with pytest.raises(ValueError, match='annotation id 7 has no "bbox"'):
+        load_ground_truth(str(bad))
+    images_only = tmp_path / 'images_only.json'
+    images_only.write_text(json.dumps(dict(
+        images=[dict(id=1, file_name='a.png')])))
+    with pytest.raises(ValueError, match='no "annotations"'):
+        evaluate_proposal_file(str(images_only), props)
+    with pytest.raises(ValueError, match='not found'):
+        load_ground_truth(str(tmp_path / 'nothing.json'))
