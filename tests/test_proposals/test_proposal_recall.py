@@ -263,3 +263,31 @@ def test_bad_ground_truth_is_one_line_error(tmp_path, files):
         evaluate_proposal_file(str(images_only), props)
     with pytest.raises(ValueError, match='not found'):
         load_ground_truth(str(tmp_path / 'nothing.json'))
+
+
+def test_heatmap_tool_then_recall(tmp_path):
+    import cv2
+    rng = np.random.default_rng(1)
+    img_dir = tmp_path / 'img'
+    img_dir.mkdir()
+    for n in ('a.png', 'b.png'):
+        cv2.imwrite(str(img_dir / n),
+                    rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    gt = write_gt(tmp_path / 'gt.json', ['a.png', 'b.png'],
+                  [[[0, 0, 10, 10]], [[0, 0, 64, 64]]])
+    out = tmp_path / 'hm.json'
+    env = {'PYTHONPATH': ROOT, 'PATH': '/usr/bin:/bin'}
+    cmd = [sys.executable, osp.join(ROOT, 'tools', 'heatmap_proposals.py'),
+           str(img_dir), '--ann-file', gt, '--out', str(out),
+           '--img-scale', '64', '--num-boxes', '3', '--min-size', '2']
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env,
+                       timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert 'random initialisation' in p.stdout
+    before = out.read_bytes()
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env,
+                       timeout=300)
+    assert p.returncode == 1 and '--overwrite' in p.stderr
+    assert out.read_bytes() == before
+    r = evaluate_proposal_file(gt, str(out), [3], [0.5])
+    assert r['matched_images'] == 2 and r['missing_images'] == 0
