@@ -28,10 +28,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ccop_plugin.datasets.transforms.loading import (ProposalIndex,
-                                                     read_proposal_file,
-                                                     sanitize_boxes)
 from ccop_plugin.utils.boxes import xywh_to_xyxy
+
+# ccop_plugin.datasets imports this package (sources, store): the proposal
+# reader is imported where it is used, so neither import order makes a cycle.
 
 PROPOSAL_NUMS = (10, 50, 100)
 IOU_THRS = (0.5, 0.7)
@@ -187,10 +187,15 @@ def recall_table(gt_boxes: Sequence[np.ndarray],
     return _recalls(all_ious, nums, np.asarray(iou_thrs, np.float64))
 
 
-def evaluate_proposals(gt: GroundTruth, index: ProposalIndex,
+def evaluate_proposals(gt: GroundTruth, index,
                        proposal_nums: Sequence[int] = PROPOSAL_NUMS,
                        iou_thrs: Sequence[float] = IOU_THRS) -> Dict:
     """Recall and AR of a read proposal file against ground truth.
+
+    Args:
+        gt: From :func:`load_ground_truth`.
+        index: A ``ProposalIndex`` from :func:`read_proposal_file`.
+        proposal_nums, iou_thrs: As :func:`recall_table`.
 
     Returns:
         dict: JSON-ready: ``recall`` (``{k: {iou: value}}``), ``ar``
@@ -216,6 +221,7 @@ def evaluate_proposals(gt: GroundTruth, index: ProposalIndex,
             f'{index.path}: names none of the {len(gt.names)} images of '
             f'{gt.ann_file} (e.g. {eg_gt!r} there, {eg_p!r} here); give '
             'the proposals of that split')
+    from ccop_plugin.datasets.transforms.loading import sanitize_boxes
     gts, props, dropped = [], [], 0
     for g in gt.names:
         gts.append(gt.boxes[g])
@@ -268,6 +274,7 @@ def evaluate_proposal_file(ann_file: str, proposal_file: str,
         gt = load_ground_truth(ann_file)
     if not osp.isfile(proposal_file):
         raise ValueError(f'{proposal_file}: proposal file not found')
+    from ccop_plugin.datasets.transforms.loading import read_proposal_file
     index = read_proposal_file(proposal_file)
     res = evaluate_proposals(gt, index, proposal_nums, iou_thrs)
     return dict(ann_file=ann_file, proposal_file=proposal_file, **res)
