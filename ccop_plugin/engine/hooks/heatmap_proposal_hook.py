@@ -3,13 +3,13 @@ import os.path as osp
 from typing import Optional
 
 import cv2
-import numpy as np
 import torch
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
 from mmpretrain.registry import HOOKS, MODELS
+from ccop_plugin.models.utils.heatmap_proposals import image_heatmap_boxes
 from ccop_plugin.proposals.sources import ImageEntry
 from ccop_plugin.proposals.store import write_coco_json
 from ccop_plugin.utils.boxes import xyxy_to_xywh
@@ -79,24 +79,17 @@ class HeatmapProposalHook(Hook):
         dataset = runner.train_dataloader.dataset
         was_training = enc.training
         enc.eval()
-        dev = next(enc.parameters()).device
-        mean = pre.mean.view(1, -1, 1, 1).to(dev)
-        std = pre.std.view(1, -1, 1, 1).to(dev)
+        mean, std = pre.mean.flatten(), pre.std.flatten()
+        to_rgb = bool(getattr(pre, '_channel_conversion', False))
         entries, results = [], {}
-        s = self.img_scale
         for i in range(len(dataset)):
             info = dataset.get_data_info(i)
             img = cv2.imread(info['img_path'], cv2.IMREAD_COLOR)
             if img is None:
                 raise FileNotFoundError(f'{info["img_path"]}: cannot read')
             h, w = img.shape[:2]
-            x = cv2.resize(img, (s, s), interpolation=cv2.INTER_LINEAR)
-            if getattr(pre, '_channel_conversion', False):
-                x = x[..., ::-1]
-            x = torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)
-            x = (x[None].float().to(dev) - mean) / std
-            boxes = self.generator(enc(x)[-1], (s, s))[0].cpu().numpy()
-            boxes = boxes * np.array([w / s, h / s, w / s, h / s])
+            boxes = image_heatmap_boxes(enc, img, self.generator,
+                                        self.img_scale, mean, std, to_rgb)
             rel = osp.relpath(info['img_path'],
                               dataset.data_prefix.get('img_path', ''))
             entries.append(ImageEntry(i + 1, rel))

@@ -6,8 +6,10 @@ can come from the network instead of selective search. The heat-map box
 follows ContrastiveCrop (xyupeng/ContrastiveCrop): channel sum, per-image
 min-max normalisation, box around the pixels above ``thr`` (0.1).
 """
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -178,3 +180,36 @@ class HeatmapProposalGenerator:
         else:
             boxes, valid = self.sample_boxes(self.heatmap(feats, img_size))
         return [b[v] for b, v in zip(boxes, valid)]
+
+
+@torch.no_grad()
+def image_heatmap_boxes(backbone: torch.nn.Module, img_bgr: np.ndarray,
+                        generator: HeatmapProposalGenerator, img_scale: int,
+                        mean: Sequence[float], std: Sequence[float],
+                        to_rgb: bool = True) -> np.ndarray:
+    """Heat-map proposals of one image, in its own pixels.
+
+    The image is resized to ``img_scale x img_scale``, normalised like the
+    pre-training data preprocessor (``to_rgb``, then ``(x - mean) / std``),
+    run through ``backbone`` (its last output is the C5 map) and
+    ``generator`` draws the boxes, which are mapped back to the image.
+
+    Used by :class:`HeatmapProposalHook` and the proposal-recall tools, so
+    training and evaluation draw the same boxes.
+
+    Returns:
+        np.ndarray: ``(N, 4)`` float ``xyxy`` boxes in ``img_bgr`` pixels,
+        in the generator's order (best first).
+    """
+    h, w = img_bgr.shape[:2]
+    s = int(img_scale)
+    x = cv2.resize(img_bgr, (s, s), interpolation=cv2.INTER_LINEAR)
+    if to_rgb:
+        x = x[..., ::-1]
+    dev = next(backbone.parameters()).device
+    mean = torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+    std = torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+    x = torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)
+    x = (x[None].float().to(dev) - mean.to(dev)) / std.to(dev)
+    boxes = generator(backbone(x)[-1], (s, s))[0].cpu().numpy()
+    return boxes * np.array([w / s, h / s, w / s, h / s])
