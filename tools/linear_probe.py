@@ -31,10 +31,14 @@ def parse_args(argv=None):
     p.add_argument('--train-split', default='train')
     p.add_argument('--val-split', default='val')
     p.add_argument('--features', default='backbone',
-                   choices=['backbone', 'box_stats'],
-                   help='box_stats: trivial colour/size baseline')
+                   choices=['backbone', 'box_stats', 'mask_texture'],
+                   help='box_stats / mask_texture: trivial colour+size / '
+                   'texture-of-the-mask-interior baselines (no network)')
     p.add_argument('--pool', type=int, default=1,
                    help='RoI features average-pooled to POOL x POOL')
+    p.add_argument('--no-fpn', action='store_true',
+                   help='pool C4 + C5 of the backbone even when the '
+                   'checkpoint has an FPN')
     p.add_argument('--weight-decay', type=float, default=1e-2)
     p.add_argument('--max-iter', type=int, default=300,
                    help='L-BFGS iterations')
@@ -62,7 +66,8 @@ def main(argv=None) -> int:
         res = linear_probe(ckpt, a.data_root, seed=a.seed,
                            train_split=a.train_split, val_split=a.val_split,
                            features=a.features, pool=a.pool,
-                           weight_decay=a.weight_decay, max_iter=a.max_iter)
+                           weight_decay=a.weight_decay, max_iter=a.max_iter,
+                           with_fpn=not a.no_fpn)
     except (ProbeError, FileNotFoundError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1

@@ -21,6 +21,9 @@ object classification accuracy.
   the box (mean and standard deviation of each colour channel inside the box,
   box width and height): if that already scores near 100 %, the classes can
   be read off colour or size and the data saturates the probe.
+  ``features='mask_texture'`` describes only the texture inside each
+  object's visible mask (eroded: no outline, no background, no shape): a
+  high score there means the class can be read off texture alone.
 """
 import json
 import math
@@ -35,7 +38,7 @@ import torch.nn.functional as F
 # the configs' data preprocessor (ImageNet statistics, RGB order)
 MEAN = (123.675, 116.28, 103.53)
 STD = (58.395, 57.12, 57.375)
-FEATURES = ('backbone', 'box_stats')
+FEATURES = ('backbone', 'box_stats', 'mask_texture')
 
 
 class ProbeError(ValueError):
@@ -100,15 +103,18 @@ def load_split(data_root: str, split: str) -> Dict:
             skipped += 1
             continue
         per_image[a['image_id']].append(
-            (x, y, x + w, y + h, cat_index[a['category_id']]))
-    out = dict(images=[], boxes=[], labels=[],
+            ((x, y, x + w, y + h, cat_index[a['category_id']]),
+             a.get('segmentation')))
+    out = dict(images=[], boxes=[], labels=[], segmentations=[],
                classes=[c['name'] for c in cats], skipped=skipped,
                ann_file=ann_file)
     for im in sorted(images, key=lambda im: im['id']):
         objs = per_image[im['id']]
         if not objs:
             continue
-        arr = np.asarray(objs, np.float64)
+        arr = np.asarray([o[0] for o in objs], np.float64)
+        out['segmentations'].append(
+            [(o[1], im.get('height'), im.get('width')) for o in objs])
         out['images'].append(osp.join(img_dir, im['file_name']))
         out['boxes'].append(arr[:, :4].astype(np.float32))
         out['labels'].append(arr[:, 4].astype(np.int64))
@@ -130,7 +136,8 @@ def _read_image(path: str) -> np.ndarray:
 def build_encoder(checkpoint: Optional[Union[str, Mapping]] = None,
                   seed: int = 0,
                   depth: int = 18,
-                  fpn_channels: Optional[int] = 128
+                  fpn_channels: Optional[int] = 128,
+                  with_fpn: bool = True
                   ) -> Tuple[torch.nn.Module, Optional[torch.nn.Module],
                              Dict]:
     """Frozen mmdet ResNet (+ FPN) with the weights of ``checkpoint``.
@@ -144,6 +151,8 @@ def build_encoder(checkpoint: Optional[Union[str, Mapping]] = None,
         depth (int): ResNet depth of the random initialisation.
         fpn_channels (int | None): FPN width of the random initialisation
             (BN in the FPN, like the demo's detector); None: no FPN.
+        with_fpn (bool): Use the checkpoint's FPN when it has one (False:
+            the backbone's C4 + C5 even then).
 
     Returns:
         tuple: ``(backbone, neck_or_None, info)``, both in eval mode with
@@ -172,9 +181,9 @@ def build_encoder(checkpoint: Optional[Union[str, Mapping]] = None,
         if depth is None:
             raise ProbeError(f'{name}: no ResNet of a known depth under '
                              'backbone.')
-        fpn = describe_fpn(sd)
+        fpn = describe_fpn(sd) if with_fpn else None
         source = res.source
-    elif fpn_channels:
+    elif fpn_channels and with_fpn:
         fpn = dict(in_channels=None, out_channels=fpn_channels, norm='bn')
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -266,6 +275,54 @@ def _box_stats(img: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return np.asarray(out, np.float64)
 
 
+def _decode(seg, h, w, where: str) -> np.ndarray:
+    from pycocotools import mask as mask_utils
+    try:
+        if isinstance(seg, list):  # polygons
+            seg = mask_utils.merge(mask_utils.frPyObjects(seg, h, w))
+        elif isinstance(seg.get('counts'), list):  # uncompressed RLE
+            seg = mask_utils.frPyObjects(seg, h, w)
+        return mask_utils.decode(seg).astype(np.uint8)
+    except (AttributeError, TypeError, ValueError, KeyError) as e:
+        raise ProbeError(f'{where}: unreadable segmentation ({e})')
+
+
+def _mask_texture(img: np.ndarray, segs: List, where: str) -> np.ndarray:
+    """Texture of each object's visible interior, without its outline:
+    grey-level spread and 8-bin histogram, gradient magnitude and Laplacian
+    statistics, the 8-bin gradient-orientation histogram sorted by weight
+    (so that the texture's rotation does not matter) and the spread of each
+    colour channel."""
+    import cv2
+    g = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    gx = cv2.Sobel(g, cv2.CV_32F, 1, 0)
+    gy = cv2.Sobel(g, cv2.CV_32F, 0, 1)
+    lap = np.abs(cv2.Laplacian(g, cv2.CV_32F))
+    out = []
+    for seg, h, w in segs:
+        if seg is None:
+            raise ProbeError(f'{where}: an object has no segmentation '
+                             '(mask_texture needs masks)')
+        full = _decode(seg, h or img.shape[0], w or img.shape[1], where)
+        m = cv2.erode(full, np.ones((3, 3), np.uint8)).astype(bool)
+        if m.sum() < 5:
+            m = full.astype(bool)
+        if not m.any():
+            m = np.ones_like(full, bool)
+        mag = np.hypot(gx[m], gy[m])
+        ang = np.mod(np.arctan2(gy[m], gx[m]), np.pi)
+        hog, _ = np.histogram(ang, 8, (0, np.pi), weights=mag)
+        hog = np.sort(hog)[::-1] / (hog.sum() + 1e-6)
+        gv = g[m]
+        hist, _ = np.histogram((gv - gv.min()) / (np.ptp(gv) + 1e-6), 8,
+                               (0, 1))
+        out.append(np.concatenate([
+            [gv.std(), mag.mean(), mag.std(), lap[m].mean(), lap[m].std(),
+             (mag > 50).mean()], hog, hist / len(gv),
+            img[m].astype(np.float64).std(0)]))
+    return np.asarray(out, np.float64)
+
+
 def extract_features(split: Dict, backbone=None, neck=None,
                      features: str = 'backbone', pool: int = 1,
                      batch_size: int = 16) -> Tuple[torch.Tensor,
@@ -285,6 +342,12 @@ def extract_features(split: Dict, backbone=None, neck=None,
         if features == 'box_stats':
             out += [torch.from_numpy(_box_stats(im, b))
                     for im, b in zip(imgs, boxes)]
+            continue
+        if features == 'mask_texture':
+            segs = split['segmentations'][s:s + batch_size]
+            out += [torch.from_numpy(_mask_texture(im, sg, p))
+                    for im, sg, p in zip(imgs, segs,
+                                         split['images'][s:s + batch_size])]
             continue
         if len({im.shape for im in imgs}) != 1:
             # different sizes: one image at a time
@@ -385,7 +448,8 @@ def linear_probe(checkpoint: Optional[Union[str, Mapping]],
                  max_iter: int = 300,
                  batch_size: int = 16,
                  random_depth: int = 18,
-                 random_fpn_channels: Optional[int] = 128) -> Dict:
+                 random_fpn_channels: Optional[int] = 128,
+                 with_fpn: bool = True) -> Dict:
     """Object-level linear probe of a checkpoint on a labelled dataset.
 
     Args:
@@ -396,14 +460,17 @@ def linear_probe(checkpoint: Optional[Union[str, Mapping]],
         seed (int): Seed of the random initialisation (the fit itself is
             deterministic).
         train_split / val_split (str): Fit on one, score on the other.
-        features (str): ``'backbone'`` (the network) or ``'box_stats'``
-            (trivial colour / size descriptor; the checkpoint is ignored).
+        features (str): ``'backbone'`` (the network), ``'box_stats'``
+            (colour / size of the box) or ``'mask_texture'`` (texture of
+            the mask interior); the last two ignore the checkpoint.
         pool (int): RoI features are average-pooled to ``pool x pool``.
         weight_decay (float): L2 weight of the classifier.
         max_iter (int): L-BFGS iterations.
         batch_size (int): Images per forward pass.
         random_depth / random_fpn_channels: Architecture of the random
             initialisation (default: the demo's ResNet-18, FPN 128 + BN).
+        with_fpn (bool): Pool from the FPN when there is one (False: C4 +
+            C5 of the backbone).
 
     Returns:
         dict: :func:`probe_features`'s result plus ``classes``, ``encoder``
@@ -416,10 +483,10 @@ def linear_probe(checkpoint: Optional[Union[str, Mapping]],
         raise ProbeError(f'{val["ann_file"]}: categories differ from '
                          f'{train["ann_file"]}')
     backbone = neck = None
-    info = dict(source='box_stats')
+    info = dict(source=features)
     if features == 'backbone':
         backbone, neck, info = build_encoder(checkpoint, seed, random_depth,
-                                             random_fpn_channels)
+                                             random_fpn_channels, with_fpn)
     xt, yt = extract_features(train, backbone, neck, features, pool,
                               batch_size)
     xv, yv = extract_features(val, backbone, neck, features, pool,
@@ -427,7 +494,7 @@ def linear_probe(checkpoint: Optional[Union[str, Mapping]],
     res = probe_features(xt, yt, xv, yv, len(train['classes']),
                          weight_decay, max_iter, train['classes'])
     res.update(classes=train['classes'], encoder=info, features=features,
-               pool=pool, weight_decay=weight_decay, seed=int(seed),
+               pool=pool, with_fpn=with_fpn, weight_decay=weight_decay, seed=int(seed),
                train_split=train_split, val_split=val_split,
                data_root=data_root,
                seconds=round(time.perf_counter() - t0, 2))

@@ -100,6 +100,8 @@ def test_probe_end_to_end_is_deterministic_for_a_seed(tiny_data):
     assert 0. <= r0['acc'] <= 1. and r0['classes'][0] == 'circle'
     stats = linear_probe(None, tiny_data, features='box_stats', max_iter=50)
     assert stats['feature_dim'] == 8
+    tex = linear_probe(None, tiny_data, features='mask_texture', max_iter=50)
+    assert tex['feature_dim'] == 25 and tex['n_val'] == r0['n_val']
 
 
 def test_probe_loads_checkpoints_with_and_without_fpn(tiny_data, tmp_path):
