@@ -476,6 +476,11 @@ def linear_probe(checkpoint: Optional[Union[str, Mapping]],
         dict: :func:`probe_features`'s result plus ``classes``, ``encoder``
         (what was loaded), ``features``, ``seed``, ``seconds``.
     """
+    if features not in FEATURES:
+        raise ValueError(f'features must be one of {FEATURES}, got '
+                         f'{features!r}')
+    if pool < 1:
+        raise ValueError(f'pool must be >= 1, got {pool}')
     t0 = time.perf_counter()
     train = load_split(data_root, train_split)
     val = load_split(data_root, val_split)
@@ -494,7 +499,8 @@ def linear_probe(checkpoint: Optional[Union[str, Mapping]],
     res = probe_features(xt, yt, xv, yv, len(train['classes']),
                          weight_decay, max_iter, train['classes'])
     res.update(classes=train['classes'], encoder=info, features=features,
-               pool=pool, with_fpn=with_fpn, weight_decay=weight_decay, seed=int(seed),
+               pool=pool, with_fpn=with_fpn, weight_decay=weight_decay,
+               seed=int(seed),
                train_split=train_split, val_split=val_split,
                data_root=data_root,
                seconds=round(time.perf_counter() - t0, 2))
