@@ -241,10 +241,10 @@ def _network_features(images: torch.Tensor, boxes: List[torch.Tensor],
     feats = backbone(images)
     rois = torch.cat([torch.cat([torch.full((len(b), 1), float(i)), b], 1)
                       for i, b in enumerate(boxes)])
-    h = images.shape[-1]
+    width = images.shape[-1]
 
     def align(fmap, r):
-        scale = fmap.shape[-1] / h
+        scale = fmap.shape[-1] / width
         out = roi_align(fmap, r, output_size=7, spatial_scale=scale,
                         sampling_ratio=2, aligned=True)
         return F.adaptive_avg_pool2d(out, pool).flatten(1)
