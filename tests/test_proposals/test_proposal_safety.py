@@ -26,12 +26,10 @@ from ccop_plugin.proposals.search import search_shape
 from ccop_plugin.proposals.store import (WorkDirLock, atomic_write_text,
                                          iter_records, shard_files)
 
+from proposal_runs import quiet, read, run
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 H, W = 120, 160
-
-
-def quiet(*a, **k):
-    pass
 
 
 @pytest.fixture
@@ -39,22 +37,6 @@ def img_dir(tmp_path):
     d = str(tmp_path / 'imgs')
     write_scenes(d, 6, H, W, seed=7)
     return d
-
-
-def run(img_dir, tmp, name='out', cfg=None, **kw):
-    entries = kw.pop('entries', None) or list_image_dir(img_dir)
-    out = kw.pop('out', None) or osp.join(tmp, f'{name}.json')
-    kw.setdefault('workers', 1)
-    kw.setdefault('log', quiet)
-    s = run_proposals(entries, img_dir, cfg or get_preset('ccop'),
-                      osp.join(tmp, f'{name}.work'), out=out,
-                      progress=False, **kw)
-    return out, s
-
-
-def read(path):
-    with open(path, 'rb') as f:
-        return f.read()
 
 
 def import_tool(name):

@@ -19,12 +19,10 @@ from ccop_plugin.proposals import (ProposalStateError, get_preset,
                                    resize_for_search, run_proposals,
                                    write_scenes)
 
+from proposal_runs import quiet, read, run
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 H, W = 120, 160
-
-
-def quiet(*a, **k):
-    pass
 
 
 @pytest.fixture(scope='module')
@@ -39,22 +37,6 @@ def img_dir(tmp_path_factory):
     with open(osp.join(d, 'notes.txt'), 'w') as f:
         f.write('not an image, not listed')
     return d
-
-
-def run(img_dir, tmp, name='out', cfg=None, **kw):
-    entries = kw.pop('entries', None) or list_image_dir(img_dir)
-    out = osp.join(tmp, f'{name}.json')
-    kw.setdefault('workers', 1)
-    kw.setdefault('log', quiet)
-    s = run_proposals(entries, img_dir, cfg or get_preset('ccop'),
-                      osp.join(tmp, f'{name}.work'), out=out,
-                      progress=False, **kw)
-    return out, s
-
-
-def read(path):
-    with open(path, 'rb') as f:
-        return f.read()
 
 
 def test_listing_is_sorted_and_recursive(img_dir):
