@@ -50,6 +50,8 @@ from ccop_plugin.proposals import (ccop_filter, get_preset,  # noqa: E402
                                    read_image, run_proposals)
 from ccop_plugin.proposals.runner import _mp_context  # noqa: E402
 from ccop_plugin.proposals.filters import sort_boxes  # noqa: E402
+from ccop_plugin.proposals.proposal_file import (  # noqa: E402
+    read_proposal_file)
 from ccop_plugin.utils.boxes import box_iou  # noqa: E402
 
 
@@ -114,14 +116,9 @@ def tool(img_dir, entries, cfg, workers, tmp, tag):
 
 
 def same_as_loop(json_path, entries, results):
-    import json
-    with open(json_path) as f:
-        data = json.load(f)
-    by_img = {}
-    for a in data['annotations']:
-        by_img.setdefault(a['image_id'], []).append(a['bbox'])
+    boxes = read_proposal_file(json_path).boxes
     for e, r in zip(entries, results):
-        got = np.asarray(by_img.get(e.id, []), dtype=np.float64).reshape(-1, 4)
+        got = boxes.get(e.file_name, np.zeros((0, 4))).astype(np.float64)
         want = r['boxes'].copy()
         want[:, 2:] -= want[:, :2]
         if got.shape != want.shape or not np.allclose(got, want, atol=0.01):

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from ..proposals.sources import ImageEntry
-from ..proposals.store import write_coco_json
+from ..proposals.proposal_file import write_proposal_file
 from .transforms.box_aware_views import CCOP_PHOTOMETRIC
 
 #: mmpretrain's MoCo v2 view pipeline (configs/_base_/datasets/
@@ -75,7 +75,7 @@ def write_benchmark_images(out_dir: str,
         results[name] = dict(width=width, height=height,
                              boxes=np.concatenate([xy, wh], 1))
     path = osp.join(out_dir, 'proposals.json')
-    write_coco_json(path, entries, results)
+    write_proposal_file(path, entries, results)
     return path
 
 
