@@ -276,7 +276,8 @@ def main(argv=None):
         lines.append(
             f'| {row["setting"]} | {n / row["loop"]:.2f} img/s '
             f'({row["loop"] / n:.2f} s/img) | {n / row["tool"]:.2f} img/s '
-            f'({row["worker_s"]:.2f}) | **{row["loop"] / row["tool"]:.2f}x** | '
+            f'({row["worker_s"]:.2f}) | '
+            f'**{row["loop"] / row["tool"]:.2f}x** | '
             f'{100 * n * row["worker_s"] / (workers * row["tool"]):.0f}% | '
             f'{t_loop / row["loop"]:.2f}x | '
             f'{np.mean([r["num_candidates"] for r in res]):.0f} | {rc_s} | '
@@ -286,8 +287,8 @@ def main(argv=None):
     nms_line = (f'NMS step (filtered full-res candidates, {n_filt:.0f} boxes '
                 f'per image on average): torchvision.ops.nms '
                 f'{1000 * t_tv / n:.2f} ms/img, Python greedy loop '
-                f'{1000 * t_py / n:.2f} ms/img ({t_py / max(t_tv, 1e-9):.0f}x);'
-                f' same kept boxes: {agree}')
+                f'{1000 * t_py / n:.2f} ms/img '
+                f'({t_py / max(t_tv, 1e-9):.0f}x); same kept boxes: {agree}')
     identical_all = all(r['identical'] for r in rows)
     cmd = 'python ' + ' '.join(
         shlex.quote(a) for a in [osp.relpath(__file__, os.getcwd())]

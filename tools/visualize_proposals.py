@@ -9,7 +9,8 @@ From a proposal JSON::
 
 Or computed on the fly for a single image (no JSON needed)::
 
-    python tools/visualize_proposals.py path/to/img.jpg --preset ccop --out vis.png
+    python tools/visualize_proposals.py path/to/img.jpg --preset ccop \\
+        --out vis.png
 """
 import argparse
 import os.path as osp

@@ -190,9 +190,10 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
     print('| pipeline | images/s | ms/image | boxes kept/image | relative |')
     print('|---|---|---|---|---|')
     for r in rows:
+        kept = ('-' if r['boxes_per_img'] is None else
+                round(r['boxes_per_img'], 1))
         print(f"| {r['name']} | {r['img_per_s']:.1f} | "
-              f"{1000 * r['sec_per_img']:.2f} | "
-              f"{'-' if r['boxes_per_img'] is None else round(r['boxes_per_img'], 1)} | "
+              f"{1000 * r['sec_per_img']:.2f} | {kept} | "
               f"{r['relative']:.2f} |")
     return rows
 

@@ -5,6 +5,7 @@ from .loading import LoadProposals
 from .grid_regions import GridRegions
 
 __all__ = [
-    'BoxAwareMultiView', 'CCOP_PHOTOMETRIC', 'LoadProposals', 'PackBoxSelfSupInputs',
+    'BoxAwareMultiView', 'CCOP_PHOTOMETRIC', 'LoadProposals',
+    'PackBoxSelfSupInputs',
     'crop_boxes', 'sample_crop', 'GridRegions'
 ]
