@@ -40,7 +40,7 @@ def mmpretrain_scope():
 
 def _data(tmp_path):
     img_dir = tmp_path / 'images'
-    (img_dir / 'sub').mkdir(parents=True)
+    (img_dir / 'sub').mkdir(parents=True, exist_ok=True)
     images = []
     for k, (name, h, w, x1, y1, x2, y2) in enumerate(IMAGES):
         img = np.zeros((h, w, 3), np.uint8)
@@ -145,3 +145,32 @@ def test_needs_a_proposal_dataset(tmp_path):
     hook = HOOKS.build(dict(type='HeatmapProposalHook'))
     with pytest.raises(TypeError, match='no ProposalImageDataset'):
         hook.before_train(_runner(tmp_path, loader))
+
+
+def test_resume_goes_on_with_the_last_refresh(tmp_path):
+    """Before: a run resumed after a refresh trained on the config's
+    (whole-image) boxes until the next refresh."""
+    _, ds = _data(tmp_path)
+    runner = _runner(tmp_path, SimpleNamespace(dataset=ds))
+    hook = HOOKS.build(dict(
+        type='HeatmapProposalHook', interval=2, start_epoch=1, img_scale=64,
+        generator=dict(num_boxes=1, thr=0.5, window=2., min_size=1)))
+    runner.epoch = 0  # a new run: nothing to load
+    hook.before_train(runner)
+    assert ds.proposal_file is None
+    # resumed after epoch 4: the last refresh was at the end of epoch 3,
+    # its file is gone: drawn again, written under that name
+    runner.epoch = 4
+    hook.before_train(runner)
+    path = tmp_path / 'work' / 'heatmap_proposals_epoch_3.json'
+    assert ds.proposal_file == str(path)
+    assert ds.proposal_stats['boxes'] == 3
+    # the file is there: it is loaded as it is (not recomputed)
+    data = json.loads(path.read_text())
+    data['annotations'] = data['annotations'][:1]
+    path.write_text(json.dumps(data))
+    _, ds2 = _data(tmp_path)
+    runner.train_dataloader = SimpleNamespace(dataset=ds2)
+    hook.before_train(runner)
+    assert ds2.proposal_file == str(path)
+    assert ds2.proposal_stats['boxes'] == 1

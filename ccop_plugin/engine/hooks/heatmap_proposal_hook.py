@@ -1,4 +1,5 @@
 """Refresh the training proposals from the network's own heat maps."""
+import logging
 import os.path as osp
 from typing import Optional
 
@@ -31,7 +32,8 @@ class HeatmapProposalHook(Hook):
     the training dataset (:class:`ProposalImageDataset`, also inside dataset
     wrappers) load it (:meth:`ProposalImageDataset.load_proposals`), as
     mmdet's ``PipelineSwitchHook`` swaps a pipeline. Persistent data-loader
-    workers are restarted so that the next epoch sees the new boxes. Before
+    workers are restarted so that the next epoch sees the new boxes; a
+    resumed run goes on with the last refresh's file. Before
     ``start_epoch`` (warm-up) the dataset's own proposals are used -- an
     ``ann_file`` without annotations gives whole-image boxes
     (``LoadProposals``' counted fallback).
@@ -57,17 +59,45 @@ class HeatmapProposalHook(Hook):
         self.start_epoch = start_epoch
         self.img_scale = img_scale
 
+    def _due(self, epoch: int) -> bool:
+        """A refresh happens at the end of (1-based) ``epoch``."""
+        return (epoch >= self.start_epoch
+                and (epoch - self.start_epoch) % self.interval == 0)
+
+    def _path(self, runner, epoch: int) -> str:
+        return osp.join(runner.work_dir,
+                        f'heatmap_proposals_epoch_{epoch}.json')
+
     def before_train(self, runner) -> None:
-        """Fail at the start, not after the warm-up, without a dataset to
-        refresh."""
+        """Check there is a dataset to refresh (at the start, not after the
+        warm-up); on resume, go on with the proposals of the last refresh.
+
+        After resuming at epoch ``e`` past a refresh, the dataset loads that
+        refresh's file from ``work_dir``; when the file is gone (another
+        work dir), the proposals are drawn again from the resumed model.
+        """
         self._dataset(runner)
+        last = next((e for e in range(runner.epoch, 0, -1) if self._due(e)),
+                    None)
+        if last is None:
+            return
+        path = self._path(runner, last)
+        if osp.isfile(path):
+            self._dataset(runner).load_proposals(path)
+            print_log(f'resumed with the heat-map proposals of epoch {last}: '
+                      f'{path}', logger='current')
+        else:
+            self.refresh(runner, path)
+            print_log(f'resumed after epoch {runner.epoch}: {path} (the '
+                      f'proposals of epoch {last}) was not found, drawn again '
+                      'from the resumed model', logger='current',
+                      level=logging.WARNING)
 
     def after_train_epoch(self, runner) -> None:
         ep = runner.epoch + 1
-        if ep < self.start_epoch or (ep - self.start_epoch) % self.interval:
+        if not self._due(ep):
             return
-        path = self.refresh(runner, osp.join(
-            runner.work_dir, f'heatmap_proposals_epoch_{ep}.json'))
+        path = self.refresh(runner, self._path(runner, ep))
         print_log(f'heat-map proposals refreshed: {path}', logger='current')
 
     @staticmethod
