@@ -142,14 +142,23 @@ class ProposalImageDataset(BaseDataset):
         Args:
             proposal_file (str): COCO-style proposal JSON; a relative path is
                 under ``data_root``, as for the constructor.
+
+        Raises:
+            ValueError: naming the file when it is malformed or lists none
+                of the training images; the samples are left as they were.
         """
         if not proposal_file:
             raise ValueError('load_proposals needs a proposal file')
         if self.data_root and not osp.isabs(proposal_file):
             proposal_file = osp.join(self.data_root, proposal_file)
+        old, was_init = self.proposal_file, self._fully_initialized
         self.proposal_file = proposal_file
         self._fully_initialized = False
-        self.full_init()
+        try:
+            self.full_init()
+        except BaseException:  # a bad file: the samples stay as they were
+            self.proposal_file, self._fully_initialized = old, was_init
+            raise
 
     def load_data_list(self) -> List[dict]:
         """The samples: ``img_path`` and ``proposals_xywh`` of every image.

@@ -225,3 +225,9 @@ def test_load_proposals_rereads_a_rewritten_file(tmp_path):
     np.testing.assert_allclose(r['proposals'], [[1, 1, 11, 11],
                                                 [2, 2, 6, 6]])
     assert len(ds) == 3 and ds.proposal_stats['boxes'] == 2
+    # a bad file: a clear error, the samples keep their proposals
+    bad = tmp_path / 'bad.json'
+    bad.write_text(json.dumps(dict(images=[dict(id=1, file_name='x.png')])))
+    with pytest.raises(ValueError, match='bad.json: none of the 3 training'):
+        ds.load_proposals(str(bad))
+    assert ds.proposal_file == str(path) and ds[0]['num_proposals'] == 2
