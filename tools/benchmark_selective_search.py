@@ -50,6 +50,8 @@ from ccop_plugin.proposals import (ccop_filter, get_preset,  # noqa: E402
                                    read_image, run_proposals)
 from ccop_plugin.proposals.runner import _mp_context  # noqa: E402
 from ccop_plugin.proposals.filters import sort_boxes  # noqa: E402
+from ccop_plugin.proposals.proposal_file import (  # noqa: E402
+    read_proposal_file)
 from ccop_plugin.utils.boxes import box_iou  # noqa: E402
 
 
@@ -114,14 +116,9 @@ def tool(img_dir, entries, cfg, workers, tmp, tag):
 
 
 def same_as_loop(json_path, entries, results):
-    import json
-    with open(json_path) as f:
-        data = json.load(f)
-    by_img = {}
-    for a in data['annotations']:
-        by_img.setdefault(a['image_id'], []).append(a['bbox'])
+    boxes = read_proposal_file(json_path).boxes
     for e, r in zip(entries, results):
-        got = np.asarray(by_img.get(e.id, []), dtype=np.float64).reshape(-1, 4)
+        got = boxes.get(e.file_name, np.zeros((0, 4))).astype(np.float64)
         want = r['boxes'].copy()
         want[:, 2:] -= want[:, :2]
         if got.shape != want.shape or not np.allclose(got, want, atol=0.01):
@@ -279,7 +276,8 @@ def main(argv=None):
         lines.append(
             f'| {row["setting"]} | {n / row["loop"]:.2f} img/s '
             f'({row["loop"] / n:.2f} s/img) | {n / row["tool"]:.2f} img/s '
-            f'({row["worker_s"]:.2f}) | **{row["loop"] / row["tool"]:.2f}x** | '
+            f'({row["worker_s"]:.2f}) | '
+            f'**{row["loop"] / row["tool"]:.2f}x** | '
             f'{100 * n * row["worker_s"] / (workers * row["tool"]):.0f}% | '
             f'{t_loop / row["loop"]:.2f}x | '
             f'{np.mean([r["num_candidates"] for r in res]):.0f} | {rc_s} | '
@@ -289,8 +287,8 @@ def main(argv=None):
     nms_line = (f'NMS step (filtered full-res candidates, {n_filt:.0f} boxes '
                 f'per image on average): torchvision.ops.nms '
                 f'{1000 * t_tv / n:.2f} ms/img, Python greedy loop '
-                f'{1000 * t_py / n:.2f} ms/img ({t_py / max(t_tv, 1e-9):.0f}x);'
-                f' same kept boxes: {agree}')
+                f'{1000 * t_py / n:.2f} ms/img '
+                f'({t_py / max(t_tv, 1e-9):.0f}x); same kept boxes: {agree}')
     identical_all = all(r['identical'] for r in rows)
     cmd = 'python ' + ' '.join(
         shlex.quote(a) for a in [osp.relpath(__file__, os.getcwd())]

@@ -9,7 +9,8 @@ From a proposal JSON::
 
 Or computed on the fly for a single image (no JSON needed)::
 
-    python tools/visualize_proposals.py path/to/img.jpg --preset ccop --out vis.png
+    python tools/visualize_proposals.py path/to/img.jpg --preset ccop \\
+        --out vis.png
 """
 import argparse
 import os.path as osp
@@ -20,8 +21,8 @@ import cv2
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from ccop_plugin.proposals import (PRESETS, draw_proposals,  # noqa: E402
-                                   get_preset, load_proposals_for_image,
-                                   propose, read_image)
+                                   get_preset, propose, read_image,
+                                   read_image_proposals)
 from ccop_plugin.proposals.store import boxes_to_record  # noqa: E402
 
 
@@ -43,8 +44,11 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     if args.proposals:
-        entry, boxes = load_proposals_for_image(
-            args.proposals, args.file_name, args.image_id, args.index)
+        try:
+            entry, boxes = read_image_proposals(
+                args.proposals, args.file_name, args.image_id, args.index)
+        except (OSError, ValueError) as e:
+            sys.exit(f'error: {e}')
         path = osp.join(args.image, entry['file_name'])
         img = read_image(path)
         name = entry['file_name']

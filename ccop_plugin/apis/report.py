@@ -124,18 +124,15 @@ def draw_sample_proposals(proposal_file: str, img_dir: str, out: str,
     """Draw the first ``max_boxes`` proposals of ``num`` images in a grid."""
     import cv2
 
-    from ccop_plugin.proposals import draw_proposals
-    with open(proposal_file) as f:
-        coco = json.load(f)
-    by_img: Dict[int, list] = {}
-    for a in coco['annotations']:
-        by_img.setdefault(a['image_id'], []).append(a['bbox'])
+    from ccop_plugin.proposals.proposal_file import read_proposal_file
+    from ccop_plugin.proposals.visualize import draw_proposals
+    index = read_proposal_file(proposal_file)
     tiles = []
-    for im in coco['images'][:num]:
-        img = cv2.imread(osp.join(img_dir, im['file_name']))
+    for name in index.names[:num]:
+        img = cv2.imread(osp.join(img_dir, name))
         if img is None:
             continue
-        boxes = np.array(by_img.get(im['id'], []), np.float32).reshape(-1, 4)
+        boxes = index.boxes[name]
         img = cv2.resize(img, None, fx=2, fy=2,
                          interpolation=cv2.INTER_NEAREST)
         tiles.append(draw_proposals(img, boxes[:max_boxes] * 2, thickness=1,

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from ..proposals.sources import ImageEntry
-from ..proposals.store import write_coco_json
+from ..proposals.proposal_file import write_proposal_file
 from .transforms.box_aware_views import CCOP_PHOTOMETRIC
 
 #: mmpretrain's MoCo v2 view pipeline (configs/_base_/datasets/
@@ -75,7 +75,7 @@ def write_benchmark_images(out_dir: str,
         results[name] = dict(width=width, height=height,
                              boxes=np.concatenate([xy, wh], 1))
     path = osp.join(out_dir, 'proposals.json')
-    write_coco_json(path, entries, results)
+    write_proposal_file(path, entries, results)
     return path
 
 
@@ -190,9 +190,10 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
     print('| pipeline | images/s | ms/image | boxes kept/image | relative |')
     print('|---|---|---|---|---|')
     for r in rows:
+        kept = ('-' if r['boxes_per_img'] is None else
+                round(r['boxes_per_img'], 1))
         print(f"| {r['name']} | {r['img_per_s']:.1f} | "
-              f"{1000 * r['sec_per_img']:.2f} | "
-              f"{'-' if r['boxes_per_img'] is None else round(r['boxes_per_img'], 1)} | "
+              f"{1000 * r['sec_per_img']:.2f} | {kept} | "
               f"{r['relative']:.2f} |")
     return rows
 

@@ -1,4 +1,11 @@
-"""Unlabeled images with their object proposals."""
+"""Unlabeled images with their object proposals.
+
+:class:`ProposalImageDataset` owns the proposals of pre-training: it reads
+the proposal file (:func:`read_proposal_file`, the format's one reader) and
+puts each image's boxes into its sample; ``LoadProposals`` only works on the
+sample, and ``HeatmapProposalHook`` swaps the file through
+:meth:`ProposalImageDataset.load_proposals`.
+"""
 import logging
 import os
 import os.path as osp
@@ -10,8 +17,8 @@ from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
 from mmpretrain.registry import DATASETS
+from ..proposals.proposal_file import ProposalIndex, read_proposal_file
 from ..proposals.sources import list_image_dir
-from .transforms.loading import read_proposal_file
 
 MISSING_IMAGES = ('error', 'skip')
 
@@ -57,7 +64,10 @@ class ProposalImageDataset(BaseDataset):
       proposals of ``proposal_file``.
 
     Each data info holds ``img_path`` and ``proposals_xywh`` (``(N, 4)``
-    float32, COCO ``xywh``), read by :class:`LoadProposals`.
+    float32, COCO ``xywh``, in file order), read by :class:`LoadProposals`.
+    An image the proposal file does not list gets no box (the whole image
+    stands in, counted). :meth:`load_proposals` swaps the proposal file
+    during training (``HeatmapProposalHook``) and keeps the image list.
 
     Checks when the dataset is built (so a bad file fails at start, not at
     iteration N):
@@ -110,27 +120,78 @@ class ProposalImageDataset(BaseDataset):
                              f'{MISSING_IMAGES}, got {missing_images!r}')
         self.missing_images = missing_images
         self.proposal_stats: dict = {}
+        # the training images (file names under data_prefix['img_path'])
+        # and how many were skipped as missing, fixed when first listed
+        self._image_names: Optional[List[str]] = None
+        self._skipped_missing = 0
         super().__init__(
             ann_file=ann_file,
             data_root=data_root,
             data_prefix=data_prefix,
             **kwargs)
 
+    def load_proposals(self, proposal_file: str) -> None:
+        """Give every sample the proposals of ``proposal_file``.
+
+        The image list stays as built; the file is read and checked as at
+        build time (an error names it; counts are logged and kept in
+        ``proposal_stats``) and the data list is rebuilt (and serialised
+        again). Data-loader workers hold a copy of the dataset: restart them
+        afterwards (``HeatmapProposalHook`` does).
+
+        Args:
+            proposal_file (str): COCO-style proposal JSON; a relative path is
+                under ``data_root``, as for the constructor.
+
+        Raises:
+            ValueError: naming the file when it is malformed or lists none
+                of the training images; the samples are left as they were.
+        """
+        if not proposal_file:
+            raise ValueError('load_proposals needs a proposal file')
+        if self.data_root and not osp.isabs(proposal_file):
+            proposal_file = osp.join(self.data_root, proposal_file)
+        old, was_init = self.proposal_file, self._fully_initialized
+        self.proposal_file = proposal_file
+        self._fully_initialized = False
+        try:
+            self.full_init()
+        except BaseException:  # a bad file: the samples stay as they were
+            self.proposal_file, self._fully_initialized = old, was_init
+            raise
+
     def load_data_list(self) -> List[dict]:
-        img_dir = self.data_prefix.get('img_path', '') or ''
-        skipped = 0
-        if self.ann_file:
-            if not osp.isfile(self.ann_file):
-                raise FileNotFoundError(f'{self.ann_file}: no such file')
-            listed = read_proposal_file(
-                self.ann_file, with_boxes=not self.proposal_file)
-            names = listed.names
-            index = (read_proposal_file(self.proposal_file)
-                     if self.proposal_file else listed)
-            names, skipped = self._check_images_exist(img_dir, names)
-        else:
-            names = [e.file_name for e in list_image_dir(img_dir)]
+        """The samples: ``img_path`` and ``proposals_xywh`` of every image.
+
+        The images are listed on the first call (``ann_file``'s images, or
+        the image folder); later calls (:meth:`load_proposals`) reuse that
+        list and read only the proposal file.
+        """
+        index = None
+        if self._image_names is None:
+            self._image_names, index = self._list_images()
+        if self.proposal_file:
             index = read_proposal_file(self.proposal_file)
+        elif index is None:  # listed before: ann_file holds the proposals
+            index = read_proposal_file(self.ann_file)
+        return self._samples(self._image_names, index)
+
+    def _list_images(self):
+        """``(names, index)``: the training images and, when ``ann_file``
+        also holds the proposals (no ``proposal_file``), its read index."""
+        img_dir = self.data_prefix.get('img_path', '') or ''
+        if not self.ann_file:
+            return [e.file_name for e in list_image_dir(img_dir)], None
+        if not osp.isfile(self.ann_file):
+            raise FileNotFoundError(f'{self.ann_file}: no such file')
+        listed = read_proposal_file(self.ann_file,
+                                    with_boxes=not self.proposal_file)
+        names, self._skipped_missing = self._check_images_exist(
+            img_dir, listed.names)
+        return names, (None if self.proposal_file else listed)
+
+    def _samples(self, names: List[str], index: ProposalIndex) -> List[dict]:
+        img_dir = self.data_prefix.get('img_path', '') or ''
         pos = index.position()
         empty = np.zeros((0, 4), np.float32)
         data_list = []
@@ -156,7 +217,7 @@ class ProposalImageDataset(BaseDataset):
                 f'{index.names[0]!r}); its file_name must be the image path '
                 'relative to data_prefix["img_path"]')
         self.proposal_stats = dict(
-            file=src, images=len(names), skipped_missing=skipped,
+            file=src, images=len(names), skipped_missing=self._skipped_missing,
             not_listed=len(names) - n_listed, no_box=n_no_box,
             boxes=n_boxes, invalid=n_boxes - n_valid, fallback=n_fallback)
         self._log_stats()
@@ -220,3 +281,17 @@ def format_proposal_stats(s: dict) -> str:
     if s.get('skipped_missing'):
         line += f'; {s["skipped_missing"]} missing images skipped'
     return line
+
+
+def find_proposal_dataset(dataset) -> Optional[ProposalImageDataset]:
+    """The first :class:`ProposalImageDataset` inside dataset wrappers
+    (``RepeatDataset``, ``ConcatDataset``, ...), or None."""
+    todo = [dataset]
+    while todo:
+        d = todo.pop(0)
+        if isinstance(d, ProposalImageDataset):
+            return d
+        if hasattr(d, 'dataset'):
+            todo.append(d.dataset)
+        todo.extend(getattr(d, 'datasets', []) or [])
+    return None

@@ -1,50 +1,63 @@
-"""Selective-search object proposals at dataset scale.
+"""Object proposals: the proposal file and selective search at dataset scale.
 
 ``tools/selective_search.py`` is the command line front end; the pieces:
 
+* :mod:`.proposal_file` -- the COCO-style proposal file: its one reader
+  (:func:`read_proposal_file`, validated) and writer
+  (:func:`write_proposal_file`), the valid-box rule
 * :mod:`.config` -- :class:`ProposalConfig` and the ``ccop`` / ``soco`` presets
 * :mod:`.search` -- OpenCV selective search of one image (:func:`propose`)
 * :mod:`.filters` -- aspect / size filters, SoCo's cascade, random-score NMS
 * :mod:`.sources` -- image lists from a folder or a COCO file, sharding
-* :mod:`.store` -- resumable JSON-lines work dir, merge, COCO JSON output
+* :mod:`.store` -- resumable JSON-lines work dir, merge
 * :mod:`.runner` -- parallel resumable run with progress and summary
 * :mod:`.visualize` -- drawing proposals
 * :mod:`.recall` -- proposal recall / AR against ground-truth boxes
 * :mod:`.heatmap_file` -- heat-map proposals of an image set as a file
 * :mod:`.synthetic` -- procedural test / benchmark scenes
-"""
-from .config import PRESETS, ProposalConfig, get_preset, parse_shard
-from .filters import (aspect_mask, ccop_filter, filter_boxes, image_seed,
-                      min_wh_mask, nms, random_scores, rel_size_mask,
-                      side_mask, soco_filter)
-from .heatmap_file import build_heatmap_backbone, write_heatmap_proposals
-from .recall import (evaluate_proposal_file, evaluate_proposals,
-                     format_recall_markdown, format_recall_table,
-                     load_ground_truth, match_file_names, recall_table)
-from .runner import (format_summary, iter_results, prestart_workers,
-                     process_image, run_proposals)
-from .search import (propose, read_image, resize_for_search, search_shape,
-                     selective_search)
-from .sources import (ImageEntry, list_coco_images, list_image_dir,
-                      list_images, shard_entries)
-from .store import (ProposalStateError, collect_records, load_work_dir,
-                    merge_work_dir, write_coco_json)
-from .synthetic import make_scene, write_scenes
-from .visualize import draw_proposals, load_proposals_for_image
 
-__all__ = [
-    'PRESETS', 'ProposalConfig', 'get_preset', 'parse_shard', 'aspect_mask',
-    'ccop_filter', 'filter_boxes', 'image_seed', 'min_wh_mask', 'nms',
-    'random_scores', 'rel_size_mask', 'side_mask', 'soco_filter',
-    'build_heatmap_backbone', 'write_heatmap_proposals',
-    'evaluate_proposal_file', 'evaluate_proposals', 'format_recall_markdown',
-    'format_recall_table', 'load_ground_truth', 'match_file_names',
-    'recall_table', 'format_summary', 'iter_results', 'prestart_workers', 'process_image',
-    'run_proposals',
-    'propose', 'read_image', 'resize_for_search', 'search_shape',
-    'selective_search',
-    'ImageEntry', 'list_coco_images', 'list_image_dir', 'list_images',
-    'shard_entries', 'ProposalStateError', 'collect_records',
-    'load_work_dir', 'merge_work_dir', 'write_coco_json', 'make_scene',
-    'write_scenes', 'draw_proposals', 'load_proposals_for_image'
-]
+The names below are imported from their module on first use: the training
+side (``import ccop_plugin``) loads only :mod:`.proposal_file` and
+:mod:`.sources`, never the search, its process pool or the visualiser.
+"""
+import importlib
+
+_EXPORTS = {
+    'config': ('PRESETS', 'ProposalConfig', 'get_preset', 'parse_shard'),
+    'filters': ('aspect_mask', 'ccop_filter', 'filter_boxes', 'image_seed',
+                'min_wh_mask', 'nms', 'random_scores', 'rel_size_mask',
+                'side_mask', 'soco_filter'),
+    'heatmap_file': ('build_heatmap_backbone', 'write_heatmap_proposals'),
+    'proposal_file': ('ProposalIndex', 'read_image_proposals',
+                      'read_proposal_file', 'sanitize_boxes',
+                      'valid_box_mask', 'write_proposal_file'),
+    'recall': ('evaluate_proposal_file', 'evaluate_proposals',
+               'format_recall_markdown', 'format_recall_table',
+               'load_ground_truth', 'match_file_names', 'recall_table'),
+    'runner': ('format_summary', 'iter_results', 'prestart_workers',
+               'process_image', 'run_proposals'),
+    'search': ('propose', 'read_image', 'resize_for_search', 'search_shape',
+               'selective_search'),
+    'sources': ('ImageEntry', 'list_coco_images', 'list_image_dir',
+                'list_images', 'shard_entries'),
+    'store': ('ProposalStateError', 'collect_records', 'load_work_dir',
+              'merge_work_dir'),
+    'synthetic': ('make_scene', 'write_scenes'),
+    'visualize': ('draw_proposals', ),
+}
+_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name):
+    mod = _WHERE.get(name)
+    if mod is None:
+        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+    value = getattr(importlib.import_module(f'{__name__}.{mod}'), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

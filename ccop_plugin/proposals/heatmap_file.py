@@ -2,7 +2,7 @@
 
 The boxes are drawn exactly as :class:`HeatmapProposalHook` draws them during
 pre-training (:func:`image_heatmap_boxes`, :class:`HeatmapProposalGenerator`)
-and written by the proposal store's writer (:func:`write_coco_json`), so
+and written by the proposal file's writer (:func:`write_proposal_file`), so
 selective-search and heat-map proposals are measured on equal terms by
 :mod:`.recall`.
 """
@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from .sources import ImageEntry
-from .store import write_coco_json
+from .proposal_file import write_proposal_file
 
 #: the pre-training data preprocessor's normalisation (configs/ccop)
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
@@ -128,7 +128,7 @@ def write_heatmap_proposals(entries: Sequence[ImageEntry], img_dir: str,
                 boxes=xyxy_to_xywh(np.asarray(boxes, np.float64)))
             if progress is not None:
                 progress(k + 1, len(entries))
-    counts = write_coco_json(out, entries, results, info=info)
+    counts = write_proposal_file(out, entries, results, info=info)
     counts['proposals_per_image'] = round(
         counts['annotations'] / max(counts['images'], 1), 2)
     return counts

@@ -29,9 +29,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ccop_plugin.utils.boxes import xywh_to_xyxy
-
-# ccop_plugin.datasets imports this package (sources, store): the proposal
-# reader is imported where it is used, so neither import order makes a cycle.
+from .proposal_file import read_proposal_file, sanitize_boxes
 
 PROPOSAL_NUMS = (10, 50, 100)
 IOU_THRS = (0.5, 0.7)
@@ -221,7 +219,6 @@ def evaluate_proposals(gt: GroundTruth, index,
             f'{index.path}: names none of the {len(gt.names)} images of '
             f'{gt.ann_file} (e.g. {eg_gt!r} there, {eg_p!r} here); give '
             'the proposals of that split')
-    from ccop_plugin.datasets.transforms.loading import sanitize_boxes
     gts, props, dropped = [], [], 0
     for g in gt.names:
         gts.append(gt.boxes[g])
@@ -274,7 +271,6 @@ def evaluate_proposal_file(ann_file: str, proposal_file: str,
         gt = load_ground_truth(ann_file)
     if not osp.isfile(proposal_file):
         raise ValueError(f'{proposal_file}: proposal file not found')
-    from ccop_plugin.datasets.transforms.loading import read_proposal_file
     index = read_proposal_file(proposal_file)
     res = evaluate_proposals(gt, index, proposal_nums, iou_thrs)
     return dict(ann_file=ann_file, proposal_file=proposal_file, **res)

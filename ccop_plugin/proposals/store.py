@@ -2,11 +2,12 @@
 
 A run keeps its state in a *work dir*::
 
-    <work_dir>/meta.json                     settings + digest of the image list
-    <work_dir>/images.json                   the ordered image list [[id, file_name], ...]
-    <work_dir>/shard-00003-of-00016.jsonl    one JSON line per finished image
-    <work_dir>/written.json                  outputs this work dir wrote (size,
-                                             mtime), so a rerun may replace them
+    <work_dir>/meta.json                   settings + digest of the image list
+    <work_dir>/images.json                 the ordered image list
+                                           [[id, file_name], ...]
+    <work_dir>/shard-00003-of-00016.jsonl  one JSON line per finished image
+    <work_dir>/written.json                outputs this work dir wrote (size,
+                                           mtime), so a rerun may replace them
 
 Shard files are append-only and flushed after every image, so a killed run
 loses at most the image being written; a truncated last line is dropped on
@@ -31,7 +32,8 @@ The whole work dir is locked while a run uses it (``flock`` on the folder:
 shared by the shards of a run, exclusive while ``--overwrite`` empties it).
 
 :func:`merge_work_dir` checks that every image of the list has exactly one
-result or failure and writes the COCO-style proposal JSON atomically.
+result or failure and writes the COCO-style proposal JSON atomically
+(:func:`ccop_plugin.proposals.proposal_file.write_proposal_file`).
 """
 import glob
 import json
@@ -43,11 +45,11 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .proposal_file import fmt_num, write_proposal_file
 from .sources import ImageEntry, entries_digest
 
 WORK_FORMAT = 'ccop_plugin-proposals-work/1'
 SHARD_RE = re.compile(r'^shard-(\d+)-of-(\d+)\.jsonl$')
-CATEGORIES = [{'id': 1, 'name': 'proposal', 'supercategory': 'proposal'}]
 
 
 class ProposalStateError(RuntimeError):
@@ -120,12 +122,6 @@ def shard_files(work_dir: str) -> List[str]:
     """All shard files of a work dir, sorted."""
     return sorted(p for p in glob.glob(osp.join(work_dir, 'shard-*.jsonl'))
                   if SHARD_RE.match(osp.basename(p)))
-
-
-def fmt_num(v: float) -> Any:
-    """Round to 1/100 px; integral values become ``int`` (compact JSON)."""
-    v = round(float(v), 2)
-    return int(v) if v.is_integer() else v
 
 
 def boxes_to_record(boxes_xyxy: np.ndarray) -> List[List[Any]]:
@@ -545,68 +541,6 @@ def failures_report_path(out: str) -> str:
     return root + '.failures.txt'
 
 
-def write_coco_json(out: str, entries: Sequence[ImageEntry],
-                    results: Dict[str, Dict[str, Any]],
-                    info: Optional[Dict[str, Any]] = None) -> Dict[str, int]:
-    """Write the COCO-style proposal file atomically (streamed).
-
-    Images appear in list order (those without a result are left out);
-    annotation ids are ``1..M`` in that order, each image's boxes best first.
-
-    Returns:
-        dict: ``images`` and ``annotations`` written.
-    """
-    d = osp.dirname(osp.abspath(out))
-    os.makedirs(d, exist_ok=True)
-    tmp = f'{out}.tmp.{os.getpid()}'
-    try:
-        counts = _write_coco_json(tmp, entries, results, info)
-        os.replace(tmp, out)
-    except BaseException:  # disk full, interrupted, ...: leave no tmp file
-        _remove_quietly(tmp)
-        raise
-    return counts
-
-
-def _write_coco_json(tmp: str, entries: Sequence[ImageEntry],
-                     results: Dict[str, Dict[str, Any]],
-                     info: Optional[Dict[str, Any]]) -> Dict[str, int]:
-    n_img = n_ann = 0
-    dumps = json.dumps
-    with open(tmp, 'w') as f:
-        f.write('{"info":' + dumps(info or {}, separators=(',', ':')))
-        f.write(',\n"images":[')
-        for e in entries:
-            rec = results.get(e.file_name)
-            if rec is None:
-                continue
-            f.write((',\n' if n_img else '\n') + dumps(
-                {'id': e.id, 'file_name': e.file_name,
-                 'width': int(rec['width']), 'height': int(rec['height'])},
-                separators=(',', ':')))
-            n_img += 1
-        f.write('],\n"annotations":[')
-        for e in entries:
-            rec = results.get(e.file_name)
-            if rec is None:
-                continue
-            parts = []
-            for x, y, w, h in rec['boxes'].tolist():
-                n_ann += 1
-                parts.append(
-                    '{"id":%d,"image_id":%d,"category_id":1,"bbox":[%s,%s,%s,'
-                    '%s],"area":%s,"iscrowd":0}' % (
-                        n_ann, e.id, fmt_num(x), fmt_num(y), fmt_num(w),
-                        fmt_num(h), fmt_num(w * h)))
-            if parts:
-                f.write((',\n' if n_ann > len(parts) else '\n') +
-                        ',\n'.join(parts))
-        f.write('],\n"categories":' + dumps(CATEGORIES) + '}\n')
-        f.flush()
-        os.fsync(f.fileno())
-    return dict(images=n_img, annotations=n_ann)
-
-
 def merge_work_dir(work_dir: str, out: str, allow_missing: bool = False,
                    log=print, overwrite: bool = False) -> Dict[str, Any]:
     """Check a work dir is complete and write the final JSON + failure report.
@@ -655,7 +589,7 @@ def _merge_work_dir(work_dir: str, out: str, allow_missing: bool, log,
                 tool='ccop_plugin tools/selective_search.py',
                 config=meta.get('config'), num_failed=len(failures))
     try:
-        counts = write_coco_json(out, entries, results, info)
+        counts = write_proposal_file(out, entries, results, info)
         record_written(work_dir, out)
     except OSError as e:  # disk full, ...: the temporary file is gone
         raise ProposalStateError(

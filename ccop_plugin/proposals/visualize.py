@@ -1,7 +1,7 @@
-"""Draw proposals on an image (used by ``tools/visualize_proposals.py``)."""
+"""Draw proposals on an image (used by ``tools/visualize_proposals.py``;
+the file is read by :func:`.proposal_file.read_image_proposals`)."""
 import colorsys
-import json
-from typing import Any, Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -43,36 +43,3 @@ def draw_proposals(img: np.ndarray, boxes_xywh: np.ndarray,
         cv2.putText(canvas, title, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
                     (255, 255, 255), 1, cv2.LINE_AA)
     return canvas
-
-
-def load_proposals_for_image(json_path: str, file_name: Optional[str] = None,
-                             image_id: Optional[int] = None,
-                             index: Optional[int] = None
-                             ) -> Tuple[Dict[str, Any], np.ndarray]:
-    """One image's entry and ``(N, 4)`` ``xywh`` boxes from a proposal JSON.
-
-    Select the image by ``file_name``, ``image_id`` or position ``index`` in
-    the ``images`` list (default: the first image).
-    """
-    with open(json_path) as f:
-        data = json.load(f)
-    images = data.get('images', [])
-    if not images:
-        raise ValueError(f'{json_path}: no images')
-    if file_name is not None:
-        found = [im for im in images if im['file_name'] == file_name]
-        what = f'file_name {file_name!r}'
-    elif image_id is not None:
-        found = [im for im in images if im['id'] == image_id]
-        what = f'image id {image_id}'
-    else:
-        index = index or 0
-        found = images[index:index + 1] if -len(images) <= index < len(
-            images) else []
-        what = f'index {index}'
-    if not found:
-        raise ValueError(f'{json_path}: no image with {what}')
-    entry = found[0]
-    boxes = [a['bbox'] for a in data.get('annotations', [])
-             if a['image_id'] == entry['id']]
-    return entry, np.asarray(boxes, dtype=np.float64).reshape(-1, 4)

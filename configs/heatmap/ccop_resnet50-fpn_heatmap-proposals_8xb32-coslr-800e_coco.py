@@ -17,6 +17,7 @@ custom_hooks = [
         generator=dict(num_boxes=8, thr=0.1, window=0.5,
                        suppress_radius=0.5, min_size=20)),
 ]
+# the hook makes the dataset load each new file and restarts the persistent
+# data-loader workers, so they see it
 train_dataloader = dict(
-    persistent_workers=False,  # workers must see the refreshed file
     dataset=dict(ann_file='annotations/image_info_train2017.json'))

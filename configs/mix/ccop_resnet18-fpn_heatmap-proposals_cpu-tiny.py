@@ -1,8 +1,8 @@
 # Mix: CCOP trained on heat-map proposals (semantic-aware localization)
 # instead of selective search. Warm-up: the dataset's own boxes (with an
 # ann_file without annotations, whole-image boxes); then every `interval`
-# epochs HeatmapProposalHook runs the momentum encoder over the images and
-# points LoadProposals at the new boxes.
+# epochs HeatmapProposalHook runs the momentum encoder over the images,
+# writes the boxes to work_dir and the dataset loads them.
 _base_ = ['../ccop/ccop_resnet18-fpn_cpu-tiny.py']
 
 custom_hooks = [
@@ -16,7 +16,6 @@ custom_hooks = [
         generator=dict(num_boxes=8, thr=0.1, window=0.5,
                        suppress_radius=0.5, min_size=8)),
 ]
-train_dataloader = dict(persistent_workers=False)
 max_epochs = 2
 train_cfg = dict(_delete_=True, type='EpochBasedTrainLoop',
                  max_epochs=max_epochs)

@@ -9,8 +9,7 @@ from mmengine.registry import DefaultScope
 
 import ccop_plugin  # noqa: F401
 from ccop_plugin.datasets import proposal_dataset
-from ccop_plugin.datasets.transforms import LoadProposals
-from ccop_plugin.datasets.transforms.loading import read_proposal_file
+from ccop_plugin.proposals.proposal_file import read_proposal_file
 from mmpretrain.registry import DATASETS
 
 NAMES = ['a.png', 'b.png', 'c.png']
@@ -85,11 +84,11 @@ def test_malformed_bbox_names_file_and_annotation(tmp_path, bad):
     with pytest.raises(ValueError, match=r'proposals\.json: annotation id 7 '
                        r'\(annotations\[1\]\) "bbox" must be a list of 4'):
         _build(path, img_dir)
-    # the pipeline's own reader is the same one
-    LoadProposals._index_cache.clear()
+    # the same check when the file comes as proposal_file (one reader)
     with pytest.raises(ValueError, match='annotation id 7'):
-        LoadProposals(proposal_file=str(path))(
-            dict(img_path='a.png', img_shape=(60, 80)))
+        _build(path, img_dir, proposal_file=str(path))
+    with pytest.raises(ValueError, match='annotation id 7'):
+        read_proposal_file(str(path))
 
 
 @pytest.mark.parametrize('ann, problem', [
@@ -210,12 +209,25 @@ def test_no_training_image_in_the_proposal_file(tmp_path):
 
 
 def test_load_proposals_rereads_a_rewritten_file(tmp_path):
-    _, path = _write(tmp_path, [_ann(1, 1, [5, 5, 30, 20])],
-                     write_images=False)
-    t = LoadProposals(proposal_file=str(path), log_interval=0)
-    r = t(dict(img_path='x/a.png', img_shape=(60, 80)))
+    img_dir, path = _write(tmp_path, [_ann(1, 1, [5, 5, 30, 20])])
+    ds = DATASETS.build(dict(
+        type='ProposalImageDataset', ann_file=str(path),
+        data_prefix=dict(img_path=str(img_dir)),
+        pipeline=[dict(type='LoadImageFromFile'),
+                  dict(type='LoadProposals', log_interval=0)]))
+    r = ds[0]
     np.testing.assert_allclose(r['proposals'], [[5, 5, 35, 25]])
     _write(tmp_path, [_ann(1, 1, [1, 1, 10, 10]), _ann(2, 1, [2, 2, 4, 4])],
            write_images=False)
-    r = t(dict(img_path='x/a.png', img_shape=(60, 80)))
+    ds.load_proposals(str(path))
+    r = ds[0]
     assert r['num_proposals'] == 2
+    np.testing.assert_allclose(r['proposals'], [[1, 1, 11, 11],
+                                                [2, 2, 6, 6]])
+    assert len(ds) == 3 and ds.proposal_stats['boxes'] == 2
+    # a bad file: a clear error, the samples keep their proposals
+    bad = tmp_path / 'bad.json'
+    bad.write_text(json.dumps(dict(images=[dict(id=1, file_name='x.png')])))
+    with pytest.raises(ValueError, match='bad.json: none of the 3 training'):
+        ds.load_proposals(str(bad))
+    assert ds.proposal_file == str(path) and ds[0]['num_proposals'] == 2

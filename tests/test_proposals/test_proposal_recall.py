@@ -10,13 +10,13 @@ import sys
 import numpy as np
 import pytest
 
-from ccop_plugin.datasets.transforms.loading import read_proposal_file
 from ccop_plugin.proposals.recall import (evaluate_proposal_file,
                                           format_recall_markdown,
                                           format_recall_table,
                                           match_file_names, recall_table)
+from ccop_plugin.proposals.proposal_file import (read_proposal_file,
+                                                 write_proposal_file)
 from ccop_plugin.proposals.sources import ImageEntry
-from ccop_plugin.proposals.store import write_coco_json
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -109,7 +109,7 @@ def write_props(path, named_boxes):
         b = np.asarray(bs, np.float64).reshape(-1, 4)
         b[:, 2:] -= b[:, :2]
         results[n] = dict(width=64, height=64, boxes=b)
-    write_coco_json(str(path), entries, results)
+    write_proposal_file(str(path), entries, results)
     return str(path)
 
 

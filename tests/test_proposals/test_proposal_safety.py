@@ -20,6 +20,7 @@ from ccop_plugin.proposals import (ProposalStateError, get_preset,
                                    list_image_dir, list_images, make_scene,
                                    merge_work_dir, propose, run_proposals,
                                    write_scenes)
+from ccop_plugin.proposals import proposal_file as proposal_file_mod
 from ccop_plugin.proposals import runner as runner_mod
 from ccop_plugin.proposals import store as store_mod
 from ccop_plugin.proposals.search import search_shape
@@ -357,8 +358,9 @@ def test_disk_full_leaves_no_tmp_files_and_old_output(img_dir, tmp_path,
     out, _ = run(img_dir, str(tmp_path))
     old = read(out)
     work = str(tmp_path / 'out.work')
-    monkeypatch.setattr(store_mod, 'open', _enospc_open(open, 500),
-                        raising=False)
+    for mod in (store_mod, proposal_file_mod):  # work dir and output file
+        monkeypatch.setattr(mod, 'open', _enospc_open(open, 500),
+                            raising=False)
     with pytest.raises(ProposalStateError, match='No space left'):
         merge_work_dir(work, out, log=quiet)
     assert read(out) == old
@@ -444,7 +446,7 @@ def test_work_dir_of_older_version_needs_old_bounds(img_dir, tmp_path):
 
 def test_sigterm_while_writing_the_json_leaves_no_tmp(img_dir, tmp_path,
                                                       monkeypatch):
-    real = store_mod._write_coco_json
+    real = proposal_file_mod._write_proposal_json
 
     def write_then_term(tmp, *a):
         with open(tmp, 'w') as f:
@@ -453,7 +455,8 @@ def test_sigterm_while_writing_the_json_leaves_no_tmp(img_dir, tmp_path,
         time.sleep(0.5)
         return real(tmp, *a)
 
-    monkeypatch.setattr(store_mod, '_write_coco_json', write_then_term)
+    monkeypatch.setattr(proposal_file_mod, '_write_proposal_json',
+                        write_then_term)
     with pytest.raises(SystemExit) as e:
         run(img_dir, str(tmp_path))
     assert e.value.code == 143

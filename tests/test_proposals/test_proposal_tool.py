@@ -317,17 +317,25 @@ def test_visualize_tool(img_dir, tmp_path):
 
 
 def test_round_trip_through_load_proposals(img_dir, tmp_path):
-    """The data pipeline's LoadProposals reads the tool's JSON unchanged."""
-    from ccop_plugin.datasets.transforms.loading import LoadProposals
+    """The training side (ProposalImageDataset + LoadProposals) reads the
+    tool's JSON unchanged."""
+    from mmcv.transforms import LoadImageFromFile
+
+    from ccop_plugin.datasets import ProposalImageDataset
+    from ccop_plugin.datasets.transforms import LoadProposals
     out, _ = run(img_dir, str(tmp_path))
     data = json.loads(read(out))
-    load = LoadProposals(proposal_file=out, max_num=100)
-    for im in data['images']:
+    ds = ProposalImageDataset(
+        ann_file=out, data_prefix=dict(img_path=img_dir),
+        pipeline=[LoadImageFromFile(), LoadProposals(max_num=100)])
+    assert len(ds) == len(data['images'])
+    for k, im in enumerate(data['images']):
         want = np.array([a['bbox'] for a in data['annotations']
                          if a['image_id'] == im['id']], np.float32)
         want[:, 2:] += want[:, :2]
-        res = load.transform({'img_path': osp.join(img_dir, im['file_name']),
-                              'img_shape': (im['height'], im['width'])})
+        res = ds[k]
+        assert res['img_path'] == osp.join(img_dir, im['file_name'])
+        assert res['img_shape'] == (im['height'], im['width'])
         assert res['num_dropped_proposals'] == 0
         assert not res['proposal_fallback']
         np.testing.assert_allclose(res['proposals'], want, atol=1e-4)

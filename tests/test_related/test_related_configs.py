@@ -59,7 +59,8 @@ def test_ccop_on_heatmap_proposals(tiny_runner, tmp_path):
         x, y, w, h = a['bbox']
         assert w > 0 and h > 0 and x >= 0 and y >= 0
         assert x + w <= 150 + 1e-3 and y + h <= 120 + 1e-3
-    lp = [t for t in runner.train_dataloader.dataset.pipeline.transforms
-          if type(t).__name__ == 'LoadProposals']
-    assert lp and lp[0].proposal_file.endswith(
-        'heatmap_proposals_epoch_2.json')
+    ds = runner.train_dataloader.dataset
+    assert ds.proposal_file.endswith('heatmap_proposals_epoch_2.json')
+    assert ds.proposal_stats['file'] == ds.proposal_file
+    assert any(len(ds.get_data_info(i)['proposals_xywh'])
+               for i in range(len(ds)))

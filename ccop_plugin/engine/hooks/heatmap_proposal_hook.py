@@ -1,27 +1,22 @@
 """Refresh the training proposals from the network's own heat maps."""
+import logging
 import os.path as osp
 from typing import Optional
 
 import cv2
 import torch
+from mmengine.dist import barrier, is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
 from mmpretrain.registry import HOOKS, MODELS
+from ccop_plugin.datasets.proposal_dataset import (ProposalImageDataset,
+                                                   find_proposal_dataset)
 from ccop_plugin.models.utils.heatmap_proposals import image_heatmap_boxes
+from ccop_plugin.proposals.proposal_file import write_proposal_file
 from ccop_plugin.proposals.sources import ImageEntry
-from ccop_plugin.proposals.store import write_coco_json
 from ccop_plugin.utils.boxes import xyxy_to_xywh
-
-
-def _find_transforms(pipeline, name):
-    out = []
-    for t in getattr(pipeline, 'transforms', []):
-        if type(t).__name__ == name:
-            out.append(t)
-        out += _find_transforms(t, name)
-    return out
 
 
 @HOOKS.register_module()
@@ -32,13 +27,16 @@ class HeatmapProposalHook(Hook):
     encoder's backbone (``model.encoder_k.module[0]``, else
     ``model.backbone``) over every training image resized to ``img_scale``,
     draws boxes with :class:`HeatmapProposalGenerator`, writes them as a
-    proposal JSON (the format of ``tools/selective_search.py``) under
-    ``work_dir`` and points every ``LoadProposals`` of the training pipeline
-    at it. Before ``start_epoch``
-    (warm-up) the dataset's own proposals are used -- an ``ann_file`` without
-    annotations gives whole-image boxes (``LoadProposals``' fallback).
-    Data-loader workers copy the dataset when they start: use
-    ``persistent_workers=False`` so the next epoch sees the new file.
+    proposal file (``work_dir/heatmap_proposals_epoch_<e>.json``, the format
+    of ``tools/selective_search.py``, written by the main process) and makes
+    the training dataset (:class:`ProposalImageDataset`, also inside dataset
+    wrappers) load it (:meth:`ProposalImageDataset.load_proposals`), as
+    mmdet's ``PipelineSwitchHook`` swaps a pipeline. Persistent data-loader
+    workers are restarted so that the next epoch sees the new boxes; a
+    resumed run goes on with the last refresh's file. Before
+    ``start_epoch`` (warm-up) the dataset's own proposals are used -- an
+    ``ann_file`` without annotations gives whole-image boxes
+    (``LoadProposals``' counted fallback).
 
     Args:
         generator (dict): ``HeatmapProposalGenerator`` config.
@@ -61,44 +59,104 @@ class HeatmapProposalHook(Hook):
         self.start_epoch = start_epoch
         self.img_scale = img_scale
 
+    def _due(self, epoch: int) -> bool:
+        """A refresh happens at the end of (1-based) ``epoch``."""
+        return (epoch >= self.start_epoch
+                and (epoch - self.start_epoch) % self.interval == 0)
+
+    def _path(self, runner, epoch: int) -> str:
+        return osp.join(runner.work_dir,
+                        f'heatmap_proposals_epoch_{epoch}.json')
+
+    def before_train(self, runner) -> None:
+        """Check there is a dataset to refresh (at the start, not after the
+        warm-up); on resume, go on with the proposals of the last refresh.
+
+        After resuming at epoch ``e`` past a refresh, the dataset loads that
+        refresh's file from ``work_dir``; when the file is gone (another
+        work dir), the proposals are drawn again from the resumed model.
+        """
+        self._dataset(runner)
+        last = next((e for e in range(runner.epoch, 0, -1) if self._due(e)),
+                    None)
+        if last is None:
+            return
+        path = self._path(runner, last)
+        if osp.isfile(path):
+            self._dataset(runner).load_proposals(path)
+            print_log(f'resumed with the heat-map proposals of epoch {last}: '
+                      f'{path}', logger='current')
+        else:
+            self.refresh(runner, path)
+            print_log(f'resumed after epoch {runner.epoch}: {path} (the '
+                      f'proposals of epoch {last}) was not found, drawn again '
+                      'from the resumed model', logger='current',
+                      level=logging.WARNING)
+
     def after_train_epoch(self, runner) -> None:
         ep = runner.epoch + 1
-        if ep < self.start_epoch or (ep - self.start_epoch) % self.interval:
+        if not self._due(ep):
             return
-        path = self.refresh(runner, osp.join(
-            runner.work_dir, f'heatmap_proposals_epoch_{ep}.json'))
+        path = self.refresh(runner, self._path(runner, ep))
         print_log(f'heat-map proposals refreshed: {path}', logger='current')
 
+    @staticmethod
+    def _dataset(runner) -> ProposalImageDataset:
+        dataset = find_proposal_dataset(runner.train_dataloader.dataset)
+        if dataset is None:
+            raise TypeError(
+                'HeatmapProposalHook: the training dataset '
+                f'({type(runner.train_dataloader.dataset).__name__}) is no '
+                'ProposalImageDataset and wraps none; the hook refreshes '
+                "that dataset's proposals")
+        return dataset
+
     @torch.no_grad()
-    def refresh(self, runner, out_file: str) -> str:
+    def compute(self, runner, dataset: ProposalImageDataset) -> tuple:
+        """``(entries, results)`` of :func:`write_proposal_file`: the
+        heat-map boxes of every image of ``dataset``."""
         model = runner.model.module if is_model_wrapper(runner.model) \
             else runner.model
         enc = model.encoder_k.module[0] if hasattr(model, 'encoder_k') \
             else model.backbone
         pre = model.data_preprocessor
-        dataset = runner.train_dataloader.dataset
         was_training = enc.training
         enc.eval()
         mean, std = pre.mean.flatten(), pre.std.flatten()
         to_rgb = bool(getattr(pre, '_channel_conversion', False))
+        img_dir = dataset.data_prefix.get('img_path', '') or ''
         entries, results = [], {}
-        for i in range(len(dataset)):
-            info = dataset.get_data_info(i)
-            img = cv2.imread(info['img_path'], cv2.IMREAD_COLOR)
-            if img is None:
-                raise FileNotFoundError(f'{info["img_path"]}: cannot read')
-            h, w = img.shape[:2]
-            boxes = image_heatmap_boxes(enc, img, self.generator,
-                                        self.img_scale, mean, std, to_rgb)
-            rel = osp.relpath(info['img_path'],
-                              dataset.data_prefix.get('img_path', ''))
-            entries.append(ImageEntry(i + 1, rel))
-            results[rel] = dict(width=w, height=h,
-                                boxes=xyxy_to_xywh(boxes))
-        enc.train(was_training)
-        # the proposal tool's writer: same format, written atomically
-        write_coco_json(out_file, entries, results,
-                        info=dict(source='HeatmapProposalHook'))
-        for t in _find_transforms(dataset.pipeline, 'LoadProposals'):
-            t.proposal_file = out_file
+        try:
+            for i in range(len(dataset)):
+                info = dataset.get_data_info(i)
+                img = cv2.imread(info['img_path'], cv2.IMREAD_COLOR)
+                if img is None:
+                    raise FileNotFoundError(
+                        f'{info["img_path"]}: cannot read the image')
+                h, w = img.shape[:2]
+                boxes = image_heatmap_boxes(enc, img, self.generator,
+                                            self.img_scale, mean, std, to_rgb)
+                rel = osp.relpath(info['img_path'], img_dir)
+                entries.append(ImageEntry(i + 1, rel))
+                results[rel] = dict(width=w, height=h,
+                                    boxes=xyxy_to_xywh(boxes))
+        finally:
+            enc.train(was_training)
+        return entries, results
+
+    def refresh(self, runner, out_file: str) -> str:
+        """Write the heat-map proposals to ``out_file`` (main process) and
+        make the training dataset load them on every rank."""
+        dataset = self._dataset(runner)
+        if is_main_process():
+            entries, results = self.compute(runner, dataset)
+            write_proposal_file(out_file, entries, results,
+                                info=dict(source='HeatmapProposalHook'))
+        barrier()
+        dataset.load_proposals(out_file)
+        loader = runner.train_dataloader
+        if getattr(loader, 'persistent_workers', False):
+            # the workers hold a copy of the dataset: start new ones for the
+            # next epoch (as mmdet's PipelineSwitchHook does)
+            loader._iterator = None
         return out_file

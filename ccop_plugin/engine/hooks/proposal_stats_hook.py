@@ -8,21 +8,10 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
 from mmpretrain.registry import HOOKS
+from ccop_plugin.datasets.proposal_dataset import (find_proposal_dataset,
+                                                   format_proposal_stats)
 
 FIELDS = ('images', 'kept', 'dropped', 'fallback')
-
-
-def find_proposal_dataset(dataset):
-    """The first dataset with ``proposal_stats`` inside dataset wrappers."""
-    todo = [dataset]
-    while todo:
-        d = todo.pop(0)
-        if getattr(d, 'proposal_stats', None):
-            return d
-        if hasattr(d, 'dataset'):
-            todo.append(d.dataset)
-        todo.extend(getattr(d, 'datasets', []) or [])
-    return None
 
 
 @HOOKS.register_module()
@@ -76,9 +65,7 @@ class ProposalStatsHook(Hook):
         all_reduce(totals, op='sum')
         t = dict(zip(FIELDS, totals.tolist()))
         ds = find_proposal_dataset(runner.train_dataloader.dataset)
-        if ds is not None:
-            from ccop_plugin.datasets.proposal_dataset import \
-                format_proposal_stats
+        if ds is not None and ds.proposal_stats:
             print_log(format_proposal_stats(ds.proposal_stats),
                       logger='current')
         if not t['images']:
