@@ -1,11 +1,13 @@
 """``BoxAwareMultiView``: random-resized-crop views whose boxes correspond."""
-import math
 from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 from mmcv.transforms import BaseTransform, Compose
+from mmcv.transforms.utils import cache_randomness
 
+from ccop_plugin.utils.view_geometry import boxes_image_to_view
+from mmpretrain.datasets.transforms import RandomResizedCrop
 from mmpretrain.registry import TRANSFORMS
 
 #: CCOP's photometric view augmentation (reference ``r50_d2.py``): MoCo v2's
@@ -25,61 +27,6 @@ CCOP_PHOTOMETRIC = [
     dict(type='GaussianBlur', magnitude_range=(0.1, 2.0),
          magnitude_std='inf', prob=0.5),
 ]
-
-
-def sample_crop(img_h: int, img_w: int, scale: Tuple[float, float],
-                ratio: Tuple[float, float]) -> Tuple[int, int, int, int]:
-    """``RandomResizedCrop`` parameters ``(top, left, h, w)``.
-
-    The sampling of torchvision / mmpretrain: area fraction uniform in
-    ``scale``, log-uniform aspect ratio, 10 attempts, then a central crop.
-    Uses NumPy's global generator, as mmpretrain's transforms do.
-    """
-    area = img_h * img_w
-    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
-    for _ in range(10):
-        target = np.random.uniform(*scale) * area
-        aspect = math.exp(np.random.uniform(*log_ratio))
-        w = int(round(math.sqrt(target * aspect)))
-        h = int(round(math.sqrt(target / aspect)))
-        if 0 < w <= img_w and 0 < h <= img_h:
-            top = np.random.randint(0, img_h - h + 1)
-            left = np.random.randint(0, img_w - w + 1)
-            return top, left, h, w
-    in_ratio = img_w / img_h
-    if in_ratio < min(ratio):
-        w, h = img_w, int(round(img_w / min(ratio)))
-    elif in_ratio > max(ratio):
-        w, h = int(round(img_h * max(ratio))), img_h
-    else:
-        w, h = img_w, img_h
-    return (img_h - h) // 2, (img_w - w) // 2, h, w
-
-
-def crop_boxes(boxes: np.ndarray, crop: Tuple[int, int, int, int],
-               size: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Boxes of a crop resized to ``size`` x ``size``.
-
-    Args:
-        boxes (np.ndarray): ``(N, 4)`` ``xyxy`` in image pixels.
-        crop (tuple): ``(top, left, h, w)``.
-        size (int): Output side.
-
-    Returns:
-        tuple: ``(N, 4)`` boxes in output pixels (clipped to the crop), the
-        fraction of each box's area inside the crop, and each box's area in
-        output pixels.
-    """
-    top, left, h, w = crop
-    b = boxes - np.array([left, top, left, top], np.float32)
-    b[:, 0::2] = np.clip(b[:, 0::2], 0, w)
-    b[:, 1::2] = np.clip(b[:, 1::2], 0, h)
-    inside = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    orig = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    frac = inside / np.maximum(orig, 1e-6)
-    b *= np.array([size / w, size / h, size / w, size / h], np.float32)
-    out_area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return b, frac, out_area
 
 
 @TRANSFORMS.register_module()
@@ -165,8 +112,19 @@ class BoxAwareMultiView(BaseTransform):
         self.max_tries = max_tries
         self.max_num_boxes = max_num_boxes
         self.flip_prob = flip_prob
-        self.interpolation = dict(
+        if interpolation not in ('bilinear', 'bicubic'):
+            raise ValueError("interpolation must be 'bilinear' or 'bicubic', "
+                             f'got {interpolation!r}')
+        self.interpolation = interpolation
+        self._cv2_interpolation = dict(
             bilinear=cv2.INTER_LINEAR, bicubic=cv2.INTER_CUBIC)[interpolation]
+        # mmpretrain's crop parameter sampling (its resize is not used: the
+        # views are cut and resized here, with their boxes)
+        self._crop_sampler = RandomResizedCrop(
+            scale=self.size, crop_ratio_range=self.scale,
+            aspect_ratio_range=self.ratio, max_attempts=10,
+            interpolation=interpolation)
+        self.transforms = transforms
         transforms = list(transforms or [])
         if transforms and isinstance(transforms[0], dict):
             transforms = [transforms]  # one pipeline for every view
@@ -177,44 +135,71 @@ class BoxAwareMultiView(BaseTransform):
             Compose(t) for t in transforms
         ] or [None]
 
-    def _choose_crops(self, img_h: int, img_w: int, boxes: np.ndarray):
-        """Crop sets until enough boxes survive in every view."""
+    @cache_randomness
+    def _rand_crops(self, img: np.ndarray,
+                    boxes: np.ndarray) -> List[Tuple[int, int, int, int]]:
+        """One ``(top, left, h, w)`` crop per view, the first set (of up to
+        ``max_tries``) that keeps ``min_num_boxes`` boxes in every view, else
+        the set that keeps the most. Each crop is mmpretrain's
+        ``RandomResizedCrop.rand_crop_params`` (area fraction uniform in
+        ``scale``, log-uniform aspect ratio in ``ratio``, 10 attempts, then
+        the central crop)."""
         need = min(self.min_num_boxes, len(boxes))
         best = None
         for _ in range(self.max_tries):
             crops = [
-                sample_crop(img_h, img_w, self.scale, self.ratio)
+                tuple(int(c) for c in self._crop_sampler.rand_crop_params(img))
                 for _ in range(self.num_views)
             ]
-            keep = np.ones(len(boxes), bool)
-            out = []
-            for crop in crops:
-                b, frac, area = crop_boxes(boxes, crop, self.size)
-                keep &= (frac >= self.part_thr) & (area >= self.area_thr)
-                out.append(b)
-            n = int(keep.sum())
+            n = int(self._keep(boxes, crops).sum())
             if best is None or n > best[0]:
-                best = (n, crops, out, keep)
+                best = (n, crops)
             if n >= need:
                 break
-        return best[1], best[2], best[3]
+        return best[1]
+
+    @cache_randomness
+    def _rand_flips(self) -> List[bool]:
+        """Whether each view is flipped horizontally."""
+        return [
+            bool(np.random.rand() < self.flip_prob)
+            for _ in range(self.num_views)
+        ]
+
+    def _keep(self, boxes: np.ndarray, crops) -> np.ndarray:
+        """``(N,)`` bool: boxes with ``part_thr`` of their area inside and
+        ``area_thr`` output pixels in every crop."""
+        keep = np.ones(len(boxes), bool)
+        for crop in crops:
+            b, frac = boxes_image_to_view(boxes, crop, False, self.size)
+            area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+            keep &= (frac >= self.part_thr) & (area >= self.area_thr)
+        return keep
 
     def transform(self, results: dict) -> dict:
+        """Crop, resize, flip and recolour ``num_views`` views; map boxes.
+
+        Args:
+            results (dict): With ``img`` and ``proposals``.
+
+        Returns:
+            dict: ``img`` is the list of views; ``view_bboxes``,
+            ``view_flips`` and ``view_crops`` are added (see the class).
+        """
         img = results['img']
-        img_h, img_w = img.shape[:2]
         boxes = np.asarray(results['proposals'], np.float32).reshape(-1, 4)
-        crops, view_boxes, keep = self._choose_crops(img_h, img_w, boxes)
-        idx = np.flatnonzero(keep)[:self.max_num_boxes]
-        views, out_boxes, flips = [], [], []
-        for v, ((top, left, h, w), b) in enumerate(zip(crops, view_boxes)):
+        crops = self._rand_crops(img, boxes)
+        flips = self._rand_flips()
+        idx = np.flatnonzero(self._keep(boxes, crops))[:self.max_num_boxes]
+        views, out_boxes = [], []
+        for v, ((top, left, h, w), flip) in enumerate(zip(crops, flips)):
             view = cv2.resize(img[top:top + h, left:left + w],
                               (self.size, self.size),
-                              interpolation=self.interpolation)
-            b = b[idx].copy()
-            flip = np.random.rand() < self.flip_prob
+                              interpolation=self._cv2_interpolation)
             if flip:
                 view = np.ascontiguousarray(view[:, ::-1])
-                b[:, [0, 2]] = self.size - b[:, [2, 0]]
+            b, _ = boxes_image_to_view(boxes[idx], (top, left, h, w), flip,
+                                       self.size)
             pipeline = self.pipelines[v % len(self.pipelines)]
             if pipeline is not None:
                 view = pipeline(
@@ -222,7 +207,6 @@ class BoxAwareMultiView(BaseTransform):
                          ori_shape=view.shape[:2]))['img']
             views.append(view)
             out_boxes.append(b)
-            flips.append(bool(flip))
         results['img'] = views
         results['img_shape'] = (self.size, self.size)
         results['view_bboxes'] = np.stack(out_boxes).astype(np.float32)
@@ -235,4 +219,8 @@ class BoxAwareMultiView(BaseTransform):
                 f'size={self.size}, scale={self.scale}, ratio={self.ratio}, '
                 f'part_thr={self.part_thr}, area_thr={self.area_thr}, '
                 f'min_num_boxes={self.min_num_boxes}, '
-                f'max_tries={self.max_tries}, flip_prob={self.flip_prob})')
+                f'max_tries={self.max_tries}, '
+                f'max_num_boxes={self.max_num_boxes}, '
+                f'flip_prob={self.flip_prob}, '
+                f'transforms={self.transforms}, '
+                f'interpolation={self.interpolation!r})')
