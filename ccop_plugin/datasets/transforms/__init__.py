@@ -4,6 +4,7 @@ from .loading import LoadProposals, load_proposal_index, sanitize_boxes
 from .grid_regions import GridRegions
 
 __all__ = [
-    'BoxAwareMultiView', 'CCOP_PHOTOMETRIC', 'LoadProposals', 'PackBoxSelfSupInputs',
-    'load_proposal_index', 'sanitize_boxes', 'GridRegions'
+    'BoxAwareMultiView', 'CCOP_PHOTOMETRIC', 'LoadProposals',
+    'PackBoxSelfSupInputs', 'load_proposal_index', 'sanitize_boxes',
+    'GridRegions'
 ]

@@ -177,14 +177,24 @@ class BoxAwareMultiView(BaseTransform):
         return keep
 
     def transform(self, results: dict) -> dict:
-        """Crop, resize, flip and recolour ``num_views`` views; map boxes.
+        """Crop, resize, flip and recolour the views; map the boxes.
+
+        Required keys: ``img`` (``(H, W, C)`` uint8), ``proposals``
+        (``(N, 4)`` ``xyxy`` image pixels).
+
+        Modified keys: ``img`` (a list of ``num_views`` ``(size, size, C)``
+        views), ``img_shape`` (``(size, size)``).
+
+        Added keys: ``view_bboxes`` (float32 ``(num_views, M, 4)``, row ``i``
+        the same proposal in every view), ``view_flips`` (``num_views``
+        bools), ``view_crops`` (int64 ``(num_views, 4)`` ``top, left, h, w``
+        in the input image).
 
         Args:
-            results (dict): With ``img`` and ``proposals``.
+            results (dict): The result dict.
 
         Returns:
-            dict: ``img`` is the list of views; ``view_bboxes``,
-            ``view_flips`` and ``view_crops`` are added (see the class).
+            dict: The result dict with the views and their boxes.
         """
         img = results['img']
         boxes = np.asarray(results['proposals'], np.float32).reshape(-1, 4)
