@@ -35,9 +35,13 @@ class BoxAwareMultiView(BaseTransform):
 
     CCOP's two-view augmentation (reference ``ContrastiveBox`` dataset): each
     view is a RandomResizedCrop to ``size`` (area ``scale``, aspect
-    ``ratio``), a horizontal flip with ``flip_prob`` and the photometric
-    ``transforms`` (MoCo v2's colour jitter, greyscale and blur in CCOP's
-    configs). A proposal is kept only when, in *every* view, at least
+    ``ratio``; the crop parameters are drawn by mmpretrain's
+    ``RandomResizedCrop.rand_crop_params``), a horizontal flip with
+    ``flip_prob`` and the photometric ``transforms`` (MoCo v2's colour
+    jitter, greyscale and blur in CCOP's configs). Boxes are mapped with
+    :mod:`ccop_plugin.utils.view_geometry`, the mapping the models use. The
+    crops and flips are drawn in ``@cache_randomness`` methods, so mmcv's
+    ``cache_random_params`` repeats them. A proposal is kept only when, in *every* view, at least
     ``part_thr`` of its area lies inside the crop and its area in the output
     is at least ``area_thr`` pixels; so row ``i`` of ``view_bboxes`` is the
     same proposal in all views. Up to ``max_tries`` sets of crops are drawn
