@@ -15,9 +15,11 @@ through the same two steps (crop offset, then resize + flip; columns
 clipped to the crop before the resize and also report the visible fraction
 of their area; points report whether they fall inside the view.
 
-Tensors stay on their device and dtype (the model path runs on the batch's
-device with no NumPy round trip); NumPy arrays are mapped through
-``torch.from_numpy`` and returned as NumPy arrays (the data pipeline).
+The same code maps torch tensors (the models: on the batch's device, in its
+dtype, no NumPy round trip) and NumPy arrays (the data pipeline: NumPy in,
+NumPy out, no torch overhead per sample); only the spelling of a constant,
+a clip and a column reversal differs between the two (``_const``,
+``_clip``, ``_reversed_cols``).
 """
 from typing import Sequence, Tuple, Union
 
@@ -43,64 +45,76 @@ def _crop(crop: Sequence) -> Tuple[float, float, float, float]:
     return top, left, h, w
 
 
-def _as_tensor(coords: Coords, width: int) -> Tuple[torch.Tensor, bool]:
-    """``(N, width)`` float tensor and whether the input was NumPy."""
-    is_np = isinstance(coords, np.ndarray)
-    if is_np:
-        arr = coords if coords.flags.writeable else coords.copy()
-        t = torch.from_numpy(arr)
+def _check(coords: Coords, width: int) -> Coords:
+    """``(N, width)`` float coordinates (same library, device and dtype;
+    integers become float32)."""
+    if isinstance(coords, torch.Tensor):
+        if not coords.is_floating_point():
+            coords = coords.float()
+        empty = coords.numel() == 0
     else:
-        t = coords
-    if not t.is_floating_point():
-        t = t.float()
-    if t.dim() != 2 or t.shape[1] != width:
-        if t.numel() == 0:
-            t = t.reshape(0, width)
-        else:
-            raise ValueError(f'expected (N, {width}) coordinates, got '
-                             f'{tuple(t.shape)}')
-    return t, is_np
+        coords = np.asarray(coords)
+        if not np.issubdtype(coords.dtype, np.floating):
+            coords = coords.astype(np.float32)
+        empty = coords.size == 0
+    if coords.ndim != 2 or coords.shape[1] != width:
+        if empty:
+            return coords.reshape(0, width)
+        raise ValueError(f'expected (N, {width}) coordinates, got '
+                         f'{tuple(coords.shape)}')
+    return coords
 
 
-def _back(t: torch.Tensor, is_np: bool) -> Coords:
-    return t.numpy() if is_np else t
+# the few operations whose spelling differs between torch and NumPy
+def _const(like: Coords, values) -> Coords:
+    if isinstance(like, torch.Tensor):
+        return like.new_tensor(values)
+    return np.asarray(values, dtype=like.dtype)
 
 
-def _image_to_crop(xy: torch.Tensor, crop: Sequence,
-                   clip: bool) -> torch.Tensor:
+def _clip(a: Coords, lo: float, hi: float) -> Coords:
+    if isinstance(a, torch.Tensor):
+        return a.clamp(lo, hi)
+    return np.clip(a, lo, hi)
+
+
+def _reversed_cols(a: Coords) -> Coords:
+    return a.flip(-1) if isinstance(a, torch.Tensor) else a[:, ::-1]
+
+
+def _image_to_crop(xy: Coords, crop: Sequence, clip: bool) -> Coords:
     """Image pixels -> crop pixels (optionally clipped to the crop)."""
     top, left, h, w = _crop(crop)
     k = xy.shape[1] // 2
-    out = xy - xy.new_tensor([left, top] * k)
+    out = xy - _const(xy, [left, top] * k)
     if clip:
-        out[:, 0::2] = out[:, 0::2].clamp(0, w)
-        out[:, 1::2] = out[:, 1::2].clamp(0, h)
+        out[:, 0::2] = _clip(out[:, 0::2], 0, w)
+        out[:, 1::2] = _clip(out[:, 1::2], 0, h)
     return out
 
 
-def _crop_to_view(xy: torch.Tensor, crop: Sequence, flip: bool,
-                  size: Size) -> torch.Tensor:
+def _crop_to_view(xy: Coords, crop: Sequence, flip: bool,
+                  size: Size) -> Coords:
     """Crop pixels -> view pixels (resize, then horizontal flip)."""
     _, _, h, w = _crop(crop)
     H, W = _hw(size)
     k = xy.shape[1] // 2
-    out = xy * xy.new_tensor([W / w, H / h] * k)
+    out = xy * _const(xy, [W / w, H / h] * k)
     if flip:  # x -> W - x; a box's x1, x2 swap (reversed x columns)
-        out[:, 0::2] = W - out[:, 0::2].flip(-1)
+        out[:, 0::2] = W - _reversed_cols(out[:, 0::2])
     return out
 
 
-def _view_to_image(xy: torch.Tensor, crop: Sequence, flip: bool,
-                   size: Size) -> torch.Tensor:
+def _view_to_image(xy: Coords, crop: Sequence, flip: bool,
+                   size: Size) -> Coords:
     """View pixels -> image pixels (undo the flip, the resize, the crop)."""
     top, left, h, w = _crop(crop)
     H, W = _hw(size)
     k = xy.shape[1] // 2
-    out = xy.clone()
+    out = xy * 1  # a copy, in either library
     if flip:
-        out[:, 0::2] = W - xy[:, 0::2].flip(-1)
-    return (out * out.new_tensor([w / W, h / H] * k) +
-            out.new_tensor([left, top] * k))
+        out[:, 0::2] = W - _reversed_cols(xy[:, 0::2])
+    return out * _const(out, [w / W, h / H] * k) + _const(out, [left, top] * k)
 
 
 def boxes_image_to_view(boxes: Coords, crop: Sequence, flip: bool,
@@ -117,20 +131,19 @@ def boxes_image_to_view(boxes: Coords, crop: Sequence, flip: bool,
         tuple: ``(N, 4)`` boxes in view pixels (inside ``[0, W] x [0, H]``)
         and ``(N,)`` the fraction of each box's image area inside the crop.
     """
-    b, is_np = _as_tensor(boxes, 4)
+    b = _check(boxes, 4)
     inside = _image_to_crop(b, crop, clip=True)
-    area = ((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])).clamp_min(1e-6)
+    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    area = _clip(area, 1e-6, None)
     frac = (inside[:, 2] - inside[:, 0]) * (inside[:, 3] - inside[:, 1]) / area
-    out = _crop_to_view(inside, crop, flip, size)
-    return _back(out, is_np), _back(frac, is_np)
+    return _crop_to_view(inside, crop, flip, size), frac
 
 
 def boxes_view_to_image(boxes: Coords, crop: Sequence, flip: bool,
                         size: Size) -> Coords:
     """View-pixel boxes -> image-pixel boxes (inverse of
     :func:`boxes_image_to_view` for boxes inside the crop)."""
-    b, is_np = _as_tensor(boxes, 4)
-    return _back(_view_to_image(b, crop, flip, size), is_np)
+    return _view_to_image(_check(boxes, 4), crop, flip, size)
 
 
 def points_image_to_view(points: Coords, crop: Sequence, flip: bool,
@@ -141,19 +154,17 @@ def points_image_to_view(points: Coords, crop: Sequence, flip: bool,
         tuple: ``(N, 2)`` view pixels (not clipped) and the ``(N,)`` bool
         mask of points inside the view (``0 <= x < W``, ``0 <= y < H``).
     """
-    p, is_np = _as_tensor(points, 2)
+    p = _check(points, 2)
     out = _crop_to_view(_image_to_crop(p, crop, clip=False), crop, flip, size)
     H, W = _hw(size)
     x, y = out[:, 0], out[:, 1]
-    valid = (x >= 0) & (x < W) & (y >= 0) & (y < H)
-    return _back(out, is_np), _back(valid, is_np)
+    return out, (x >= 0) & (x < W) & (y >= 0) & (y < H)
 
 
 def points_view_to_image(points: Coords, crop: Sequence, flip: bool,
                          size: Size) -> Coords:
     """View-pixel points -> image-pixel points."""
-    p, is_np = _as_tensor(points, 2)
-    return _back(_view_to_image(p, crop, flip, size), is_np)
+    return _view_to_image(_check(points, 2), crop, flip, size)
 
 
 def map_boxes_between_views(boxes: Coords, crop_src: Sequence, flip_src: bool,

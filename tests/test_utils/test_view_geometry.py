@@ -152,18 +152,31 @@ def test_empty_inputs():
         assert isinstance(b, np.ndarray) and b.shape == (0, 4)
 
 
-def test_numpy_in_numpy_out_same_values():
-    boxes = np.array([[0., 0., 40., 30.], [30., 20., 70., 60.]], np.float32)
+@pytest.mark.parametrize('flip', [False, True])
+def test_numpy_in_numpy_out_same_values(flip):
+    """The pipeline's NumPy path gives the model path's values exactly."""
+    boxes = np.array([[0., 0., 40., 30.], [30., 20., 70., 60.],
+                      [500., 0., 600., 10.]], np.float32)
     boxes.flags.writeable = False  # e.g. a memory-mapped proposal file
-    out, frac = boxes_image_to_view(boxes, CROPS[1], True, 64)
-    assert isinstance(out, np.ndarray) and out.dtype == np.float32
-    assert isinstance(frac, np.ndarray)
-    t_out, t_frac = boxes_image_to_view(torch.from_numpy(boxes.copy()),
-                                        CROPS[1], True, 64)
-    np.testing.assert_array_equal(out, t_out.numpy())
-    np.testing.assert_array_equal(frac, t_frac.numpy())
-    pts, ok = points_image_to_view(boxes[:, :2], CROPS[1], False, 64)
-    assert isinstance(pts, np.ndarray) and ok.dtype == bool
+    pts = boxes[:, :2]
+    calls = [
+        (boxes_image_to_view, boxes, (CROPS[1], flip, 64)),
+        (boxes_view_to_image, boxes, (CROPS[1], flip, (48, 80))),
+        (points_image_to_view, pts, (CROPS[2], flip, 64)),
+        (points_view_to_image, pts, (CROPS[2], flip, 64)),
+        (map_boxes_between_views, boxes, (CROPS[1], flip, CROPS[2], True,
+                                          64)),
+        (map_points_between_views, pts, (CROPS[2], True, CROPS[1], flip,
+                                         (48, 80))),
+    ]
+    for fn, x, args in calls:
+        out_np = fn(x, *args)
+        out_t = fn(torch.from_numpy(x.copy()), *args)
+        if not isinstance(out_np, tuple):
+            out_np, out_t = (out_np, ), (out_t, )
+        for a, b in zip(out_np, out_t):
+            assert isinstance(a, np.ndarray) and a.dtype == b.numpy().dtype
+            np.testing.assert_array_equal(a, b.numpy())
 
 
 def test_tensors_keep_device_and_dtype():
