@@ -4,8 +4,6 @@ Boxes are ``(N, 4)`` arrays or tensors. ``xyxy`` means ``(x1, y1, x2, y2)`` in
 pixels, ``xywh`` is COCO's ``(x, y, width, height)``. IoU and NMS for tensors
 come from :mod:`torchvision.ops`; these helpers cover the NumPy side.
 """
-from typing import Tuple
-
 import numpy as np
 
 
@@ -33,7 +31,7 @@ def box_area(boxes: np.ndarray) -> np.ndarray:
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of ``(N, 4)`` and ``(M, 4)`` ``xyxy`` boxes -> ``(N, M)``."""
+    """Pairwise IoU of ``(N, 4)`` and ``(M, 4)`` ``xyxy`` boxes: ``(N, M)``."""
     a = np.asarray(a, dtype=np.float32).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float32).reshape(-1, 4)
     lt = np.maximum(a[:, None, :2], b[None, :, :2])
@@ -42,11 +40,3 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     union = box_area(a)[:, None] + box_area(b)[None, :] - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
-
-def clip_boxes(boxes: np.ndarray, img_shape: Tuple[int, int]) -> np.ndarray:
-    """Clip ``xyxy`` boxes to an image of shape ``(height, width)``."""
-    h, w = img_shape[:2]
-    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4).copy()
-    boxes[:, 0::2] = np.clip(boxes[:, 0::2], 0, w)
-    boxes[:, 1::2] = np.clip(boxes[:, 1::2], 0, h)
-    return boxes

@@ -10,7 +10,7 @@ from mmcv.transforms import LoadImageFromFile
 import ccop_plugin  # noqa: F401
 from ccop_plugin.datasets import ProposalImageDataset
 from ccop_plugin.datasets.transforms import (BoxAwareMultiView, LoadProposals,
-                                             PackBoxSelfSupInputs, crop_boxes)
+                                             PackBoxSelfSupInputs)
 from ccop_plugin.proposals.proposal_file import (read_proposal_file,
                                                  sanitize_boxes)
 
@@ -110,15 +110,6 @@ def test_malformed_proposal_file_names_the_file(tmp_path):
                                  **kw)
 
 
-def test_crop_boxes_fraction_and_area():
-    boxes = np.array([[0, 0, 20, 20], [50, 50, 70, 90]], np.float32)
-    b, frac, area = crop_boxes(boxes, (0, 10, 40, 40), size=80)  # top,left,h,w
-    # first box: x in [10,20] of [0,20] inside -> half; scaled x2
-    np.testing.assert_allclose(frac, [0.5, 0.0])
-    np.testing.assert_allclose(b[0], [0, 0, 20, 40])
-    np.testing.assert_allclose(area, [800, 0])
-
-
 def _scene(color=(250, 30, 30)):
     img = np.full((120, 160, 3), 90, np.uint8)
     img[30:70, 40:100] = color  # the object; its proposal is below
@@ -167,7 +158,8 @@ def test_part_and_area_thresholds_apply_to_every_view():
                           part_thr=0.6, area_thr=144, flip_prob=0)
     out = t(dict(img=img, proposals=boxes, img_shape=(200, 200)))
     # full-image crops at half resolution: the 10x10 box is 25 px < 144
-    np.testing.assert_allclose(out['view_bboxes'][:, 0], [[0, 0, 100, 100]] * 2)
+    np.testing.assert_allclose(out['view_bboxes'][:, 0],
+                               [[0, 0, 100, 100]] * 2)
     t.area_thr = 0
     out = t(dict(img=img, proposals=boxes, img_shape=(200, 200)))
     assert out['view_bboxes'].shape == (2, 2, 4)
@@ -226,3 +218,92 @@ def test_pack_and_collate_variable_box_counts():
     # the view geometry travels by default (HeatmapCCOP, PLRC need it)
     ds = batch['data_samples'][1]
     assert ds.view_crops.shape == (2, 4) and len(ds.view_flips) == 2
+
+
+@pytest.mark.parametrize('shape,scale', [((120, 160), (0.2, 0.9)),
+                                         ((10, 400), (0.9, 1.0))])
+def test_crops_are_mmpretrain_random_resized_crop(shape, scale):
+    """Crop parameters are mmpretrain's ``RandomResizedCrop`` draws
+    (including its central-crop fallback for the thin image)."""
+    from mmpretrain.datasets.transforms import RandomResizedCrop
+    img = np.zeros(shape + (3,), np.uint8)
+    boxes = np.array([[0, 0, shape[1], shape[0]]], np.float32)
+    t = BoxAwareMultiView(num_views=3, size=32, scale=scale, ratio=(0.5, 2.),
+                          part_thr=0., area_thr=None, flip_prob=0.)
+    rrc = RandomResizedCrop(32, crop_ratio_range=scale,
+                            aspect_ratio_range=(0.5, 2.))
+    for seed in range(5):
+        np.random.seed(seed)
+        out = t(dict(img=img, proposals=boxes, img_shape=shape))
+        np.random.seed(seed)
+        exp = [rrc.rand_crop_params(img) for _ in range(3)]
+        assert out['view_crops'].tolist() == [list(c) for c in exp]
+
+
+def test_cache_random_params_repeats_crops_and_flips():
+    from mmcv.transforms.utils import cache_random_params
+    np.random.seed(5)
+    img, boxes = _scene()
+    t = BoxAwareMultiView(num_views=2, size=32, part_thr=0., area_thr=None)
+
+    def run():
+        out = t(dict(img=img.copy(), proposals=boxes, img_shape=(120, 160)))
+        return out['view_crops'].tolist(), out['view_flips']
+
+    with cache_random_params(t):
+        first = run()
+        assert all(run() == first for _ in range(5))
+    assert any(run() != first for _ in range(5))
+
+
+def test_transform_reprs_show_every_argument():
+    from ccop_plugin.datasets.transforms import GridRegions
+    photometric = [[dict(type='RandomGrayscale', prob=1.)]]
+    t = BoxAwareMultiView(num_views=3, size=48, scale=(0.2, 0.8),
+                          ratio=(0.5, 2.0), part_thr=0.4, area_thr=10.,
+                          min_num_boxes=2, max_tries=7, max_num_boxes=9,
+                          flip_prob=0.3, transforms=photometric,
+                          interpolation='bicubic')
+    assert repr(t) == (
+        'BoxAwareMultiView(num_views=3, size=48, scale=(0.2, 0.8), '
+        'ratio=(0.5, 2.0), part_thr=0.4, area_thr=10.0, min_num_boxes=2, '
+        'max_tries=7, max_num_boxes=9, flip_prob=0.3, '
+        f"transforms={photometric}, interpolation='bicubic')")
+    assert repr(GridRegions(grid=3)) == 'GridRegions(grid=3)'
+    assert repr(PackBoxSelfSupInputs(meta_keys=('img_path', ))) == (
+        "PackBoxSelfSupInputs(meta_keys=('img_path',))")
+
+
+def test_bad_interpolation_and_ranges_raise():
+    with pytest.raises(ValueError, match='interpolation'):
+        BoxAwareMultiView(interpolation='nearest')
+    with pytest.raises(ValueError, match='range'):
+        BoxAwareMultiView(scale=(0.9, 0.1))
+
+
+def test_seeded_views_match_earlier_versions():
+    """Each view's flip is drawn just before its photometric transforms (as
+    before the geometry refactor), so a seeded run draws the same numbers:
+    flips and pixel sums below come from the code before the refactor."""
+    import random
+
+    from mmengine.registry import DefaultScope
+
+    from ccop_plugin.datasets.transforms import CCOP_PHOTOMETRIC
+    DefaultScope.get_instance('test_seeded_views', scope_name='mmpretrain')
+    np.random.seed(3)
+    random.seed(3)
+    t = BoxAwareMultiView(num_views=2, size=32, part_thr=0., area_thr=None,
+                          transforms=[CCOP_PHOTOMETRIC])
+    img = (np.arange(120 * 160 * 3) % 251).astype(np.uint8).reshape(
+        120, 160, 3)
+    boxes = np.array([[10, 10, 60, 50], [40, 30, 150, 110]], np.float32)
+    got = []
+    for _ in range(4):
+        r = t(dict(img=img.copy(), proposals=boxes, img_shape=(120, 160)))
+        got.append((r['view_flips'],
+                    [int(v.astype(np.int64).sum()) for v in r['img']]))
+    assert got == [([True, False], [271996, 384264]),
+                   ([True, False], [271117, 352750]),
+                   ([False, True], [338529, 361587]),
+                   ([True, False], [381123, 431525])]

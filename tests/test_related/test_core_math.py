@@ -9,7 +9,7 @@ from ccop_plugin.models.utils.heatmap_proposals import \
     HeatmapProposalGenerator
 from ccop_plugin.models.utils.montage import montage
 from ccop_plugin.models.utils.point_sampling import (
-    dino_distillation_loss, map_points_between_views, multi_positive_infonce,
+    dino_distillation_loss, multi_positive_infonce,
     pad_by_image,
     point_pair_labels, read_points, relative_points_in_boxes,
     sample_points_in_boxes, select_key_points)
@@ -179,27 +179,6 @@ def test_relative_points_follow_flips():
         [[40., 40.]]]
 
 
-def test_map_points_between_views_matches_box_mapping():
-    from ccop_plugin.models.utils.view_geometry import (image_to_view,
-                                                        view_to_image)
-    c0, c1, size = (10, 20, 80, 100), (0, 30, 90, 60), 64
-    pts = torch.tensor([[3., 5.], [40., 60.], [63., 1.]])
-    for f0 in (False, True):
-        for f1 in (False, True):
-            out, valid = map_points_between_views(pts, c0, f0, c1, f1,
-                                                  (size, size))
-            # degenerate boxes (x, y, x, y) through the box mapping
-            img = view_to_image(pts.repeat(1, 2), c0, f0, size)
-            inside = ((img[:, 0] >= c1[1]) & (img[:, 0] < c1[1] + c1[3]) &
-                      (img[:, 1] >= c1[0]) & (img[:, 1] < c1[0] + c1[2]))
-            assert valid.tolist() == inside.tolist()
-            exp, _ = image_to_view(img[valid], c1, f1, size)
-            assert torch.allclose(out[valid], exp[:, :2], atol=1e-4)
-            back, ok = map_points_between_views(out[valid], c1, f1, c0, f0,
-                                                (size, size))
-            assert torch.allclose(back, pts[valid], atol=1e-4)
-
-
 def test_select_key_points_released_rule():
     # key point i -> argmax_j <k_i, q_j> = j*(i); kept: k[j*(i)], i < keep
     e = torch.eye(3)
@@ -235,25 +214,3 @@ def test_montage_plain_and_repeats():
     canvas, boxes, src = montage(imgs, 4)  # 16 cells from 3 images
     assert canvas.shape == (1, 3, 16, 16) and src.shape == (1, 16)
     assert set(src.flatten().tolist()) == {0, 1, 2}
-
-
-def test_view_mapping_matches_direct_crop():
-    from ccop_plugin.datasets.transforms.box_aware_views import crop_boxes
-    from ccop_plugin.models.utils.view_geometry import (image_to_view,
-                                                        view_to_image)
-    img_box = np.array([[40., 30., 70., 60.]], np.float32)
-    c0, c1, size = (10, 20, 80, 100), (0, 30, 90, 60), 64
-    b0 = torch.from_numpy(crop_boxes(img_box, c0, size)[0])
-    b1 = torch.from_numpy(crop_boxes(img_box, c1, size)[0])
-    for f0 in (False, True):
-        for f1 in (False, True):
-            v1 = b1.clone()
-            if f1:
-                v1[:, [0, 2]] = size - b1[:, [2, 0]]
-            back = view_to_image(v1, c1, f1, size)
-            assert torch.allclose(back, torch.from_numpy(img_box), atol=1e-4)
-            q, frac = image_to_view(back, c0, f0, size)
-            exp = b0.clone()
-            if f0:
-                exp[:, [0, 2]] = size - b0[:, [2, 0]]
-            assert torch.allclose(q, exp, atol=1e-4) and frac.item() == 1

@@ -41,6 +41,26 @@ class PackBoxSelfSupInputs(BaseTransform):
         self.meta_keys = tuple(meta_keys)
 
     def transform(self, results: dict) -> dict:
+        """Pack the views and their boxes.
+
+        Required keys: ``img`` (the list of views), ``view_bboxes``
+        (``(num_views, N, 4)``; :class:`BoxAwareMultiView` adds them).
+
+        Optional keys: the ``meta_keys`` present are copied into the data
+        sample's metainfo; absent ones are skipped.
+
+        Args:
+            results (dict): The result dict.
+
+        Returns:
+            dict: A new dict with ``inputs`` (list of ``num_views`` uint8
+            ``(C, H, W)`` tensors) and ``data_samples`` (a
+            :class:`DataSample` with ``view_bboxes``); the input dict's other
+            keys are dropped, as in mmpretrain's ``PackInputs``.
+
+        Raises:
+            KeyError: ``view_bboxes`` is missing.
+        """
         if 'view_bboxes' not in results:
             raise KeyError('PackBoxSelfSupInputs needs `view_bboxes`: put '
                            'BoxAwareMultiView before it')

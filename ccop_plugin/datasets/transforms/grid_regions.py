@@ -24,6 +24,19 @@ class GridRegions(BaseTransform):
         self.grid = grid
 
     def transform(self, results: dict) -> dict:
+        """Add the grid cells of the image as proposals.
+
+        Required keys: ``img`` (only its height and width are read).
+
+        Added keys: ``proposals`` (float32 ``(grid * grid, 4)`` ``xyxy``
+        image pixels, raster order); an existing value is replaced.
+
+        Args:
+            results (dict): The result dict.
+
+        Returns:
+            dict: The result dict with ``proposals``.
+        """
         h, w = results['img'].shape[:2]
         g = self.grid
         xs = np.linspace(0, w, g + 1, dtype=np.float32)

@@ -5,7 +5,7 @@ import torch
 
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
-from ..utils.view_geometry import image_to_view, view_to_image
+from ccop_plugin.utils.view_geometry import map_boxes_between_views
 from .ccop import CCOP
 
 
@@ -77,8 +77,8 @@ class HeatmapCCOP(CCOP):
                     f'data sample {i} lacks view_crops/view_flips: add them '
                     'to PackBoxSelfSupInputs(meta_keys=...)')
             crops, flips = ds.view_crops, ds.view_flips
-            img_boxes = view_to_image(bk, crops[1], flips[1], size)
-            bq, frac = image_to_view(img_boxes, crops[0], flips[0], size)
+            bq, frac = map_boxes_between_views(bk, crops[1], flips[1],
+                                               crops[0], flips[0], size)
             keep = frac >= self.part_thr
             if keep.any():
                 out_q.append(bq[keep])

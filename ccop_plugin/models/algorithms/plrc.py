@@ -11,10 +11,10 @@ from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from ..utils.dist_utils import all_gather_variable, enqueue_keys
+from ccop_plugin.utils.view_geometry import map_points_between_views
 from ..utils.point_sampling import (dino_distillation_loss,
                                     multi_positive_infonce, pad_by_image,
                                     grid_centres,
-                                    map_points_between_views,
                                     point_pair_labels, read_points,
                                     relative_points_in_boxes,
                                     select_key_points)

@@ -155,41 +155,6 @@ def dino_distillation_loss(student: torch.Tensor, teacher: torch.Tensor,
     return -(t * s).sum(-1).mean()
 
 
-def map_points_between_views(points: torch.Tensor, crop_src, flip_src: bool,
-                             crop_dst, flip_dst: bool,
-                             view_hw: Tuple[int, int]
-                             ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Map pixel points from one view to another of the same image.
-
-    Views are ``(top, left, h, w)`` crops of the image resized to
-    ``view_hw`` and then flipped horizontally if ``flip`` (as
-    ``BoxAwareMultiView`` records in ``view_crops`` / ``view_flips``).
-
-    Args:
-        points (torch.Tensor): ``(N, 2)`` ``(x, y)`` source-view pixels.
-        crop_src, crop_dst: ``(top, left, h, w)`` crops in the image.
-        flip_src, flip_dst (bool): Horizontal flips.
-        view_hw (tuple): ``(H, W)`` of the views.
-
-    Returns:
-        tuple: ``(N, 2)`` destination-view pixels and the ``(N,)`` bool mask
-        of points inside the destination view.
-    """
-    H, W = view_hw
-    x, y = points[:, 0], points[:, 1]
-    if flip_src:
-        x = W - x
-    t0, l0, h0, w0 = [float(c) for c in crop_src]
-    t1, l1, h1, w1 = [float(c) for c in crop_dst]
-    X, Y = l0 + x * w0 / W, t0 + y * h0 / H
-    x, y = (X - l1) * W / w1, (Y - t1) * H / h1
-    if flip_dst:
-        x = W - x
-    out = torch.stack([x, y], dim=1)
-    valid = (x >= 0) & (x < W) & (y >= 0) & (y < H)
-    return out, valid
-
-
 def grid_centres(h: int, w: int, view_hw: Tuple[int, int],
                  device=None) -> torch.Tensor:
     """``(h * w, 2)`` input-pixel centres of an ``h x w`` map's cells,
