@@ -46,9 +46,9 @@ from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
-from ..necks.object_roi_neck import boxes_to_rois
 from ..utils.dist_utils import all_gather_variable, enqueue_keys
 from ..utils.fused_ema import FusedExponentialMovingAverage
+from ..utils.rois import boxes_to_rois
 from ..utils.view_geometry import get_view_bboxes
 
 

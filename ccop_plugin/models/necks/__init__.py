@@ -1,4 +1,4 @@
-from .object_roi_neck import ObjectRoINeck, boxes_to_rois
+from .object_roi_neck import ObjectRoINeck
 from .dense_point_neck import DensePointNeck, PointPrototypeHead
 
-__all__ = ['ObjectRoINeck', 'boxes_to_rois', 'DensePointNeck', 'PointPrototypeHead']
+__all__ = ['ObjectRoINeck', 'DensePointNeck', 'PointPrototypeHead']

@@ -107,23 +107,6 @@ class BoxJitterCurriculum(BaseModule):
 
     _NAMES = ('iou_thr', 'mag_xy', 'mag_wh')
 
-    @property
-    def num_candidates(self) -> int:
-        """Candidates per box: ``n_jitter`` jitters plus the box itself."""
-        return self.n_jitter + 1
-
-    @property
-    def iou_thr(self) -> float:
-        return float(self.current[0])
-
-    @property
-    def mag_xy(self) -> float:
-        return float(self.current[1])
-
-    @property
-    def mag_wh(self) -> float:
-        return float(self.current[2])
-
     def get_values(self) -> dict:
         """Current ``iou_thr``, ``mag_xy`` and ``mag_wh`` as floats."""
         return {n: float(v) for n, v in zip(self._NAMES, self.current)}
