@@ -59,7 +59,8 @@ def test_hook_unwraps_wrapper_and_overrides():
         dict(type='CurriculumHook', total_iters=10, iou_thr=(0.9, 0.5)))
     runner = _fake_runner(wrapped, 5, max_iters=1000)
     hook.before_train_iter(runner, 5)
-    assert wrapped.module.curriculum.get_values()['iou_thr'] == pytest.approx(0.7)
+    values = wrapped.module.curriculum.get_values()
+    assert values['iou_thr'] == pytest.approx(0.7)
 
 
 def test_hook_checkpoint_roundtrip():
@@ -155,4 +156,5 @@ def test_runner_train_and_resume(tmp_path):
     assert m2.curriculum.get_values()['iou_thr'] == pytest.approx(0.7)
     runner2.train()
     assert runner2.iter == 4
-    assert m2.curriculum.get_values()['iou_thr'] == pytest.approx(0.8 - 0.4 * 3 / 4)
+    assert m2.curriculum.get_values()['iou_thr'] == pytest.approx(
+        0.8 - 0.4 * 3 / 4)

@@ -21,7 +21,7 @@ flattened (256 * 49 = 12544) and projected by an MLP 12544-2048-128
 after the first fc (``dropout=0.1`` reproduces it). L2 normalisation is done by
 the algorithm.
 """
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
