@@ -35,7 +35,7 @@ SIZE = 64
 CROPS = [[0, 0, 64, 64], [8, 8, 48, 48], [16, 0, 48, 64]]
 FLIPS = [False, True, False]
 # new parameter name -> name in the reference run
-RENAMES: dict = {}
+RENAMES: dict = {'distill_head.center': 'center'}
 
 
 def _boxes(gen, n, size=SIZE):
@@ -90,8 +90,11 @@ def _mcl_prepare(model, call):
 
 
 def _plrc_prepare(model, call):
-    # the teacher temperature's warm-up position (iteration ``call``)
-    model.iter.fill_(call)
+    # the teacher temperature of iteration ``call`` of the reference run's
+    # schedule (0.04 -> 0.07 over 10 iterations), as TeacherTempWarmupHook
+    # sets it
+    model.distill_head.teacher_temp = 0.04 + (0.07 - 0.04) * min(call / 10,
+                                                                 1.)
 
 
 def _heatmap_cfg(cfg):
