@@ -98,8 +98,10 @@ def _plrc_prepare(model, call):
 
 
 def _heatmap_cfg(cfg):
-    cfg.model.proposal_generator.warmup_iters = 0
-    cfg.model.part_thr = 0.0
+    # the reference run's HeatmapCCOP(proposal_generator=dict(warmup_iters=0),
+    # part_thr=0) is CCOP with this box source
+    cfg.model.box_source.generator.warmup_iters = 0
+    cfg.model.box_source.part_thr = 0.0
 
 
 CASES = {

@@ -200,8 +200,8 @@ def test_heatmap_ccop_uses_heatmap_boxes():
     import numpy as np
     cfg = Config.fromfile(osp.join(
         ROOT, 'mix/ccop_resnet18-fpn_heatmap-instep_cpu-tiny.py'))
-    cfg.model.proposal_generator.warmup_iters = 0
-    cfg.model.part_thr = 0.0
+    cfg.model.box_source.generator.warmup_iters = 0
+    cfg.model.box_source.part_thr = 0.0
     torch.manual_seed(0)
     model = MODELS.build(cfg.model.to_dict()).train()
     size = 96
@@ -217,8 +217,8 @@ def test_heatmap_ccop_uses_heatmap_boxes():
     with torch.no_grad():
         c5_k = model.encoder_k.module[0](im_k)[-1]
     fallback_q, fallback_k = model._get_boxes(samples, 2, torch.device('cpu'))
-    bq, bk = model._boxes_from_key_features(c5_k, (size, size), samples,
-                                            fallback_q, fallback_k)
+    bq, bk = model.box_source(c5_k, (size, size), samples, fallback_q,
+                              fallback_k)
     for q, k in zip(bq, bk):
         assert len(q) >= 1 and not torch.equal(k[:1], torch.tensor(
             [[1., 2., 3., 4.]]))
@@ -230,4 +230,42 @@ def test_heatmap_ccop_uses_heatmap_boxes():
     losses = model.loss([torch.randn(2, 3, size, size),
                          torch.randn(2, 3, size, size)], samples)
     assert all(torch.isfinite(v) for v in losses.values())
-    assert len(key_passes) == 1 and int(model.step) == 1
+    assert len(key_passes) == 1
+
+
+def test_heatmap_warmup_reads_the_message_hub():
+    """The box source's warm-up follows the runner's ``iter`` (message
+    hub), 0 outside a runner; the old ``HeatmapCCOP`` name builds the same
+    model and loads checkpoints with its former ``step`` buffer."""
+    from mmengine.logging import MessageHub
+    cfg = Config.fromfile(osp.join(
+        ROOT, 'mix/ccop_resnet18-fpn_heatmap-instep_cpu-tiny.py'))
+    src = MODELS.build(cfg.model.box_source.to_dict())
+    assert src.generator.warmup_iters == 2
+    seen = []
+    gen = src.generator
+    src.generator = lambda f, s, it: seen.append(it) or gen(f, s, it)
+    c5 = torch.rand(1, 4, 3, 3)
+    ds = DataSample()
+    ds.set_metainfo(dict(view_crops=[[0, 0, 32, 32]] * 2,
+                         view_flips=[False, False]))
+    box = [torch.tensor([[1., 1., 5., 5.]])]
+    hub = MessageHub.get_instance('test_heatmap_warmup_hub')  # now current
+    bq, _ = src(c5, (32, 32), [ds], box, box)
+    assert seen[-1] == 0  # no runner: warm-up, the whole image
+    assert bq[0].tolist() == [[0., 0., 32., 32.]]
+    hub.update_info('iter', 5)
+    src(c5, (32, 32), [ds], box, box)
+    assert seen[-1] == 5
+
+    old = dict(cfg.model.to_dict(), type='HeatmapCCOP',
+               proposal_generator=dict(cfg.model.box_source.generator),
+               part_thr=0.5)
+    del old['box_source']
+    torch.manual_seed(0)
+    model = MODELS.build(old)
+    assert type(model).__name__ == 'HeatmapCCOP'
+    assert model.box_source.part_thr == 0.5
+    assert model.box_source.generator.warmup_iters == 2
+    state = dict(model.state_dict(), step=torch.tensor([4]))
+    model.load_state_dict(state, strict=True)

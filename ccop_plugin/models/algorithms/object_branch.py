@@ -54,6 +54,7 @@ from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
+from ..utils.contrastive import queue_logits
 from ..utils.dist_utils import all_gather_variable, enqueue_keys
 from ..utils.fused_ema import FusedExponentialMovingAverage
 from ..utils.rois import boxes_to_rois
@@ -267,8 +268,8 @@ class ObjectBranch(BaseModule):
                 fpn_k = neck_k(feats_k) if neck_k is not None else feats_k
                 roi_k_pos, roi_k_ori = self._embed_keys(
                     fpn_k, rois_k, roi_q, inputs[k].shape[-2:], roi_neck_k)
-            loss_roi = loss_roi + self.roi_head.loss(roi_q, roi_k_pos,
-                                                     self.roi_queue)
+            loss_roi = loss_roi + self.roi_head.loss(
+                *queue_logits(roi_q, roi_k_pos, self.roi_queue))
             if self.intra_head is not None:
                 loss_intra = loss_intra + self.intra_head.loss(
                     roi_q, roi_k_ori, rois_k[:, 1:], rois_k[:, 0].long())
