@@ -36,6 +36,13 @@ CROPS = [[0, 0, 64, 64], [8, 8, 48, 48], [16, 0, 48, 64]]
 FLIPS = [False, True, False]
 # new parameter name -> name in the reference run
 RENAMES: dict = {'distill_head.center': 'center'}
+# MCL's per-level predictors moved into MCLHead
+RENAMES.update({
+    f'head.predictors.{lvl}.{p}': f'predictors.{lvl}.{p}'
+    for lvl in range(4)
+    for p in ('0.weight', '0.bias', '1.weight', '1.bias', '1.running_mean',
+              '1.running_var', '3.weight', '3.bias')
+})
 
 
 def _boxes(gen, n, size=SIZE):

@@ -188,11 +188,11 @@ def test_mcl_levels_and_gradients():
     total = sum(losses.values())
     assert torch.isfinite(total)
     total.backward()
-    for p in model.predictors:
+    for p in model.head.predictors:
         assert p[0].weight.grad.abs().sum() > 0
     # level weights: an untrained model is near-uniform over 4 keys; each
     # direction is 2 * T * w * CE (T = 1, released), both summed
-    for k, w in zip(sorted(losses), model.level_weights):
+    for k, w in zip(sorted(losses), model.head.level_weights):
         assert 4 * w * 0.34 < losses[k].item() < 4 * w * 3.1
 
 
