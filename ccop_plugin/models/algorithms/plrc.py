@@ -183,10 +183,8 @@ class PLRC(BaseSelfSupervisor):
         im_q, im_k = inputs[0], inputs[1]
         t_view = 2 if len(inputs) > 2 else 1
         size = im_q.shape[-2:]
-        device = im_q.device
         regions = get_view_bboxes(data_samples, im_q.shape[0], t_view + 1,
-                                  device)
-        P, S = self.num_points, self.num_sampled_points
+                                  im_q.device)
 
         c5_q = self.backbone(im_q)[-1]
         img_q = F.normalize(self.neck((c5_q, ))[0], dim=1)
@@ -206,9 +204,52 @@ class PLRC(BaseSelfSupervisor):
             c5_t = c5_k if t_view == 1 else backbone_k(inputs[t_view])[-1]
             z_t, logit_t = proto_k.forward_dense(c5_t)
 
-        # S points per region at the same box-relative positions in views
-        # 0 and t (correspondences for the distillation); independent ones
-        # in the key view
+        # image branch (MoCo v2)
+        loss_img = self.head.loss(*queue_logits(img_q, img_k, self.queue))
+
+        # point contrast
+        pts_q, pts_k, pts_t, ids = self._sample_points(regions, data_samples,
+                                                       t_view)
+        if ids.numel() == 0:
+            loss_point = dense_q.sum() * 0.
+        else:
+            fq, fk = self._point_pairs(dense_q, dense_k, pts_q, pts_k, size)
+            loss_point = self.point_head.loss(fq, fk, ids)
+
+        # point-affinity distillation
+        kept_q = [p[:, :self.num_points].reshape(-1, 2) for p in pts_q]
+        kept_t = [p.reshape(-1, 2) for p in pts_t]
+        dist_q, dist_t = self._distill_points(data_samples, kept_q, kept_t,
+                                              t_view, z_q.shape[-2:], size)
+        s_logits = self.distill_head.logits(z_q, logit_q, z_k, dist_q, size)
+        with torch.no_grad():
+            t_logits = self.distill_head.logits(z_t, logit_t, z_k, dist_t,
+                                                size)
+        loss_distill = self.distill_head.loss(s_logits, t_logits)
+
+        self._dequeue_and_enqueue(img_k)
+        return dict(
+            loss_img=loss_img * self.img_loss_weight,
+            loss_point=loss_point * self.point_loss_weight,
+            loss_distill=loss_distill * self.distill_loss_weight)
+
+    def _sample_points(self, regions: List[torch.Tensor],
+                       data_samples: List[DataSample], t_view: int
+                       ) -> Tuple[List[torch.Tensor], ...]:
+        """``num_sampled_points`` uniform points per region and view.
+
+        Views 0 and ``t_view`` get the same box-relative positions (the
+        distillation's correspondences; the teacher keeps the first
+        ``num_points``), the key view (1) independent ones; flipped views
+        mirror the positions.
+
+        Returns:
+            tuple: per image ``(N_b, S, 2)`` query, ``(N_b, S, 2)`` key and
+            ``(N_b, P, 2)`` teacher pixel points, and the ``(sum N_b * P,)``
+            global region id of every kept query point.
+        """
+        P, S = self.num_points, self.num_sampled_points
+        device = self.queue.device
         pts_q, pts_k, pts_t, ids = [], [], [], []
         offset = 0
         for b, vb in enumerate(regions):
@@ -225,45 +266,36 @@ class PLRC(BaseSelfSupervisor):
             ids.append(torch.arange(n, device=device).repeat_interleave(P) +
                        offset)
             offset += n
-        ids = torch.cat(ids) if ids else im_q.new_zeros(0, dtype=torch.long)
+        ids = (torch.cat(ids) if ids else
+               torch.zeros(0, dtype=torch.long, device=device))
+        return pts_q, pts_k, pts_t, ids
 
-        loss_img = self.head.loss(*queue_logits(img_q, img_k, self.queue))
+    def _point_pairs(self, dense_q: torch.Tensor, dense_k: torch.Tensor,
+                     pts_q: List[torch.Tensor], pts_k: List[torch.Tensor],
+                     size: Tuple[int, int]
+                     ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Normalised query and key point features of the point contrast.
 
-        if ids.numel() == 0:
-            loss_point = dense_q.sum() * 0.
-        else:
-            R = offset
-            # point contrast: query keeps its first P points, key P picked
-            fq_all = read_points(dense_q, [p.reshape(-1, 2) for p in pts_q],
-                                 size).reshape(R, S, -1)
-            fq = F.normalize(fq_all[:, :P].reshape(R * P, -1), dim=1)
-            with torch.no_grad():
-                fk_all = read_points(dense_k,
-                                     [p.reshape(-1, 2) for p in pts_k],
-                                     size).reshape(R, S, -1)
-                keep = select_key_points(fk_all, fq_all.detach(), P)
-                fk = torch.gather(
-                    fk_all, 1,
-                    keep[..., None].expand(-1, -1, fk_all.shape[-1]))
-                fk = F.normalize(fk.reshape(R * P, -1), dim=1)
-            loss_point = self.point_head.loss(fq, fk, ids)
+        The query keeps its first ``num_points`` per region, the key the
+        ``num_points`` picked by the released rule
+        (:func:`select_key_points`).
 
-        # point-affinity distillation
-        kept_q = [p[:, :P].reshape(-1, 2) for p in pts_q]
-        kept_t = [p.reshape(-1, 2) for p in pts_t]
-        dist_q, dist_t = self._distill_points(data_samples, kept_q, kept_t,
-                                              t_view, z_q.shape[-2:], size)
-        s_logits = self.distill_head.logits(z_q, logit_q, z_k, dist_q, size)
+        Returns:
+            tuple: ``(R * P, C)`` query and key features, region-major.
+        """
+        P, S = self.num_points, self.num_sampled_points
+        R = sum(p.shape[0] for p in pts_q)
+        fq_all = read_points(dense_q, [p.reshape(-1, 2) for p in pts_q],
+                             size).reshape(R, S, -1)
+        fq = F.normalize(fq_all[:, :P].reshape(R * P, -1), dim=1)
         with torch.no_grad():
-            t_logits = self.distill_head.logits(z_t, logit_t, z_k, dist_t,
-                                                size)
-        loss_distill = self.distill_head.loss(s_logits, t_logits)
-
-        self._dequeue_and_enqueue(img_k)
-        return dict(
-            loss_img=loss_img * self.img_loss_weight,
-            loss_point=loss_point * self.point_loss_weight,
-            loss_distill=loss_distill * self.distill_loss_weight)
+            fk_all = read_points(dense_k, [p.reshape(-1, 2) for p in pts_k],
+                                 size).reshape(R, S, -1)
+            keep = select_key_points(fk_all, fq_all.detach(), P)
+            fk = torch.gather(
+                fk_all, 1, keep[..., None].expand(-1, -1, fk_all.shape[-1]))
+            fk = F.normalize(fk.reshape(R * P, -1), dim=1)
+        return fq, fk
 
     def _distill_points(self, data_samples: List[DataSample],
                         kept_q: List[torch.Tensor],
