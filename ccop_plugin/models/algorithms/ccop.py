@@ -221,7 +221,7 @@ class CCOP(BaseSelfSupervisor):
             fpn_q = self.neck(feats_q)
         with record_function('ccop:object_branch'):
             roi_q = F.normalize(self.roi_neck(fpn_q, rois_q), dim=1)
-        roi_k_pos, roi_k_ori = self._curriculum_keys(rois_k, im_k.shape[-2:],
+        roi_k_pos, roi_k_ori = self._curriculum_keys(boxes_k, im_k.shape[-2:],
                                                      roi_q, fpn_k)
         with record_function('ccop:object_branch'):
             loss_roi = self.roi_head.loss(
@@ -267,7 +267,7 @@ class CCOP(BaseSelfSupervisor):
         return img_k, fpn_k, c5_k
 
     @torch.no_grad()
-    def _curriculum_keys(self, rois_k: torch.Tensor,
+    def _curriculum_keys(self, boxes_k: List[torch.Tensor],
                          img_shape: Tuple[int, int], roi_q: torch.Tensor,
                          fpn_k: List[torch.Tensor]
                          ) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -277,5 +277,5 @@ class CCOP(BaseSelfSupervisor):
         roi_neck_k = self.encoder_k.module[3]
         with record_function('ccop:curriculum'):
             return self.curriculum.positive_keys(
-                rois_k, img_shape, roi_q,
+                boxes_k, img_shape, roi_q,
                 lambda rois: F.normalize(roi_neck_k(fpn_k, rois), dim=1))
