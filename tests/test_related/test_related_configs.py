@@ -40,6 +40,10 @@ def test_tiny_config_trains(cfg_file, tiny_runner):
     if 'plrc' in cfg_file:
         assert {'train/loss_img', 'train/loss_point',
                 'train/loss_distill'} <= set(losses)
+        # TeacherTempWarmupHook (custom_hooks): iteration 2 of 10 of the
+        # warm-up 0.04 -> 0.07
+        assert runner.model.distill_head.teacher_temp == pytest.approx(
+            0.04 + 0.03 * 2 / 10)
     elif 'ccop' in cfg_file:
         assert {'train/loss_roi', 'train/loss_intra'} <= set(losses)
         assert warmup == [0, 1, 2]  # 2 warm-up + 1 heat-map step
