@@ -248,7 +248,8 @@ class CCOP(BaseSelfSupervisor):
 
         Returns:
             tuple: normalised image keys ``(B, C)``, the FPN levels and the
-            last backbone stage ``(B, C5, h, w)``, in the original order.
+            last backbone stage ``(B, C5, h, w)`` (None without a
+            ``box_source``), in the original order.
         """
         with record_function('ccop:encoder_k'):
             self.encoder_k.update_parameters(
