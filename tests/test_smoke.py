@@ -9,7 +9,9 @@ from mmengine.config import Config
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 PRETRAIN_MODELS = ('CCOP', 'ObjectRoINeck', 'ObjectContrastiveHead',
-                   'IntraObjectDiscriminationHead', 'BoxJitterCurriculum')
+                   'IntraObjectDiscriminationHead', 'BoxJitterCurriculum',
+                   'HeatmapBoxSource', 'PointContrastHead',
+                   'PointDistillationHead', 'MCLProjector', 'MCLHead')
 PRETRAIN_TRANSFORMS = ('LoadProposals', 'BoxAwareMultiView',
                        'PackBoxSelfSupInputs')
 
@@ -23,6 +25,7 @@ def test_import_registers_in_a_fresh_process():
             f'assert all(TRANSFORMS.get(n) for n in {PRETRAIN_TRANSFORMS!r})\n'
             "assert DATASETS.get('ProposalImageDataset')\n"
             "assert HOOKS.get('CurriculumHook')\n"
+            "assert HOOKS.get('TeacherTempWarmupHook')\n"
             'print("ok")\n')
     out = subprocess.run([sys.executable, '-c', code], capture_output=True,
                          text=True, cwd=ROOT)

@@ -4,12 +4,11 @@
 _base_ = ['./mcl_resnet50-fpn_lars-coslr-100e_in1k.py']
 
 model = dict(
-    fpn_channels=64,
-    hid_channels=128,
-    out_channels=64,
-    num_convs=2,
     backbone=dict(depth=18, init_cfg=None),
-    neck=dict(in_channels=[64, 128, 256, 512], out_channels=64))
+    neck=dict(in_channels=[64, 128, 256, 512], out_channels=64),
+    projector=dict(in_channels=64, hid_channels=128, out_channels=64,
+                   num_convs=2),
+    head=dict(in_channels=64, hid_channels=128))
 view_pipeline = [
     dict(type='RandomResizedCrop', scale=64, crop_ratio_range=(0.2, 1.),
          backend='pillow'),

@@ -15,13 +15,7 @@ custom_imports = dict(imports=['ccop_plugin'], allow_failed_imports=False)
 model = dict(
     type='MCL',
     grids=(1, 2, 4, 8),
-    level_weights=(0.5, 0.25, 0.125, 0.125),
-    fpn_channels=256,
-    hid_channels=2048,
-    out_channels=256,
-    num_convs=4,
     canvas_ratios=(1., 1 / 4, 1 / 16, 1 / 32),  # released batch_sizes
-    temperature=1.0,  # released head T=1.0 (loss scaled by 2T)
     momentum=0.01,  # mmengine convention: EMA 0.99 at the start ...
     end_momentum=0.,  # ... -> 1 at the end (CosineEMA, as BYOLHook)
     data_preprocessor=dict(
@@ -34,7 +28,14 @@ model = dict(
         norm_cfg=dict(type='BN'), zero_init_residual=False),
     neck=dict(
         type='mmdet.FPN', in_channels=[256, 512, 1024, 2048],
-        out_channels=256, num_outs=4, norm_cfg=dict(type='BN')))
+        out_channels=256, num_outs=4, norm_cfg=dict(type='BN')),
+    projector=dict(
+        type='MCLProjector', in_channels=256, hid_channels=2048,
+        out_channels=256, num_convs=4),
+    head=dict(
+        type='MCLHead', in_channels=256, hid_channels=2048,
+        level_weights=(0.5, 0.25, 0.125, 0.125),
+        temperature=1.0))  # released head T=1.0 (loss scaled by 2T)
 
 # BYOL's asymmetric pair as in the released config: pipeline 2 differs
 # only in blur (p 0.1) and solarization (p 0.2)

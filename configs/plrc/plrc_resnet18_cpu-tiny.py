@@ -8,14 +8,18 @@ model = dict(
     queue_len=256,
     num_points=4,
     num_sampled_points=8,
-    num_key_points=16 * 16,  # 2x2 C5 upsampled x8
-    teacher_temp_warmup_iters=10,
     backbone=dict(depth=18, init_cfg=None),
     neck=dict(in_channels=512, hid_channels=256),
     point_neck=dict(in_channels=512, hid_channels=256, scale=8),
     proto_head=dict(
         in_channels=512, hid_channels=256, bottleneck=64,
+        num_prototypes=256),
+    distill_head=dict(
+        num_key_points=16 * 16,  # 2x2 C5 upsampled x8
         num_prototypes=256))
+custom_hooks = [
+    dict(type='TeacherTempWarmupHook', start=0.04, end=0.07, warmup_iters=10)
+]
 
 region_pipeline = [dict(type='GridRegions', grid=2)]
 train_pipeline = [

@@ -15,15 +15,7 @@ model = dict(
     momentum=0.001,  # paper 0.999
     num_points=16,  # kept per region ...
     num_sampled_points=32,  # ... of 32 sampled (released)
-    num_key_points=56 * 56,  # key-view dense map (7x7 C5 upsampled x8)
-    affinity_scale=1. / 128,
-    distill_prototypes=True,
     distill_points='dense',  # every query-map position inside view 2
-    point_temperature=0.2,
-    student_temp=0.1,
-    teacher_temp=(0.04, 0.07),
-    teacher_temp_warmup_iters=30 * 5005,  # 30 epochs of ImageNet at 256
-    center_momentum=0.9,
     img_loss_weight=1.,
     point_loss_weight=0.21,
     distill_loss_weight=0.21,
@@ -47,7 +39,22 @@ model = dict(
     proto_head=dict(
         type='PointPrototypeHead', in_channels=2048, hid_channels=2048,
         bottleneck=256, num_prototypes=4096, num_layers=3, use_bn=True,
-        scale=8))
+        scale=8),
+    point_head=dict(type='PointContrastHead', temperature=0.2),
+    distill_head=dict(
+        type='PointDistillationHead',
+        num_key_points=56 * 56,  # key-view dense map (7x7 C5 upsampled x8)
+        num_prototypes=4096,
+        distill_prototypes=True,
+        affinity_scale=1. / 128,
+        student_temp=0.1,
+        teacher_temp=0.04,  # start value; TeacherTempWarmupHook warms it up
+        center_momentum=0.9))
+# teacher temperature 0.04 -> 0.07 over 30 epochs of ImageNet at 256
+custom_hooks = [
+    dict(type='TeacherTempWarmupHook', start=0.04, end=0.07,
+         warmup_iters=30 * 5005)
+]
 
 photometric_pipeline = [
     dict(type='RandomApply',

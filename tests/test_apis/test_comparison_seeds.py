@@ -323,7 +323,8 @@ def test_every_method_has_a_packaged_config_with_its_ablation():
                   'roi_loss_weight'):
             a.pop(k), b.pop(k)
         assert a == b, m
-    assert models['heatmap'].type == 'HeatmapCCOP'
+    assert models['heatmap'].type == 'CCOP'
+    assert models['heatmap'].box_source.type == 'HeatmapBoxSource'
     assert models['plrc'].type == 'PLRC' and models['mcl'].type == 'MCL'
 
 

@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
 import ccop_plugin  # noqa: F401
-from ccop_plugin.models.utils import enqueue_keys, paired_box_iou
+from ccop_plugin.models.utils import (enqueue_keys, paired_box_iou,
+                                      queue_logits)
 
 
 def square(s, x=0., y=0.):
@@ -184,11 +185,13 @@ def test_object_contrastive_head_infonce():
     q = F.normalize(torch.randn(3, 8), dim=1)
     k = F.normalize(torch.randn(3, 8), dim=1)
     queue = F.normalize(torch.randn(8, 5), dim=0)
-    loss = head.loss(q, k, queue)
+    q.requires_grad_()
+    loss = head.loss(*queue_logits(q, k, queue))  # the image head's (pos, neg)
     logits = torch.cat([(q * k).sum(1, keepdim=True), q @ queue], 1) / 0.2
     want = (-logits.log_softmax(1)[:, 0]).mean()
     assert torch.allclose(loss, want)
-    assert head.loss(q[:0], k[:0], queue).item() == 0
+    empty = head.loss(*queue_logits(q[:0], k[:0], queue))
+    assert empty.item() == 0 and empty.requires_grad
 
 
 # --------------------------------------------------------------- queue

@@ -72,4 +72,5 @@ def test_tiny_config_trains_with_runner(tmp_path):
     runner.train()
     assert runner.iter == 3
     assert osp.exists(tmp_path / 'iter_3.pth')
-    assert runner.model.curriculum.iou_thr == pytest.approx(0.8 - 0.4 * 2 / 3)
+    assert runner.model.curriculum.get_values()['iou_thr'] == \
+        pytest.approx(0.8 - 0.4 * 2 / 3)

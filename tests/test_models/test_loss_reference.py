@@ -35,7 +35,14 @@ SIZE = 64
 CROPS = [[0, 0, 64, 64], [8, 8, 48, 48], [16, 0, 48, 64]]
 FLIPS = [False, True, False]
 # new parameter name -> name in the reference run
-RENAMES: dict = {}
+RENAMES: dict = {'distill_head.center': 'center'}
+# MCL's per-level predictors moved into MCLHead
+RENAMES.update({
+    f'head.predictors.{lvl}.{p}': f'predictors.{lvl}.{p}'
+    for lvl in range(4)
+    for p in ('0.weight', '0.bias', '1.weight', '1.bias', '1.running_mean',
+              '1.running_var', '3.weight', '3.bias')
+})
 
 
 def _boxes(gen, n, size=SIZE):
@@ -90,13 +97,18 @@ def _mcl_prepare(model, call):
 
 
 def _plrc_prepare(model, call):
-    # the teacher temperature's warm-up position (iteration ``call``)
-    model.iter.fill_(call)
+    # the teacher temperature of iteration ``call`` of the reference run's
+    # schedule (0.04 -> 0.07 over 10 iterations), as TeacherTempWarmupHook
+    # sets it
+    model.distill_head.teacher_temp = 0.04 + (0.07 - 0.04) * min(call / 10,
+                                                                 1.)
 
 
 def _heatmap_cfg(cfg):
-    cfg.model.proposal_generator.warmup_iters = 0
-    cfg.model.part_thr = 0.0
+    # the reference run's HeatmapCCOP(proposal_generator=dict(warmup_iters=0),
+    # part_thr=0) is CCOP with this box source
+    cfg.model.box_source.generator.warmup_iters = 0
+    cfg.model.box_source.part_thr = 0.0
 
 
 CASES = {

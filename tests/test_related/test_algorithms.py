@@ -59,9 +59,10 @@ def test_plrc_losses_and_empty_regions():
     total.backward()
     assert model.point_neck.mlp[0].weight.grad.abs().sum() > 0
     assert model.proto_head.prototypes.weight.grad.abs().sum() > 0
-    assert model.center.abs().sum() > 0  # centre updated
+    center = model.distill_head.center
+    assert center.abs().sum() > 0  # centre updated
     # centre over [affinities to the 16x16 key points, 256 prototypes]
-    assert model.center.shape == (1, 16 * 16 + 256)
+    assert center.shape == (1, 16 * 16 + 256)
     # no region at all: the point loss is zero; the dense distillation does
     # not need regions
     losses = model.loss(imgs, [_sample(torch.zeros(3, 0, 4), CROPS)] * 2)
@@ -69,10 +70,10 @@ def test_plrc_losses_and_empty_regions():
     assert torch.isfinite(losses['loss_img'])
     # region points, no region: zero, centre kept
     model.distill_points = 'region'
-    center = model.center.clone()
+    center = model.distill_head.center.clone()
     losses = model.loss(imgs, [_sample(torch.zeros(3, 0, 4), CROPS)] * 2)
     assert losses['loss_distill'] == 0
-    assert torch.equal(model.center, center)
+    assert torch.equal(model.distill_head.center, center)
     # dense without crops: a clear error
     model.distill_points = 'dense'
     with pytest.raises(KeyError, match='view_crops'):
@@ -94,8 +95,8 @@ def test_plrc_dense_points_inside_teacher_view():
 def test_plrc_distillation_affinity_only_and_flips():
     model = _model('plrc/plrc_resnet18_cpu-tiny.py')
     model.distill_points = 'region'  # box-relative points (no crops)
-    model.distill_prototypes = False
-    model.center = torch.zeros(1, 16 * 16)
+    model.distill_head.distill_prototypes = False
+    model.distill_head.center = torch.zeros(1, 16 * 16)
     imgs = [torch.randn(2, 3, 64, 64) for _ in range(3)]
     cell = [[0., 0., 32., 32.], [32., 0., 64., 32.], [0., 32., 64., 64.]]
     samples = [_sample([cell] * 3), _sample([cell[:1]] * 3)]
@@ -111,8 +112,9 @@ def test_plrc_distillation_affinity_only_and_flips():
 
 
 def test_plrc_distill_logits_per_image_affinities():
-    model = _model('plrc/plrc_resnet18_cpu-tiny.py')
-    model.affinity_scale = 0.5
+    head = _model('plrc/plrc_resnet18_cpu-tiny.py').distill_head
+    head.affinity_scale = 0.5
+    head.num_key_points = 4
     # 2 images, D = 2, 2x2 maps over 8x8 inputs (cell centres at 2 and 6)
     z = torch.zeros(2, 2, 2, 2)
     z[0, 0, 0, 0] = 1.  # image 0, cell (0, 0) -> input (2, 2): z = e_0
@@ -122,28 +124,60 @@ def test_plrc_distill_logits_per_image_affinities():
     z_key[1, 1] = torch.tensor([[5., 6.], [7., 8.]])
     logits = torch.arange(2 * 3 * 4.).view(2, 3, 2, 2)
     pts = [torch.tensor([[2., 2.]]), torch.tensor([[6., 6.]])]
-    out = model._distill_logits(z, logits, z_key, pts, [1, 1], (8, 8))
+    out = head.logits(z, logits, z_key, pts, (8, 8))
     # row b = 0.5 * <z_b, key_b[:, j]> over the 4 key positions of its own
     # image, then the 3 prototype logits at the point
     assert out.tolist() == [[0.5, 1., 1.5, 2., 0., 4., 8.],
                             [2.5, 3., 3.5, 4., 15., 19., 23.]]
-    model.distill_prototypes = False
-    out = model._distill_logits(z, logits, z_key, [pts[0], torch.zeros(0, 2)],
-                                [1, 0], (8, 8))
+    head.distill_prototypes = False
+    out = head.logits(z, logits, z_key, [pts[0], torch.zeros(0, 2)], (8, 8))
     assert out.tolist() == [[0.5, 1., 1.5, 2.]]
 
 
 def test_plrc_default_weights_and_teacher_temp():
+    from types import SimpleNamespace
+
+    from mmengine.logging import MessageHub
+    from mmpretrain.registry import HOOKS
     model = _model('plrc/plrc_resnet18_cpu-tiny.py')
     assert model.point_loss_weight == pytest.approx(0.7 * 0.3)
     assert model.distill_loss_weight == pytest.approx(0.7 * 0.3)
-    model.teacher_temp_warmup_iters = 10
-    model.iter.fill_(0)
-    assert model.current_teacher_temp() == pytest.approx(0.04)
-    model.iter.fill_(5)
-    assert model.current_teacher_temp() == pytest.approx(0.055)
-    model.iter.fill_(50)
-    assert model.current_teacher_temp() == pytest.approx(0.07)
+    # outside a runner the head keeps its start value
+    assert model.distill_head.teacher_temp == pytest.approx(0.04)
+    cfg = Config.fromfile(osp.join(ROOT, 'plrc/plrc_resnet18_cpu-tiny.py'))
+    hook = HOOKS.build(cfg.custom_hooks[0])
+    runner = SimpleNamespace(
+        model=model, iter=0,
+        message_hub=MessageHub.get_instance('test_plrc_teacher_temp'))
+    for it, temp in [(0, 0.04), (5, 0.055), (10, 0.07), (50, 0.07)]:
+        runner.iter = it
+        hook.before_train_iter(runner, it)
+        assert model.distill_head.teacher_temp == pytest.approx(temp)
+    assert HOOKS.build(dict(type='TeacherTempWarmupHook', start=0.04,
+                            end=0.07)).value(0) == 0.07  # no warm-up
+    cfg = Config.fromfile(osp.join(
+        ROOT, 'plrc/plrc_resnet50_8xb32-coslr-100e_in1k.py'))
+    assert [h.type for h in cfg.custom_hooks] == ['TeacherTempWarmupHook']
+    assert cfg.custom_hooks[0].warmup_iters == 30 * 5005
+
+
+def test_plrc_loads_checkpoints_of_the_algorithm_owned_centre():
+    """State dicts written before the distillation head (``center`` and
+    ``iter`` buffers of the algorithm) load strictly into today's PLRC."""
+    from mmengine.runner.checkpoint import load_state_dict
+    model = _model('plrc/plrc_resnet18_cpu-tiny.py')
+    new = model.state_dict()
+    old = {k: v for k, v in new.items() if k != 'distill_head.center'}
+    old['center'] = torch.rand(1, 16 * 16 + 256)
+    old['iter'] = torch.tensor([7])
+    other = _model('plrc/plrc_resnet18_cpu-tiny.py')
+    other.load_state_dict(old, strict=True)
+    assert torch.equal(other.distill_head.center, old['center'])
+    other = _model('plrc/plrc_resnet18_cpu-tiny.py')
+    load_state_dict(other, dict(old), strict=True)  # mmengine's loader
+    assert torch.equal(other.distill_head.center, old['center'])
+    other.load_state_dict(new, strict=True)  # today's keys unchanged
+    assert torch.equal(other.distill_head.center, new['distill_head.center'])
 
 
 def test_mcl_levels_and_gradients():
@@ -154,11 +188,11 @@ def test_mcl_levels_and_gradients():
     total = sum(losses.values())
     assert torch.isfinite(total)
     total.backward()
-    for p in model.predictors:
+    for p in model.head.predictors:
         assert p[0].weight.grad.abs().sum() > 0
     # level weights: an untrained model is near-uniform over 4 keys; each
     # direction is 2 * T * w * CE (T = 1, released), both summed
-    for k, w in zip(sorted(losses), model.level_weights):
+    for k, w in zip(sorted(losses), model.head.level_weights):
         assert 4 * w * 0.34 < losses[k].item() < 4 * w * 3.1
 
 
@@ -166,8 +200,8 @@ def test_heatmap_ccop_uses_heatmap_boxes():
     import numpy as np
     cfg = Config.fromfile(osp.join(
         ROOT, 'mix/ccop_resnet18-fpn_heatmap-instep_cpu-tiny.py'))
-    cfg.model.proposal_generator.warmup_iters = 0
-    cfg.model.part_thr = 0.0
+    cfg.model.box_source.generator.warmup_iters = 0
+    cfg.model.box_source.part_thr = 0.0
     torch.manual_seed(0)
     model = MODELS.build(cfg.model.to_dict()).train()
     size = 96
@@ -183,8 +217,8 @@ def test_heatmap_ccop_uses_heatmap_boxes():
     with torch.no_grad():
         c5_k = model.encoder_k.module[0](im_k)[-1]
     fallback_q, fallback_k = model._get_boxes(samples, 2, torch.device('cpu'))
-    bq, bk = model._boxes_from_key_features(c5_k, (size, size), samples,
-                                            fallback_q, fallback_k)
+    bq, bk = model.box_source(c5_k, (size, size), samples, fallback_q,
+                              fallback_k)
     for q, k in zip(bq, bk):
         assert len(q) >= 1 and not torch.equal(k[:1], torch.tensor(
             [[1., 2., 3., 4.]]))
@@ -196,4 +230,42 @@ def test_heatmap_ccop_uses_heatmap_boxes():
     losses = model.loss([torch.randn(2, 3, size, size),
                          torch.randn(2, 3, size, size)], samples)
     assert all(torch.isfinite(v) for v in losses.values())
-    assert len(key_passes) == 1 and int(model.step) == 1
+    assert len(key_passes) == 1
+
+
+def test_heatmap_warmup_reads_the_message_hub():
+    """The box source's warm-up follows the runner's ``iter`` (message
+    hub), 0 outside a runner; the old ``HeatmapCCOP`` name builds the same
+    model and loads checkpoints with its former ``step`` buffer."""
+    from mmengine.logging import MessageHub
+    cfg = Config.fromfile(osp.join(
+        ROOT, 'mix/ccop_resnet18-fpn_heatmap-instep_cpu-tiny.py'))
+    src = MODELS.build(cfg.model.box_source.to_dict())
+    assert src.generator.warmup_iters == 2
+    seen = []
+    gen = src.generator
+    src.generator = lambda f, s, it: seen.append(it) or gen(f, s, it)
+    c5 = torch.rand(1, 4, 3, 3)
+    ds = DataSample()
+    ds.set_metainfo(dict(view_crops=[[0, 0, 32, 32]] * 2,
+                         view_flips=[False, False]))
+    box = [torch.tensor([[1., 1., 5., 5.]])]
+    hub = MessageHub.get_instance('test_heatmap_warmup_hub')  # now current
+    bq, _ = src(c5, (32, 32), [ds], box, box)
+    assert seen[-1] == 0  # no runner: warm-up, the whole image
+    assert bq[0].tolist() == [[0., 0., 32., 32.]]
+    hub.update_info('iter', 5)
+    src(c5, (32, 32), [ds], box, box)
+    assert seen[-1] == 5
+
+    old = dict(cfg.model.to_dict(), type='HeatmapCCOP',
+               proposal_generator=dict(cfg.model.box_source.generator),
+               part_thr=0.5)
+    del old['box_source']
+    torch.manual_seed(0)
+    model = MODELS.build(old)
+    assert type(model).__name__ == 'HeatmapCCOP'
+    assert model.box_source.part_thr == 0.5
+    assert model.box_source.generator.warmup_iters == 2
+    state = dict(model.state_dict(), step=torch.tensor([4]))
+    model.load_state_dict(state, strict=True)

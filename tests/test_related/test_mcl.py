@@ -10,7 +10,7 @@ from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 
 import ccop_plugin  # noqa: F401
-from ccop_plugin.models.algorithms.mcl import MCLProjector
+from ccop_plugin.models.necks import MCLProjector
 
 ROOT = osp.join(osp.dirname(__file__), '..', '..', 'configs')
 TINY = 'mcl/mcl_resnet18-fpn_cpu-tiny.py'
@@ -131,12 +131,12 @@ def test_keys_from_plain_views_and_losses(max_iters):
     assert torch.equal(seen[0], views[0]) and torch.equal(seen[1], views[4])
     total = sum(losses.values())
     total.backward()
-    for lvl, w in enumerate(model.level_weights):
+    for lvl, w in enumerate(model.head.level_weights):
         # cosine logits, T = 1, 4 keys: each direction is 2 * w * CE with
         # CE close to log 4 for an untrained model; both directions summed
         per = losses[f'loss_l{lvl}'].item() / (4 * w)
         assert abs(per - math.log(B)) < 0.6, (lvl, per)
-        assert model.predictors[lvl][0].weight.grad.abs().sum() > 0
+        assert model.head.predictors[lvl][0].weight.grad.abs().sum() > 0
 
 
 def test_canvas_counts_released_batch_sizes():
@@ -171,7 +171,9 @@ def test_full_config_matches_release():
     cfg = Config.fromfile(osp.join(
         ROOT, 'mcl/mcl_resnet50-fpn_lars-coslr-100e_in1k.py'))
     m = cfg.model
-    assert (m.temperature, m.momentum, m.end_momentum) == (1.0, 0.01, 0.)
+    assert (m.head.temperature, m.momentum, m.end_momentum) == (1.0, 0.01,
+                                                                0.)
+    assert m.head.level_weights == (0.5, 0.25, 0.125, 0.125)
     assert tuple(m.canvas_ratios) == (1., 1 / 4, 1 / 16, 1 / 32)
     opt = cfg.optim_wrapper.optimizer
     assert (opt.type, opt.lr, opt.weight_decay) == ('LARS', 16., 1e-5)
@@ -186,3 +188,27 @@ def test_full_config_matches_release():
         views = TRANSFORMS.build(mv.to_dict())(dict(
             img=np.random.randint(0, 255, (96, 80, 3), np.uint8)))['img']
     assert len(views) == 8 and all(v.shape == (224, 224, 3) for v in views)
+
+
+def test_loads_checkpoints_with_predictors_in_the_algorithm():
+    """State dicts written before MCLHead (``predictors.*``) load strictly;
+    the neck and head keep the released init."""
+    from mmengine.runner.checkpoint import load_state_dict
+    model = _model()
+    new = model.state_dict()
+    old = {(k[len('head.'):] if k.startswith('head.predictors.') else k): v
+           for k, v in new.items()}
+    assert 'predictors.0.0.weight' in old
+    other = _model()
+    other.load_state_dict(dict(old), strict=True)
+    load_state_dict(other, dict(old), strict=True)  # mmengine's loader
+    for k, v in new.items():
+        assert torch.equal(other.state_dict()[k], v), k
+    # released init: predictor Linear N(0, 0.01), zero bias; projector
+    # MLP Kaiming fan-in, zero bias
+    w = model.head.predictors[0][0].weight
+    assert 0.005 < w.std().item() < 0.015 and model.head.predictors[0][
+        0].bias.abs().sum() == 0
+    lin = model.projector.mlp[0]
+    assert lin.weight.std().item() == pytest.approx(
+        math.sqrt(2 / lin.in_features), rel=0.2)

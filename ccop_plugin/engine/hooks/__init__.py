@@ -3,8 +3,10 @@ from .heatmap_proposal_hook import HeatmapProposalHook
 from .proposal_stats_hook import ProposalStatsHook
 from .random_state_hook import (RandomStateHook, get_random_state,
                                 set_random_state)
+from .teacher_temp_warmup_hook import TeacherTempWarmupHook
 
 __all__ = [
     'CurriculumHook', 'HeatmapProposalHook', 'ProposalStatsHook',
-    'RandomStateHook', 'get_random_state', 'set_random_state'
+    'RandomStateHook', 'TeacherTempWarmupHook', 'get_random_state',
+    'set_random_state'
 ]

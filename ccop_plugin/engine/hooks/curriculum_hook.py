@@ -10,10 +10,10 @@ with ``f`` linear (default, as the reference), cosine
 (``(1 - cos(pi t)) / 2``) or step (fraction of ``milestones`` passed, given
 as fractions of training). ``start``/``end`` come from the model's curriculum
 (paper: IoU 0.8 -> 0.4, mag_xy 0.15 -> 0.6, mag_wh 0.35 -> 1.4) unless given
-here. The values are logged as ``train/curriculum_<name>`` scalars, saved in
-the checkpoint under ``checkpoint['curriculum']`` and restored on resume (they
-are also recomputed from ``runner.iter``; the curriculum's values are model
-buffers too).
+here. The values are logged as ``train/curriculum_<name>`` scalars and saved in
+the checkpoint under ``checkpoint['curriculum']`` (for reading; they are model
+buffers too, and on resume :meth:`CurriculumHook.before_train` recomputes them
+from ``runner.iter``).
 """
 import math
 from typing import Optional, Sequence
@@ -131,10 +131,3 @@ class CurriculumHook(Hook):
             iter=runner.iter,
             schedule=self.schedule)
 
-    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        """Restore the values saved by :meth:`before_save_checkpoint`."""
-        state = checkpoint.get('curriculum')
-        if not state:
-            return
-        self.values = dict(state['values'])
-        self._curriculum(runner).set_values(**self.values)

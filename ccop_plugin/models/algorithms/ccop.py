@@ -46,9 +46,10 @@ from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
-from ..necks.object_roi_neck import boxes_to_rois
+from ..utils.contrastive import queue_logits
 from ..utils.dist_utils import all_gather_variable, enqueue_keys
 from ..utils.fused_ema import FusedExponentialMovingAverage
+from ..utils.rois import boxes_to_rois
 from ..utils.view_geometry import get_view_bboxes
 
 
@@ -73,6 +74,13 @@ class CCOP(BaseSelfSupervisor):
             (``IntraObjectDiscriminationHead``).
         curriculum (dict): ``BoxJitterCurriculum`` config. Defaults to the
             paper values.
+        box_source (dict, optional): Boxes from the momentum encoder's last
+            stage instead of the data samples' ``view_bboxes`` (e.g.
+            ``HeatmapBoxSource``: proposals computed in the step); called
+            without gradients after the key pass as
+            ``box_source(c5_k, img_size, data_samples, boxes_q, boxes_k)``
+            and returns per-image ``(boxes_q, boxes_k)``. Defaults to None
+            (``view_bboxes``).
         queue_len (int): Image queue length. Defaults to 65536.
         roi_queue_len (int): RoI queue length. Defaults to 65536.
         feat_dim (int): Embedding dimension of both queues. Defaults to 128.
@@ -96,6 +104,7 @@ class CCOP(BaseSelfSupervisor):
                  roi_head: dict,
                  intra_head: dict,
                  curriculum: Optional[dict] = None,
+                 box_source: Optional[dict] = None,
                  queue_len: int = 65536,
                  roi_queue_len: int = 65536,
                  feat_dim: int = 128,
@@ -120,6 +129,8 @@ class CCOP(BaseSelfSupervisor):
         curriculum = dict(curriculum or {})
         curriculum.setdefault('type', 'BoxJitterCurriculum')
         self.curriculum = MODELS.build(curriculum)
+        self.box_source = (MODELS.build(box_source)
+                           if box_source is not None else None)
 
         # momentum encoder: backbone, FPN, image neck, RoI neck
         self.encoder_k = FusedExponentialMovingAverage(
@@ -142,6 +153,12 @@ class CCOP(BaseSelfSupervisor):
         self.register_buffer('roi_queue_ptr', torch.zeros(1,
                                                           dtype=torch.long))
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Checkpoints of ``HeatmapCCOP`` before box sources carry a
+        ``step`` buffer (the warm-up now reads the message hub): dropped."""
+        state_dict.pop(prefix + 'step', None)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     @torch.no_grad()
     def _dequeue_and_enqueue(self, keys: torch.Tensor) -> None:
         """Gather image keys from all ranks and write them to the queue."""
@@ -152,34 +169,6 @@ class CCOP(BaseSelfSupervisor):
         """Gather a variable number of RoI keys per rank into the queue."""
         enqueue_keys(self.roi_queue, self.roi_queue_ptr,
                      all_gather_variable(keys))
-
-    #: Whether :meth:`_boxes_from_key_features` replaces the data samples'
-    #: boxes (subclasses with online proposals set it).
-    boxes_from_key_features: bool = False
-
-    def _boxes_from_key_features(
-            self, c5_k: torch.Tensor, img_size: Tuple[int, int],
-            data_samples: List[DataSample], boxes_q: List[torch.Tensor],
-            boxes_k: List[torch.Tensor]) -> Tuple[List[torch.Tensor], ...]:
-        """Boxes from the momentum encoder's last stage (extension point).
-
-        Called without gradients after the key pass when
-        ``boxes_from_key_features`` is True.
-
-        Args:
-            c5_k (torch.Tensor): ``(B, C, h, w)`` key-view features of the
-                last backbone stage (momentum encoder, original batch order).
-            img_size (tuple[int, int]): ``(H, W)`` of the views.
-            data_samples (List[DataSample]): The batch's data samples.
-            boxes_q (List[torch.Tensor]): Per image ``(N_b, 4)`` query-view
-                boxes from ``view_bboxes`` (a fallback).
-            boxes_k (List[torch.Tensor]): The matching key-view boxes.
-
-        Returns:
-            tuple: ``(boxes_q, boxes_k)``, per image ``(N_b', 4)`` each, row
-            ``i`` the same object in both views.
-        """
-        return boxes_q, boxes_k
 
     @staticmethod
     def _get_boxes(data_samples: List[DataSample], num_imgs: int,
@@ -209,60 +198,85 @@ class CCOP(BaseSelfSupervisor):
                                            im_q.device)
 
         # momentum encoder first, so that its features can also supply the
-        # boxes (``boxes_from_key_features``) without a second key pass;
-        # the query side does not depend on it, so the result is the same
+        # boxes (``box_source``) without a second key pass; the query side
+        # does not depend on it
         with torch.no_grad():
-            with record_function('ccop:encoder_k'):
-                self.encoder_k.update_parameters(
-                    nn.Sequential(self.backbone, self.neck, self.img_neck,
-                                  self.roi_neck))
-                backbone_k, neck_k, img_neck_k, roi_neck_k = \
-                    self.encoder_k.module
-
-                im_k_shuffled, idx_unshuffle = batch_shuffle_ddp(im_k)
-                feats_k = backbone_k(im_k_shuffled)
-                fpn_k = neck_k(feats_k)
-                img_k = F.normalize(img_neck_k((feats_k[-1], ))[0], dim=1)
-                img_k = batch_unshuffle_ddp(img_k, idx_unshuffle)
-                fpn_k = [batch_unshuffle_ddp(f, idx_unshuffle) for f in fpn_k]
-            if self.boxes_from_key_features:
+            img_k, fpn_k, c5_k = self._encode_key(im_k)
+            if self.box_source is not None:
                 with record_function('ccop:key_boxes'):
-                    c5_k = batch_unshuffle_ddp(feats_k[-1], idx_unshuffle)
-                    boxes_q, boxes_k = self._boxes_from_key_features(
-                        c5_k, im_k.shape[-2:], data_samples, boxes_q, boxes_k)
+                    boxes_q, boxes_k = self.box_source(
+                        c5_k, im_k.shape[-2:], data_samples, boxes_q,
+                        boxes_k)
 
-        rois_q = boxes_to_rois(boxes_q).to(im_q.device)
-        rois_k = boxes_to_rois(boxes_k).to(im_q.device)
-        img_inds = rois_k[:, 0].long()
-
-        # query encoder (profiler sections named ccop:*)
+        # image branch (MoCo v2)
         with record_function('ccop:encoder_q'):
             feats_q = self.backbone(im_q)
             img_q = F.normalize(self.img_neck((feats_q[-1], ))[0], dim=1)
+        loss_img = self.head.loss(*queue_logits(img_q, img_k, self.queue))
+
+        # object branch: query RoIs, curriculum positives, both RoI losses
+        rois_q = boxes_to_rois(boxes_q).to(im_q.device)
+        rois_k = boxes_to_rois(boxes_k).to(im_q.device)
         with record_function('ccop:fpn_q'):
             fpn_q = self.neck(feats_q)
         with record_function('ccop:object_branch'):
-            roi_q = F.normalize(self.roi_neck(fpn_q, rois_q), dim=1)  # (M,C)
-
-        with torch.no_grad(), record_function('ccop:curriculum'):
-            # positive: the least query-similar valid jittered key box
-            roi_k_pos, roi_k_ori = self.curriculum.positive_keys(
-                rois_k, im_k.shape[-2:], roi_q,
-                lambda rois: F.normalize(roi_neck_k(fpn_k, rois), dim=1))
-
-        # image-level MoCo v2
-        l_pos = torch.einsum('nc,nc->n', [img_q, img_k]).unsqueeze(-1)
-        l_neg = torch.einsum('nc,ck->nk', [img_q, self.queue.clone().detach()])
-        loss_img = self.head.loss(l_pos, l_neg)
+            roi_q = F.normalize(self.roi_neck(fpn_q, rois_q), dim=1)
+        roi_k_pos, roi_k_ori = self._curriculum_keys(boxes_k, im_k.shape[-2:],
+                                                     roi_q, fpn_k)
         with record_function('ccop:object_branch'):
-            loss_roi = self.roi_head.loss(roi_q, roi_k_pos, self.roi_queue)
+            loss_roi = self.roi_head.loss(
+                *queue_logits(roi_q, roi_k_pos, self.roi_queue))
             loss_intra = self.intra_head.loss(roi_q, roi_k_ori,
-                                              rois_k[:, 1:], img_inds)
+                                              rois_k[:, 1:],
+                                              rois_k[:, 0].long())
 
         self._dequeue_and_enqueue(img_k)
         self._roi_dequeue_and_enqueue(roi_k_pos)
-
         return dict(
             loss_img=loss_img * self.img_loss_weight,
             loss_roi=loss_roi * self.roi_loss_weight,
             loss_intra=loss_intra * self.intra_loss_weight)
+
+    @torch.no_grad()
+    def _encode_key(self, im_k: torch.Tensor
+                    ) -> Tuple[torch.Tensor, List[torch.Tensor],
+                               torch.Tensor]:
+        """EMA update, then the key view through the momentum encoder.
+
+        The images are batch-shuffled across ranks (BN, as MoCo) and every
+        output is unshuffled.
+
+        Returns:
+            tuple: normalised image keys ``(B, C)``, the FPN levels and the
+            last backbone stage ``(B, C5, h, w)`` (None without a
+            ``box_source``), in the original order.
+        """
+        with record_function('ccop:encoder_k'):
+            self.encoder_k.update_parameters(
+                nn.Sequential(self.backbone, self.neck, self.img_neck,
+                              self.roi_neck))
+            backbone_k, neck_k, img_neck_k, _ = self.encoder_k.module
+            im_k_shuffled, idx_unshuffle = batch_shuffle_ddp(im_k)
+            feats_k = backbone_k(im_k_shuffled)
+            fpn_k = neck_k(feats_k)
+            img_k = F.normalize(img_neck_k((feats_k[-1], ))[0], dim=1)
+            img_k = batch_unshuffle_ddp(img_k, idx_unshuffle)
+            fpn_k = [batch_unshuffle_ddp(f, idx_unshuffle) for f in fpn_k]
+        c5_k = None
+        if self.box_source is not None:
+            c5_k = batch_unshuffle_ddp(feats_k[-1], idx_unshuffle)
+        return img_k, fpn_k, c5_k
+
+    @torch.no_grad()
+    def _curriculum_keys(self, boxes_k: List[torch.Tensor],
+                         img_shape: Tuple[int, int], roi_q: torch.Tensor,
+                         fpn_k: List[torch.Tensor]
+                         ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The curriculum step: the positive key of every query RoI (the
+        least query-similar valid jittered key box) and the original key
+        box's embedding, both from the momentum RoI neck."""
+        roi_neck_k = self.encoder_k.module[3]
+        with record_function('ccop:curriculum'):
+            return self.curriculum.positive_keys(
+                boxes_k, img_shape, roi_q,
+                lambda rois: F.normalize(roi_neck_k(fpn_k, rois), dim=1))

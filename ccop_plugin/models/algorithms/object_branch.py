@@ -54,9 +54,10 @@ from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
-from ..necks.object_roi_neck import boxes_to_rois
+from ..utils.contrastive import queue_logits
 from ..utils.dist_utils import all_gather_variable, enqueue_keys
 from ..utils.fused_ema import FusedExponentialMovingAverage
+from ..utils.rois import boxes_to_rois
 from ..utils.view_geometry import get_view_bboxes
 
 #: Attributes of mmpretrain algorithms holding the momentum
@@ -220,7 +221,8 @@ class ObjectBranch(BaseModule):
             calls = tap.take()
         return [batch_unshuffle_ddp(f, idx_unshuffle) for f in calls[-1][1]]
 
-    def _embed_keys(self, fpn_k: List[torch.Tensor], rois_k: torch.Tensor,
+    def _embed_keys(self, fpn_k: List[torch.Tensor],
+                    boxes_k: List[torch.Tensor], rois_k: torch.Tensor,
                     roi_q: torch.Tensor, img_shape: Tuple[int, int],
                     roi_neck_k: nn.Module) -> Tuple[torch.Tensor, ...]:
         """Positive and original key embeddings (the curriculum, as CCOP)."""
@@ -228,7 +230,7 @@ class ObjectBranch(BaseModule):
             emb = F.normalize(roi_neck_k(fpn_k, rois_k), dim=1)
             return emb, emb
         return self.curriculum.positive_keys(
-            rois_k, img_shape, roi_q,
+            boxes_k, img_shape, roi_q,
             lambda rois: F.normalize(roi_neck_k(fpn_k, rois), dim=1))
 
     def loss(self, inputs: List[torch.Tensor],
@@ -258,17 +260,18 @@ class ObjectBranch(BaseModule):
         for q, k, feats_q in pairs:
             rois_q = boxes_to_rois([vb[q] for vb in view_boxes]).to(
                 inputs[q].device)
-            rois_k = boxes_to_rois([vb[k] for vb in view_boxes]).to(
-                inputs[q].device)
+            boxes_k = [vb[k] for vb in view_boxes]
+            rois_k = boxes_to_rois(boxes_k).to(inputs[q].device)
             fpn_q = self.neck(feats_q) if self.neck is not None else feats_q
             roi_q = F.normalize(self.roi_neck(fpn_q, rois_q), dim=1)
             with torch.no_grad():
                 feats_k = self._key_features(inputs[k], recorded_k)
                 fpn_k = neck_k(feats_k) if neck_k is not None else feats_k
                 roi_k_pos, roi_k_ori = self._embed_keys(
-                    fpn_k, rois_k, roi_q, inputs[k].shape[-2:], roi_neck_k)
-            loss_roi = loss_roi + self.roi_head.loss(roi_q, roi_k_pos,
-                                                     self.roi_queue)
+                    fpn_k, boxes_k, rois_k, roi_q, inputs[k].shape[-2:],
+                    roi_neck_k)
+            loss_roi = loss_roi + self.roi_head.loss(
+                *queue_logits(roi_q, roi_k_pos, self.roi_queue))
             if self.intra_head is not None:
                 loss_intra = loss_intra + self.intra_head.loss(
                     roi_q, roi_k_ori, rois_k[:, 1:], rois_k[:, 0].long())

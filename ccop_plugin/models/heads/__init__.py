@@ -1,4 +1,9 @@
 from .intra_object_head import IntraObjectDiscriminationHead
+from .mcl_head import MCLHead
 from .object_contrastive_head import ObjectContrastiveHead
+from .point_heads import PointContrastHead, PointDistillationHead
 
-__all__ = ['ObjectContrastiveHead', 'IntraObjectDiscriminationHead']
+__all__ = [
+    'ObjectContrastiveHead', 'IntraObjectDiscriminationHead', 'MCLHead',
+    'PointContrastHead', 'PointDistillationHead'
+]

@@ -9,6 +9,9 @@ temperature 0.2::
 
 The queue itself lives in :class:`~ccop_plugin.models.algorithms.CCOP` (a
 buffer, so it is checkpointed) and receives the positives' key embeddings.
+The algorithm makes the logits (``queue_logits`` of
+``ccop_plugin.models.utils``), as for the image branch: the head takes
+``(pos, neg)`` like mmpretrain's ``ContrastiveHead``.
 """
 from typing import List, Optional, Union
 
@@ -34,23 +37,19 @@ class ObjectContrastiveHead(BaseModule):
         super().__init__(init_cfg=init_cfg)
         self.temperature = temperature
 
-    def loss(self, query: torch.Tensor, pos_key: torch.Tensor,
-             queue: torch.Tensor) -> torch.Tensor:
+    def loss(self, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
         """Compute the RoI InfoNCE loss.
 
         Args:
-            query (torch.Tensor): ``(M, C)`` normalised query embeddings.
-            pos_key (torch.Tensor): ``(M, C)`` normalised positive keys.
-            queue (torch.Tensor): ``(C, L)`` normalised negative keys.
+            pos (torch.Tensor): ``(M, 1)`` query-positive similarities.
+            neg (torch.Tensor): ``(M, L)`` query-queue similarities.
 
         Returns:
-            torch.Tensor: Scalar loss; 0 (still attached to ``query``) when
-            ``M == 0``.
+            torch.Tensor: Scalar loss; 0 (still attached to the query
+            through ``neg``) when ``M == 0``.
         """
-        if query.shape[0] == 0:
-            return query.sum() * 0.
-        pos = torch.einsum('mc,mc->m', query, pos_key.detach()).unsqueeze(-1)
-        neg = torch.einsum('mc,cl->ml', query, queue.clone().detach())
+        if pos.shape[0] == 0:
+            return neg.sum() * 0.
         logits = torch.cat([pos, neg], dim=1) / self.temperature
         labels = logits.new_zeros(logits.shape[0], dtype=torch.long)
         return F.cross_entropy(logits, labels)

@@ -1,4 +1,7 @@
-from .object_roi_neck import ObjectRoINeck, boxes_to_rois
 from .dense_point_neck import DensePointNeck, PointPrototypeHead
+from .mcl_neck import MCLProjector
+from .object_roi_neck import ObjectRoINeck
 
-__all__ = ['ObjectRoINeck', 'boxes_to_rois', 'DensePointNeck', 'PointPrototypeHead']
+__all__ = [
+    'ObjectRoINeck', 'DensePointNeck', 'PointPrototypeHead', 'MCLProjector'
+]

@@ -21,7 +21,7 @@ flattened (256 * 49 = 12544) and projected by an MLP 12544-2048-128
 after the first fc (``dropout=0.1`` reproduces it). L2 normalisation is done by
 the algorithm.
 """
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
@@ -29,22 +29,6 @@ from mmengine.model import BaseModule
 from torchvision.ops import roi_align
 
 from mmpretrain.registry import MODELS
-
-
-def boxes_to_rois(boxes: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Concatenate per-image ``(N_b, 4)`` boxes to ``(sum N_b, 5)`` RoIs.
-
-    Column 0 is the image index in the batch, as ``roi_align`` expects.
-    """
-    rois = []
-    for b, bxs in enumerate(boxes):
-        bxs = bxs.reshape(-1, 4)
-        rois.append(
-            torch.cat([bxs.new_full((bxs.shape[0], 1), float(b)), bxs],
-                      dim=1))
-    if not rois:
-        return torch.zeros((0, 5))
-    return torch.cat(rois, dim=0)
 
 
 @MODELS.register_module()
