@@ -48,6 +48,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Dict, List, Optional, Sequence
 
 from ccop_plugin.utils.config_path import get_config_path
+from ccop_plugin.utils.fileio import atomic_write_json
 
 #: Packaged configs (names for :func:`ccop_plugin.utils.get_config_path`).
 PRETRAIN_CONFIGS = {
@@ -71,7 +72,8 @@ METHODS = ('ccop', 'mocov2', 'none', 'ccop_no_curriculum', 'ccop_no_intra',
            'ccop_no_inter', 'ccop_intra_key', 'heatmap', 'plrc', 'mcl')
 #: The comparison's default: the issue's three methods.
 DEFAULT_METHODS = ('ccop', 'mocov2', 'none')
-FINETUNE_CONFIG = 'mask_rcnn/mask-rcnn_r18-ccop-tiny_fpn-bn-4conv1fc_6e_synth.py'
+FINETUNE_CONFIG = ('mask_rcnn/'
+                   'mask-rcnn_r18-ccop-tiny_fpn-bn-4conv1fc_6e_synth.py')
 #: Function measuring the linear-probe accuracy (imported when needed).
 PROBE_FUNCTION = 'ccop_plugin.evaluation.linear_probe.linear_probe'
 
@@ -247,10 +249,7 @@ class Stage:
 
 
 def _write_json(path: str, obj: Dict) -> None:
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(obj, f, indent=1, default=str)
-    os.replace(tmp, path)
+    atomic_write_json(path, obj, default=str)
 
 
 # ------------------------------------------------------------------ stages
@@ -265,7 +264,8 @@ def stage_data(cfg: MainJobConfig) -> Dict:
 
 
 def stage_proposals(cfg: MainJobConfig, work_dir: str) -> Dict:
-    from ccop_plugin.proposals import get_preset, list_coco_images, run_proposals
+    from ccop_plugin.proposals import (get_preset, list_coco_images,
+                                       run_proposals)
     ann = osp.join(cfg.data_root, 'annotations', 'unlabeled.json')
     entries = list_coco_images(ann)
     summary = run_proposals(

@@ -14,10 +14,11 @@ import json
 import math
 import os
 import os.path as osp
-import tempfile
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
+
+from ccop_plugin.utils.fileio import atomic_write_json
 
 AP_KEYS = (('bbox AP', 'coco/bbox_mAP'), ('bbox AP50', 'coco/bbox_mAP_50'),
            ('bbox AP75', 'coco/bbox_mAP_75'), ('mask AP', 'coco/segm_mAP'),
@@ -49,7 +50,8 @@ def ap_table(metrics: Dict[str, Dict[str, float]]) -> str:
 
 
 def read_scalars(run_dir: str) -> List[Dict]:
-    """All logged training scalars of an mmengine run folder (every restart)."""
+    """All logged training scalars of an mmengine run folder (every
+    restart)."""
     rows = []
     for path in sorted(glob.glob(osp.join(run_dir, '*', 'vis_data',
                                           'scalars.json'))):
@@ -363,13 +365,7 @@ def write_science_record(path: str, protocol: Dict,
                         for m, v in results.items()})
     _check_record(obj, path)
     check_record_path(path)
-    d = osp.dirname(path) or '.'
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=d, suffix='.tmp')
-    with os.fdopen(fd, 'w') as f:
-        json.dump(obj, f, indent=1, allow_nan=False)
-        f.write('\n')
-    os.replace(tmp, path)
+    atomic_write_json(path, obj, allow_nan=False)
     return obj
 
 

@@ -43,6 +43,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..utils.fileio import atomic_path, atomic_write_text
 from .sources import ImageEntry, entries_digest
 
 WORK_FORMAT = 'ccop_plugin-proposals-work/1'
@@ -62,26 +63,6 @@ def _remove_quietly(path: str) -> None:
         os.remove(path)
     except OSError:
         pass
-
-
-def atomic_write_text(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and ``os.replace``.
-
-    On any failure (disk full, ...) the temporary file is removed and
-    ``path`` is left as it was.
-    """
-    d = osp.dirname(osp.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    tmp = f'{path}.tmp.{os.getpid()}'
-    try:
-        with open(tmp, 'w') as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
 
 
 def check_writable(path: str, what: str, is_dir: bool = False) -> None:
@@ -143,7 +124,9 @@ def boxes_to_record(boxes_xyxy: np.ndarray) -> List[List[Any]]:
 # --------------------------------------------------------------------------
 WORK_FILE_RE = re.compile(
     r'^(meta\.json|images\.json|written\.json|shard-\d+-of-\d+\.jsonl)'
-    r'(\.tmp\.\d+)?$|^\.write-test\.\d+$')
+    r'(\.tmp\.\d+)?$|^\.write-test\.\d+$'
+    # temporary files of ccop_plugin.utils.fileio.atomic_path
+    r'|^\.(meta|images|written)\.json\.\w+\.tmp$')
 
 
 class WorkDirLock:
@@ -556,16 +539,8 @@ def write_coco_json(out: str, entries: Sequence[ImageEntry],
     Returns:
         dict: ``images`` and ``annotations`` written.
     """
-    d = osp.dirname(osp.abspath(out))
-    os.makedirs(d, exist_ok=True)
-    tmp = f'{out}.tmp.{os.getpid()}'
-    try:
-        counts = _write_coco_json(tmp, entries, results, info)
-        os.replace(tmp, out)
-    except BaseException:  # disk full, interrupted, ...: leave no tmp file
-        _remove_quietly(tmp)
-        raise
-    return counts
+    with atomic_path(out) as tmp:  # disk full, interrupted: no tmp file
+        return _write_coco_json(tmp, entries, results, info)
 
 
 def _write_coco_json(tmp: str, entries: Sequence[ImageEntry],

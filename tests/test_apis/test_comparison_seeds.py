@@ -249,7 +249,12 @@ def test_record_writer_checks_format_and_never_replaces_foreign_files(
     path = str(tmp_path / 'science.json')
     good = dict(ccop=dict(probe_acc=[0.5], bbox_ap=[0.1], segm_ap=[None]))
     proto = dict(seeds=[0], methods=['ccop'])
-    report.write_science_record(path, proto, good)
+    old_mask = os.umask(0o022)
+    try:
+        report.write_science_record(path, proto, good)
+    finally:
+        os.umask(old_mask)
+    assert os.stat(path).st_mode & 0o777 == 0o644  # not mkstemp's 0600
     report.write_science_record(path, proto, good)  # its own record: fine
     with pytest.raises(ValueError, match='one value per seed'):
         report.write_science_record(

@@ -242,3 +242,18 @@ def test_adopts_a_dataset_of_the_previous_version(tmp_path):
                             **dict(SMALL, num_unlabeled=2))
     assert sorted(os.listdir(osp.join(root, 'images/unlabeled'))) == [
         '000001.png', '000002.png']
+
+
+def test_files_get_the_umask_permissions(tmp_path):
+    """Images and annotations are readable as the umask allows (the atomic
+    writer once left mkstemp's 0600 on every file)."""
+    old = os.umask(0o022)
+    try:
+        root = str(tmp_path / 'd')
+        generate_synthetic_coco(root, seed=0, num_unlabeled=1, num_train=1,
+                                num_val=1, img_size=32)
+    finally:
+        os.umask(old)
+    modes = {f: os.stat(osp.join(root, f)).st_mode & 0o777
+             for f in _all_files(root)}
+    assert set(modes.values()) == {0o644}, modes
