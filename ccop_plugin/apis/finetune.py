@@ -1,8 +1,9 @@
 """Fine-tune and evaluate an mmdet detector from a config (transfer runs).
 
 Used by the end-to-end driver: pre-train -> convert ->
-:func:`finetune_detector` -> AP dict. Everything is an mmengine ``Runner`` run; SyncBN configs work in
-one process because the Runner reverts SyncBN to BN when not distributed.
+:func:`finetune_detector` -> AP dict. Everything is an mmengine ``Runner``
+run; SyncBN configs work in one process because the Runner reverts SyncBN to
+BN when not distributed.
 """
 import copy
 import os.path as osp
