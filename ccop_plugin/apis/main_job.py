@@ -50,30 +50,11 @@ from typing import Callable, Dict, List, Optional, Sequence
 from ccop_plugin.utils.config_path import get_config_path
 from ccop_plugin.utils.fileio import atomic_write_json
 
-#: Packaged configs (names for :func:`ccop_plugin.utils.get_config_path`).
-PRETRAIN_CONFIGS = {
-    'ccop': 'ccop/ccop_resnet18-fpn_cpu-tiny.py',
-    'mocov2': 'mocov2/mocov2_resnet18_cpu-tiny.py',
-    # ablations of CCOP
-    'ccop_no_curriculum':
-    'ablations/ccop_resnet18-fpn_no-curriculum_cpu-tiny.py',
-    'ccop_no_intra': 'ablations/ccop_resnet18-fpn_no-intra_cpu-tiny.py',
-    'ccop_no_inter': 'ablations/ccop_resnet18-fpn_no-inter_cpu-tiny.py',
-    'ccop_intra_key': 'ablations/ccop_resnet18-fpn_intra-key_cpu-tiny.py',
-    # related methods the plugin ships
-    'heatmap': 'mix/ccop_resnet18-fpn_heatmap-instep_cpu-tiny.py',
-    'plrc': 'plrc/plrc_resnet18_cpu-tiny.py',
-    'mcl': 'mcl/mcl_resnet18-fpn_cpu-tiny.py',
-}
-#: Methods whose pre-training reads a plain image folder (no proposal file).
-IMAGE_FOLDER_METHODS = ('mocov2', )
-#: Every method of the comparison; ``none`` is no pre-training (random init).
-METHODS = ('ccop', 'mocov2', 'none', 'ccop_no_curriculum', 'ccop_no_intra',
-           'ccop_no_inter', 'ccop_intra_key', 'heatmap', 'plrc', 'mcl')
-#: The comparison's default: the issue's three methods.
-DEFAULT_METHODS = ('ccop', 'mocov2', 'none')
-FINETUNE_CONFIG = ('mask_rcnn/'
-                   'mask-rcnn_r18-ccop-tiny_fpn-bn-4conv1fc_6e_synth.py')
+from .methods import (DEFAULT_METHODS, FINETUNE_CONFIG, IMAGE_FOLDER_METHODS,
+                      METHODS, PRETRAIN_CONFIGS)
+from .report import (check_record_path, comparison_table, write_report,
+                     write_science_record)
+
 #: Function measuring the linear-probe accuracy (imported when needed).
 PROBE_FUNCTION = 'ccop_plugin.evaluation.linear_probe.linear_probe'
 
@@ -581,7 +562,6 @@ def prepare_data(cfg: MainJobConfig) -> Dict:
 
 def run_main_job(cfg: MainJobConfig) -> Dict:
     """Run the CCOP main job and write ``<work_dir>/report.md``."""
-    from .report import write_report
     t0 = time.time()
     results = prepare_data(cfg)
     results['ccop'] = run_method(cfg, 'ccop', results)
@@ -711,8 +691,6 @@ def run_comparison(cfg: MainJobConfig,
         records), ``values`` (the record's results), ``record`` (its path),
         and per method the records of the first seed.
     """
-    from .report import (check_record_path, comparison_table, write_report,
-                         write_science_record)
     methods = check_methods(methods)
     seeds = [cfg.seed] if seeds is None else [int(s) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds):

@@ -20,18 +20,12 @@ import numpy as np
 
 from ccop_plugin.utils.fileio import atomic_write_json
 
+from .methods import FINETUNE_CONFIG, METHOD_NAMES
+
 AP_KEYS = (('bbox AP', 'coco/bbox_mAP'), ('bbox AP50', 'coco/bbox_mAP_50'),
            ('bbox AP75', 'coco/bbox_mAP_75'), ('mask AP', 'coco/segm_mAP'),
            ('mask AP50', 'coco/segm_mAP_50'), ('mask AP75',
                                                 'coco/segm_mAP_75'))
-METHOD_NAMES = dict(
-    ccop='CCOP', mocov2='MoCo v2 (mmpretrain)',
-    none='no pre-training (random init)',
-    ccop_no_curriculum='CCOP, no curriculum (start values)',
-    ccop_no_intra='CCOP, no intra-image loss',
-    ccop_no_inter='CCOP, no inter-image object loss',
-    ccop_intra_key='CCOP, intra-image loss anchored at the key',
-    heatmap='CCOP + heat-map proposals', plrc='PLRC', mcl='MCL')
 #: The record's values per method and seed (fractions, as mmdet reports).
 RECORD_KEYS = ('probe_acc', 'bbox_ap', 'segm_ap')
 RECORD_LABELS = dict(probe_acc='probe acc', bbox_ap='bbox AP',
@@ -372,7 +366,6 @@ def write_science_record(path: str, protocol: Dict,
 def write_report(cfg, results: Dict, methods: List[str],
                  comparison: Optional[Dict] = None) -> str:
     """Write ``<work_dir>/report.md`` and its figures; return its path."""
-    from ccop_plugin.apis.main_job import FINETUNE_CONFIG
     from ccop_plugin.utils.config_path import get_config_path
     fig_dir = osp.join(cfg.work_dir, 'figures')
     os.makedirs(fig_dir, exist_ok=True)
