@@ -44,7 +44,7 @@ import json
 import os
 import os.path as osp
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Callable, Dict, List, Optional, Sequence
 
 from ccop_plugin.utils.config_path import get_config_path
@@ -91,7 +91,6 @@ class MainJobConfig:
     finetune_epochs: int = 6
     workers: Optional[int] = None
     with_fpn: bool = True
-    extra: Dict = field(default_factory=dict)
 
     @property
     def train_seed(self) -> int:
@@ -613,12 +612,14 @@ def machine_info() -> Dict:
 
 
 def comparison_protocol(cfg: MainJobConfig, methods: Sequence[str],
-                        seeds: Sequence[int]) -> Dict:
+                        seeds: Sequence[int],
+                        command: Optional[str] = None) -> Dict:
     """Every setting that defines a comparison run (the record's
-    ``protocol``)."""
+    ``protocol``; ``command``: the command line that ran it, if any)."""
     settings = asdict(cfg)
     settings.pop('run_seed')
     return dict(
+        command=command,
         settings=settings,
         methods=list(methods),
         seeds=list(seeds),
@@ -671,7 +672,8 @@ def run_comparison(cfg: MainJobConfig,
                    methods: Sequence[str] = DEFAULT_METHODS,
                    seeds: Optional[Sequence[int]] = None,
                    record: Optional[str] = None,
-                   probe: bool = True) -> Dict:
+                   probe: bool = True,
+                   command: Optional[str] = None) -> Dict:
     """Every method with every run seed on the same data and budget.
 
     Writes ``<work_dir>/comparison.md`` (mean +- std per method and the
@@ -685,6 +687,8 @@ def run_comparison(cfg: MainJobConfig,
         seeds: Run seeds; default ``[cfg.seed]``.
         record: Path of the record.
         probe: Measure the linear-probe accuracy too.
+        command: The command line that ran the comparison (recorded in the
+            record's ``protocol.command``).
 
     Returns:
         dict: ``data``, ``proposals``, ``runs`` (method -> seed -> stage
@@ -709,7 +713,7 @@ def run_comparison(cfg: MainJobConfig,
     for m in methods:
         results[m] = runs[m][seeds[0]]
     values = collect_results(runs, methods, seeds)
-    protocol = comparison_protocol(cfg, methods, seeds)
+    protocol = comparison_protocol(cfg, methods, seeds, command)
     protocol.update(started_utc=started,
                     seconds=round(time.time() - t0, 1))
     table = comparison_table(values, seeds, split=cfg.eval_split)
@@ -723,6 +727,3 @@ def run_comparison(cfg: MainJobConfig,
     _log(f'comparison done in {time.time() - t0:.0f} s; record: {record}')
     return results
 
-
-def config_dict(cfg: MainJobConfig) -> Dict:
-    return asdict(cfg)
