@@ -29,7 +29,6 @@ from .sources import (ImageEntry, list_coco_images, list_image_dir,
                       list_images, shard_entries)
 from .store import (ProposalStateError, collect_records, load_work_dir,
                     merge_work_dir, write_coco_json)
-from .synthetic import make_scene, write_scenes
 from .visualize import draw_proposals, load_proposals_for_image
 
 __all__ = [
@@ -45,6 +44,6 @@ __all__ = [
     'selective_search',
     'ImageEntry', 'list_coco_images', 'list_image_dir', 'list_images',
     'shard_entries', 'ProposalStateError', 'collect_records',
-    'load_work_dir', 'merge_work_dir', 'write_coco_json', 'make_scene',
-    'write_scenes', 'draw_proposals', 'load_proposals_for_image'
+    'load_work_dir', 'merge_work_dir', 'write_coco_json',
+    'draw_proposals', 'load_proposals_for_image'
 ]

@@ -16,10 +16,10 @@ import cv2
 import numpy as np
 import pytest
 
+from ccop_plugin.datagen import make_scene, write_scenes
 from ccop_plugin.proposals import (ProposalStateError, get_preset,
-                                   list_image_dir, list_images, make_scene,
-                                   merge_work_dir, propose, run_proposals,
-                                   write_scenes)
+                                   list_image_dir, list_images,
+                                   merge_work_dir, propose, run_proposals)
 from ccop_plugin.proposals import runner as runner_mod
 from ccop_plugin.proposals import store as store_mod
 from ccop_plugin.proposals.search import search_shape
