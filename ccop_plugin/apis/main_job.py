@@ -48,7 +48,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Callable, Dict, List, Optional, Sequence
 
 from ccop_plugin.utils.config_path import get_config_path
-from ccop_plugin.utils.fileio import atomic_write_json
+from ccop_plugin.utils.fileio import atomic_write_json, atomic_write_text
 
 from .methods import (DEFAULT_METHODS, FINETUNE_CONFIG, IMAGE_FOLDER_METHODS,
                       METHODS, PRETRAIN_CONFIGS)
@@ -717,8 +717,7 @@ def run_comparison(cfg: MainJobConfig,
     protocol.update(started_utc=started,
                     seconds=round(time.time() - t0, 1))
     table = comparison_table(values, seeds, split=cfg.eval_split)
-    with open(osp.join(cfg.work_dir, 'comparison.md'), 'w') as f:
-        f.write(table)
+    atomic_write_text(osp.join(cfg.work_dir, 'comparison.md'), table)
     write_science_record(record, protocol, values)
     results.update(runs=runs, values=values, record=record)
     write_report(cfg, results, list(methods), comparison=dict(

@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ccop_plugin.utils.fileio import atomic_write_json
+from ccop_plugin.utils.fileio import atomic_write_json, atomic_write_text
 
 from .methods import FINETUNE_CONFIG, METHOD_NAMES
 
@@ -458,6 +458,5 @@ def write_report(cfg, results: Dict, methods: List[str],
                                        f' seed {seed}')
                 lines.append(row(label, r))
     path = osp.join(cfg.work_dir, 'report.md')
-    with open(path, 'w') as f:
-        f.write('\n'.join(lines) + '\n')
+    atomic_write_text(path, '\n'.join(lines) + '\n')
     return path
