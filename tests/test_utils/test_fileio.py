@@ -106,3 +106,17 @@ def test_disk_full_keeps_the_old_file_and_leaves_no_temporary(
     monkeypatch.undo()
     assert json.load(open(p)) == dict(a=1)
     assert leftovers(tmp_path) == []
+
+
+def test_proposal_work_dir_knows_the_temporary_files(tmp_path):
+    """A run killed mid-write leaves ``.meta.json.<random>.tmp``; the work
+    dir's --overwrite cleanup recognises it as proposal state."""
+    from ccop_plugin.proposals.store import WORK_FILE_RE, clear_work_dir
+    work = tmp_path / 'w'
+    for name in ('meta.json', 'images.json', 'written.json'):
+        with atomic_path(str(work / name)) as tmp:
+            assert WORK_FILE_RE.match(osp.basename(tmp)), tmp
+            open(tmp, 'w').close()
+        (work / f'.{name}.k1LLed_x.tmp').write_text('{')  # a killed write
+    assert clear_work_dir(str(work)) == 6
+    assert os.listdir(str(work)) == []
