@@ -129,7 +129,7 @@ def main(argv=None) -> int:
                                               format_recall_markdown,
                                               format_recall_table,
                                               load_ground_truth)
-    from ccop_plugin.proposals.store import atomic_write_text
+    from ccop_plugin.utils.fileio import atomic_write_text
     record = dict(command='python tools/benchmark_proposal_recall.py ' +
                   ' '.join(argv if argv is not None else sys.argv[1:]),
                   date=time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()),

@@ -25,8 +25,9 @@ Measures, on the same images in one run:
 3. **NMS step** -- ``torchvision.ops.nms`` against a pure-Python greedy loop
    in the style of the reference, on the filtered full-resolution candidates.
 
-Images are procedural textured scenes (``--size``, default 640x480, several
-shapes) unless ``--image-dir`` is given. Writes a markdown report.
+Images are the package's synthetic scenes (``--size``, default 640x480,
+several shapes; :func:`ccop_plugin.datagen.make_scene`) unless
+``--image-dir`` is given. Writes a markdown report.
 
     python tools/benchmark_selective_search.py --num-images 12 \\
         --out-md docs/benchmarks/selective_search.md
@@ -44,10 +45,11 @@ import numpy as np
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+from ccop_plugin.datagen import make_scene  # noqa: E402
 from ccop_plugin.proposals import (ccop_filter, get_preset,  # noqa: E402
-                                   list_image_dir, make_scene, nms,
-                                   prestart_workers, propose, random_scores,
-                                   read_image, run_proposals)
+                                   list_image_dir, nms, prestart_workers,
+                                   propose, random_scores, read_image,
+                                   run_proposals)
 from ccop_plugin.proposals.runner import _mp_context  # noqa: E402
 from ccop_plugin.proposals.filters import sort_boxes  # noqa: E402
 from ccop_plugin.proposals.proposal_file import (  # noqa: E402

@@ -38,23 +38,23 @@ def parse_args(argv=None):
         p.error('--run-seed is for run_demo.py; the comparison runs seeds '
                 '--seed .. --seed + N-1 (--seeds N)')
     cfg = config_from_args(args)
-    # the command goes into the record's protocol (settings.extra)
-    cfg.extra = dict(command=' '.join(
-        ['tools/compare_pretraining.py'] +
-        list(sys.argv[1:] if argv is None else argv)))
+    # recorded in the record's protocol.command
+    command = ' '.join(['tools/compare_pretraining.py'] +
+                       list(sys.argv[1:] if argv is None else argv))
     methods = list(METHODS) if args.methods == ['all'] else args.methods
     try:
         methods = check_methods(methods)
         seeds = comparison_seeds(cfg, args.seeds)
     except ValueError as e:
         p.error(str(e))
-    return cfg, methods, seeds, args.record, args.probe
+    return cfg, methods, seeds, args.record, args.probe, command
 
 
 def main(argv=None) -> int:
-    cfg, methods, seeds, record, probe = parse_args(argv)
+    cfg, methods, seeds, record, probe, command = parse_args(argv)
     try:
-        run_comparison(cfg, methods, seeds, record=record, probe=probe)
+        run_comparison(cfg, methods, seeds, record=record, probe=probe,
+                       command=command)
     except FileExistsError as e:
         print(f'error: {e}', file=sys.stderr)
         return 1

@@ -10,7 +10,6 @@ on the val split. Prints one line; --out writes the full result as JSON (an
 existing file is kept unless --overwrite).
 """
 import argparse
-import json
 import os.path as osp
 import sys
 
@@ -80,13 +79,9 @@ def main(argv=None) -> int:
           f'objects, fitted on {res["n_train"]}, {res["num_classes"]} '
           f'classes, {res["feature_dim"]}-d features, {res["seconds"]:.1f} s')
     if a.out:
-        from ccop_plugin.converters import write_atomically
-
-        def write(tmp):
-            with open(tmp, 'w') as f:
-                json.dump(res, f, indent=1)
+        from ccop_plugin.utils.fileio import atomic_write_json
         try:
-            write_atomically(a.out, write)
+            atomic_write_json(a.out, res)
         except OSError as e:
             print(f'error: {a.out}: cannot write ({e})', file=sys.stderr)
             return 1

@@ -54,8 +54,8 @@ def check_outputs(paths, overwrite):
 
 
 def write_text(path, text):
-    """Write atomically (the proposal store's writer)."""
-    from ccop_plugin.proposals.store import atomic_write_text
+    """Write atomically (:mod:`ccop_plugin.utils.fileio`)."""
+    from ccop_plugin.utils.fileio import atomic_write_text
     atomic_write_text(path, text)
 
 

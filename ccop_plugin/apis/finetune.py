@@ -1,18 +1,18 @@
 """Fine-tune and evaluate an mmdet detector from a config (transfer runs).
 
-Used by the end-to-end driver: pre-train -> convert -> :func:`finetune_detector`
--> AP dict. Everything is an mmengine ``Runner`` run; SyncBN configs work in
-one process because the Runner reverts SyncBN to BN when not distributed.
+Used by the end-to-end driver: pre-train -> convert ->
+:func:`finetune_detector` -> AP dict. Everything is an mmengine ``Runner``
+run; SyncBN configs work in one process because the Runner reverts SyncBN to
+BN when not distributed.
 """
 import copy
-import json
-import os
 import os.path as osp
-import tempfile
 from typing import Dict, Optional, Sequence, Union
 
 from mmengine.config import Config, ConfigDict
 from mmengine.hooks import Hook
+
+from ccop_plugin.utils.fileio import atomic_write_json
 
 _DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 _EVALUATORS = ('val_evaluator', 'test_evaluator')
@@ -62,14 +62,6 @@ def set_pretrained(cfg: Config, checkpoint: Optional[str]) -> None:
             raise FileNotFoundError(f'pre-trained checkpoint {checkpoint!r} '
                                     'does not exist')
         cfg.model.init_cfg = dict(type='Pretrained', checkpoint=checkpoint)
-
-
-def _atomic_json(path: str, obj) -> None:
-    os.makedirs(osp.dirname(path) or '.', exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=osp.dirname(path) or '.', suffix='.tmp')
-    with os.fdopen(fd, 'w') as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
 
 
 def build_finetune_cfg(config: Union[str, Config],
@@ -179,7 +171,7 @@ def finetune_detector(config: Union[str, Config],
         metrics = runner.val()
     out = {k: float(v) for k, v in (metrics or {}).items()
            if isinstance(v, (int, float))}
-    _atomic_json(osp.join(work_dir, metrics_file), out)
+    atomic_write_json(osp.join(work_dir, metrics_file), out)
     return out
 
 
@@ -226,7 +218,7 @@ def evaluate_detector(config: Union[str, Config],
     metrics = Runner.from_cfg(cfg).test()
     out = {k: float(v) for k, v in (metrics or {}).items()
            if isinstance(v, (int, float))}
-    _atomic_json(osp.join(work_dir, metrics_file), out)
+    atomic_write_json(osp.join(work_dir, metrics_file), out)
     return out
 
 

@@ -44,34 +44,17 @@ import json
 import os
 import os.path as osp
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Callable, Dict, List, Optional, Sequence
 
 from ccop_plugin.utils.config_path import get_config_path
+from ccop_plugin.utils.fileio import atomic_write_json, atomic_write_text
 
-#: Packaged configs (names for :func:`ccop_plugin.utils.get_config_path`).
-PRETRAIN_CONFIGS = {
-    'ccop': 'ccop/ccop_resnet18-fpn_cpu-tiny.py',
-    'mocov2': 'mocov2/mocov2_resnet18_cpu-tiny.py',
-    # ablations of CCOP
-    'ccop_no_curriculum':
-    'ablations/ccop_resnet18-fpn_no-curriculum_cpu-tiny.py',
-    'ccop_no_intra': 'ablations/ccop_resnet18-fpn_no-intra_cpu-tiny.py',
-    'ccop_no_inter': 'ablations/ccop_resnet18-fpn_no-inter_cpu-tiny.py',
-    'ccop_intra_key': 'ablations/ccop_resnet18-fpn_intra-key_cpu-tiny.py',
-    # related methods the plugin ships
-    'heatmap': 'mix/ccop_resnet18-fpn_heatmap-instep_cpu-tiny.py',
-    'plrc': 'plrc/plrc_resnet18_cpu-tiny.py',
-    'mcl': 'mcl/mcl_resnet18-fpn_cpu-tiny.py',
-}
-#: Methods whose pre-training reads a plain image folder (no proposal file).
-IMAGE_FOLDER_METHODS = ('mocov2', )
-#: Every method of the comparison; ``none`` is no pre-training (random init).
-METHODS = ('ccop', 'mocov2', 'none', 'ccop_no_curriculum', 'ccop_no_intra',
-           'ccop_no_inter', 'ccop_intra_key', 'heatmap', 'plrc', 'mcl')
-#: The comparison's default: the issue's three methods.
-DEFAULT_METHODS = ('ccop', 'mocov2', 'none')
-FINETUNE_CONFIG = 'mask_rcnn/mask-rcnn_r18-ccop-tiny_fpn-bn-4conv1fc_6e_synth.py'
+from .methods import (DEFAULT_METHODS, FINETUNE_CONFIG, IMAGE_FOLDER_METHODS,
+                      METHODS, PRETRAIN_CONFIGS)
+from .report import (check_record_path, comparison_table, write_report,
+                     write_science_record)
+
 #: Function measuring the linear-probe accuracy (imported when needed).
 PROBE_FUNCTION = 'ccop_plugin.evaluation.linear_probe.linear_probe'
 
@@ -108,7 +91,6 @@ class MainJobConfig:
     finetune_epochs: int = 6
     workers: Optional[int] = None
     with_fpn: bool = True
-    extra: Dict = field(default_factory=dict)
 
     @property
     def train_seed(self) -> int:
@@ -247,10 +229,7 @@ class Stage:
 
 
 def _write_json(path: str, obj: Dict) -> None:
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(obj, f, indent=1, default=str)
-    os.replace(tmp, path)
+    atomic_write_json(path, obj, default=str)
 
 
 # ------------------------------------------------------------------ stages
@@ -265,7 +244,8 @@ def stage_data(cfg: MainJobConfig) -> Dict:
 
 
 def stage_proposals(cfg: MainJobConfig, work_dir: str) -> Dict:
-    from ccop_plugin.proposals import get_preset, list_coco_images, run_proposals
+    from ccop_plugin.proposals import (get_preset, list_coco_images,
+                                       run_proposals)
     ann = osp.join(cfg.data_root, 'annotations', 'unlabeled.json')
     entries = list_coco_images(ann)
     summary = run_proposals(
@@ -581,7 +561,6 @@ def prepare_data(cfg: MainJobConfig) -> Dict:
 
 def run_main_job(cfg: MainJobConfig) -> Dict:
     """Run the CCOP main job and write ``<work_dir>/report.md``."""
-    from .report import write_report
     t0 = time.time()
     results = prepare_data(cfg)
     results['ccop'] = run_method(cfg, 'ccop', results)
@@ -633,12 +612,14 @@ def machine_info() -> Dict:
 
 
 def comparison_protocol(cfg: MainJobConfig, methods: Sequence[str],
-                        seeds: Sequence[int]) -> Dict:
+                        seeds: Sequence[int],
+                        command: Optional[str] = None) -> Dict:
     """Every setting that defines a comparison run (the record's
-    ``protocol``)."""
+    ``protocol``; ``command``: the command line that ran it, if any)."""
     settings = asdict(cfg)
     settings.pop('run_seed')
     return dict(
+        command=command,
         settings=settings,
         methods=list(methods),
         seeds=list(seeds),
@@ -691,7 +672,8 @@ def run_comparison(cfg: MainJobConfig,
                    methods: Sequence[str] = DEFAULT_METHODS,
                    seeds: Optional[Sequence[int]] = None,
                    record: Optional[str] = None,
-                   probe: bool = True) -> Dict:
+                   probe: bool = True,
+                   command: Optional[str] = None) -> Dict:
     """Every method with every run seed on the same data and budget.
 
     Writes ``<work_dir>/comparison.md`` (mean +- std per method and the
@@ -705,14 +687,14 @@ def run_comparison(cfg: MainJobConfig,
         seeds: Run seeds; default ``[cfg.seed]``.
         record: Path of the record.
         probe: Measure the linear-probe accuracy too.
+        command: The command line that ran the comparison (recorded in the
+            record's ``protocol.command``).
 
     Returns:
         dict: ``data``, ``proposals``, ``runs`` (method -> seed -> stage
         records), ``values`` (the record's results), ``record`` (its path),
         and per method the records of the first seed.
     """
-    from .report import (check_record_path, comparison_table, write_report,
-                         write_science_record)
     methods = check_methods(methods)
     seeds = [cfg.seed] if seeds is None else [int(s) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds):
@@ -731,12 +713,11 @@ def run_comparison(cfg: MainJobConfig,
     for m in methods:
         results[m] = runs[m][seeds[0]]
     values = collect_results(runs, methods, seeds)
-    protocol = comparison_protocol(cfg, methods, seeds)
+    protocol = comparison_protocol(cfg, methods, seeds, command)
     protocol.update(started_utc=started,
                     seconds=round(time.time() - t0, 1))
     table = comparison_table(values, seeds, split=cfg.eval_split)
-    with open(osp.join(cfg.work_dir, 'comparison.md'), 'w') as f:
-        f.write(table)
+    atomic_write_text(osp.join(cfg.work_dir, 'comparison.md'), table)
     write_science_record(record, protocol, values)
     results.update(runs=runs, values=values, record=record)
     write_report(cfg, results, list(methods), comparison=dict(
@@ -745,6 +726,3 @@ def run_comparison(cfg: MainJobConfig,
     _log(f'comparison done in {time.time() - t0:.0f} s; record: {record}')
     return results
 
-
-def config_dict(cfg: MainJobConfig) -> Dict:
-    return asdict(cfg)

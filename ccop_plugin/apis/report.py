@@ -14,23 +14,18 @@ import json
 import math
 import os
 import os.path as osp
-import tempfile
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
+
+from ccop_plugin.utils.fileio import atomic_write_json, atomic_write_text
+
+from .methods import FINETUNE_CONFIG, METHOD_NAMES
 
 AP_KEYS = (('bbox AP', 'coco/bbox_mAP'), ('bbox AP50', 'coco/bbox_mAP_50'),
            ('bbox AP75', 'coco/bbox_mAP_75'), ('mask AP', 'coco/segm_mAP'),
            ('mask AP50', 'coco/segm_mAP_50'), ('mask AP75',
                                                 'coco/segm_mAP_75'))
-METHOD_NAMES = dict(
-    ccop='CCOP', mocov2='MoCo v2 (mmpretrain)',
-    none='no pre-training (random init)',
-    ccop_no_curriculum='CCOP, no curriculum (start values)',
-    ccop_no_intra='CCOP, no intra-image loss',
-    ccop_no_inter='CCOP, no inter-image object loss',
-    ccop_intra_key='CCOP, intra-image loss anchored at the key',
-    heatmap='CCOP + heat-map proposals', plrc='PLRC', mcl='MCL')
 #: The record's values per method and seed (fractions, as mmdet reports).
 RECORD_KEYS = ('probe_acc', 'bbox_ap', 'segm_ap')
 RECORD_LABELS = dict(probe_acc='probe acc', bbox_ap='bbox AP',
@@ -49,7 +44,8 @@ def ap_table(metrics: Dict[str, Dict[str, float]]) -> str:
 
 
 def read_scalars(run_dir: str) -> List[Dict]:
-    """All logged training scalars of an mmengine run folder (every restart)."""
+    """All logged training scalars of an mmengine run folder (every
+    restart)."""
     rows = []
     for path in sorted(glob.glob(osp.join(run_dir, '*', 'vis_data',
                                           'scalars.json'))):
@@ -360,20 +356,13 @@ def write_science_record(path: str, protocol: Dict,
                         for m, v in results.items()})
     _check_record(obj, path)
     check_record_path(path)
-    d = osp.dirname(path) or '.'
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=d, suffix='.tmp')
-    with os.fdopen(fd, 'w') as f:
-        json.dump(obj, f, indent=1, allow_nan=False)
-        f.write('\n')
-    os.replace(tmp, path)
+    atomic_write_json(path, obj, allow_nan=False)
     return obj
 
 
 def write_report(cfg, results: Dict, methods: List[str],
                  comparison: Optional[Dict] = None) -> str:
     """Write ``<work_dir>/report.md`` and its figures; return its path."""
-    from ccop_plugin.apis.main_job import FINETUNE_CONFIG
     from ccop_plugin.utils.config_path import get_config_path
     fig_dir = osp.join(cfg.work_dir, 'figures')
     os.makedirs(fig_dir, exist_ok=True)
@@ -466,6 +455,5 @@ def write_report(cfg, results: Dict, methods: List[str],
                                        f' seed {seed}')
                 lines.append(row(label, r))
     path = osp.join(cfg.work_dir, 'report.md')
-    with open(path, 'w') as f:
-        f.write('\n'.join(lines) + '\n')
+    atomic_write_text(path, '\n'.join(lines) + '\n')
     return path

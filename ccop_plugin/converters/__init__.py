@@ -1,7 +1,7 @@
 """Pre-training checkpoint -> detector weights (mmdet, Detectron2)."""
 from .checkpoint import (ConversionError, check_output_path, describe_fpn,
                          from_detectron2_layout, infer_resnet_depth,
-                         load_state_dict, write_atomically)
+                         load_state_dict)
 from .detectron2_converter import (D2Setting, check_detectron2_config,
                                    check_detectron2_output,
                                    convert_to_detectron2, d2_name,
@@ -18,6 +18,5 @@ __all__ = [
     'd2_name', 'describe_fpn', 'detectron2_settings', 'expected_keys_for',
     'expected_keys_from_config', 'from_detectron2_layout',
     'infer_resnet_depth', 'load_state_dict', 'read_detectron2_config',
-    'save_checkpoint', 'save_detectron2', 'save_mmdet_checkpoint',
-    'write_atomically'
+    'save_checkpoint', 'save_detectron2', 'save_mmdet_checkpoint'
 ]

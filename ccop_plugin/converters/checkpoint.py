@@ -1,11 +1,9 @@
 """Reading pre-training checkpoints, describing their ResNet/FPN, and
-writing converted files (atomically, with the umask's permissions)."""
-import os
+writing converted files (atomically: :mod:`ccop_plugin.utils.fileio`)."""
 import os.path as osp
 import re
-import tempfile
 from collections import OrderedDict
-from typing import Callable, Dict, Mapping, Optional, Tuple, Union
+from typing import Dict, Mapping, Optional, Tuple, Union
 
 import torch
 
@@ -85,39 +83,6 @@ def check_output_path(src: str, out: str) -> None:
     if same:
         raise ConversionError(f'{out}: the output is the input checkpoint '
                               f'{src}; choose another output file')
-
-
-def _umask() -> int:
-    """The process umask (read without changing it where Linux allows)."""
-    try:
-        with open('/proc/self/status') as f:
-            for line in f:
-                if line.startswith('Umask:'):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def write_atomically(out: str, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp)`` on a temporary file next to ``out``, give it the
-    permissions of a new file under the user's umask (``mkstemp`` makes it
-    0600) and rename it to ``out``; nothing is left behind on failure."""
-    d = osp.dirname(osp.abspath(out))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=d, prefix='.' + osp.basename(out) + '.',
-                               suffix='.tmp')
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, out)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 # blocks per stage -> depth, for (basic, bottleneck) blocks

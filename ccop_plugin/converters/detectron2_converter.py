@@ -41,9 +41,9 @@ from typing import Dict, List, Mapping, Tuple, Union
 import numpy as np
 import torch
 
+from ..utils.fileio import atomic_open
 from .checkpoint import (ConversionError, describe_fpn,
-                         from_detectron2_layout, infer_resnet_depth,
-                         write_atomically)
+                         from_detectron2_layout, infer_resnet_depth)
 from .mmdet_converter import ConversionResult, convert_to_mmdet
 
 _NORM = r'(bn|gn|ln|norm)'
@@ -115,11 +115,8 @@ def convert_to_detectron2(src: Union[str, Mapping],
 def save_detectron2(d2: dict, out: str) -> None:
     """Pickle a Detectron2 model dict to ``out`` (``.pkl``) atomically."""
     check_detectron2_output(out)
-
-    def write(tmp):
-        with open(tmp, 'wb') as f:
-            pickle.dump(d2, f)
-    write_atomically(out, write)
+    with atomic_open(out, 'wb') as f:
+        pickle.dump(d2, f)
 
 
 def check_detectron2_output(out: str) -> None:

@@ -14,10 +14,10 @@ from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
 
+from ..utils.fileio import atomic_path
 from .checkpoint import (ConversionError, StateDict, check_output_path,
                          describe_fpn, from_detectron2_layout,
-                         infer_resnet_depth, load_state_dict,
-                         write_atomically)
+                         infer_resnet_depth, load_state_dict)
 
 # prefix -> why it is not transferred
 SKIP_REASONS = (
@@ -253,8 +253,10 @@ def convert_to_mmdet(src: Union[str, Mapping],
 
 
 def save_checkpoint(obj, out: str) -> None:
-    """``torch.save`` to ``out`` atomically (:func:`write_atomically`)."""
-    write_atomically(out, lambda tmp: torch.save(obj, tmp))
+    """``torch.save`` to ``out`` atomically
+    (:func:`ccop_plugin.utils.fileio.atomic_path`)."""
+    with atomic_path(out) as tmp:
+        torch.save(obj, tmp)
 
 
 def save_mmdet_checkpoint(result: ConversionResult, out: str) -> None:

@@ -2,7 +2,6 @@
 import json
 import os
 import os.path as osp
-import tempfile
 import time
 from dataclasses import asdict
 from typing import Dict, List, Optional
@@ -11,6 +10,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from ..utils.fileio import atomic_write_bytes, atomic_write_json
 from .scenes import SceneConfig, render_scene
 
 FORMAT_VERSION = 1
@@ -28,22 +28,9 @@ SPLITS = {
 }
 
 
-def _atomic_write_bytes(path: str, data: bytes) -> None:
-    os.makedirs(osp.dirname(path) or '.', exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=osp.dirname(path) or '.',
-                               prefix='.' + osp.basename(path), suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def _atomic_write_json(path: str, obj) -> None:
-    _atomic_write_bytes(path, json.dumps(obj, indent=1).encode())
+    # this format: indent 1, no final newline
+    atomic_write_json(path, obj, indent=1, end='')
 
 
 def encode_mask(mask: np.ndarray) -> Dict:
@@ -284,8 +271,8 @@ def generate_synthetic_coco(out_dir: str,
             ok, buf = cv2.imencode('.png', img)
             if not ok:
                 raise RuntimeError(f'could not encode {split}/{name}')
-            _atomic_write_bytes(osp.join(out_dir, img_rel, name),
-                                buf.tobytes())
+            atomic_write_bytes(osp.join(out_dir, img_rel, name),
+                               buf.tobytes())
             names.append(name)
             images.append(dict(id=i + 1, file_name=name,
                                width=cfg.width, height=cfg.height))

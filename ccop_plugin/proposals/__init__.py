@@ -14,7 +14,6 @@
 * :mod:`.visualize` -- drawing proposals
 * :mod:`.recall` -- proposal recall / AR against ground-truth boxes
 * :mod:`.heatmap_file` -- heat-map proposals of an image set as a file
-* :mod:`.synthetic` -- procedural test / benchmark scenes
 
 The names below are imported from their module on first use: the training
 side (``import ccop_plugin``) loads only :mod:`.proposal_file` and
@@ -42,7 +41,6 @@ _EXPORTS = {
                 'list_images', 'shard_entries'),
     'store': ('ProposalStateError', 'collect_records', 'load_work_dir',
               'merge_work_dir'),
-    'synthetic': ('make_scene', 'write_scenes'),
     'visualize': ('draw_proposals', ),
 }
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}

@@ -19,8 +19,6 @@ structure of every entry (an error names the file and the entry);
 of a valid file are usable.
 """
 import json
-import os
-import os.path as osp
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 from operator import itemgetter
@@ -29,6 +27,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ccop_plugin.utils.boxes import xywh_to_xyxy
+from ccop_plugin.utils.fileio import atomic_path
 
 CATEGORIES = [{'id': 1, 'name': 'proposal', 'supercategory': 'proposal'}]
 _NUMBER_TYPES = {int, float}
@@ -337,19 +336,8 @@ def write_proposal_file(out: str, entries: Sequence[Any],
     Returns:
         dict: ``images`` and ``annotations`` written.
     """
-    d = osp.dirname(osp.abspath(out))
-    os.makedirs(d, exist_ok=True)
-    tmp = f'{out}.tmp.{os.getpid()}'
-    try:
-        counts = _write_proposal_json(tmp, entries, results, info)
-        os.replace(tmp, out)
-    except BaseException:  # disk full, interrupted, ...: leave no tmp file
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
-        raise
-    return counts
+    with atomic_path(out) as tmp:  # disk full, interrupted: no tmp file
+        return _write_proposal_json(tmp, entries, results, info)
 
 
 def _write_proposal_json(tmp: str, entries: Sequence[Any],
@@ -386,6 +374,4 @@ def _write_proposal_json(tmp: str, entries: Sequence[Any],
                 f.write((',\n' if n_ann > len(parts) else '\n') +
                         ',\n'.join(parts))
         f.write('],\n"categories":' + dumps(CATEGORIES) + '}\n')
-        f.flush()
-        os.fsync(f.fileno())
     return dict(images=n_img, annotations=n_ann)

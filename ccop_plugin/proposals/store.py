@@ -45,6 +45,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..utils.fileio import atomic_write_text
 from .proposal_file import fmt_num, write_proposal_file
 from .sources import ImageEntry, entries_digest
 
@@ -64,26 +65,6 @@ def _remove_quietly(path: str) -> None:
         os.remove(path)
     except OSError:
         pass
-
-
-def atomic_write_text(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and ``os.replace``.
-
-    On any failure (disk full, ...) the temporary file is removed and
-    ``path`` is left as it was.
-    """
-    d = osp.dirname(osp.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    tmp = f'{path}.tmp.{os.getpid()}'
-    try:
-        with open(tmp, 'w') as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
 
 
 def check_writable(path: str, what: str, is_dir: bool = False) -> None:
@@ -139,7 +120,9 @@ def boxes_to_record(boxes_xyxy: np.ndarray) -> List[List[Any]]:
 # --------------------------------------------------------------------------
 WORK_FILE_RE = re.compile(
     r'^(meta\.json|images\.json|written\.json|shard-\d+-of-\d+\.jsonl)'
-    r'(\.tmp\.\d+)?$|^\.write-test\.\d+$')
+    r'(\.tmp\.\d+)?$|^\.write-test\.\d+$'
+    # temporary files of ccop_plugin.utils.fileio.atomic_path
+    r'|^\.(meta|images|written)\.json\.\w+\.tmp$')
 
 
 class WorkDirLock:

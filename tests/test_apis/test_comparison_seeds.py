@@ -143,7 +143,7 @@ def test_record_format(tmp_path, fake_stages, fake_probe):
     cfg = _cfg(tmp_path)
     record = str(tmp_path / 'out' / 'science.json')
     res = run_comparison(cfg, ['ccop', 'mocov2', 'none'], seeds=[7, 8],
-                         record=record)
+                         record=record, command='compare --seeds 2')
     with open(record) as f:
         obj = json.load(f)
     assert set(obj) == {'protocol', 'results'}
@@ -165,6 +165,8 @@ def test_record_format(tmp_path, fake_stages, fake_probe):
     for k in ('platform', 'cpu_count', 'torch', 'device', 'python'):
         assert p['machine'][k], k
     assert p['settings']['work_dir'] == cfg.work_dir
+    assert p['command'] == 'compare --seeds 2'
+    assert 'extra' not in p['settings']  # MainJobConfig holds settings only
     assert report.read_science_record(record) == obj
     assert res['record'] == record
     # markdown table and plot with error bars in the report
@@ -249,7 +251,12 @@ def test_record_writer_checks_format_and_never_replaces_foreign_files(
     path = str(tmp_path / 'science.json')
     good = dict(ccop=dict(probe_acc=[0.5], bbox_ap=[0.1], segm_ap=[None]))
     proto = dict(seeds=[0], methods=['ccop'])
-    report.write_science_record(path, proto, good)
+    old_mask = os.umask(0o022)
+    try:
+        report.write_science_record(path, proto, good)
+    finally:
+        os.umask(old_mask)
+    assert os.stat(path).st_mode & 0o777 == 0o644  # not mkstemp's 0600
     report.write_science_record(path, proto, good)  # its own record: fine
     with pytest.raises(ValueError, match='one value per seed'):
         report.write_science_record(
@@ -284,15 +291,14 @@ def test_unknown_method_and_bad_seeds_are_refused(tmp_path):
 def test_cli_seeds_and_methods(monkeypatch, capsys):
     monkeypatch.syspath_prepend(TOOLS)
     import compare_pretraining as cp
-    cfg, methods, seeds, record, probe = cp.parse_args(
+    cfg, methods, seeds, record, probe, command = cp.parse_args(
         ['--seed', '5', '--work-dir', 'w'])
     assert seeds == [5, 6, 7] and methods == ['ccop', 'mocov2', 'none']
     assert cfg.num_test == 40 and cfg.seed == 5 and cfg.run_seed is None
     assert record is None and probe
-    assert cfg.extra['command'] == ('tools/compare_pretraining.py --seed 5 '
-                                    '--work-dir w')
-    _, methods, seeds, _, _ = cp.parse_args(['--seeds', '2', '--methods',
-                                             'all'])
+    assert command == 'tools/compare_pretraining.py --seed 5 --work-dir w'
+    _, methods, seeds, _, _, _ = cp.parse_args(['--seeds', '2',
+                                                '--methods', 'all'])
     assert methods == list(METHODS) and seeds == [0, 1]
     with pytest.raises(SystemExit):
         cp.parse_args(['--methods', 'ccop', 'simclr'])

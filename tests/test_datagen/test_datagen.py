@@ -7,13 +7,14 @@ import os.path as osp
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
 from ccop_plugin.datagen import (CLASSES, SceneConfig,
                                  generate_synthetic_coco, image_rng,
-                                 render_scene)
+                                 make_scene, render_scene, write_scenes)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SMALL = dict(num_unlabeled=4, num_train=6, num_val=3, img_size=96)
@@ -242,3 +243,45 @@ def test_adopts_a_dataset_of_the_previous_version(tmp_path):
                             **dict(SMALL, num_unlabeled=2))
     assert sorted(os.listdir(osp.join(root, 'images/unlabeled'))) == [
         '000001.png', '000002.png']
+
+
+def test_files_get_the_umask_permissions(tmp_path):
+    """Images and annotations are readable as the umask allows (the atomic
+    writer once left mkstemp's 0600 on every file)."""
+    old = os.umask(0o022)
+    try:
+        root = str(tmp_path / 'd')
+        generate_synthetic_coco(root, seed=0, num_unlabeled=1, num_train=1,
+                                num_val=1, img_size=32)
+    finally:
+        os.umask(old)
+    modes = {f: os.stat(osp.join(root, f)).st_mode & 0o777
+             for f in _all_files(root)}
+    assert set(modes.values()) == {0o644}, modes
+
+
+def test_make_scene_is_render_scene_with_boxes():
+    """The loose images of the proposal tests are the dataset's scenes."""
+    img, boxes = make_scene(90, 200, seed=4)
+    ref, instances = render_scene(np.random.default_rng(4),
+                                  SceneConfig(height=90, width=200))
+    assert np.array_equal(img, ref) and img.shape == (90, 200, 3)
+    assert boxes.dtype == np.float32 and boxes.shape == (len(instances), 4)
+    for (_, mask), (x1, y1, x2, y2) in zip(instances, boxes):
+        ys, xs = np.nonzero(mask)
+        assert (x1, y1, x2, y2) == (xs.min(), ys.min(), xs.max() + 1,
+                                    ys.max() + 1)
+    assert np.array_equal(make_scene(90, 200, seed=4)[0], img)
+    assert not np.array_equal(make_scene(90, 200, seed=5)[0], img)
+    _, many = make_scene(64, 64, seed=0, min_objects=6, max_objects=6,
+                         min_visible=0, min_area=1)
+    assert len(many) == 6
+
+
+def test_write_scenes(tmp_path):
+    d = str(tmp_path / 'imgs')
+    names = write_scenes(d, 3, 40, 50, seed=2, names=['sub/a.png'])
+    assert names == ['sub/a.png', 'scene_00001.jpg', 'scene_00002.jpg']
+    a = cv2.imread(osp.join(d, 'sub', 'a.png'))
+    assert np.array_equal(a, make_scene(40, 50, seed=2 * 100003)[0])  # PNG
+    assert cv2.imread(osp.join(d, 'scene_00002.jpg')).shape == (40, 50, 3)

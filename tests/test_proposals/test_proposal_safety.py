@@ -16,16 +16,18 @@ import cv2
 import numpy as np
 import pytest
 
+from ccop_plugin.datagen import make_scene, write_scenes
 from ccop_plugin.proposals import (ProposalStateError, get_preset,
-                                   list_image_dir, list_images, make_scene,
-                                   merge_work_dir, propose, run_proposals,
-                                   write_scenes)
+                                   list_image_dir, list_images,
+                                   merge_work_dir, propose, run_proposals)
 from ccop_plugin.proposals import proposal_file as proposal_file_mod
 from ccop_plugin.proposals import runner as runner_mod
 from ccop_plugin.proposals import store as store_mod
 from ccop_plugin.proposals.search import search_shape
-from ccop_plugin.proposals.store import (WorkDirLock, atomic_write_text,
-                                         iter_records, shard_files)
+from ccop_plugin.proposals.store import (WorkDirLock, iter_records,
+                                         shard_files)
+from ccop_plugin.utils import fileio as fileio_mod
+from ccop_plugin.utils.fileio import atomic_write_text
 
 from proposal_runs import quiet, read, run
 
@@ -53,8 +55,11 @@ def records(work):
 
 
 def tmp_files(*dirs):
-    return [p for d in dirs for p in glob.glob(osp.join(d, '**', '*.tmp.*'),
-                                               recursive=True)]
+    """Temporary files of the atomic writers (``.<name>.<random>.tmp``) and
+    of earlier versions (``<name>.tmp.<pid>``)."""
+    return [p for d in dirs for pat in ('*.tmp.*', '*.tmp')
+            for p in glob.glob(osp.join(d, '**', pat), recursive=True,
+                               include_hidden=True)]
 
 
 # --------------------------------------------------------------- signals
@@ -358,7 +363,8 @@ def test_disk_full_leaves_no_tmp_files_and_old_output(img_dir, tmp_path,
     out, _ = run(img_dir, str(tmp_path))
     old = read(out)
     work = str(tmp_path / 'out.work')
-    for mod in (store_mod, proposal_file_mod):  # work dir and output file
+    # work dir, output file and the atomic writer
+    for mod in (store_mod, proposal_file_mod, fileio_mod):
         monkeypatch.setattr(mod, 'open', _enospc_open(open, 500),
                             raising=False)
     with pytest.raises(ProposalStateError, match='No space left'):

@@ -13,11 +13,11 @@ import cv2
 import numpy as np
 import pytest
 
+from ccop_plugin.datagen import make_scene, write_scenes
 from ccop_plugin.proposals import (ProposalStateError, get_preset,
                                    list_coco_images, list_image_dir,
-                                   make_scene, merge_work_dir, propose,
-                                   resize_for_search, run_proposals,
-                                   write_scenes)
+                                   merge_work_dir, propose,
+                                   resize_for_search, run_proposals)
 
 from proposal_runs import quiet, read, run
 
