@@ -1,4 +1,6 @@
-"""The machine-readable performance record (``docs/benchmarks/performance.json``).
+"""The machine-readable performance record.
+
+File: ``docs/benchmarks/performance.json``.
 
 One owner of the file: the benchmark tools (``tools/benchmark_pretrain.py
 --record``, ``tools/benchmark_selective_search.py --record``) write it only
@@ -26,8 +28,9 @@ import os.path as osp
 import tempfile
 from typing import Any, Dict
 
-__all__ = ['SCHEMA', 'PerformanceRecordError', 'read_performance_record',
-           'update_performance_record', 'validate_performance_record']
+__all__ = ['SCHEMA', 'PerformanceRecordError', 'cpu_device_name',
+           'read_performance_record', 'update_performance_record',
+           'validate_performance_record']
 
 _NUM, _STR, _LOAD, _WORKERS = 'number', 'string', 'load', 'workers'
 
@@ -54,6 +57,26 @@ SCHEMA: Dict[str, Dict[str, Dict[str, Any]]] = dict(
                       sec_per_image_full_res=_NUM),
         one_of=('two_core_speedup_full_res', 'workers_speedup')),
 )
+
+
+def cpu_device_name() -> str:
+    """The ``device`` string of a CPU measurement: model name and the cores
+    this process may use, e.g. ``'AMD EPYC 7B13, 2 cores'``."""
+    import platform
+    name = platform.processor() or 'unknown CPU'
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    name = line.split(':', 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover (not Linux)
+        cores = os.cpu_count()
+    return f'{name}, {cores} cores'
 
 
 class PerformanceRecordError(ValueError):

@@ -103,3 +103,67 @@ def test_validate_accepts_the_issue_example():
         selective_search=dict(two_core_speedup_full_res=1.8,
                               workers_speedup={'1': 1.0, '2': 1.8})))
     validate_performance_record({})
+
+
+# ------------------------------------------------- tools/benchmark_pretrain.py
+def _load_tool(name):
+    import importlib.util
+    import os.path as osp
+    path = osp.join(osp.dirname(osp.dirname(osp.dirname(
+        osp.abspath(__file__)))), 'tools', name)
+    spec = importlib.util.spec_from_file_location(name[:-3], path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_pretrain_benchmark_records_interleaved_steps(tmp_path, capsys):
+    """A tiny CPU run: both models' steps timed in one process, the median
+    ratio and the load average in the table, the cpu section recorded."""
+    tool = _load_tool('benchmark_pretrain.py')
+    path = str(tmp_path / 'performance.json')
+    update_performance_record(path, 'selective_search', SS)
+    rc = tool.main(['--device', 'cpu', '--depth', '18', '--batch', '2',
+                    '--size', '64', '--boxes', '2', '--iters', '2',
+                    '--warmup', '0', '--queue-len', '64', '--no-profile',
+                    '--pipeline-images', '0', '--record', path])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert 'Steps interleaved (2 timed of each' in out
+    assert 'load average' in out
+    rec = read_performance_record(path)
+    assert rec['selective_search'] == SS
+    cpu = rec['cpu']
+    assert cpu['setting'].startswith('ResNet-18, batch 2, 64 px')
+    assert math.isclose(cpu['ccop_over_mocov2'],
+                        cpu['ccop_step_s'] / cpu['mocov2_step_s'])
+    assert math.isclose(cpu['ccop_img_s'], 2 / cpu['ccop_step_s'])
+    assert '--record' in cpu['command']
+
+
+def test_pretrain_benchmark_refuses_a_broken_record_before_measuring(
+        tmp_path, capsys):
+    tool = _load_tool('benchmark_pretrain.py')
+    path = tmp_path / 'performance.json'
+    path.write_text('{"cpu": 1}')
+    rc = tool.main(['--device', 'cpu', '--pipeline-images', '0',
+                    '--record', str(path)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and err.startswith(f'error: {path}: cpu must be')
+    assert path.read_text() == '{"cpu": 1}'
+
+
+def test_pretrain_benchmark_gpu_values_follow_the_schema(monkeypatch):
+    tool = _load_tool('benchmark_pretrain.py')
+    monkeypatch.setattr(tool, 'device_name', lambda d: 'NVIDIA H200')
+    args = tool.parse_args(['--device', 'cuda', '--amp', '--boxes', '16'])
+    models = [dict(name='mocov2', step_s=0.04, img_per_s=800.,
+                   peak_mem_gib=2.0),
+              dict(name='ccop', step_s=0.05, img_per_s=640.,
+                   peak_mem_gib=3.2)]
+    section, values = tool.record_values(args, models, (1.0, 2.0), 'cmd')
+    assert section == 'gpu' and values['device'] == 'NVIDIA H200'
+    validate_performance_record({section: values})
+    assert values['bf16']['ccop_peak_gib'] == 3.2
+    assert math.isclose(values['bf16']['ccop_over_mocov2'], 1.25)
+    assert tool.workers_needed(640., 40.7) == 16
