@@ -159,7 +159,29 @@ def main(argv=None):
     p.add_argument('--iou', type=float, default=0.5)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--out-md', help='write the report (markdown) here')
+    p.add_argument('--sweep-workers', type=int, nargs='+', metavar='N',
+                   help='also time the tool at full resolution with each of '
+                   'these worker counts (1 included; counts above the cores '
+                   'available are skipped): speed-up over one worker')
+    p.add_argument('--record', help='write the selective_search section of '
+                   'this performance record (docs/benchmarks/'
+                   'performance.json): the 2-core speed-up when --workers '
+                   'is 2, the sweep when given')
     args = p.parse_args(argv)
+    if args.sweep_workers and 1 not in args.sweep_workers:
+        args.sweep_workers = [1] + args.sweep_workers
+    if args.record:
+        from ccop_plugin.utils.performance_record import (
+            PerformanceRecordError, read_performance_record)
+        if (args.workers or len(os.sched_getaffinity(0))) != 2 \
+                and not args.sweep_workers:
+            p.error('--record: nothing to record; the 2-core speed-up needs '
+                    '2 workers (--workers 2), or give --sweep-workers')
+        try:  # refuse a broken record before minutes of measuring
+            read_performance_record(args.record)
+        except PerformanceRecordError as e:
+            print(f'error: {e}', file=sys.stderr)
+            return 1
 
     workers = args.workers or len(os.sched_getaffinity(0))
     # One-time start of the workers' fork server (a fresh interpreter that
@@ -348,8 +370,51 @@ def main(argv=None):
         with open(args.out_md, 'w') as f:
             f.write('\n'.join(md))
         print(f'wrote {args.out_md}')
+    sweep = {}
+    if args.sweep_workers:
+        cores = len(os.sched_getaffinity(0))
+        counts = sorted({w for w in args.sweep_workers if w <= cores})
+        skipped = sorted({w for w in args.sweep_workers if w > cores})
+        times = {}
+        for w in counts:
+            times[w], _, _ = tool(img_dir, entries, cfg_full, w, tmp,
+                                  f'sweep{w}')
+        sweep = {str(w): times[1] / times[w] for w in counts}
+        sweep_md = ['', f'Worker sweep at full resolution ({n} images, '
+                    'tool wall time, speed-up over 1 worker'
+                    + (f'; skipped {skipped}: only {cores} cores' if skipped
+                       else '') + '):', '',
+                    '| workers | ' + ' | '.join(map(str, counts)) + ' |',
+                    '|---|' + '---|' * len(counts),
+                    '| img/s | ' + ' | '.join(
+                        f'{n / times[w]:.2f}' for w in counts) + ' |',
+                    '| speed-up | ' + ' | '.join(
+                        f'{sweep[str(w)]:.2f}x' for w in counts) + ' |']
+        print('\n'.join(sweep_md))
+        if args.out_md:
+            with open(args.out_md, 'a') as f:
+                f.write('\n'.join(sweep_md) + '\n')
+    if args.record:
+        from ccop_plugin.utils.performance_record import (
+            cpu_device_name, update_performance_record)
+        load2 = os.getloadavg()
+        values = dict(device=cpu_device_name(), command=cmd,
+                      load_average=[round(load0[0], 2), round(load2[0], 2)],
+                      sec_per_image_full_res=t_loop / n)
+        if workers == 2:
+            values['two_core_speedup_full_res'] = t_loop / t_tool
+        if sweep:
+            values['workers_speedup'] = sweep
+        try:
+            update_performance_record(args.record, 'selective_search',
+                                      values)
+        except PerformanceRecordError as e:
+            print(f'error: {e}', file=sys.stderr)
+            return 1
+        print(f'recorded selective_search in {args.record}')
     tmp_obj.cleanup()
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

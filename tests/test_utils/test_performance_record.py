@@ -124,7 +124,7 @@ def test_pretrain_benchmark_records_interleaved_steps(tmp_path, capsys):
     path = str(tmp_path / 'performance.json')
     update_performance_record(path, 'selective_search', SS)
     rc = tool.main(['--device', 'cpu', '--depth', '18', '--batch', '2',
-                    '--size', '64', '--boxes', '2', '--iters', '2',
+                    '--size', '32', '--boxes', '2', '--iters', '2',
                     '--warmup', '0', '--queue-len', '64', '--no-profile',
                     '--pipeline-images', '0', '--record', path])
     out = capsys.readouterr().out
@@ -134,7 +134,7 @@ def test_pretrain_benchmark_records_interleaved_steps(tmp_path, capsys):
     rec = read_performance_record(path)
     assert rec['selective_search'] == SS
     cpu = rec['cpu']
-    assert cpu['setting'].startswith('ResNet-18, batch 2, 64 px')
+    assert cpu['setting'].startswith('ResNet-18, batch 2, 32 px')
     assert math.isclose(cpu['ccop_over_mocov2'],
                         cpu['ccop_step_s'] / cpu['mocov2_step_s'])
     assert math.isclose(cpu['ccop_img_s'], 2 / cpu['ccop_step_s'])
@@ -167,3 +167,35 @@ def test_pretrain_benchmark_gpu_values_follow_the_schema(monkeypatch):
     assert values['bf16']['ccop_peak_gib'] == 3.2
     assert math.isclose(values['bf16']['ccop_over_mocov2'], 1.25)
     assert tool.workers_needed(640., 40.7) == 16
+
+
+# ----------------------------------------- tools/benchmark_selective_search.py
+def test_selective_search_benchmark_records_its_section(tmp_path, capsys):
+    tool = _load_tool('benchmark_selective_search.py')
+    path = str(tmp_path / 'performance.json')
+    update_performance_record(path, 'cpu', CPU)
+    rc = tool.main(['--num-images', '1', '--size', '96x72', '--workers', '2',
+                    '--max-sizes', '48', '--no-unscaled-k',
+                    '--sweep-workers', '2', '64', '--record', path])
+    out = capsys.readouterr().out
+    assert rc == 0 and 'Worker sweep at full resolution' in out
+    rec = read_performance_record(path)
+    assert rec['cpu'] == CPU
+    ss = rec['selective_search']
+    assert set(ss['workers_speedup']) <= {'1', '2'}  # 64 > cores: skipped
+    assert ss['workers_speedup']['1'] == 1.0
+    assert ss['two_core_speedup_full_res'] > 0
+    assert ss['sec_per_image_full_res'] > 0
+
+
+def test_selective_search_benchmark_refuses_before_measuring(tmp_path,
+                                                             capsys):
+    tool = _load_tool('benchmark_selective_search.py')
+    path = tmp_path / 'performance.json'
+    path.write_text('{"selective_search": {"workers_speedup": {}}}')
+    rc = tool.main(['--workers', '2', '--record', str(path)])
+    assert rc == 1
+    assert capsys.readouterr().err.startswith(f'error: {path}: ')
+    with pytest.raises(SystemExit):  # 3 workers, no sweep: nothing to record
+        tool.main(['--workers', '3', '--record', str(path)])
+    assert 'nothing to record' in capsys.readouterr().err
