@@ -312,6 +312,7 @@ def setting(args) -> str:
 
 
 def to_markdown(args, models, pipes, load, cmd) -> str:
+    from ccop_plugin.utils.performance_record import load_note
     lines = [f'Command: `{cmd}`', '']
     if models:
         m, c = models
@@ -319,6 +320,7 @@ def to_markdown(args, models, pipes, load, cmd) -> str:
                   f'{setting(args)}. Steps interleaved ({args.iters} timed '
                   f'of each after {args.warmup} warm-up); load average '
                   f'{load[0]:.2f} at start, {load[1]:.2f} at end.', '',
+                  *([load_note(load[0]), ''] if load_note(load[0]) else []),
                   '| model | median step (s) | min-max (s) | images/s | '
                   'peak memory (GiB) | relative step cost |',
                   '| --- | --- | --- | --- | --- | --- |']

@@ -219,6 +219,9 @@ def main(argv=None):
     names = [e.file_name for e in entries]
     n = len(entries)
     load0 = os.getloadavg()
+    from ccop_plugin.utils.performance_record import load_note
+    if load_note(load0[0]):
+        print(load_note(load0[0]), flush=True)
     print(f'{source}; {workers} workers; mode {args.mode}; worker fork '
           f'server start-up {t_start:.1f} s (once per run)', flush=True)
 
@@ -331,6 +334,7 @@ def main(argv=None):
             'filters (aspect in (1/3, 3), sqrt(wh) > 20 px, random-score NMS '
             'at IoU 0.5, top 50).', '',
             f'Machine: {env}.', '',
+            *([load_note(load0[0]), ''] if load_note(load0[0]) else []),
             table, '',
             '* *plain loop*: one process, `read_image` + `propose` per image '
             '(what the reference script does per worker).',

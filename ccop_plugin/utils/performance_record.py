@@ -28,7 +28,7 @@ import os.path as osp
 import tempfile
 from typing import Any, Dict
 
-__all__ = ['SCHEMA', 'PerformanceRecordError', 'cpu_device_name',
+__all__ = ['SCHEMA', 'PerformanceRecordError', 'cpu_device_name', 'load_note',
            'read_performance_record', 'update_performance_record',
            'validate_performance_record']
 
@@ -77,6 +77,21 @@ def cpu_device_name() -> str:
     except AttributeError:  # pragma: no cover (not Linux)
         cores = os.cpu_count()
     return f'{name}, {cores} cores'
+
+
+def load_note(load_average: float) -> str:
+    """A warning line when other jobs occupy the cores ('' otherwise).
+
+    A load average above the cores this process may use means the run shared
+    them: step ratios measured interleaved stay comparable, but speed-ups
+    from more workers then measure the other jobs as much as the tool.
+    """
+    cores = len(os.sched_getaffinity(0))
+    if load_average <= cores:
+        return ''
+    return (f'warning: load average {load_average:.1f} at start exceeds the '
+            f'{cores} cores available: other jobs shared them, so absolute '
+            'rates and speed-ups from more workers are not the machine\'s')
 
 
 class PerformanceRecordError(ValueError):

@@ -199,3 +199,10 @@ def test_selective_search_benchmark_refuses_before_measuring(tmp_path,
     with pytest.raises(SystemExit):  # 3 workers, no sweep: nothing to record
         tool.main(['--workers', '3', '--record', str(path)])
     assert 'nothing to record' in capsys.readouterr().err
+
+
+def test_load_note_warns_only_when_the_cores_were_shared():
+    from ccop_plugin.utils.performance_record import load_note
+    assert load_note(0.0) == ''
+    note = load_note(1000.0)
+    assert note.startswith('warning: load average 1000.0') and '\n' not in note
