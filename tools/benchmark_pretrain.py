@@ -59,8 +59,9 @@ def _moco_cfg_path() -> str:
                     MOCO_CFG)
 
 
-SECTIONS = ('ccop:encoder_q', 'ccop:fpn_q', 'ccop:encoder_k',
-            'ccop:curriculum', 'ccop:object_branch')
+SECTIONS = ('step:forward', 'ccop:encoder_q', 'ccop:fpn_q',
+            'ccop:encoder_k', 'ccop:curriculum', 'ccop:object_branch',
+            'step:backward+optimizer')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -78,7 +79,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--queue-len', type=int, default=65536)
     p.add_argument('--amp', action='store_true', help='bf16 autocast')
     p.add_argument('--no-profile', action='store_true',
-                   help="skip the profiler breakdown of CCOP's forward")
+                   help="skip the profiler breakdown of CCOP's step")
+    p.add_argument('--op-table', type=int, default=0, metavar='N',
+                   help="also print the profiler's N operators with the "
+                   "most self time in CCOP's step")
     p.add_argument('--pipeline-images', type=int, default=48,
                    help='images for the data-pipeline benchmark (0 skips it)')
     p.add_argument('--target-img-s', type=float,
@@ -179,12 +183,15 @@ def bench_models(args: argparse.Namespace) -> List[Dict]:
         runs[name] = (model, optim)
     views, samples = _fake_batch(args, device)
 
+    from torch.profiler import record_function
+
     def step(name):
         model, optim = runs[name]
         with torch.autocast(device.type, dtype=torch.bfloat16,
-                            enabled=args.amp):
+                            enabled=args.amp), record_function('step:forward'):
             losses = model.loss(views, samples)
-        optim.update_params(sum(losses.values()))
+        with record_function('step:backward+optimizer'):
+            optim.update_params(sum(losses.values()))
         return {k: float(v.detach()) for k, v in losses.items()}
 
     for _ in range(args.warmup):
@@ -221,11 +228,12 @@ def bench_models(args: argparse.Namespace) -> List[Dict]:
         results[-1]['peak_rss_gib_both'] = resource.getrusage(
             resource.RUSAGE_SELF).ru_maxrss / 2**20
     if not args.no_profile:
-        results[-1]['breakdown_s'] = _profile_ccop(step, device, sync)
+        results[-1]['breakdown_s'], results[-1]['op_table'] = _profile_ccop(
+            step, device, sync, args.op_table)
     return results
 
 
-def _profile_ccop(step, device, sync) -> Dict[str, float]:
+def _profile_ccop(step, device, sync, op_table=0):
     """Seconds per step of the ranges CCOP's ``loss()`` marks."""
     from torch.profiler import ProfilerActivity, profile
     acts = [ProfilerActivity.CPU]
@@ -242,7 +250,13 @@ def _profile_ccop(step, device, sync) -> Dict[str, float]:
                  getattr(ev, 'cuda_time_total', 0)
                  ) if device.type == 'cuda' else ev.cpu_time_total
             breakdown[ev.key] = t / 2 / 1e6  # seconds per step
-    return breakdown
+    table = ''
+    if op_table:
+        key = ('self_device_time_total' if device.type == 'cuda' else
+               'self_cpu_time_total')
+        table = prof.key_averages().table(sort_by=key, row_limit=op_table,
+                                          max_name_column_width=50)
+    return breakdown, table
 
 
 # ----------------------------------------------------------------- data
@@ -335,14 +349,24 @@ def to_markdown(args, models, pipes, load, cmd) -> str:
             lines += ['', f"Peak RSS of the process (both models): "
                       f"{c['peak_rss_gib_both']:.2f} GiB."]
         if c.get('breakdown_s'):
-            lines += ['', 'CCOP forward broken down (profiler, per step):', '',
-                      '| part | time (s) | share of the step |',
+            lines += ['', 'CCOP step broken down (profiler, 2 steps, per '
+                      'step; forward parts indented):', '',
+                      '| part | time (s) | share of the profiled step |',
                       '| --- | --- | --- |']
+            b = c['breakdown_s']
+            total = (b.get('step:forward', 0) +
+                     b.get('step:backward+optimizer', 0)) or c['step_s']
             for k in SECTIONS:
-                if k in c['breakdown_s']:
-                    t = c['breakdown_s'][k]
-                    lines.append(f"| {k.split(':')[1]} | {t:.4f} | "
-                                 f"{100 * t / c['step_s']:.1f}% |")
+                if k in b:
+                    t = b[k]
+                    part = (k if k.startswith('step:') else
+                            '&nbsp;&nbsp;' + k.split(':')[1])
+                    lines.append(f"| {part} | {t:.4f} | "
+                                 f"{100 * t / total:.1f}% |")
+        if c.get('op_table'):
+            lines += ['', 'Operators with the most self time in 2 CCOP '
+                      'steps (profiler):', '', '```', c['op_table'].rstrip(),
+                      '```']
     if pipes:
         lines += ['', 'Data pipeline, one worker (one process, 1 thread), '
                   '640x480 JPEGs, 50 proposals/image:', '',
