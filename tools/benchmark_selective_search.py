@@ -129,6 +129,12 @@ def same_as_loop(json_path, entries, results):
     return True
 
 
+def _two_core_run(args):
+    """The tool's 2-worker run on exactly 2 cores (the 2-core figure)."""
+    cores = len(os.sched_getaffinity(0))
+    return cores == 2 and (args.workers or cores) == 2
+
+
 def cpu_name():
     try:
         with open('/proc/cpuinfo') as f:
@@ -173,10 +179,10 @@ def main(argv=None):
     if args.record:
         from ccop_plugin.utils.performance_record import (
             PerformanceRecordError, read_performance_record)
-        if (args.workers or len(os.sched_getaffinity(0))) != 2 \
-                and not args.sweep_workers:
+        if not _two_core_run(args) and not args.sweep_workers:
             p.error('--record: nothing to record; the 2-core speed-up needs '
-                    '2 workers (--workers 2), or give --sweep-workers')
+                    'this process pinned to 2 cores (taskset -c 0,1) and 2 '
+                    'workers, or give --sweep-workers')
         try:  # refuse a broken record before minutes of measuring
             read_performance_record(args.record)
         except PerformanceRecordError as e:
@@ -402,13 +408,15 @@ def main(argv=None):
         from ccop_plugin.utils.performance_record import (
             cpu_device_name, update_performance_record)
         load2 = os.getloadavg()
-        values = dict(device=cpu_device_name(), command=cmd,
-                      load_average=[round(load0[0], 2), round(load2[0], 2)],
-                      sec_per_image_full_res=t_loop / n)
-        if workers == 2:
-            values['two_core_speedup_full_res'] = t_loop / t_tool
+        loads = [round(load0[0], 2), round(load2[0], 2)]
+        values = dict(device=cpu_device_name())
+        if _two_core_run(args):
+            values.update(two_core_speedup_full_res=t_loop / t_tool,
+                          sec_per_image_full_res=t_loop / n,
+                          two_core_command=cmd, two_core_load_average=loads)
         if sweep:
-            values['workers_speedup'] = sweep
+            values.update(workers_speedup=sweep, sweep_command=cmd,
+                          sweep_load_average=loads)
         try:
             update_performance_record(args.record, 'selective_search',
                                       values)

@@ -18,8 +18,9 @@ Every section is optional; a section (and ``gpu.fp32`` / ``gpu.bf16``) holds
 the required keys above and may hold the optional ones of :data:`SCHEMA`
 (the setting, the command and the load average it was measured under).
 Numbers are finite and positive. An update writes one section and leaves the
-others untouched; it refuses to mix measurements of two machines in the
-``gpu`` section (``fp32`` and ``bf16`` from different devices).
+others untouched; it refuses to mix measurements of two machines in one
+section (``gpu.fp32`` and ``gpu.bf16``, or the 2-core speed-up and the worker
+sweep, from different devices).
 """
 import json
 import math
@@ -28,7 +29,8 @@ import os.path as osp
 import tempfile
 from typing import Any, Dict
 
-__all__ = ['SCHEMA', 'PerformanceRecordError', 'cpu_device_name', 'load_note',
+__all__ = ['GROUPS', 'SCHEMA', 'PerformanceRecordError', 'cpu_device_name',
+           'load_note',
            'read_performance_record', 'update_performance_record',
            'validate_performance_record']
 
@@ -51,11 +53,23 @@ SCHEMA: Dict[str, Dict[str, Dict[str, Any]]] = dict(
                            mocov2_step_s=_NUM, ccop_step_s=_NUM)),
     selective_search=dict(
         required=dict(),
-        optional=dict(_PROVENANCE, device=_STR,
-                      two_core_speedup_full_res=_NUM,
+        optional=dict(device=_STR, two_core_speedup_full_res=_NUM,
+                      sec_per_image_full_res=_NUM,
+                      two_core_command=_STR, two_core_load_average=_LOAD,
                       workers_speedup=_WORKERS,
-                      sec_per_image_full_res=_NUM),
+                      sweep_command=_STR, sweep_load_average=_LOAD),
         one_of=('two_core_speedup_full_res', 'workers_speedup')),
+)
+
+#: sections whose measurements come from separate runs: the keys of each
+#: group are written together; an update of one group keeps the others
+#: (which must then be from the same device). Other sections are replaced.
+GROUPS = dict(
+    gpu=(('fp32', ), ('bf16', )),
+    selective_search=(
+        ('two_core_speedup_full_res', 'sec_per_image_full_res',
+         'two_core_command', 'two_core_load_average'),
+        ('workers_speedup', 'sweep_command', 'sweep_load_average')),
 )
 
 
@@ -200,11 +214,12 @@ def update_performance_record(path: str, section: str,
                               values: Dict) -> Dict:
     """Merge ``values`` into one section of the record at ``path``.
 
-    ``cpu`` and ``selective_search`` are replaced as a whole (one run
-    measures all of it, with its provenance); for ``gpu`` the keys of
-    ``values`` replace those of the section, so a run of one precision
-    (``fp32`` or ``bf16``) keeps the other, which must be from the same
-    ``device``. All other sections stay as they are. The file is
+    ``cpu`` is replaced as a whole (one run measures all of it, with its
+    provenance). ``gpu`` and ``selective_search`` hold measurements of
+    separate runs (:data:`GROUPS`: ``gpu.fp32`` / ``gpu.bf16``; the 2-core
+    speed-up / the worker sweep): an update replaces the groups it writes and
+    keeps the others, which must be from the same ``device``. All other
+    sections stay as they are. The file is
     created if missing and replaced atomically (a temporary file in the same
     folder, then ``os.replace``), so a crash never leaves half a record.
 
@@ -231,16 +246,23 @@ def update_performance_record(path: str, section: str,
             f'{path}: the values for {section!r} must be a dict')
     record = read_performance_record(path)
     old = record.get(section, {})
-    if section == 'gpu':
-        # one precision per run: keep the other one, from the same device
-        new = dict(old, **values)
-        kept = [k for k in ('fp32', 'bf16') if k in old and k not in values]
-        if kept and old['device'] != new.get('device'):
+    if section in GROUPS:
+        # one group per run (gpu.fp32, the 2-core speed-up, ...): drop the
+        # old keys of the groups this update writes, keep the others, which
+        # must come from the same device
+        touched = [g for g in GROUPS[section] if any(k in values for k in g)]
+        drop = {k for g in touched for k in g}
+        new = {k: v for k, v in old.items() if k not in drop}
+        new.update(values)
+        kept = [k for g in GROUPS[section] if g not in touched
+                for k in g if k in old]
+        if kept and old.get('device') != new.get('device'):
             raise PerformanceRecordError(
-                f'{path}: gpu.{kept[0]} was measured on {old["device"]!r}; '
-                f'an update from {new.get("device")!r} would mix two '
-                'machines in one section (write another record, or remove '
-                'the gpu section first)')
+                f'{path}: {section}.{kept[0]} was measured on '
+                f'{old.get("device")!r}; an update from '
+                f'{new.get("device")!r} would mix two machines in one '
+                f'section (write another record, or remove the {section} '
+                'section first)')
     else:
         # a run measures the whole section: replace it, so no figure or
         # provenance of an older run stays behind

@@ -2,6 +2,7 @@
 (fake numbers, no measurement)."""
 import json
 import math
+import os
 
 import pytest
 
@@ -16,9 +17,9 @@ BF16 = dict(mocov2_img_s=833.0, ccop_img_s=512.0, mocov2_peak_gib=2.01,
 CPU = dict(device='CPU x', mocov2_img_s=3.5, ccop_img_s=1.8,
            ccop_over_mocov2=1.92, load_average=[9.5, 10.2],
            setting='ResNet-18, batch 8, 128 px', command='python ...')
-SS = dict(two_core_speedup_full_res=1.8,
-          workers_speedup={'1': 1.0, '2': 1.8, '16': 9.4},
-          sec_per_image_full_res=3.15)
+SS = dict(device='CPU x, 2 cores', two_core_speedup_full_res=1.8,
+          sec_per_image_full_res=3.15,
+          workers_speedup={'1': 1.0, '2': 1.8, '16': 9.4})
 
 
 def test_sections_merge_and_leave_the_others(tmp_path):
@@ -50,19 +51,21 @@ def test_sections_merge_and_leave_the_others(tmp_path):
     ('cpu', dict(CPU, speed=1.0), "unknown key.*'speed'"),
     ('cpu', dict(device='x', ccop_img_s=1.0), "lacks 'mocov2_img_s'"),
     ('cpu', dict(CPU, load_average=[1.0]), 'load_average'),
-    ('gpu', dict(device='H100'), 'fp32, bf16'),
+    ('gpu', dict(device='H100', fp32=FP32, bf16=None), 'gpu.bf16'),
     ('gpu', dict(device='H100', fp16=FP32), "'fp16'"),
     ('gpu', dict(device='H100', fp32=dict(FP32, ccop_peak_gib=None)),
      'gpu.fp32.ccop_peak_gib'),
-    ('selective_search', dict(workers_speedup={'one': 1.0}), "'one'"),
-    ('selective_search', dict(workers_speedup={'1': 2.0}), 'must be 1.0'),
-    ('selective_search', dict(sec_per_image_full_res=1.0), 'at least one'),
+    ('selective_search', dict(SS, workers_speedup={'one': 1.0}), "'one'"),
+    ('selective_search', dict(SS, workers_speedup={'1': 2.0}),
+     'must be 1.0'),
+    ('selective_search', dict(device='x', sec_per_image_full_res=1.0),
+     'at least one'),
     ('disk', dict(x=1), "unknown section 'disk'"),
 ])
 def test_bad_values_are_refused_and_nothing_written(tmp_path, section,
                                                     values, match):
     path = str(tmp_path / 'performance.json')
-    update_performance_record(path, 'selective_search', SS)
+    update_performance_record(path, 'gpu', dict(device='H100', fp32=FP32))
     before = open(path).read()
     with pytest.raises(PerformanceRecordError, match=match) as e:
         update_performance_record(path, section, values)
@@ -82,6 +85,26 @@ def test_a_file_that_is_not_a_record_is_refused(tmp_path, content):
         update_performance_record(str(path), 'cpu', CPU)
     assert '\n' not in str(e.value)
     assert path.read_text() == content
+
+
+def test_selective_search_groups_merge_from_separate_runs(tmp_path):
+    path = str(tmp_path / 'performance.json')
+    two = dict(device='VM', two_core_speedup_full_res=1.8,
+               sec_per_image_full_res=3.1, two_core_command='taskset ...',
+               two_core_load_average=[0.5, 1.5])
+    sweep = dict(device='VM', workers_speedup={'1': 1.0, '16': 9.4},
+                 sweep_command='python ...', sweep_load_average=[1., 2.])
+    update_performance_record(path, 'selective_search', two)
+    rec = update_performance_record(path, 'selective_search', sweep)
+    assert rec['selective_search'] == dict(two, **sweep)
+    # a new 2-core run replaces its group only
+    rec = update_performance_record(path, 'selective_search', dict(
+        device='VM', two_core_speedup_full_res=1.7))
+    assert rec['selective_search'] == dict(
+        sweep, two_core_speedup_full_res=1.7)
+    with pytest.raises(PerformanceRecordError, match='two machines'):
+        update_performance_record(path, 'selective_search', dict(
+            device='other', two_core_speedup_full_res=1.9))
 
 
 def test_gpu_precisions_from_two_devices_are_not_mixed(tmp_path):
@@ -184,8 +207,12 @@ def test_selective_search_benchmark_records_its_section(tmp_path, capsys):
     ss = rec['selective_search']
     assert set(ss['workers_speedup']) <= {'1', '2'}  # 64 > cores: skipped
     assert ss['workers_speedup']['1'] == 1.0
-    assert ss['two_core_speedup_full_res'] > 0
-    assert ss['sec_per_image_full_res'] > 0
+    assert '--sweep-workers' in ss['sweep_command']
+    if len(os.sched_getaffinity(0)) == 2:  # the 2-core figure: 2 cores only
+        assert ss['two_core_speedup_full_res'] > 0
+        assert ss['sec_per_image_full_res'] > 0
+    else:
+        assert 'two_core_speedup_full_res' not in ss
 
 
 def test_selective_search_benchmark_refuses_before_measuring(tmp_path,
@@ -193,7 +220,8 @@ def test_selective_search_benchmark_refuses_before_measuring(tmp_path,
     tool = _load_tool('benchmark_selective_search.py')
     path = tmp_path / 'performance.json'
     path.write_text('{"selective_search": {"workers_speedup": {}}}')
-    rc = tool.main(['--workers', '2', '--record', str(path)])
+    rc = tool.main(['--workers', '2', '--sweep-workers', '1',
+                    '--record', str(path)])
     assert rc == 1
     assert capsys.readouterr().err.startswith(f'error: {path}: ')
     with pytest.raises(SystemExit):  # 3 workers, no sweep: nothing to record
@@ -206,3 +234,8 @@ def test_load_note_warns_only_when_the_cores_were_shared():
     assert load_note(0.0) == ''
     note = load_note(1000.0)
     assert note.startswith('warning: load average 1000.0') and '\n' not in note
+
+
+def test_a_gpu_section_needs_a_precision():
+    with pytest.raises(PerformanceRecordError, match='fp32, bf16'):
+        validate_performance_record(dict(gpu=dict(device='H100')))
