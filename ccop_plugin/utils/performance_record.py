@@ -73,9 +73,15 @@ GROUPS = dict(
 )
 
 
-def cpu_device_name() -> str:
-    """The ``device`` string of a CPU measurement: model name and the cores
-    this process may use, e.g. ``'AMD EPYC 7B13, 2 cores'``."""
+def cpu_device_name(usable_cores: bool = True) -> str:
+    """The ``device`` string of a CPU measurement: model name and cores,
+    e.g. ``'AMD EPYC 7B13, 2 cores'``.
+
+    Args:
+        usable_cores (bool): Count the cores this process may use (its
+            affinity; what a step benchmark ran on). False counts the
+            machine's, so runs pinned to a subset name the same machine.
+    """
     import platform
     name = platform.processor() or 'unknown CPU'
     try:
@@ -86,10 +92,9 @@ def cpu_device_name() -> str:
                     break
     except OSError:
         pass
-    try:
+    cores = os.cpu_count()
+    if usable_cores and hasattr(os, 'sched_getaffinity'):
         cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover (not Linux)
-        cores = os.cpu_count()
     return f'{name}, {cores} cores'
 
 

@@ -229,6 +229,14 @@ def test_selective_search_benchmark_refuses_before_measuring(tmp_path,
     assert 'nothing to record' in capsys.readouterr().err
 
 
+def test_cpu_device_name_counts_usable_or_machine_cores():
+    from ccop_plugin.utils.performance_record import cpu_device_name
+    assert cpu_device_name().endswith(
+        f', {len(os.sched_getaffinity(0))} cores')
+    assert cpu_device_name(usable_cores=False).endswith(
+        f', {os.cpu_count()} cores')
+
+
 def test_load_note_warns_only_when_the_cores_were_shared():
     from ccop_plugin.utils.performance_record import load_note
     assert load_note(0.0) == ''
