@@ -4,50 +4,67 @@ Two measurements, both in one run on the same machine:
 
 * **Training step**: images/s and peak memory of one optimisation step of
   CCOP and of mmpretrain's ``MoCo`` (v2 neck and head) with the same ResNet
-  depth, batch and crop size, each in its own subprocess (clean peak memory).
-  CCOP's forward is broken down with ``torch.profiler`` over the
-  ``record_function`` ranges its ``loss()`` marks: query encoder, FPN, key
-  encoder (with its FPN), curriculum (jitter + candidate RoIs + selection) and
-  the object branch (RoI neck + heads).
+  depth, batch and crop size. Both models live in one process and their
+  steps are *interleaved* (A, B, B, A, A, B, ...), so load from other
+  processes on a shared machine slows both alike; the table gives the median
+  step time of each, their ratio, and the load average at start and end.
+  On a GPU, a model's peak memory is its own tensors (parameters, buffers,
+  optimiser state, queues) plus the largest rise of allocated memory during
+  its steps. CCOP's forward is then broken down with ``torch.profiler`` over
+  the ``record_function`` ranges its ``loss()`` marks: query encoder, FPN,
+  key encoder (with its FPN), curriculum (jitter + candidate RoIs +
+  selection) and the object branch (RoI neck + heads).
 * **Data pipeline**: images/s of one worker (one process) of CCOP's box-aware
   two-view pipeline (``LoadProposals`` + ``BoxAwareMultiView`` +
   ``PackBoxSelfSupInputs``) against mmpretrain's MoCo v2 pipeline on the same
-  generated JPEGs.
+  generated JPEGs. ``--target-img-s`` turns the per-worker rate into the
+  data-loader workers one GPU needs (ceil(target / per-worker rate)).
 
 Example (paper setting on a GPU; a CPU run should use a small depth/batch)::
 
     python tools/benchmark_pretrain.py --device cuda --depth 50 --batch 32
-    python tools/benchmark_pretrain.py --device cpu --depth 18 --batch 8 --size 128
+    python tools/benchmark_pretrain.py --device cpu --depth 18 --batch 8 \
+        --size 128
 
-Prints a markdown table; ``--out FILE`` also writes it (and JSON next to it).
+Prints a markdown table; ``--out FILE`` also writes it (and JSON next to it);
+``--record docs/benchmarks/performance.json`` stores the step figures in the
+machine-readable record (section ``cpu``, or ``gpu.fp32`` / ``gpu.bf16``).
 """
 import argparse
 import copy
 import json
+import math
 import os
 import os.path as osp
 import resource
-import subprocess
+import statistics
 import sys
 import tempfile
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional
 
-
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CCOP_CFG = osp.join(ROOT, 'configs/ccop/ccop_resnet50-fpn_8xb32-coslr-800e_coco.py')
+CCOP_CFG = 'ccop/ccop_resnet50-fpn_8xb32-coslr-800e_coco.py'  # packaged
 MOCO_CFG = 'mocov2/mocov2_resnet50_8xb32-coslr-200e_in1k.py'  # in mmpretrain
+NAMES = ('mocov2', 'ccop')
+
+
+def _ccop_cfg_path() -> str:
+    from ccop_plugin.utils import get_config_path
+    return get_config_path(CCOP_CFG)
 
 
 def _moco_cfg_path() -> str:
     import mmpretrain
     return osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'configs',
                     MOCO_CFG)
-SECTIONS = ('ccop:encoder_q', 'ccop:fpn_q', 'ccop:encoder_k',
-            'ccop:curriculum', 'ccop:object_branch')
 
 
-def parse_args() -> argparse.Namespace:
+SECTIONS = ('step:forward', 'ccop:encoder_q', 'ccop:fpn_q',
+            'ccop:encoder_k', 'ccop:curriculum', 'ccop:object_branch',
+            'step:backward+optimizer')
+
+
+def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--device', default='cuda' if _has_cuda() else 'cpu')
     p.add_argument('--depth', type=int, default=50)
@@ -56,17 +73,33 @@ def parse_args() -> argparse.Namespace:
     p.add_argument('--boxes', type=int, default=None,
                    help='proposals per image kept in both views (default: '
                    'the mean the box-aware pipeline keeps, else 16)')
-    p.add_argument('--iters', type=int, default=10)
+    p.add_argument('--iters', type=int, default=10,
+                   help='timed steps of each model (interleaved)')
     p.add_argument('--warmup', type=int, default=3)
     p.add_argument('--queue-len', type=int, default=65536)
-    p.add_argument('--amp', action='store_true', help='bf16 autocast (GPU)')
+    p.add_argument('--amp', action='store_true', help='bf16 autocast')
+    p.add_argument('--no-profile', action='store_true',
+                   help="skip the profiler breakdown of CCOP's step")
+    p.add_argument('--op-table', type=int, default=0, metavar='N',
+                   help="also print the profiler's N operators with the "
+                   "most self time in CCOP's step")
     p.add_argument('--pipeline-images', type=int, default=48,
                    help='images for the data-pipeline benchmark (0 skips it)')
+    p.add_argument('--target-img-s', type=float,
+                   help='training rate one GPU reaches (images/s): prints '
+                   'the data-loader workers it needs')
     p.add_argument('--skip-model', action='store_true')
     p.add_argument('--out', help='write the markdown table here')
-    p.add_argument('--_worker', choices=['ccop', 'mocov2'],
-                   help=argparse.SUPPRESS)
-    return p.parse_args()
+    p.add_argument('--record', help='merge the step figures into this '
+                   'performance record (docs/benchmarks/performance.json)')
+    args = p.parse_args(argv)
+    if args.record and (args.skip_model or args.iters < 1):
+        p.error('--record needs the training-step benchmark (no '
+                '--skip-model, --iters >= 1)')
+    if args.record and args.amp and args.device == 'cpu':
+        p.error('--record: the cpu section holds fp32 figures; run without '
+                '--amp')
+    return args
 
 
 def _has_cuda() -> bool:
@@ -80,7 +113,8 @@ def _has_cuda() -> bool:
 # ----------------------------------------------------------------- model
 def _model_cfg(name: str, args: argparse.Namespace):
     from mmengine.config import Config
-    cfg = Config.fromfile(CCOP_CFG if name == 'ccop' else _moco_cfg_path()).model
+    path = _ccop_cfg_path() if name == 'ccop' else _moco_cfg_path()
+    cfg = Config.fromfile(path).model
     c5 = 512 if args.depth < 50 else 2048
     cfg.backbone.depth = args.depth
     cfg.backbone.init_cfg = None
@@ -107,7 +141,8 @@ def _fake_batch(args: argparse.Namespace, device):
     samples = []
     for _ in range(args.batch):
         xy = torch.rand(2, args.boxes, 2, generator=g) * args.size * 0.6
-        wh = (0.15 + torch.rand(2, args.boxes, 2, generator=g) * 0.25) * args.size
+        wh = (0.15 + torch.rand(2, args.boxes, 2, generator=g) * 0.25
+              ) * args.size
         boxes = torch.cat([xy, (xy + wh).clamp(max=args.size)], dim=-1)
         ds = DataSample()
         ds.set_field(boxes, 'view_bboxes')
@@ -115,87 +150,113 @@ def _fake_batch(args: argparse.Namespace, device):
     return views, samples
 
 
-def run_worker(args: argparse.Namespace) -> Dict:
+def _own_bytes(model, optim) -> int:
+    """Bytes of a model's parameters, buffers and optimiser state."""
     import torch
-    from mmengine.optim import OptimWrapper
-    from mmpretrain.registry import MODELS
-
-    import ccop_plugin  # noqa: F401
-    from mmpretrain.utils import register_all_modules
-    register_all_modules()
-    device = torch.device(args.device)
-    model = MODELS.build(_model_cfg(args._worker, args)).to(device)
-    model.train()
-    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.03,
-                                         momentum=0.9, weight_decay=1e-4))
-    views, samples = _fake_batch(args, device)
-    sync = (torch.cuda.synchronize if device.type == 'cuda' else
-            (lambda: None))
-
-    def step():
-        with torch.autocast(device.type, dtype=torch.bfloat16,
-                            enabled=args.amp):
-            losses = model.loss(views, samples)
-        loss = sum(losses.values())
-        optim.update_params(loss)
-        return losses
-
-    for _ in range(args.warmup):
-        step()
-    sync()
-    if device.type == 'cuda':
-        torch.cuda.reset_peak_memory_stats()
-    t0 = time.perf_counter()
-    for _ in range(args.iters):
-        losses = step()
-    sync()
-    step_time = (time.perf_counter() - t0) / args.iters
-    out = dict(
-        name=args._worker,
-        step_s=step_time,
-        img_per_s=args.batch / step_time,
-        losses={k: float(v) for k, v in losses.items()})
-    if device.type == 'cuda':
-        out['peak_mem_gib'] = torch.cuda.max_memory_allocated() / 2**30
-    else:
-        out['peak_rss_gib'] = resource.getrusage(
-            resource.RUSAGE_SELF).ru_maxrss / 2**20
-
-    if args._worker == 'ccop':
-        from torch.profiler import ProfilerActivity, profile
-        acts = [ProfilerActivity.CPU]
-        if device.type == 'cuda':
-            acts.append(ProfilerActivity.CUDA)
-        with profile(activities=acts) as prof:
-            for _ in range(2):
-                step()
-            sync()
-        breakdown = {}
-        for ev in prof.key_averages():
-            if ev.key in SECTIONS:
-                t = (getattr(ev, 'device_time_total', 0) or
-                     getattr(ev, 'cuda_time_total', 0)
-                     ) if device.type == 'cuda' else ev.cpu_time_total
-                breakdown[ev.key] = t / 2 / 1e6  # seconds per step
-        out['breakdown_s'] = breakdown
-    return out
+    n = sum(t.numel() * t.element_size()
+            for t in list(model.parameters()) + list(model.buffers()))
+    for state in optim.optimizer.state.values():
+        n += sum(v.numel() * v.element_size() for v in state.values()
+                 if isinstance(v, torch.Tensor))
+    return n
 
 
 def bench_models(args: argparse.Namespace) -> List[Dict]:
+    """Both models in this process, their steps interleaved."""
+    import torch
+    from mmengine.optim import OptimWrapper
+    from mmpretrain.registry import MODELS
+    from mmpretrain.utils import register_all_modules
+
+    import ccop_plugin  # noqa: F401
+    register_all_modules()
+    device = torch.device(args.device)
+    cuda = device.type == 'cuda'
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    runs = {}
+    for name in NAMES:
+        torch.manual_seed(0)
+        model = MODELS.build(_model_cfg(name, args)).to(device)
+        model.train()
+        optim = OptimWrapper(torch.optim.SGD(
+            model.parameters(), lr=0.03, momentum=0.9, weight_decay=1e-4))
+        runs[name] = (model, optim)
+    views, samples = _fake_batch(args, device)
+
+    from torch.profiler import record_function
+
+    def step(name):
+        model, optim = runs[name]
+        with torch.autocast(device.type, dtype=torch.bfloat16,
+                            enabled=args.amp), record_function('step:forward'):
+            losses = model.loss(views, samples)
+        with record_function('step:backward+optimizer'):
+            optim.update_params(sum(losses.values()))
+        return {k: float(v.detach()) for k, v in losses.items()}
+
+    for _ in range(args.warmup):
+        for name in NAMES:
+            step(name)
+    sync()
+    times = {n: [] for n in NAMES}
+    rise = dict.fromkeys(NAMES, 0)
+    losses = {}
+    for it in range(args.iters):
+        # A, B, B, A, ...: neither model always runs first
+        for name in (NAMES if it % 2 == 0 else NAMES[::-1]):
+            if cuda:
+                before = torch.cuda.memory_allocated()
+                torch.cuda.reset_peak_memory_stats()
+            t0 = time.perf_counter()
+            losses[name] = step(name)
+            sync()
+            times[name].append(time.perf_counter() - t0)
+            if cuda:
+                rise[name] = max(rise[name],
+                                 torch.cuda.max_memory_allocated() - before)
     results = []
-    for name in ('mocov2', 'ccop'):
-        cmd = [sys.executable, __file__, '--_worker', name,
-               '--device', args.device, '--depth', str(args.depth),
-               '--batch', str(args.batch), '--size', str(args.size),
-               '--boxes', str(args.boxes), '--iters', str(args.iters),
-               '--warmup', str(args.warmup),
-               '--queue-len', str(args.queue_len)] + (
-                   ['--amp'] if args.amp else [])
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RuntimeError(f'{name} benchmark failed:\n{proc.stderr[-3000:]}')
-        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    for name in NAMES:
+        step_s = statistics.median(times[name])
+        out = dict(name=name, step_s=step_s, img_per_s=args.batch / step_s,
+                   step_min_s=min(times[name]), step_max_s=max(times[name]),
+                   losses=losses[name])
+        if cuda:
+            out['peak_mem_gib'] = (_own_bytes(*runs[name]) +
+                                   rise[name]) / 2**30
+        results.append(out)
+    if not cuda:  # one process: the peak RSS is the two models' together
+        results[-1]['peak_rss_gib_both'] = resource.getrusage(
+            resource.RUSAGE_SELF).ru_maxrss / 2**20
+    if not args.no_profile:
+        results[-1]['breakdown_s'], results[-1]['op_table'] = _profile_ccop(
+            step, device, sync, args.op_table)
     return results
+
+
+def _profile_ccop(step, device, sync, op_table=0):
+    """Seconds per step of the ranges CCOP's ``loss()`` marks."""
+    from torch.profiler import ProfilerActivity, profile
+    acts = [ProfilerActivity.CPU]
+    if device.type == 'cuda':
+        acts.append(ProfilerActivity.CUDA)
+    with profile(activities=acts) as prof:
+        for _ in range(2):
+            step('ccop')
+        sync()
+    breakdown = {}
+    for ev in prof.key_averages():
+        if ev.key in SECTIONS:
+            t = (getattr(ev, 'device_time_total', 0) or
+                 getattr(ev, 'cuda_time_total', 0)
+                 ) if device.type == 'cuda' else ev.cpu_time_total
+            breakdown[ev.key] = t / 2 / 1e6  # seconds per step
+    table = ''
+    if op_table:
+        key = ('self_device_time_total' if device.type == 'cuda' else
+               'self_cpu_time_total')
+        table = prof.key_averages().table(sort_by=key, row_limit=op_table,
+                                          max_name_column_width=50)
+    return breakdown, table
 
 
 # ----------------------------------------------------------------- data
@@ -226,7 +287,8 @@ def bench_pipelines(args: argparse.Namespace) -> List[Dict]:
         # the same pipeline cropping with OpenCV as the box-aware one does:
         # separates the cost of handling boxes from the crop backend's
         mocov2_cv2crop=_with_cv2_crop(moco),
-        ccop=Config.fromfile(CCOP_CFG).train_dataloader.dataset.pipeline)
+        ccop=Config.fromfile(
+            _ccop_cfg_path()).train_dataloader.dataset.pipeline)
     with tempfile.TemporaryDirectory() as tmp, \
             DefaultScope.overwrite_default_scope('mmpretrain'):
         # 50 proposals per image, as the reference's selective search keeps
@@ -238,35 +300,73 @@ def bench_pipelines(args: argparse.Namespace) -> List[Dict]:
                  mean_boxes=r.get('boxes_per_img')) for r in res]
 
 
-def to_markdown(args, models, pipes) -> str:
-    lines = [f'Command: `python tools/benchmark_pretrain.py '
-             f'{" ".join(a for a in sys.argv[1:])}`', '']
+def device_name(device: str) -> str:
+    """The machine a step ran on, as the record's ``device``."""
+    import torch
+    if device.startswith('cuda'):
+        return torch.cuda.get_device_name(torch.device(device))
+    from ccop_plugin.utils.performance_record import cpu_device_name
+    return f'{cpu_device_name()}, {torch.get_num_threads()} torch threads'
+
+
+def workers_needed(target_img_s: float, worker_img_s: float) -> int:
+    """Data-loader workers that feed ``target_img_s`` images/s."""
+    return math.ceil(target_img_s / worker_img_s)
+
+
+def command_line(argv: Optional[List[str]] = None) -> str:
+    args = sys.argv[1:] if argv is None else argv
+    return 'python tools/benchmark_pretrain.py ' + ' '.join(args)
+
+
+def setting(args) -> str:
+    return (f'ResNet-{args.depth}, batch {args.batch}, {args.size} px, '
+            f'{args.boxes} boxes/image, queues {args.queue_len}'
+            f'{", bf16 autocast" if args.amp else ", fp32"}')
+
+
+def to_markdown(args, models, pipes, load, cmd) -> str:
+    from ccop_plugin.utils.performance_record import load_note
+    lines = [f'Command: `{cmd}`', '']
     if models:
-        import torch
-        dev = (torch.cuda.get_device_name(0) if args.device == 'cuda' else
-               f'CPU ({os.cpu_count()} cores, {torch.get_num_threads()} threads)')
-        lines += [f'Training step on {dev}: ResNet-{args.depth}, batch '
-                  f'{args.batch}, {args.size} px, {args.boxes} boxes/image, '
-                  f'queues {args.queue_len}{", bf16" if args.amp else ""}.',
-                  '', '| model | step (s) | images/s | peak memory (GiB) | '
-                  'relative step cost |', '| --- | --- | --- | --- | --- |']
-        base = models[0]['step_s']
-        for m in models:
-            mem = m.get('peak_mem_gib', m.get('peak_rss_gib'))
-            lines.append(f"| {m['name']} | {m['step_s']:.3f} | "
-                         f"{m['img_per_s']:.1f} | {mem:.2f}"
-                         f"{'' if 'peak_mem_gib' in m else ' (RSS)'} | "
-                         f"{m['step_s'] / base:.2f}x |")
-        ccop = models[-1]
-        if ccop.get('breakdown_s'):
-            lines += ['', 'CCOP forward broken down (profiler, per step):', '',
-                      '| part | time (s) | share of the step |',
+        m, c = models
+        lines += [f'Training step on {device_name(args.device)}: '
+                  f'{setting(args)}. Steps interleaved ({args.iters} timed '
+                  f'of each after {args.warmup} warm-up); load average '
+                  f'{load[0]:.2f} at start, {load[1]:.2f} at end.', '',
+                  *([load_note(load[0]), ''] if load_note(load[0]) else []),
+                  '| model | median step (s) | min-max (s) | images/s | '
+                  'peak memory (GiB) | relative step cost |',
+                  '| --- | --- | --- | --- | --- | --- |']
+        for r in models:
+            mem = (f"{r['peak_mem_gib']:.2f}" if 'peak_mem_gib' in r else
+                   '-')
+            lines.append(f"| {r['name']} | {r['step_s']:.3f} | "
+                         f"{r['step_min_s']:.3f}-{r['step_max_s']:.3f} | "
+                         f"{r['img_per_s']:.1f} | {mem} | "
+                         f"{r['step_s'] / m['step_s']:.2f}x |")
+        if 'peak_rss_gib_both' in c:
+            lines += ['', f"Peak RSS of the process (both models): "
+                      f"{c['peak_rss_gib_both']:.2f} GiB."]
+        if c.get('breakdown_s'):
+            lines += ['', 'CCOP step broken down (profiler, 2 steps, per '
+                      'step; forward parts indented):', '',
+                      '| part | time (s) | share of the profiled step |',
                       '| --- | --- | --- |']
+            b = c['breakdown_s']
+            total = (b.get('step:forward', 0) +
+                     b.get('step:backward+optimizer', 0)) or c['step_s']
             for k in SECTIONS:
-                if k in ccop['breakdown_s']:
-                    t = ccop['breakdown_s'][k]
-                    lines.append(f"| {k.split(':')[1]} | {t:.4f} | "
-                                 f"{100 * t / ccop['step_s']:.1f}% |")
+                if k in b:
+                    t = b[k]
+                    part = (k if k.startswith('step:') else
+                            '&nbsp;&nbsp;' + k.split(':')[1])
+                    lines.append(f"| {part} | {t:.4f} | "
+                                 f"{100 * t / total:.1f}% |")
+        if c.get('op_table'):
+            lines += ['', 'Operators with the most self time in 2 CCOP '
+                      'steps (profiler):', '', '```', c['op_table'].rstrip(),
+                      '```']
     if pipes:
         lines += ['', 'Data pipeline, one worker (one process, 1 thread), '
                   '640x480 JPEGs, 50 proposals/image:', '',
@@ -277,28 +377,72 @@ def to_markdown(args, models, pipes) -> str:
             nb = '-' if p['mean_boxes'] is None else f"{p['mean_boxes']:.1f}"
             lines.append(f"| {p['name']} | {p['img_per_s']:.1f} | {nb} | "
                          f"{p['img_per_s'] / base:.2f}x |")
+        ccop = [p for p in pipes if p['name'] == 'ccop']
+        if ccop and args.target_img_s:
+            rate = ccop[0]['img_per_s']
+            lines += ['', f'Data-loader workers for {args.target_img_s:g} '
+                      f'images/s: ceil({args.target_img_s:g} / {rate:.1f}) = '
+                      f'{workers_needed(args.target_img_s, rate)} (CCOP '
+                      'pipeline, one worker measured here).']
     return '\n'.join(lines) + '\n'
 
 
-def main() -> None:
-    args = parse_args()
-    if args._worker:
-        print(json.dumps(run_worker(args)))
-        return
+def record_values(args, models, load, cmd) -> tuple:
+    """(section, values) of the performance record for this run."""
+    m, c = models
+    common = dict(mocov2_img_s=m['img_per_s'], ccop_img_s=c['img_per_s'],
+                  ccop_over_mocov2=c['step_s'] / m['step_s'],
+                  setting=setting(args), command=cmd,
+                  load_average=[round(load[0], 2), round(load[1], 2)])
+    if args.device.startswith('cuda'):
+        prec = 'bf16' if args.amp else 'fp32'
+        return 'gpu', {'device': device_name(args.device),
+                       prec: dict(common,
+                                  mocov2_peak_gib=m['peak_mem_gib'],
+                                  ccop_peak_gib=c['peak_mem_gib'])}
+    return 'cpu', dict(common, device=device_name(args.device),
+                       mocov2_step_s=m['step_s'], ccop_step_s=c['step_s'])
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    cmd = command_line(argv)
+    if args.record:  # refuse a broken record before minutes of measuring
+        from ccop_plugin.utils.performance_record import (
+            PerformanceRecordError, read_performance_record)
+        try:
+            read_performance_record(args.record)
+        except PerformanceRecordError as e:
+            print(f'error: {e}', file=sys.stderr)
+            return 1
+    load0 = os.getloadavg()
     pipes = bench_pipelines(args) if args.pipeline_images > 0 else []
     if args.boxes is None:
         kept = [p['mean_boxes'] for p in pipes if p['mean_boxes']]
         args.boxes = int(round(kept[0])) if kept else 16
     models = [] if args.skip_model else bench_models(args)
-    md = to_markdown(args, models, pipes)
+    load = (load0[0], os.getloadavg()[0])
+    md = to_markdown(args, models, pipes, load, cmd)
     print(md)
     if args.out:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
         with open(args.out, 'w') as f:
             f.write(md)
         with open(osp.splitext(args.out)[0] + '.json', 'w') as f:
-            json.dump(dict(models=models, pipelines=pipes), f, indent=1)
+            json.dump(dict(models=models, pipelines=pipes,
+                           load_average=load), f, indent=1)
+    if args.record:
+        from ccop_plugin.utils.performance_record import (
+            PerformanceRecordError, update_performance_record)
+        section, values = record_values(args, models, load, cmd)
+        try:
+            update_performance_record(args.record, section, values)
+        except PerformanceRecordError as e:
+            print(f'error: {e}', file=sys.stderr)
+            return 1
+        print(f'recorded {section} in {args.record}')
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -128,6 +128,12 @@ def same_as_loop(json_path, entries, results):
     return True
 
 
+def _two_core_run(args):
+    """The tool's 2-worker run on exactly 2 cores (the 2-core figure)."""
+    cores = len(os.sched_getaffinity(0))
+    return cores == 2 and (args.workers or cores) == 2
+
+
 def cpu_name():
     try:
         with open('/proc/cpuinfo') as f:
@@ -158,7 +164,29 @@ def main(argv=None):
     p.add_argument('--iou', type=float, default=0.5)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--out-md', help='write the report (markdown) here')
+    p.add_argument('--sweep-workers', type=int, nargs='+', metavar='N',
+                   help='also time the tool at full resolution with each of '
+                   'these worker counts (1 included; counts above the cores '
+                   'available are skipped): speed-up over one worker')
+    p.add_argument('--record', help='write the selective_search section of '
+                   'this performance record (docs/benchmarks/'
+                   'performance.json): the 2-core speed-up when pinned to '
+                   '2 cores with 2 workers, the sweep when given')
     args = p.parse_args(argv)
+    if args.sweep_workers and 1 not in args.sweep_workers:
+        args.sweep_workers = [1] + args.sweep_workers
+    if args.record:
+        from ccop_plugin.utils.performance_record import (
+            PerformanceRecordError, read_performance_record)
+        if not _two_core_run(args) and not args.sweep_workers:
+            p.error('--record: nothing to record; the 2-core speed-up needs '
+                    'this process pinned to 2 cores (taskset -c 0,1) and 2 '
+                    'workers, or give --sweep-workers')
+        try:  # refuse a broken record before minutes of measuring
+            read_performance_record(args.record)
+        except PerformanceRecordError as e:
+            print(f'error: {e}', file=sys.stderr)
+            return 1
 
     workers = args.workers or len(os.sched_getaffinity(0))
     # One-time start of the workers' fork server (a fresh interpreter that
@@ -196,6 +224,9 @@ def main(argv=None):
     names = [e.file_name for e in entries]
     n = len(entries)
     load0 = os.getloadavg()
+    from ccop_plugin.utils.performance_record import load_note
+    if load_note(load0[0]):
+        print(load_note(load0[0]), flush=True)
     print(f'{source}; {workers} workers; mode {args.mode}; worker fork '
           f'server start-up {t_start:.1f} s (once per run)', flush=True)
 
@@ -309,6 +340,7 @@ def main(argv=None):
             'filters (aspect in (1/3, 3), sqrt(wh) > 20 px, random-score NMS '
             'at IoU 0.5, top 50).', '',
             f'Machine: {env}.', '',
+            *([load_note(load0[0]), ''] if load_note(load0[0]) else []),
             table, '',
             '* *plain loop*: one process, `read_image` + `propose` per image '
             '(what the reference script does per worker).',
@@ -348,8 +380,53 @@ def main(argv=None):
         with open(args.out_md, 'w') as f:
             f.write('\n'.join(md))
         print(f'wrote {args.out_md}')
+    sweep = {}
+    if args.sweep_workers:
+        cores = len(os.sched_getaffinity(0))
+        counts = sorted({w for w in args.sweep_workers if w <= cores})
+        skipped = sorted({w for w in args.sweep_workers if w > cores})
+        times = {}
+        for w in counts:
+            times[w], _, _ = tool(img_dir, entries, cfg_full, w, tmp,
+                                  f'sweep{w}')
+        sweep = {str(w): times[1] / times[w] for w in counts}
+        sweep_md = ['', f'Worker sweep at full resolution ({n} images, '
+                    'tool wall time, speed-up over 1 worker'
+                    + (f'; skipped {skipped}: only {cores} cores' if skipped
+                       else '') + '):', '',
+                    '| workers | ' + ' | '.join(map(str, counts)) + ' |',
+                    '|---|' + '---|' * len(counts),
+                    '| img/s | ' + ' | '.join(
+                        f'{n / times[w]:.2f}' for w in counts) + ' |',
+                    '| speed-up | ' + ' | '.join(
+                        f'{sweep[str(w)]:.2f}x' for w in counts) + ' |']
+        print('\n'.join(sweep_md))
+        if args.out_md:
+            with open(args.out_md, 'a') as f:
+                f.write('\n'.join(sweep_md) + '\n')
+    if args.record:
+        from ccop_plugin.utils.performance_record import (
+            cpu_device_name, update_performance_record)
+        load2 = os.getloadavg()
+        loads = [round(load0[0], 2), round(load2[0], 2)]
+        values = dict(device=cpu_device_name(usable_cores=False))
+        if _two_core_run(args):
+            values.update(two_core_speedup_full_res=t_loop / t_tool,
+                          sec_per_image_full_res=t_loop / n,
+                          two_core_command=cmd, two_core_load_average=loads)
+        if sweep:
+            values.update(workers_speedup=sweep, sweep_command=cmd,
+                          sweep_load_average=loads)
+        try:
+            update_performance_record(args.record, 'selective_search',
+                                      values)
+        except PerformanceRecordError as e:
+            print(f'error: {e}', file=sys.stderr)
+            return 1
+        print(f'recorded selective_search in {args.record}')
     tmp_obj.cleanup()
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -1,0 +1,249 @@
+"""docs/benchmarks/performance.json: one writer, merge per section, refusals
+(fake numbers, no measurement)."""
+import json
+import math
+import os
+
+import pytest
+
+from ccop_plugin.utils.performance_record import (
+    PerformanceRecordError, read_performance_record,
+    update_performance_record, validate_performance_record)
+
+FP32 = dict(mocov2_img_s=861.0, ccop_img_s=465.0, mocov2_peak_gib=3.33,
+            ccop_peak_gib=4.93)
+BF16 = dict(mocov2_img_s=833.0, ccop_img_s=512.0, mocov2_peak_gib=2.01,
+            ccop_peak_gib=3.27)
+CPU = dict(device='CPU x', mocov2_img_s=3.5, ccop_img_s=1.8,
+           ccop_over_mocov2=1.92, load_average=[9.5, 10.2],
+           setting='ResNet-18, batch 8, 128 px', command='python ...')
+SS = dict(device='CPU x, 2 cores', two_core_speedup_full_res=1.8,
+          sec_per_image_full_res=3.15,
+          workers_speedup={'1': 1.0, '2': 1.8, '16': 9.4})
+
+
+def test_sections_merge_and_leave_the_others(tmp_path):
+    path = str(tmp_path / 'sub' / 'performance.json')
+    update_performance_record(path, 'cpu', CPU)
+    update_performance_record(path, 'gpu', dict(device='H100', fp32=FP32))
+    update_performance_record(path, 'gpu', dict(device='H100', bf16=BF16))
+    rec = update_performance_record(path, 'selective_search', SS)
+    with open(path) as f:
+        on_disk = json.load(f)
+    assert on_disk == rec
+    assert rec == dict(cpu=CPU, gpu=dict(device='H100', fp32=FP32, bf16=BF16),
+                       selective_search=SS)
+    # a new cpu run replaces the cpu section as a whole, nothing else
+    cpu2 = dict(device='CPU y', mocov2_img_s=4.0, ccop_img_s=2.0)
+    rec = update_performance_record(path, 'cpu', cpu2)
+    assert rec['cpu'] == cpu2 and rec['gpu']['fp32'] == FP32
+    assert rec['selective_search'] == SS
+    assert read_performance_record(path) == rec
+    # no temporary file left next to the record
+    assert sorted(p.name for p in (tmp_path / 'sub').iterdir()) == [
+        'performance.json']
+
+
+@pytest.mark.parametrize('section,values,match', [
+    ('cpu', dict(CPU, mocov2_img_s=float('nan')), 'cpu.mocov2_img_s'),
+    ('cpu', dict(CPU, ccop_img_s=math.inf), 'finite'),
+    ('cpu', dict(CPU, ccop_img_s=-1.0), 'positive'),
+    ('cpu', dict(CPU, speed=1.0), "unknown key.*'speed'"),
+    ('cpu', dict(device='x', ccop_img_s=1.0), "lacks 'mocov2_img_s'"),
+    ('cpu', dict(CPU, load_average=[1.0]), 'load_average'),
+    ('gpu', dict(device='H100', fp32=FP32, bf16=None), 'gpu.bf16'),
+    ('gpu', dict(device='H100', fp16=FP32), "'fp16'"),
+    ('gpu', dict(device='H100', fp32=dict(FP32, ccop_peak_gib=None)),
+     'gpu.fp32.ccop_peak_gib'),
+    ('selective_search', dict(SS, workers_speedup={'one': 1.0}), "'one'"),
+    ('selective_search', dict(SS, workers_speedup={'1': 2.0}),
+     'must be 1.0'),
+    ('selective_search', dict(device='x', sec_per_image_full_res=1.0),
+     'at least one'),
+    ('disk', dict(x=1), "unknown section 'disk'"),
+])
+def test_bad_values_are_refused_and_nothing_written(tmp_path, section,
+                                                    values, match):
+    path = str(tmp_path / 'performance.json')
+    update_performance_record(path, 'gpu', dict(device='H100', fp32=FP32))
+    before = open(path).read()
+    with pytest.raises(PerformanceRecordError, match=match) as e:
+        update_performance_record(path, section, values)
+    msg = str(e.value)
+    assert msg.startswith(path + ': ') and '\n' not in msg
+    assert open(path).read() == before
+
+
+@pytest.mark.parametrize('content', [
+    '{not json', '[1, 2]', '{"results": {}}',
+    json.dumps(dict(cpu=dict(CPU, mocov2_img_s='fast'))),
+])
+def test_a_file_that_is_not_a_record_is_refused(tmp_path, content):
+    path = tmp_path / 'performance.json'
+    path.write_text(content)
+    with pytest.raises(PerformanceRecordError, match='performance.json') as e:
+        update_performance_record(str(path), 'cpu', CPU)
+    assert '\n' not in str(e.value)
+    assert path.read_text() == content
+
+
+def test_selective_search_groups_merge_from_separate_runs(tmp_path):
+    path = str(tmp_path / 'performance.json')
+    two = dict(device='VM', two_core_speedup_full_res=1.8,
+               sec_per_image_full_res=3.1, two_core_command='taskset ...',
+               two_core_load_average=[0.5, 1.5])
+    sweep = dict(device='VM', workers_speedup={'1': 1.0, '16': 9.4},
+                 sweep_command='python ...', sweep_load_average=[1., 2.])
+    update_performance_record(path, 'selective_search', two)
+    rec = update_performance_record(path, 'selective_search', sweep)
+    assert rec['selective_search'] == dict(two, **sweep)
+    # a new 2-core run replaces its group only
+    rec = update_performance_record(path, 'selective_search', dict(
+        device='VM', two_core_speedup_full_res=1.7))
+    assert rec['selective_search'] == dict(
+        sweep, two_core_speedup_full_res=1.7)
+    with pytest.raises(PerformanceRecordError, match='two machines'):
+        update_performance_record(path, 'selective_search', dict(
+            device='other', two_core_speedup_full_res=1.9))
+
+
+def test_gpu_precisions_from_two_devices_are_not_mixed(tmp_path):
+    path = str(tmp_path / 'performance.json')
+    update_performance_record(path, 'gpu', dict(device='H100', fp32=FP32))
+    with pytest.raises(PerformanceRecordError, match='two machines'):
+        update_performance_record(path, 'gpu', dict(device='H200',
+                                                    bf16=BF16))
+    # replacing both precisions from the new device is fine
+    rec = update_performance_record(path, 'gpu', dict(device='H200',
+                                                      fp32=FP32, bf16=BF16))
+    assert rec['gpu']['device'] == 'H200'
+
+
+def test_validate_accepts_the_issue_example():
+    validate_performance_record(dict(
+        gpu=dict(device='NVIDIA H100', fp32=FP32, bf16=BF16),
+        cpu=dict(device='cpu', mocov2_img_s=1., ccop_img_s=0.5),
+        selective_search=dict(two_core_speedup_full_res=1.8,
+                              workers_speedup={'1': 1.0, '2': 1.8})))
+    validate_performance_record({})
+
+
+# ------------------------------------------------- tools/benchmark_pretrain.py
+def _load_tool(name):
+    import importlib.util
+    import os.path as osp
+    path = osp.join(osp.dirname(osp.dirname(osp.dirname(
+        osp.abspath(__file__)))), 'tools', name)
+    spec = importlib.util.spec_from_file_location(name[:-3], path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_pretrain_benchmark_records_interleaved_steps(tmp_path, capsys):
+    """A tiny CPU run: both models' steps timed in one process, the median
+    ratio and the load average in the table, the cpu section recorded."""
+    tool = _load_tool('benchmark_pretrain.py')
+    path = str(tmp_path / 'performance.json')
+    update_performance_record(path, 'selective_search', SS)
+    rc = tool.main(['--device', 'cpu', '--depth', '18', '--batch', '2',
+                    '--size', '32', '--boxes', '2', '--iters', '2',
+                    '--warmup', '0', '--queue-len', '64', '--no-profile',
+                    '--pipeline-images', '0', '--record', path])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert 'Steps interleaved (2 timed of each' in out
+    assert 'load average' in out
+    rec = read_performance_record(path)
+    assert rec['selective_search'] == SS
+    cpu = rec['cpu']
+    assert cpu['setting'].startswith('ResNet-18, batch 2, 32 px')
+    assert math.isclose(cpu['ccop_over_mocov2'],
+                        cpu['ccop_step_s'] / cpu['mocov2_step_s'])
+    assert math.isclose(cpu['ccop_img_s'], 2 / cpu['ccop_step_s'])
+    assert '--record' in cpu['command']
+
+
+def test_pretrain_benchmark_refuses_a_broken_record_before_measuring(
+        tmp_path, capsys):
+    tool = _load_tool('benchmark_pretrain.py')
+    path = tmp_path / 'performance.json'
+    path.write_text('{"cpu": 1}')
+    rc = tool.main(['--device', 'cpu', '--pipeline-images', '0',
+                    '--record', str(path)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and err.startswith(f'error: {path}: cpu must be')
+    assert path.read_text() == '{"cpu": 1}'
+
+
+def test_pretrain_benchmark_gpu_values_follow_the_schema(monkeypatch):
+    tool = _load_tool('benchmark_pretrain.py')
+    monkeypatch.setattr(tool, 'device_name', lambda d: 'NVIDIA H200')
+    args = tool.parse_args(['--device', 'cuda', '--amp', '--boxes', '16'])
+    models = [dict(name='mocov2', step_s=0.04, img_per_s=800.,
+                   peak_mem_gib=2.0),
+              dict(name='ccop', step_s=0.05, img_per_s=640.,
+                   peak_mem_gib=3.2)]
+    section, values = tool.record_values(args, models, (1.0, 2.0), 'cmd')
+    assert section == 'gpu' and values['device'] == 'NVIDIA H200'
+    validate_performance_record({section: values})
+    assert values['bf16']['ccop_peak_gib'] == 3.2
+    assert math.isclose(values['bf16']['ccop_over_mocov2'], 1.25)
+    assert tool.workers_needed(640., 40.7) == 16
+
+
+# ----------------------------------------- tools/benchmark_selective_search.py
+def test_selective_search_benchmark_records_its_section(tmp_path, capsys):
+    tool = _load_tool('benchmark_selective_search.py')
+    path = str(tmp_path / 'performance.json')
+    update_performance_record(path, 'cpu', CPU)
+    rc = tool.main(['--num-images', '1', '--size', '96x72', '--workers', '2',
+                    '--max-sizes', '48', '--no-unscaled-k',
+                    '--sweep-workers', '2', '64', '--record', path])
+    out = capsys.readouterr().out
+    assert rc == 0 and 'Worker sweep at full resolution' in out
+    rec = read_performance_record(path)
+    assert rec['cpu'] == CPU
+    ss = rec['selective_search']
+    assert set(ss['workers_speedup']) <= {'1', '2'}  # 64 > cores: skipped
+    assert ss['workers_speedup']['1'] == 1.0
+    assert '--sweep-workers' in ss['sweep_command']
+    if len(os.sched_getaffinity(0)) == 2:  # the 2-core figure: 2 cores only
+        assert ss['two_core_speedup_full_res'] > 0
+        assert ss['sec_per_image_full_res'] > 0
+    else:
+        assert 'two_core_speedup_full_res' not in ss
+
+
+def test_selective_search_benchmark_refuses_before_measuring(tmp_path,
+                                                             capsys):
+    tool = _load_tool('benchmark_selective_search.py')
+    path = tmp_path / 'performance.json'
+    path.write_text('{"selective_search": {"workers_speedup": {}}}')
+    rc = tool.main(['--workers', '2', '--sweep-workers', '1',
+                    '--record', str(path)])
+    assert rc == 1
+    assert capsys.readouterr().err.startswith(f'error: {path}: ')
+    with pytest.raises(SystemExit):  # 3 workers, no sweep: nothing to record
+        tool.main(['--workers', '3', '--record', str(path)])
+    assert 'nothing to record' in capsys.readouterr().err
+
+
+def test_cpu_device_name_counts_usable_or_machine_cores():
+    from ccop_plugin.utils.performance_record import cpu_device_name
+    assert cpu_device_name().endswith(
+        f', {len(os.sched_getaffinity(0))} cores')
+    assert cpu_device_name(usable_cores=False).endswith(
+        f', {os.cpu_count()} cores')
+
+
+def test_load_note_warns_only_when_the_cores_were_shared():
+    from ccop_plugin.utils.performance_record import load_note
+    assert load_note(0.0) == ''
+    note = load_note(1000.0)
+    assert note.startswith('warning: load average 1000.0') and '\n' not in note
+
+
+def test_a_gpu_section_needs_a_precision():
+    with pytest.raises(PerformanceRecordError, match='fp32, bf16'):
+        validate_performance_record(dict(gpu=dict(device='H100')))
