@@ -26,8 +26,9 @@ import json
 import math
 import os
 import os.path as osp
-import tempfile
 from typing import Any, Dict
+
+from .fileio import atomic_write_json
 
 __all__ = ['GROUPS', 'SCHEMA', 'PerformanceRecordError', 'cpu_device_name',
            'load_note',
@@ -277,17 +278,5 @@ def update_performance_record(path: str, section: str,
     except PerformanceRecordError as e:
         raise PerformanceRecordError(f'{path}: {e}') from None
     record[section] = new
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.performance.', suffix='.json',
-                               dir=folder)
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as f:
-            json.dump(record, f, indent=2, sort_keys=True)
-            f.write('\n')
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    atomic_write_json(path, record, indent=2, sort_keys=True)
     return record
