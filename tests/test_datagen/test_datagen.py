@@ -242,3 +242,20 @@ def test_adopts_a_dataset_of_the_previous_version(tmp_path):
                             **dict(SMALL, num_unlabeled=2))
     assert sorted(os.listdir(osp.join(root, 'images/unlabeled'))) == [
         '000001.png', '000002.png']
+
+
+@pytest.mark.parametrize('by_class', [True, False])
+def test_texture_names_the_class_only_when_asked(tmp_path, by_class):
+    """Format 2 shares texture families across classes: a descriptor of the
+    mask interior's texture (no outline, no background) names the class at
+    chance level; with ``texture_by_class`` (format 1) it names most."""
+    from ccop_plugin.evaluation.linear_probe import linear_probe
+    root = str(tmp_path / 'd')
+    generate_synthetic_coco(root, seed=0, num_unlabeled=1, num_train=90,
+                            num_val=40, img_size=96,
+                            texture_by_class=by_class)
+    res = linear_probe(None, root, features='mask_texture')
+    if by_class:
+        assert res['acc'] > 0.6
+    else:
+        assert res['acc'] < res['chance'] + 0.12
