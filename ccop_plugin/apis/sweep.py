@@ -207,6 +207,7 @@ def run_sweep(base: MainJobConfig, iters: Sequence[int],
                                results=res['values'],
                                separation=separation(res['values'])))
             write_sweep_record(record, protocol, points)
+            os.makedirs(base.work_dir, exist_ok=True)
             with open(osp.join(base.work_dir, 'sweep.md'), 'w') as f:
                 f.write(sweep_table(points, methods))
     return dict(protocol=protocol, points=points)
