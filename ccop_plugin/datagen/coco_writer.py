@@ -13,7 +13,7 @@ from pycocotools import mask as mask_utils
 from ..utils.fileio import atomic_write_bytes, atomic_write_json
 from .scenes import SceneConfig, render_scene
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 META_FILE = 'meta.json'
 # written first, before any other file: the folder is this tool's, and the
 # files listed are the ones it wrote (the only ones it may replace or delete)

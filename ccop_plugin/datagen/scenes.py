@@ -4,7 +4,8 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from .shapes import CLASS_TEXTURES, CLASSES, SHAPES, background, texture
+from .shapes import (CLASS_TEXTURES, CLASSES, SHAPES, TEXTURES, background,
+                     texture)
 
 
 @dataclass
@@ -27,6 +28,13 @@ class SceneConfig:
             image as clutter).
         min_area (int): Visible area in pixels below which an object is
             dropped.
+        texture_by_class (bool): Paint every object of a class with that
+            class's texture family (:data:`CLASS_TEXTURES`), as format 1
+            did. Default False: each object draws its family uniformly
+            from :data:`TEXTURES`, independently of its class, so the class
+            can be read only off the object's shape (a texture descriptor of
+            the mask interior names the class in 82 % of the val objects of
+            format 1, and at chance level here; docs/science.md).
     """
     height: int = 128
     width: int = 128
@@ -37,6 +45,7 @@ class SceneConfig:
     max_scale: float = 0.25
     min_visible: float = 0.35
     min_area: int = 30
+    texture_by_class: bool = False
 
     def __post_init__(self):
         unknown = [c for c in self.classes if c not in SHAPES]
@@ -85,7 +94,11 @@ def render_scene(rng: np.random.Generator, cfg: SceneConfig
         cx = rng.uniform(0.3 * r, w - 0.3 * r)
         cy = rng.uniform(0.3 * r, h - 0.3 * r)
         mask = SHAPES[name](rng, h, w, cx, cy, r).astype(bool)
-        tex = texture(rng, CLASS_TEXTURES[name], h, w)
+        if cfg.texture_by_class:
+            family = CLASS_TEXTURES[name]
+        else:
+            family = TEXTURES[int(rng.integers(len(TEXTURES)))]
+        tex = texture(rng, family, h, w)
         img[mask] = tex[mask]
         owner[mask] = k
         labels.append(label)

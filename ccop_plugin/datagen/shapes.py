@@ -1,16 +1,18 @@
 """Shapes and textures of the synthetic detection dataset.
 
-Every object class is a shape with its own texture family, so that a detector
-can tell the classes apart from both outline and appearance. Colours and the
-texture's parameters (period, orientation, phase) vary per instance, so colour
-alone never identifies a class.
+Every object class is a shape. Texture families are shared by all classes
+(each object draws one, see ``SceneConfig.texture_by_class``), and colours
+and the texture's parameters (period, orientation, phase) vary per
+instance, so neither colour nor texture identifies a class: the outline
+does.
 """
 from typing import Callable, Dict, List, Tuple
 
 import cv2
 import numpy as np
 
-# class name -> texture family (the class order defines category ids 1..N)
+# class name -> the texture family of format 1 (``texture_by_class=True``);
+# the class order defines category ids 1..N
 CLASS_TEXTURES: Dict[str, str] = {
     'circle': 'stripes',
     'rectangle': 'checker',
@@ -20,6 +22,7 @@ CLASS_TEXTURES: Dict[str, str] = {
     'cross': 'crosshatch',
 }
 CLASSES: Tuple[str, ...] = tuple(CLASS_TEXTURES)
+TEXTURES: Tuple[str, ...] = tuple(CLASS_TEXTURES.values())
 
 
 def _rotate(points: np.ndarray, angle: float) -> np.ndarray:

@@ -285,3 +285,20 @@ def test_write_scenes(tmp_path):
     a = cv2.imread(osp.join(d, 'sub', 'a.png'))
     assert np.array_equal(a, make_scene(40, 50, seed=2 * 100003)[0])  # PNG
     assert cv2.imread(osp.join(d, 'scene_00002.jpg')).shape == (40, 50, 3)
+
+
+@pytest.mark.parametrize('by_class', [True, False])
+def test_texture_names_the_class_only_when_asked(tmp_path, by_class):
+    """Format 2 shares texture families across classes: a descriptor of the
+    mask interior's texture (no outline, no background) names the class at
+    chance level; with ``texture_by_class`` (format 1) it names most."""
+    from ccop_plugin.evaluation.linear_probe import linear_probe
+    root = str(tmp_path / 'd')
+    generate_synthetic_coco(root, seed=0, num_unlabeled=1, num_train=90,
+                            num_val=40, img_size=96,
+                            texture_by_class=by_class)
+    res = linear_probe(None, root, features='mask_texture')
+    if by_class:
+        assert res['acc'] > 0.6
+    else:
+        assert res['acc'] < res['chance'] + 0.12

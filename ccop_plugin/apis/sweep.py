@@ -1,0 +1,200 @@
+"""Budget sweep: at which pre-training length and data size do methods
+separate?
+
+Each grid point (number of unlabeled images x pre-training iterations) is a
+multi-seed comparison (:func:`~ccop_plugin.apis.main_job.run_comparison`)
+scored on the **val** split (no test split is read: the final figures of
+``tools/compare_pretraining.py --num-test N`` come from a split the sweep
+never saw). Points of the same data size share one work dir, so the runs
+that do not depend on the budget (no pre-training) are computed once, and a
+rerun reuses every finished stage.
+
+The sweep's record (``write_sweep_record`` is the only writer)::
+
+    {"protocol": {<settings, methods, seeds, grid, machine>},
+     "points": [{"num_unlabeled": U, "pretrain_iters": I, "seconds": s,
+                 "results": {<method>: {"probe_acc": [per seed],
+                                        "bbox_ap": [...], "segm_ap": [...]}},
+                 "separation": {<measure>: {...}}}]}
+"""
+import json
+import math
+import os.path as osp
+import time
+from dataclasses import replace
+from typing import Dict, List, Optional, Sequence
+
+from ..utils.fileio import atomic_write_json, atomic_write_text
+from .main_job import (MainJobConfig, check_methods, comparison_protocol,
+                       run_comparison)
+
+SWEEP_WRITER = 'ccop_plugin.apis.sweep.write_sweep_record'
+MEASURES = ('bbox_ap', 'segm_ap', 'probe_acc')
+
+
+def _mean_std(xs: Sequence[float]) -> Dict:
+    n = len(xs)
+    if not n:
+        return dict(mean=None, std=None, n=0)
+    mean = sum(xs) / n
+    std = (math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1))
+           if n > 1 else None)
+    return dict(mean=mean, std=std, n=n)
+
+
+def separation(values: Dict[str, Dict[str, List]], a: str = 'ccop',
+               b: str = 'mocov2', base: str = 'none') -> Dict:
+    """How clearly method ``a`` and ``b`` separate, per measure.
+
+    For every measure measured for both: the paired differences ``a - b``
+    per seed (same seed, same data), their mean and sample std, the number
+    of seeds where ``a`` wins, ``stable`` (every seed has the same
+    non-zero sign) and ``beyond_one_std`` (``|mean| > std``). With ``base``
+    in ``values``: the seeds where ``a`` / ``b`` beat it.
+    """
+    out = {}
+    if a not in values or b not in values:
+        return out
+    for k in MEASURES:
+        pairs = [(x, y) for x, y in zip(values[a][k], values[b][k])
+                 if x is not None and y is not None]
+        if not pairs:
+            continue
+        diffs = [x - y for x, y in pairs]
+        ms = _mean_std(diffs)
+        signs = {(d > 0) - (d < 0) for d in diffs}
+        res = dict(diffs=diffs, mean=ms['mean'], std=ms['std'],
+                   wins=sum(d > 0 for d in diffs), seeds=len(diffs),
+                   stable=len(signs) == 1 and 0 not in signs,
+                   beyond_one_std=(ms['std'] is not None and
+                                   abs(ms['mean']) > ms['std']))
+        if base in values:
+            for m in (a, b):
+                res[f'{m}_beats_{base}'] = sum(
+                    x is not None and z is not None and x > z
+                    for x, z in zip(values[m][k], values[base][k]))
+        out[k] = res
+    return out
+
+
+def _check_sweep(obj, path: str) -> None:
+    def bad(msg):
+        raise ValueError(f'{path}: not a sweep record: {msg}')
+    if not isinstance(obj, dict) or set(obj) != {'protocol', 'points'}:
+        bad('expected exactly the keys "protocol" and "points"')
+    if not isinstance(obj['points'], list):
+        bad('"points" must be a list')
+    for p in obj['points']:
+        if not isinstance(p, dict) or not {
+                'num_unlabeled', 'pretrain_iters', 'results'} <= set(p):
+            bad('every point needs num_unlabeled, pretrain_iters, results')
+
+
+def read_sweep_record(path: str) -> Dict:
+    """Read and check a record of :func:`write_sweep_record`."""
+    try:
+        with open(path) as f:
+            obj = json.load(f)
+    except ValueError as e:
+        raise ValueError(f'{path}: not JSON ({e})') from None
+    _check_sweep(obj, path)
+    return obj
+
+
+def write_sweep_record(path: str, protocol: Dict, points: List[Dict]) -> Dict:
+    """Write the sweep's record atomically; a file there that is not a
+    record of this writer is an error (nothing is written)."""
+    if osp.lexists(path):
+        try:
+            ours = read_sweep_record(path)['protocol'].get(
+                'writer') == SWEEP_WRITER
+        except (OSError, ValueError):
+            ours = False
+        if not ours:
+            raise FileExistsError(
+                f'{path} exists and is not a sweep record of this tool; '
+                'nothing was written: move it away or pass another path')
+    obj = dict(protocol=dict(protocol, writer=SWEEP_WRITER), points=points)
+    _check_sweep(obj, path)
+    atomic_write_json(path, obj, allow_nan=False)
+    return obj
+
+
+def _pct(x: Optional[float]) -> str:
+    return '-' if x is None else f'{100 * x:.1f}'
+
+
+def sweep_table(points: List[Dict], methods: Sequence[str]) -> str:
+    """Markdown: per grid point the mean (x100) of each method and the
+    paired CCOP - MoCo v2 difference (mean ± std, seeds won)."""
+    lines = ['| unlabeled | iters | measure | ' + ' | '.join(methods) +
+             ' | CCOP - MoCo v2 (paired) | CCOP wins | stable |',
+             '|' + ' --- |' * (len(methods) + 6)]
+    for p in points:
+        for k in MEASURES:
+            means = [_mean_std([v for v in p['results'][m][k]
+                                if v is not None])['mean'] for m in methods]
+            if all(v is None for v in means):
+                continue
+            sep = p.get('separation', {}).get(k)
+            diff = wins = stable = '-'
+            if sep:
+                diff = _pct(sep['mean'])
+                if sep['std'] is not None:
+                    diff += f' ± {100 * sep["std"]:.1f}'
+                wins = f'{sep["wins"]} of {sep["seeds"]}'
+                stable = 'yes' if sep['stable'] else 'no'
+            lines.append(
+                f'| {p["num_unlabeled"]} | {p["pretrain_iters"]} | {k} | ' +
+                ' | '.join(_pct(v) for v in means) +
+                f' | {diff} | {wins} | {stable} |')
+    return '\n'.join(lines) + '\n'
+
+
+def run_sweep(base: MainJobConfig, iters: Sequence[int],
+              num_unlabeled: Sequence[int], methods: Sequence[str],
+              seeds: Sequence[int], record: str,
+              probe: bool = True) -> Dict:
+    """Run every grid point (data sizes outer, iterations inner, shortest
+    first) and rewrite ``record`` and ``<work_dir>/sweep.md`` after each.
+
+    Args:
+        base: Settings of every point but ``num_unlabeled`` and
+            ``pretrain_iters``; its ``num_test`` is ignored (val only).
+        iters / num_unlabeled: The grid.
+        methods / seeds: As :func:`run_comparison`.
+        record: Path of the sweep record.
+        probe: Measure the linear probe too.
+    """
+    methods = check_methods(methods)
+    if not iters or not num_unlabeled or min(iters) < 1 or \
+            min(num_unlabeled) < 1:
+        raise ValueError('the grid needs positive --iters and '
+                         f'--num-unlabeled, got {iters}, {num_unlabeled}')
+    if osp.lexists(record):
+        read_sweep_record(record)  # refuse a foreign file before hours
+    base = replace(base, num_test=0)
+    protocol = comparison_protocol(base, methods, seeds)
+    protocol.update(grid=dict(num_unlabeled=sorted(num_unlabeled),
+                              pretrain_iters=sorted(iters)),
+                    split='val', started_utc=time.strftime(
+                        '%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
+    for k in ('num_unlabeled', 'pretrain_iters'):
+        protocol['settings'].pop(k, None)
+    points = []
+    for u in sorted(num_unlabeled):
+        for it in sorted(iters):
+            cfg = replace(base, num_unlabeled=u, pretrain_iters=it,
+                          work_dir=osp.join(base.work_dir, f'unlabeled{u}'))
+            t0 = time.time()
+            res = run_comparison(
+                cfg, methods, seeds, probe=probe,
+                record=osp.join(cfg.work_dir, f'science_iters{it}.json'))
+            points.append(dict(num_unlabeled=u, pretrain_iters=it,
+                               seconds=round(time.time() - t0, 1),
+                               results=res['values'],
+                               separation=separation(res['values'])))
+            write_sweep_record(record, protocol, points)
+            atomic_write_text(osp.join(base.work_dir, 'sweep.md'),
+                              sweep_table(points, methods))
+    return dict(protocol=protocol, points=points)
