@@ -6,7 +6,8 @@ instead of repeating blocks) must not change what any of them resolves to:
 of every config (``_base_`` files excluded), JSON-normalised (tuples become
 lists). Only the keys the runner and the tools read are compared: the
 helper variables below exist to build those keys (and to be inherited), so a
-refactor may add, remove or alias them. Regenerate an entry only for a deliberate change of a resolved value:
+refactor may add, remove or alias them. Regenerate an entry only for a
+deliberate change of a resolved value:
 
     PYTHONPATH=$PWD python tests/test_configs/test_config_resolution.py \
         configs/x/y.py [...]
