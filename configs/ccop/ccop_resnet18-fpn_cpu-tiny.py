@@ -21,23 +21,11 @@ model = dict(
     curriculum=dict(n_jitter=10))
 
 data_root = 'data/demo/'
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadProposals', max_num=100),
-    dict(
-        type='BoxAwareMultiView',
-        num_views=2,
-        size=crop_size,
-        scale=(0.1, 1.),
-        ratio=(3. / 4., 4. / 3.),
-        part_thr=0.6,
-        area_thr=26,  # 144 px scaled by (96 / 224) ** 2
-        min_num_boxes=1,
-        max_tries=10,
-        flip_prob=0.5,
-        transforms=[{{_base_.photometric_pipeline}}]),
-    dict(type='PackBoxSelfSupInputs'),
-]
+# the paper's box-aware pipeline with 96-px views
+train_pipeline = _base_.train_pipeline
+train_pipeline[2].update(
+    size=crop_size,
+    area_thr=26)  # 144 px scaled by (96 / 224) ** 2
 train_dataloader = dict(
     batch_size=4,
     num_workers=0,
