@@ -5,8 +5,8 @@
 # the warm-up boxes (first 20 epochs) from that file's annotations, i.e. the
 # ground-truth boxes; for whole-image warm-up boxes give an ann_file whose
 # images carry no annotations. Then every 20 epochs (ContrastiveCrop's
-# schedule) the momentum encoder's C5 heat map (channel sum, min-max, thr 0.1) gives up to
-# 8 centre-suppressed boxes per image.
+# schedule) the momentum encoder's C5 heat map (channel sum, min-max, thr
+# 0.1) gives up to 8 centre-suppressed boxes per image.
 _base_ = ['../ccop/ccop_resnet50-fpn_8xb32-coslr-800e_coco.py']
 
 custom_hooks = [
