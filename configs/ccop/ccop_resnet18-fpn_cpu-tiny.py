@@ -2,7 +2,10 @@
 # batch 4, 20 iterations. Paths point at data/demo; override them with e.g.
 #   --cfg-options train_dataloader.dataset.data_root=/path/ \
 #                 train_dataloader.dataset.ann_file=proposals.json
-_base_ = ['./ccop_resnet50-fpn_8xb32-coslr-800e_coco.py']
+_base_ = [
+    './ccop_resnet50-fpn_8xb32-coslr-800e_coco.py',
+    '../_base_/schedules/cpu-tiny_20iters.py',
+]
 
 crop_size = 96
 model = dict(
@@ -21,23 +24,11 @@ model = dict(
     curriculum=dict(n_jitter=10))
 
 data_root = 'data/demo/'
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadProposals', max_num=100),
-    dict(
-        type='BoxAwareMultiView',
-        num_views=2,
-        size=crop_size,
-        scale=(0.1, 1.),
-        ratio=(3. / 4., 4. / 3.),
-        part_thr=0.6,
-        area_thr=26,  # 144 px scaled by (96 / 224) ** 2
-        min_num_boxes=1,
-        max_tries=10,
-        flip_prob=0.5,
-        transforms=[{{_base_.photometric_pipeline}}]),
-    dict(type='PackBoxSelfSupInputs'),
-]
+# the paper's box-aware pipeline with 96-px views
+train_pipeline = _base_.train_pipeline
+train_pipeline[2].update(
+    size=crop_size,
+    area_thr=26)  # 144 px scaled by (96 / 224) ** 2
 train_dataloader = dict(
     batch_size=4,
     num_workers=0,
@@ -48,25 +39,13 @@ train_dataloader = dict(
         data_prefix=dict(img_path='images/'),
         pipeline=train_pipeline))
 
-optim_wrapper = dict(optimizer=dict(lr=0.03))
-max_iters = 20
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=5),
-    dict(
-        type='CosineAnnealingLR',
-        T_max=max_iters - 5,
-        by_epoch=False,
-        begin=5,
-        end=max_iters)
-]
-train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters)
-default_hooks = dict(
-    checkpoint=dict(
-        type='CheckpointHook', interval=10, by_epoch=False, max_keep_ckpts=2),
-    logger=dict(type='LoggerHook', interval=5))
-log_processor = dict(by_epoch=False)
+optim_wrapper = _base_.tiny_optim_wrapper
+param_scheduler = _base_.tiny_param_scheduler
+train_cfg = _base_.tiny_train_cfg
+default_hooks = _base_.tiny_default_hooks
+log_processor = _base_.tiny_log_processor
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 # DDP for CPU or GPU modules (`--launcher pytorch` with CPU processes too)
 model_wrapper_cfg = dict(type='AnyDeviceDistributedDataParallel')
-auto_scale_lr = dict(base_batch_size=4)
-randomness = dict(seed=0)
+auto_scale_lr = _base_.tiny_auto_scale_lr
+randomness = _base_.tiny_randomness

@@ -3,7 +3,10 @@
 # ResNet-50 + FPN (BN), 8 GPUs x 32 images, SGD lr 0.3 (momentum 0.9, wd 1e-4),
 # 10-epoch linear warm-up then cosine, 800 epochs on COCO train2017 with
 # selective-search proposals (tools/selective_search.py).
-_base_ = ['mmpretrain::_base_/default_runtime.py']
+_base_ = [
+    'mmpretrain::_base_/default_runtime.py',
+    '../_base_/datasets/proposal_pipeline.py',
+]
 
 custom_imports = dict(imports=['ccop_plugin'], allow_failed_imports=False)
 
@@ -80,52 +83,14 @@ data_root = 'data/coco/'
 ann_file = 'proposals/selective_search_train2017.json'
 img_prefix = 'train2017/'
 
-# MoCo v2 photometric augmentation with CCOP's values (saturation 0.2)
-photometric_pipeline = [
-    dict(
-        type='RandomApply',
-        transforms=[
-            dict(
-                type='ColorJitter',
-                brightness=0.4,
-                contrast=0.4,
-                saturation=0.2,
-                hue=0.1)
-        ],
-        prob=0.8),
-    dict(
-        type='RandomGrayscale',
-        prob=0.2,
-        keep_channels=True,
-        channel_weights=(0.114, 0.587, 0.2989)),
-    dict(
-        type='GaussianBlur',
-        magnitude_range=(0.1, 2.0),
-        magnitude_std='inf',
-        prob=0.5),
-]
-
-# Box-aware views: RandomResizedCrop 224, scale (0.1, 1), ratio (3/4, 4/3),
-# a box is kept when > 60% of its area survives and its area in both views
-# is > 144 px, >= 1 box, 10 tries, horizontal flip 0.5 per view (reference
-# ContrastiveBox / ScaleInstanceContrastAug).
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadProposals', max_num=100),
-    dict(
-        type='BoxAwareMultiView',
-        num_views=2,
-        size=224,
-        scale=(0.1, 1.),
-        ratio=(3. / 4., 4. / 3.),
-        part_thr=0.6,
-        area_thr=144,
-        min_num_boxes=1,
-        max_tries=10,
-        flip_prob=0.5,
-        transforms=[photometric_pipeline]),
-    dict(type='PackBoxSelfSupInputs'),
-]
+# the box-aware proposal pipeline (configs/_base_/datasets/
+# proposal_pipeline.py): MoCo v2's photometric augmentation with CCOP's
+# values (saturation 0.2) in box-aware views: RandomResizedCrop 224, scale
+# (0.1, 1), ratio (3/4, 4/3), a box is kept when > 60% of its area survives
+# and its area in both views is > 144 px, >= 1 box, 10 tries, horizontal
+# flip 0.5 per view (reference ContrastiveBox / ScaleInstanceContrastAug).
+photometric_pipeline = _base_.proposal_view_pipeline
+train_pipeline = _base_.proposal_train_pipeline
 
 train_dataloader = dict(
     batch_size=32,

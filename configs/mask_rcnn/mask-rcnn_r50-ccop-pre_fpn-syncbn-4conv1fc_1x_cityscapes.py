@@ -4,29 +4,12 @@
 # no frozen stage, pre-trained backbone + FPN. mmdet's base initialises from
 # a COCO-trained detector (load_from); here that is switched off so that the
 # pre-training alone is measured.
-_base_ = ['mmdet::cityscapes/mask-rcnn_r50_fpn_1x_cityscapes.py']
+_base_ = [
+    'mmdet::cityscapes/mask-rcnn_r50_fpn_1x_cityscapes.py',
+    '../_base_/models/mask-rcnn_ccop-pre_fpn-syncbn-4conv1fc.py',
+]
 
-# registers the plugin and its safe checkpoint loading (the allowlist that
-# lets --resume load mmengine checkpoints with weights_only=True)
-custom_imports = dict(imports=['ccop_plugin'], allow_failed_imports=False)
-
-pretrained_ckpt = 'work_dirs/ccop_r50_fpn/ccop_r50_fpn_mmdet.pth'
-norm_cfg = dict(type='SyncBN', requires_grad=True)
-
-model = dict(
-    init_cfg=dict(type='Pretrained', checkpoint=pretrained_ckpt),
-    backbone=dict(
-        frozen_stages=-1,
-        norm_cfg=norm_cfg,
-        norm_eval=False,
-        init_cfg=None),
-    neck=dict(norm_cfg=norm_cfg),
-    roi_head=dict(
-        bbox_head=dict(
-            type='Shared4Conv1FCBBoxHead',
-            conv_out_channels=256,
-            norm_cfg=norm_cfg),
-        mask_head=dict(norm_cfg=norm_cfg)))
+model = _base_.ssl_protocol_model
 
 # Detectron2: MIN_SIZE_TRAIN 800-1024 ("choice"), MAX_SIZE 2048
 train_pipeline = [
@@ -42,5 +25,5 @@ train_pipeline = [
 ]
 train_dataloader = dict(dataset=dict(dataset=dict(pipeline=train_pipeline)))
 
-optim_wrapper = dict(paramwise_cfg=dict(norm_decay_mult=0.))
+optim_wrapper = _base_.ssl_protocol_optim_wrapper
 load_from = None

@@ -17,29 +17,12 @@
 #
 # Single-process (non-distributed) runs: mmengine's Runner turns SyncBN into
 # BN when not distributed, so the config runs as is on one GPU or CPU.
-_base_ = ['mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py']
+_base_ = [
+    'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
+    '../_base_/models/mask-rcnn_ccop-pre_fpn-syncbn-4conv1fc.py',
+]
 
-# registers the plugin and its safe checkpoint loading (the allowlist that
-# lets --resume load mmengine checkpoints with weights_only=True)
-custom_imports = dict(imports=['ccop_plugin'], allow_failed_imports=False)
-
-pretrained_ckpt = 'work_dirs/ccop_r50_fpn/ccop_r50_fpn_mmdet.pth'
-norm_cfg = dict(type='SyncBN', requires_grad=True)
-
-model = dict(
-    init_cfg=dict(type='Pretrained', checkpoint=pretrained_ckpt),
-    backbone=dict(
-        frozen_stages=-1,
-        norm_cfg=norm_cfg,
-        norm_eval=False,
-        init_cfg=None),
-    neck=dict(norm_cfg=norm_cfg),
-    roi_head=dict(
-        bbox_head=dict(
-            type='Shared4Conv1FCBBoxHead',
-            conv_out_channels=256,
-            norm_cfg=norm_cfg),
-        mask_head=dict(norm_cfg=norm_cfg)))
+model = _base_.ssl_protocol_model
 
 # Detectron2's MIN_SIZE_TRAIN (640, ..., 800), sampling "choice"
 train_pipeline = [
@@ -55,7 +38,7 @@ train_pipeline = [
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 
-optim_wrapper = dict(paramwise_cfg=dict(norm_decay_mult=0.))
+optim_wrapper = _base_.ssl_protocol_optim_wrapper
 param_scheduler = [
     dict(
         type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,

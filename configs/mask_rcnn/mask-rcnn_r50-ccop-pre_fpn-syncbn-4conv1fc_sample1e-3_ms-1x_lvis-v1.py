@@ -2,28 +2,11 @@
 # multi-scale, 1x), fine-tuned from CCOP with the self-supervised protocol:
 # SyncBN in backbone, FPN and heads, 4conv1fc box head, no frozen stage,
 # pre-trained backbone + FPN (see the COCO config of the same name).
-_base_ = ['mmdet::lvis/mask-rcnn_r50_fpn_sample1e-3_ms-1x_lvis-v1.py']
+_base_ = [
+    'mmdet::lvis/mask-rcnn_r50_fpn_sample1e-3_ms-1x_lvis-v1.py',
+    '../_base_/models/mask-rcnn_ccop-pre_fpn-syncbn-4conv1fc.py',
+]
 
-# registers the plugin and its safe checkpoint loading (the allowlist that
-# lets --resume load mmengine checkpoints with weights_only=True)
-custom_imports = dict(imports=['ccop_plugin'], allow_failed_imports=False)
+model = _base_.ssl_protocol_model
 
-pretrained_ckpt = 'work_dirs/ccop_r50_fpn/ccop_r50_fpn_mmdet.pth'
-norm_cfg = dict(type='SyncBN', requires_grad=True)
-
-model = dict(
-    init_cfg=dict(type='Pretrained', checkpoint=pretrained_ckpt),
-    backbone=dict(
-        frozen_stages=-1,
-        norm_cfg=norm_cfg,
-        norm_eval=False,
-        init_cfg=None),
-    neck=dict(norm_cfg=norm_cfg),
-    roi_head=dict(
-        bbox_head=dict(
-            type='Shared4Conv1FCBBoxHead',
-            conv_out_channels=256,
-            norm_cfg=norm_cfg),
-        mask_head=dict(norm_cfg=norm_cfg)))
-
-optim_wrapper = dict(paramwise_cfg=dict(norm_decay_mult=0.))
+optim_wrapper = _base_.ssl_protocol_optim_wrapper

@@ -8,27 +8,16 @@
 _base_ = [
     'mmpretrain::byol/byol_resnet50_16xb256-coslr-200e_in1k.py',
     '../_base_/datasets/proposal_pipeline.py',
+    '../_base_/models/object_branch_resnet18_tiny.py',
+    '../_base_/schedules/cpu-tiny_20iters.py',
 ]
 
 model = dict(
     type='WithObjectBranch',
     algorithm='BYOL',
-    object_branch=dict(
-        type='ObjectBranch',
-        in_layers=('layer1', 'layer2', 'layer3', 'layer4'),
-        neck=dict(type='mmdet.FPN', in_channels=[64, 128, 256, 512],
-                  out_channels=128, num_outs=4, norm_cfg=dict(type='BN')),
-        roi_neck=dict(type='ObjectRoINeck', in_channels=128,
-                      hid_channels=512, out_channels=128,
-                      featmap_strides=(4, 8, 16, 32),
-                      assign_sizes=(21, 41, 82, 96)),  # CCOP's x 96 / 224
-        roi_head=dict(type='ObjectContrastiveHead', temperature=0.2),
-        intra_head=dict(type='IntraObjectDiscriminationHead', margin=0.4,
-                        iou_thr=0.05),
-        curriculum=None,
-        roi_queue_len=256,
-        feat_dim=128,
-        momentum=0.004),  # BYOL's base momentum (mmengine convention)
+    # without the curriculum; BYOL's base momentum (mmengine convention)
+    object_branch=dict(_base_.object_branch_resnet18_tiny, curriculum=None,
+                       momentum=0.004),
     # tiny: ResNet-18 with BN (one process), small projector / predictor
     backbone=dict(depth=18, norm_cfg=dict(type='BN'), init_cfg=None),
     neck=dict(in_channels=512, hid_channels=512, out_channels=128),
@@ -44,17 +33,9 @@ train_dataloader.dataset.update(data_root='data/demo/',
 train_dataloader.dataset.pipeline[2].update(size=96, area_thr=26)
 
 optim_wrapper = dict(optimizer=dict(lr=0.3))  # LARS, as BYOL's config
-max_iters = 20
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=5),
-    dict(type='CosineAnnealingLR', T_max=max_iters - 5, by_epoch=False,
-         begin=5, end=max_iters)
-]
-train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters)
-default_hooks = dict(
-    checkpoint=dict(type='CheckpointHook', interval=10, by_epoch=False,
-                    max_keep_ckpts=2),
-    logger=dict(type='LoggerHook', interval=5))
-log_processor = dict(by_epoch=False)
-auto_scale_lr = dict(base_batch_size=4)
-randomness = dict(seed=0)
+param_scheduler = _base_.tiny_param_scheduler
+train_cfg = _base_.tiny_train_cfg
+default_hooks = _base_.tiny_default_hooks
+log_processor = _base_.tiny_log_processor
+auto_scale_lr = _base_.tiny_auto_scale_lr
+randomness = _base_.tiny_randomness

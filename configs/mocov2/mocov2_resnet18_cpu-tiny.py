@@ -2,7 +2,10 @@
 # (ResNet-18, 96-px views, queue 256, same optimiser and schedule), for the
 # CCOP / MoCo v2 / scratch comparison on the synthetic data
 # (tools/compare_pretraining.py). Images: any folder, no labels, no proposals.
-_base_ = ['mmpretrain::mocov2/mocov2_resnet50_8xb32-coslr-200e_in1k.py']
+_base_ = [
+    'mmpretrain::mocov2/mocov2_resnet50_8xb32-coslr-200e_in1k.py',
+    '../_base_/schedules/cpu-tiny_20iters.py',
+]
 
 custom_imports = dict(imports=['ccop_plugin'], allow_failed_imports=False)
 
@@ -46,19 +49,11 @@ train_dataloader = dict(
         with_label=False,
         pipeline=train_pipeline))
 
-optim_wrapper = dict(optimizer=dict(lr=0.03))
-max_iters = 20
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=5),
-    dict(type='CosineAnnealingLR', T_max=max_iters - 5, by_epoch=False,
-         begin=5, end=max_iters)
-]
-train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters)
-default_hooks = dict(
-    checkpoint=dict(type='CheckpointHook', interval=10, by_epoch=False,
-                    max_keep_ckpts=2),
-    logger=dict(type='LoggerHook', interval=5))
-log_processor = dict(by_epoch=False)
+optim_wrapper = _base_.tiny_optim_wrapper
+param_scheduler = _base_.tiny_param_scheduler
+train_cfg = _base_.tiny_train_cfg
+default_hooks = _base_.tiny_default_hooks
+log_processor = _base_.tiny_log_processor
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
-auto_scale_lr = dict(base_batch_size=4)
-randomness = dict(seed=0)
+auto_scale_lr = _base_.tiny_auto_scale_lr
+randomness = _base_.tiny_randomness
