@@ -89,7 +89,16 @@ class ProposalImageDataset(BaseDataset):
     Args:
         ann_file (str): COCO-style JSON, or '' to scan the image folder.
         proposal_file (str, optional): COCO-style proposal JSON; None takes
-            the proposals from ``ann_file``.
+            the proposals from ``ann_file`` (when ``proposals_from_ann_file``).
+        proposals_from_ann_file (bool): Without ``proposal_file``, read the
+            proposals from ``ann_file``'s annotations (the proposal tool's
+            output). An ``ann_file`` whose annotations have more than one
+            category is labelled data (e.g. COCO's ``instances_train2017``),
+            not proposals, and is refused: its ground-truth boxes would leak
+            into self-supervised training. False: ``ann_file`` is an image
+            list only and every image starts without proposals (the whole
+            image stands in) until :meth:`load_proposals` (e.g.
+            ``HeatmapProposalHook``) gives it some. Defaults to True.
         data_root (str): Root of ``ann_file``, ``proposal_file`` and images.
         data_prefix (dict): ``img_path``: image folder under ``data_root``.
         missing_images (str): ``'error'`` (default): an image of ``ann_file``
@@ -105,11 +114,13 @@ class ProposalImageDataset(BaseDataset):
     def __init__(self,
                  ann_file: str = '',
                  proposal_file: Optional[str] = None,
+                 proposals_from_ann_file: bool = True,
                  data_root: str = '',
                  data_prefix: dict = dict(img_path=''),
                  missing_images: str = 'error',
                  **kwargs) -> None:
         self.proposal_file = proposal_file
+        self.proposals_from_ann_file = proposals_from_ann_file
         if proposal_file and data_root and not osp.isabs(proposal_file):
             self.proposal_file = osp.join(data_root, proposal_file)
         if not ann_file and not proposal_file:
@@ -172,8 +183,21 @@ class ProposalImageDataset(BaseDataset):
             self._image_names, index = self._list_images()
         if self.proposal_file:
             index = read_proposal_file(self.proposal_file)
+        elif not self.proposals_from_ann_file:
+            index = ProposalIndex(path=self.ann_file, names=[],
+                                  num_boxes=np.zeros(0, np.int64),
+                                  num_valid=np.zeros(0, np.int64),
+                                  sizes=np.zeros((0, 2)))
         elif index is None:  # listed before: ann_file holds the proposals
             index = read_proposal_file(self.ann_file)
+        if len(index.categories) > 1:
+            raise ValueError(
+                f'{index.path}: its annotations have several categories '
+                f'({", ".join(map(str, index.categories[:3]))}, ...): this '
+                'is labelled data, not a proposal file, and its ground-truth '
+                'boxes must not feed self-supervised training; give the '
+                'proposals as proposal_file, or set '
+                'proposals_from_ann_file=False to use it as an image list')
         return self._samples(self._image_names, index)
 
     def _list_images(self):
@@ -184,11 +208,13 @@ class ProposalImageDataset(BaseDataset):
             return [e.file_name for e in list_image_dir(img_dir)], None
         if not osp.isfile(self.ann_file):
             raise FileNotFoundError(f'{self.ann_file}: no such file')
-        listed = read_proposal_file(self.ann_file,
-                                    with_boxes=not self.proposal_file)
+        listed = read_proposal_file(
+            self.ann_file,
+            with_boxes=not self.proposal_file and self.proposals_from_ann_file)
         names, self._skipped_missing = self._check_images_exist(
             img_dir, listed.names)
-        return names, (None if self.proposal_file else listed)
+        with_boxes = not self.proposal_file and self.proposals_from_ann_file
+        return names, (listed if with_boxes else None)
 
     def _samples(self, names: List[str], index: ProposalIndex) -> List[dict]:
         img_dir = self.data_prefix.get('img_path', '') or ''

@@ -51,6 +51,8 @@ class ProposalIndex:
             ``width``/``height`` when the file gives them).
         sizes (np.ndarray): ``(n, 2)`` float ``(height, width)`` of every
             image, NaN when the file does not give them.
+        categories (list): The distinct ``category_id`` of the annotations
+            (proposal files have one class); empty when ``with_boxes=False``.
     """
     path: str
     names: List[str]
@@ -59,6 +61,7 @@ class ProposalIndex:
     num_boxes: np.ndarray = None
     num_valid: np.ndarray = None
     sizes: np.ndarray = None
+    categories: List[Any] = field(default_factory=list)
 
     @property
     def sizes_known(self) -> np.ndarray:
@@ -232,6 +235,7 @@ def read_proposal_file(path: str, with_boxes: bool = True) -> ProposalIndex:
         raise _annotation_error(path, anns, id_to_pos)
     boxes = np.fromiter(chain.from_iterable(bboxes), np.float32,
                         4 * n).reshape(n, 4)
+    index.categories = _categories(anns)
     del bboxes, img_ids, coco, anns
     valid = valid_box_mask(xywh_to_xyxy(boxes), sizes[pos, 0], sizes[pos, 1])
     index.num_boxes = np.bincount(pos, minlength=n_img).astype(np.int64)
@@ -241,6 +245,15 @@ def read_proposal_file(path: str, with_boxes: bool = True) -> ProposalIndex:
     groups = np.split(boxes[order], np.cumsum(index.num_boxes)[:-1])
     index.boxes = dict(zip(names, groups))
     return index
+
+
+def _categories(anns: List[dict]) -> List[Any]:
+    ids = set()
+    for a in anns:
+        ids.add(a.get('category_id', 1))
+        if len(ids) > 1:  # enough to tell proposals from labels
+            break
+    return sorted(ids, key=str)
 
 
 def sanitize_boxes(boxes_xyxy: np.ndarray, img_shape, max_num: int):

@@ -130,3 +130,32 @@ def test_benchmark_pipelines_smoke():
     assert all(r['img_per_s'] > 0 for r in rows)
     assert rows[0]['boxes_per_img'] is None  # MoCo v2 carries no boxes
     assert rows[1]['boxes_per_img'] > 0
+
+
+def test_labelled_ann_file_is_refused_as_proposals_and_usable_as_image_list(
+        tmp_path):
+    """A COCO annotation file (several categories) is ground truth: taking
+    its boxes as proposals would leak labels into pre-training."""
+    img_dir, path = _make(tmp_path)
+    coco = json.loads(path.read_text())
+    coco['annotations'][1]['category_id'] = 7
+    coco['categories'].append(dict(id=7, name='dog'))
+    gt = tmp_path / 'instances_train.json'
+    gt.write_text(json.dumps(coco))
+    kw = dict(type='ProposalImageDataset', ann_file=str(gt),
+              data_prefix=dict(img_path=str(img_dir)), pipeline=[])
+    with pytest.raises(ValueError, match=r'instances_train\.json.*labelled'):
+        DATASETS.build(kw)
+    ds = DATASETS.build(dict(kw, proposals_from_ann_file=False))
+    assert len(ds) == 3
+    assert all(ds.get_data_info(i)['proposals_xywh'].shape == (0, 4)
+               for i in range(3))
+    assert ds.proposal_stats['fallback'] == 3
+    # a proposal file given next to it is used, and the labels never read
+    ds = DATASETS.build(dict(kw, proposal_file=str(path)))
+    assert ds.get_data_info(0)['proposals_xywh'].tolist() == [[5, 5, 30, 20]]
+    # the heat-map hook fills an image-list dataset later
+    ds = DATASETS.build(dict(kw, proposals_from_ann_file=False))
+    ds.load_proposals(str(path))
+    assert ds.get_data_info(1)['proposals_xywh'].tolist() == [
+        [10, 10, 40, 40]]
