@@ -33,7 +33,6 @@ import tempfile
 import time
 from typing import Dict, List
 
-
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CCOP_CFG = osp.join(ROOT, 'configs/ccop/ccop_resnet50-fpn_8xb32-coslr-800e_coco.py')
 MOCO_CFG = 'mocov2/mocov2_resnet50_8xb32-coslr-200e_in1k.py'  # in mmpretrain
@@ -119,9 +118,9 @@ def run_worker(args: argparse.Namespace) -> Dict:
     import torch
     from mmengine.optim import OptimWrapper
     from mmpretrain.registry import MODELS
+    from mmpretrain.utils import register_all_modules
 
     import ccop_plugin  # noqa: F401
-    from mmpretrain.utils import register_all_modules
     register_all_modules()
     device = torch.device(args.device)
     model = MODELS.build(_model_cfg(args._worker, args)).to(device)
@@ -218,8 +217,10 @@ def bench_pipelines(args: argparse.Namespace) -> List[Dict]:
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
 
-    from ccop_plugin.datasets.benchmark import (benchmark_pipelines,
-                                                write_benchmark_images)
+    from ccop_plugin.datasets.benchmark import (
+        benchmark_pipelines,
+        write_benchmark_images,
+    )
     moco = Config.fromfile(_moco_cfg_path()).train_dataloader.dataset.pipeline
     pipes = dict(
         mocov2=moco,

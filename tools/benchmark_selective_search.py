@@ -46,14 +46,22 @@ import numpy as np
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from ccop_plugin.datagen import make_scene  # noqa: E402
-from ccop_plugin.proposals import (ccop_filter, get_preset,  # noqa: E402
-                                   list_image_dir, nms, prestart_workers,
-                                   propose, random_scores, read_image,
-                                   run_proposals)
-from ccop_plugin.proposals.runner import _mp_context  # noqa: E402
+from ccop_plugin.proposals import (  # noqa: E402
+    ccop_filter,
+    get_preset,
+    list_image_dir,
+    nms,
+    prestart_workers,
+    propose,
+    random_scores,
+    read_image,
+    run_proposals,
+)
 from ccop_plugin.proposals.filters import sort_boxes  # noqa: E402
 from ccop_plugin.proposals.proposal_file import (  # noqa: E402
-    read_proposal_file)
+    read_proposal_file,
+)
+from ccop_plugin.proposals.runner import _mp_context  # noqa: E402
 from ccop_plugin.utils.boxes import box_iou  # noqa: E402
 
 

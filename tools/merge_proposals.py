@@ -15,8 +15,10 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from ccop_plugin.proposals import (ProposalStateError,  # noqa: E402
-                                   merge_work_dir)
+from ccop_plugin.proposals import (  # noqa: E402
+    ProposalStateError,
+    merge_work_dir,
+)
 
 
 def main(argv=None):

@@ -155,8 +155,12 @@ def main(argv=None):
         os, 'sched_getaffinity') else (os.cpu_count() or 1)
     if (args.workers or cores) > 1:
         prestart_fork_server()
-    from ccop_plugin.proposals import (ProposalStateError, list_images,
-                                       parse_shard, run_proposals)
+    from ccop_plugin.proposals import (
+        ProposalStateError,
+        list_images,
+        parse_shard,
+        run_proposals,
+    )
     try:
         cfg = build_config(args)
         shard = parse_shard(args.shard)

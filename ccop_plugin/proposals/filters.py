@@ -7,6 +7,7 @@ import hashlib
 from typing import Tuple
 
 import numpy as np
+
 # Imported here (not lazily in nms) so the workers' fork server loads torch
 # once instead of every worker paying for it.
 import torch

@@ -12,10 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from ccop_plugin.converters import (ConversionError, convert_to_detectron2,
-                                    convert_to_mmdet,
-                                    expected_keys_from_config,
-                                    save_detectron2)
+from ccop_plugin.converters import (
+    ConversionError,
+    convert_to_detectron2,
+    convert_to_mmdet,
+    expected_keys_from_config,
+    save_detectron2,
+)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SMALL_CFG = osp.join(
@@ -232,8 +235,10 @@ def _write(path, text):
 
 def test_detectron2_settings_printed_and_checked(tmp_path, real_ckpt,
                                                  fake_ccop_sd, capsys):
-    from ccop_plugin.converters import (detectron2_settings,
-                                        read_detectron2_config)
+    from ccop_plugin.converters import (
+        detectron2_settings,
+        read_detectron2_config,
+    )
     d2, _ = convert_to_detectron2(fake_ccop_sd)
     settings = {s.key: s for s in detectron2_settings(d2)}
     assert settings['MODEL.FPN.NORM'].allowed[0] == 'SyncBN'

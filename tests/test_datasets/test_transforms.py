@@ -1,18 +1,22 @@
 import json
 
+import cv2
 import numpy as np
 import pytest
 import torch
-
-import cv2
 from mmcv.transforms import LoadImageFromFile
 
 import ccop_plugin  # noqa: F401
 from ccop_plugin.datasets import ProposalImageDataset
-from ccop_plugin.datasets.transforms import (BoxAwareMultiView, LoadProposals,
-                                             PackBoxSelfSupInputs)
-from ccop_plugin.proposals.proposal_file import (read_proposal_file,
-                                                 sanitize_boxes)
+from ccop_plugin.datasets.transforms import (
+    BoxAwareMultiView,
+    LoadProposals,
+    PackBoxSelfSupInputs,
+)
+from ccop_plugin.proposals.proposal_file import (
+    read_proposal_file,
+    sanitize_boxes,
+)
 
 
 def _write_proposals(path, images, boxes_by_id):

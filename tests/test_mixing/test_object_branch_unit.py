@@ -6,10 +6,10 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
-
-import ccop_plugin  # noqa: F401
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
+
+import ccop_plugin  # noqa: F401
 
 CONFIGS = osp.join(osp.dirname(__file__), '..', '..', 'configs')
 

@@ -7,8 +7,7 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
 import ccop_plugin  # noqa: F401
-from ccop_plugin.models.utils import (enqueue_keys, paired_box_iou,
-                                      queue_logits)
+from ccop_plugin.models.utils import enqueue_keys, paired_box_iou, queue_logits
 
 
 def square(s, x=0., y=0.):

@@ -5,14 +5,18 @@ import torch
 
 import ccop_plugin  # noqa: F401
 from ccop_plugin.datasets.transforms.grid_regions import GridRegions
-from ccop_plugin.models.utils.heatmap_proposals import \
-    HeatmapProposalGenerator
+from ccop_plugin.models.utils.heatmap_proposals import HeatmapProposalGenerator
 from ccop_plugin.models.utils.montage import montage
 from ccop_plugin.models.utils.point_sampling import (
-    dino_distillation_loss, multi_positive_infonce,
+    dino_distillation_loss,
+    multi_positive_infonce,
     pad_by_image,
-    point_pair_labels, read_points, relative_points_in_boxes,
-    sample_points_in_boxes, select_key_points)
+    point_pair_labels,
+    read_points,
+    relative_points_in_boxes,
+    sample_points_in_boxes,
+    select_key_points,
+)
 
 
 # ------------------------------------------------------------- heat map

@@ -5,7 +5,6 @@ from typing import List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 from mmcv.transforms import BaseTransform, Compose
-
 from mmpretrain.registry import TRANSFORMS
 
 #: CCOP's photometric view augmentation (reference ``r50_d2.py``): MoCo v2's
