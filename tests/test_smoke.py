@@ -1,4 +1,5 @@
-"""Smoke test of the installation: import, registries, a model from a config."""
+"""Smoke test of the installation: import, registries, a model from a config.
+"""
 import os.path as osp
 import subprocess
 import sys

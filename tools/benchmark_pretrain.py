@@ -17,7 +17,8 @@ Two measurements, both in one run on the same machine:
 Example (paper setting on a GPU; a CPU run should use a small depth/batch)::
 
     python tools/benchmark_pretrain.py --device cuda --depth 50 --batch 32
-    python tools/benchmark_pretrain.py --device cpu --depth 18 --batch 8 --size 128
+    python tools/benchmark_pretrain.py --device cpu --depth 18 --batch 8 \
+        --size 128
 
 Prints a markdown table; ``--out FILE`` also writes it (and JSON next to it).
 """
@@ -34,7 +35,8 @@ import time
 from typing import Dict, List
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CCOP_CFG = osp.join(ROOT, 'configs/ccop/ccop_resnet50-fpn_8xb32-coslr-800e_coco.py')
+CCOP_CFG = osp.join(ROOT, 'configs/ccop',
+                    'ccop_resnet50-fpn_8xb32-coslr-800e_coco.py')
 MOCO_CFG = 'mocov2/mocov2_resnet50_8xb32-coslr-200e_in1k.py'  # in mmpretrain
 
 
@@ -79,7 +81,8 @@ def _has_cuda() -> bool:
 # ----------------------------------------------------------------- model
 def _model_cfg(name: str, args: argparse.Namespace):
     from mmengine.config import Config
-    cfg = Config.fromfile(CCOP_CFG if name == 'ccop' else _moco_cfg_path()).model
+    path = CCOP_CFG if name == 'ccop' else _moco_cfg_path()
+    cfg = Config.fromfile(path).model
     c5 = 512 if args.depth < 50 else 2048
     cfg.backbone.depth = args.depth
     cfg.backbone.init_cfg = None
@@ -106,7 +109,8 @@ def _fake_batch(args: argparse.Namespace, device):
     samples = []
     for _ in range(args.batch):
         xy = torch.rand(2, args.boxes, 2, generator=g) * args.size * 0.6
-        wh = (0.15 + torch.rand(2, args.boxes, 2, generator=g) * 0.25) * args.size
+        wh = (0.15 + torch.rand(2, args.boxes, 2, generator=g) * 0.25
+              ) * args.size
         boxes = torch.cat([xy, (xy + wh).clamp(max=args.size)], dim=-1)
         ds = DataSample()
         ds.set_field(boxes, 'view_bboxes')
@@ -192,7 +196,8 @@ def bench_models(args: argparse.Namespace) -> List[Dict]:
                    ['--amp'] if args.amp else [])
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
-            raise RuntimeError(f'{name} benchmark failed:\n{proc.stderr[-3000:]}')
+            raise RuntimeError(
+                f'{name} benchmark failed:\n{proc.stderr[-3000:]}')
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     return results
 
@@ -245,7 +250,8 @@ def to_markdown(args, models, pipes) -> str:
     if models:
         import torch
         dev = (torch.cuda.get_device_name(0) if args.device == 'cuda' else
-               f'CPU ({os.cpu_count()} cores, {torch.get_num_threads()} threads)')
+               f'CPU ({os.cpu_count()} cores, '
+               f'{torch.get_num_threads()} threads)')
         lines += [f'Training step on {dev}: ResNet-{args.depth}, batch '
                   f'{args.batch}, {args.size} px, {args.boxes} boxes/image, '
                   f'queues {args.queue_len}{", bf16" if args.amp else ""}.',

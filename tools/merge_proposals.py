@@ -6,7 +6,8 @@ recorded failure) before writing; the JSON is written atomically and failed
 images are listed in ``<out stem>.failures.txt``. An existing ``--out`` that
 was not written from this work dir is not replaced without ``--overwrite``.
 
-    python tools/merge_proposals.py --out ss.json            # work dir ss.json.work/
+    # work dir ss.json.work/ (default) or a given one
+    python tools/merge_proposals.py --out ss.json
     python tools/merge_proposals.py --out ss.json --work-dir /scratch/ss.work
 """
 import argparse

@@ -19,7 +19,8 @@ Examples::
 
     # Slurm array of 16 tasks, then merge
     python tools/selective_search.py data/coco/train2017 \\
-        --out ss.json --shard ${SLURM_ARRAY_TASK_ID}/16 --workers ${SLURM_CPUS_PER_TASK}
+        --out ss.json --shard ${SLURM_ARRAY_TASK_ID}/16 \\
+        --workers ${SLURM_CPUS_PER_TASK}
     python tools/merge_proposals.py --out ss.json
 
     # SoCo's proposal recipe

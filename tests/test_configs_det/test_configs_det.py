@@ -77,7 +77,8 @@ def test_syncbn_r50_config_builds_and_matches_converted_keys():
         expected_keys_from_config,
     )
     make_fake_ccop_state_dict = _fake_ccop().make_fake_ccop_state_dict
-    path = osp.join(CFG_DIR, 'mask-rcnn_r50-ccop-pre_fpn-syncbn-4conv1fc_1x_coco.py')
+    path = osp.join(CFG_DIR,
+                    'mask-rcnn_r50-ccop-pre_fpn-syncbn-4conv1fc_1x_coco.py')
     expected = expected_keys_from_config(path)
     sd = make_fake_ccop_state_dict(depth=50, fpn_channels=256)
     res = convert_to_mmdet(sd, expected=expected)

@@ -22,7 +22,8 @@ from ccop_plugin.converters import (
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SMALL_CFG = osp.join(
-    REPO, 'configs/mask_rcnn/mask-rcnn_r18-ccop-tiny_fpn-bn-4conv1fc_6e_synth.py')
+    REPO, 'configs/mask_rcnn',
+    'mask-rcnn_r18-ccop-tiny_fpn-bn-4conv1fc_6e_synth.py')
 
 
 def _main(name='convert_ccop_to_mmdet.py'):
