@@ -11,7 +11,8 @@ from mmpretrain.structures import DataSample
 
 import ccop_plugin  # noqa: F401
 
-CONFIGS = osp.join(osp.dirname(__file__), '..', '..', 'configs')
+CONFIGS = osp.join(osp.dirname(__file__), '..', '..', '..',
+                   'configs')
 
 
 def _model(cfg_file, **edit):
