@@ -1,17 +1,25 @@
 # ccop_plugin — the two commands of the README, and the setup they share.
 #   make demo   the main job: synthetic data -> proposals -> CCOP -> Mask R-CNN -> report
-#   make test   the test suite
+#   make test   the house lint (ruff.toml), then the test suite
 # Both create/refresh the virtual environment first (seconds when up to date).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 export CCOP_VENV := $(abspath $(VENV))
 
-.PHONY: install test demo compare clean-demo
+.PHONY: install lint test demo compare clean-demo
 
 install:
 	bash tools/setup_env.sh
 
-test: install
+LINT_PATHS := ccop_plugin tools tests
+
+lint: install
+	@$(PY) -m ruff check $(LINT_PATHS) || { \
+	  echo 'make test: lint failed (ruff.toml). Fix the lines above;' \
+	       'imports: $(PY) -m ruff check --fix $(LINT_PATHS)' >&2; \
+	  exit 1; }
+
+test: lint
 	$(PY) -m pytest tests -q -p no:cacheprovider $(PYTEST_ARGS)
 
 demo: install

@@ -10,11 +10,13 @@ it with ``custom_imports = dict(imports=['ccop_plugin'],
 allow_failed_imports=False)``; the detection configs do so for those fixes
 and the DDP wrapper.
 """
-from .version import __version__
-from .utils.checkpoint_safety import (patch_mmengine_local_loader,
-                                      register_safe_globals)
+from .utils.checkpoint_safety import (
+    patch_mmengine_local_loader,
+    register_safe_globals,
+)
 from .utils.compat import patch_mmcv_adjust_hue, patch_mmengine_cpu_dist
 from .utils.lvis_compat import patch_lvis_numpy2
+from .version import __version__
 
 # Safe checkpoint loading (weights_only=True) that accepts mmengine's
 # checkpoints: see utils/checkpoint_safety.py. Fixes for the pinned stack on
@@ -24,8 +26,7 @@ patch_mmengine_local_loader()
 patch_mmcv_adjust_hue()
 patch_mmengine_cpu_dist()
 patch_lvis_numpy2()  # lvis 0.5.3's np.float: see utils/lvis_compat.py
-from . import datasets  # noqa: F401,E402  (registers transforms and datasets)
-from . import engine  # noqa: F401,E402  (registers hooks)
-from . import models  # noqa: F401,E402  (registers models)
+# Registers transforms and datasets, hooks, models (after the patches above).
+from . import datasets, engine, models  # noqa: F401,E402
 
 __all__ = ['__version__']

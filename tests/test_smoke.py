@@ -1,4 +1,5 @@
-"""Smoke test of the installation: import, registries, a model from a config."""
+"""Smoke test of the installation: import, registries, a model from a config.
+"""
 import os.path as osp
 import subprocess
 import sys
@@ -43,9 +44,10 @@ def test_compiled_ops_and_ximgproc():
 
 
 def test_tiny_model_from_config_builds_and_runs():
-    import ccop_plugin  # noqa: F401
     from mmpretrain.registry import MODELS
     from mmpretrain.structures import DataSample
+
+    import ccop_plugin  # noqa: F401
     cfg = Config.fromfile(
         osp.join(ROOT, 'configs/ccop/ccop_resnet18-fpn_cpu-tiny.py'))
     assert cfg.custom_imports.imports == ['ccop_plugin']

@@ -279,8 +279,10 @@ def bench_pipelines(args: argparse.Namespace) -> List[Dict]:
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
 
-    from ccop_plugin.datasets.benchmark import (benchmark_pipelines,
-                                                write_benchmark_images)
+    from ccop_plugin.datasets.benchmark import (
+        benchmark_pipelines,
+        write_benchmark_images,
+    )
     moco = Config.fromfile(_moco_cfg_path()).train_dataloader.dataset.pipeline
     pipes = dict(
         mocov2=moco,
@@ -409,7 +411,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     cmd = command_line(argv)
     if args.record:  # refuse a broken record before minutes of measuring
         from ccop_plugin.utils.performance_record import (
-            PerformanceRecordError, read_performance_record)
+            PerformanceRecordError,
+            read_performance_record,
+        )
         try:
             read_performance_record(args.record)
         except PerformanceRecordError as e:
@@ -433,7 +437,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                            load_average=load), f, indent=1)
     if args.record:
         from ccop_plugin.utils.performance_record import (
-            PerformanceRecordError, update_performance_record)
+            PerformanceRecordError,
+            update_performance_record,
+        )
         section, values = record_values(args, models, load, cmd)
         try:
             update_performance_record(args.record, section, values)

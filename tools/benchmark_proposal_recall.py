@@ -75,8 +75,12 @@ def run_one(kind, opts, entries, img_dir, tag_dir, args):
     Returns:
         tuple: ``(proposal file, seconds, settings dict)``.
     """
-    from ccop_plugin.proposals import (build_heatmap_backbone, get_preset,
-                                       run_proposals, write_heatmap_proposals)
+    from ccop_plugin.proposals import (
+        build_heatmap_backbone,
+        get_preset,
+        run_proposals,
+        write_heatmap_proposals,
+    )
     os.makedirs(tag_dir, exist_ok=True)
     out = osp.join(tag_dir, 'proposals.json')
     timing = osp.join(tag_dir, 'timing.json')
@@ -99,8 +103,9 @@ def run_one(kind, opts, entries, img_dir, tag_dir, args):
         else:
             secs = float('nan')
         return out, secs, settings
-    from ccop_plugin.models.utils.heatmap_proposals import \
-        HeatmapProposalGenerator
+    from ccop_plugin.models.utils.heatmap_proposals import (
+        HeatmapProposalGenerator,
+    )
     backbone, desc = build_heatmap_backbone(opts['checkpoint'], 18,
                                             args.seed)
     gen_cfg = dict(num_boxes=args.heatmap_boxes, thr=0.1, window=0.5,
@@ -124,11 +129,13 @@ def main(argv=None) -> int:
             return 1
     from ccop_plugin.datagen import generate_synthetic_coco
     from ccop_plugin.proposals import list_coco_images
-    from ccop_plugin.proposals.recall import (AR_IOU_THRS,
-                                              evaluate_proposal_file,
-                                              format_recall_markdown,
-                                              format_recall_table,
-                                              load_ground_truth)
+    from ccop_plugin.proposals.recall import (
+        AR_IOU_THRS,
+        evaluate_proposal_file,
+        format_recall_markdown,
+        format_recall_table,
+        load_ground_truth,
+    )
     from ccop_plugin.utils.fileio import atomic_write_text
     record = dict(command='python tools/benchmark_proposal_recall.py ' +
                   ' '.join(argv if argv is not None else sys.argv[1:]),

@@ -46,14 +46,22 @@ import numpy as np
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from ccop_plugin.datagen import make_scene  # noqa: E402
-from ccop_plugin.proposals import (ccop_filter, get_preset,  # noqa: E402
-                                   list_image_dir, nms, prestart_workers,
-                                   propose, random_scores, read_image,
-                                   run_proposals)
-from ccop_plugin.proposals.runner import _mp_context  # noqa: E402
+from ccop_plugin.proposals import (  # noqa: E402
+    ccop_filter,
+    get_preset,
+    list_image_dir,
+    nms,
+    prestart_workers,
+    propose,
+    random_scores,
+    read_image,
+    run_proposals,
+)
 from ccop_plugin.proposals.filters import sort_boxes  # noqa: E402
 from ccop_plugin.proposals.proposal_file import (  # noqa: E402
-    read_proposal_file)
+    read_proposal_file,
+)
+from ccop_plugin.proposals.runner import _mp_context  # noqa: E402
 from ccop_plugin.utils.boxes import box_iou  # noqa: E402
 
 
@@ -177,7 +185,9 @@ def main(argv=None):
         args.sweep_workers = [1] + args.sweep_workers
     if args.record:
         from ccop_plugin.utils.performance_record import (
-            PerformanceRecordError, read_performance_record)
+            PerformanceRecordError,
+            read_performance_record,
+        )
         if not _two_core_run(args) and not args.sweep_workers:
             p.error('--record: nothing to record; the 2-core speed-up needs '
                     'this process pinned to 2 cores (taskset -c 0,1) and 2 '
@@ -406,7 +416,9 @@ def main(argv=None):
                 f.write('\n'.join(sweep_md) + '\n')
     if args.record:
         from ccop_plugin.utils.performance_record import (
-            cpu_device_name, update_performance_record)
+            cpu_device_name,
+            update_performance_record,
+        )
         load2 = os.getloadavg()
         loads = [round(load0[0], 2), round(load2[0], 2)]
         values = dict(device=cpu_device_name(usable_cores=False))

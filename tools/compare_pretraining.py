@@ -15,10 +15,15 @@ with ``tools/run_demo.py`` when both use the same work dir and settings.
 """
 import sys
 
-from ccop_plugin.apis.main_job import (DEFAULT_METHODS, METHODS,
-                                       check_methods, comparison_seeds,
-                                       run_comparison)
 from run_demo import build_parser, config_from_args
+
+from ccop_plugin.apis.main_job import (
+    DEFAULT_METHODS,
+    METHODS,
+    check_methods,
+    comparison_seeds,
+    run_comparison,
+)
 
 
 def parse_args(argv=None):

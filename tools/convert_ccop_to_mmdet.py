@@ -18,14 +18,22 @@ CCOP_TRUST_CHECKPOINTS=1), for files you trust.
 import argparse
 import sys
 
-from ccop_plugin.converters import (ConversionError, check_detectron2_config,
-                                    check_detectron2_output,
-                                    check_output_path, convert_to_detectron2,
-                                    convert_to_mmdet, detectron2_settings,
-                                    expected_keys_from_config,
-                                    save_detectron2, save_mmdet_checkpoint)
-from ccop_plugin.utils.checkpoint_safety import (CheckpointError,
-                                                 trust_checkpoints)
+from ccop_plugin.converters import (
+    ConversionError,
+    check_detectron2_config,
+    check_detectron2_output,
+    check_output_path,
+    convert_to_detectron2,
+    convert_to_mmdet,
+    detectron2_settings,
+    expected_keys_from_config,
+    save_detectron2,
+    save_mmdet_checkpoint,
+)
+from ccop_plugin.utils.checkpoint_safety import (
+    CheckpointError,
+    trust_checkpoints,
+)
 
 _YAML = ('.yaml', '.yml')
 

@@ -54,10 +54,14 @@ def main(argv=None) -> int:
         print(f'error: {args.out}: exists; pass --overwrite to replace it',
               file=sys.stderr)
         return 1
-    from ccop_plugin.models.utils.heatmap_proposals import \
-        HeatmapProposalGenerator
-    from ccop_plugin.proposals import (build_heatmap_backbone, list_images,
-                                       write_heatmap_proposals)
+    from ccop_plugin.models.utils.heatmap_proposals import (
+        HeatmapProposalGenerator,
+    )
+    from ccop_plugin.proposals import (
+        build_heatmap_backbone,
+        list_images,
+        write_heatmap_proposals,
+    )
     try:
         entries = list_images(args.img_dir, args.ann_file, args.limit)
         backbone, desc = build_heatmap_backbone(args.checkpoint, args.depth,

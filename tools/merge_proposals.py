@@ -6,7 +6,8 @@ recorded failure) before writing; the JSON is written atomically and failed
 images are listed in ``<out stem>.failures.txt``. An existing ``--out`` that
 was not written from this work dir is not replaced without ``--overwrite``.
 
-    python tools/merge_proposals.py --out ss.json            # work dir ss.json.work/
+    # work dir ss.json.work/ (default) or a given one
+    python tools/merge_proposals.py --out ss.json
     python tools/merge_proposals.py --out ss.json --work-dir /scratch/ss.work
 """
 import argparse
@@ -15,8 +16,10 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from ccop_plugin.proposals import (ProposalStateError,  # noqa: E402
-                                   merge_work_dir)
+from ccop_plugin.proposals import (  # noqa: E402
+    ProposalStateError,
+    merge_work_dir,
+)
 
 
 def main(argv=None):

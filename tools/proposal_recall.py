@@ -70,10 +70,12 @@ def main(argv=None) -> int:
         if any(not 0 < t <= 1 for t in args.iou):
             raise ValueError(f'--iou must be in (0, 1], got {args.iou}')
         check_outputs([args.out_json, args.out_md], args.overwrite)
-        from ccop_plugin.proposals.recall import (evaluate_proposal_file,
-                                                  format_recall_markdown,
-                                                  format_recall_table,
-                                                  load_ground_truth)
+        from ccop_plugin.proposals.recall import (
+            evaluate_proposal_file,
+            format_recall_markdown,
+            format_recall_table,
+            load_ground_truth,
+        )
         gt = load_ground_truth(args.ann_file)
         labels = args.labels or [osp.basename(p) for p in args.proposals]
         rows = []

@@ -19,7 +19,8 @@ Examples::
 
     # Slurm array of 16 tasks, then merge
     python tools/selective_search.py data/coco/train2017 \\
-        --out ss.json --shard ${SLURM_ARRAY_TASK_ID}/16 --workers ${SLURM_CPUS_PER_TASK}
+        --out ss.json --shard ${SLURM_ARRAY_TASK_ID}/16 \\
+        --workers ${SLURM_CPUS_PER_TASK}
     python tools/merge_proposals.py --out ss.json
 
     # SoCo's proposal recipe
@@ -155,8 +156,12 @@ def main(argv=None):
         os, 'sched_getaffinity') else (os.cpu_count() or 1)
     if (args.workers or cores) > 1:
         prestart_fork_server()
-    from ccop_plugin.proposals import (ProposalStateError, list_images,
-                                       parse_shard, run_proposals)
+    from ccop_plugin.proposals import (
+        ProposalStateError,
+        list_images,
+        parse_shard,
+        run_proposals,
+    )
     try:
         cfg = build_config(args)
         shard = parse_shard(args.shard)

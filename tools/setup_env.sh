@@ -53,6 +53,7 @@ assert hasattr(cv2, 'ximgproc'), 'cv2.ximgproc missing: opencv-contrib is shadow
 import torch, torchvision, mmcv, mmengine, mmdet, mmpretrain  # noqa: F401
 from mmcv.ops import roi_align, nms  # noqa: F401  (compiled ops)
 import ccop_plugin  # noqa: F401
+import ruff  # noqa: F401  (make test lints first)
 # LVIS and Cityscapes evaluation (mmdet's LVISMetric, CityScapesMetric)
 import lvis.eval, cityscapesscripts.helpers.labels  # noqa: F401,E401
 from mmdet.evaluation.functional.cityscapes_utils import HAS_CITYSCAPESAPI

@@ -11,9 +11,10 @@ every finished stage.
 """
 import sys
 
+from run_demo import build_parser, config_from_args
+
 from ccop_plugin.apis.main_job import comparison_seeds
 from ccop_plugin.apis.sweep import run_sweep
-from run_demo import build_parser, config_from_args
 
 
 def parse_args(argv=None):

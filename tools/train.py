@@ -23,8 +23,10 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from ccop_plugin.engine.work_dir import WorkDirError, plan_training_start
-from ccop_plugin.utils.checkpoint_safety import (CheckpointError,
-                                                 trust_checkpoints)
+from ccop_plugin.utils.checkpoint_safety import (
+    CheckpointError,
+    trust_checkpoints,
+)
 
 
 def parse_args() -> argparse.Namespace:

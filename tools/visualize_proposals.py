@@ -20,9 +20,14 @@ import cv2
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from ccop_plugin.proposals import (PRESETS, draw_proposals,  # noqa: E402
-                                   get_preset, propose, read_image,
-                                   read_image_proposals)
+from ccop_plugin.proposals import (  # noqa: E402
+    PRESETS,
+    draw_proposals,
+    get_preset,
+    propose,
+    read_image,
+    read_image_proposals,
+)
 from ccop_plugin.proposals.store import boxes_to_record  # noqa: E402
 
 

@@ -157,8 +157,8 @@ def finetune_detector(config: Union[str, Config],
     Returns:
         dict: Metric name -> float.
     """
-    from mmengine.runner import Runner
     from mmdet.utils import register_all_modules
+    from mmengine.runner import Runner
     register_all_modules(init_default_scope=False)
     cfg = build_finetune_cfg(config, work_dir, checkpoint, data_root,
                              max_epochs, max_iters, cfg_options, seed)
@@ -193,8 +193,8 @@ def evaluate_detector(config: Union[str, Config],
         dict: Metric name -> float, also written to
         ``<work_dir>/<metrics_file>``.
     """
-    from mmengine.runner import Runner
     from mmdet.utils import register_all_modules
+    from mmengine.runner import Runner
     register_all_modules(init_default_scope=False)
     if not osp.isfile(checkpoint):
         raise FileNotFoundError(f'detector checkpoint {checkpoint!r} does '

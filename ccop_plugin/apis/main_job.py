@@ -49,11 +49,19 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 from ccop_plugin.utils.config_path import get_config_path
 from ccop_plugin.utils.fileio import atomic_write_json, atomic_write_text
-
-from .methods import (DEFAULT_METHODS, FINETUNE_CONFIG, IMAGE_FOLDER_METHODS,
-                      METHODS, PRETRAIN_CONFIGS)
-from .report import (check_record_path, comparison_table, write_report,
-                     write_science_record)
+from .methods import (
+    DEFAULT_METHODS,
+    FINETUNE_CONFIG,
+    IMAGE_FOLDER_METHODS,
+    METHODS,
+    PRETRAIN_CONFIGS,
+)
+from .report import (
+    check_record_path,
+    comparison_table,
+    write_report,
+    write_science_record,
+)
 
 #: Function measuring the linear-probe accuracy (imported when needed).
 PROBE_FUNCTION = 'ccop_plugin.evaluation.linear_probe.linear_probe'
@@ -244,8 +252,11 @@ def stage_data(cfg: MainJobConfig) -> Dict:
 
 
 def stage_proposals(cfg: MainJobConfig, work_dir: str) -> Dict:
-    from ccop_plugin.proposals import (get_preset, list_coco_images,
-                                       run_proposals)
+    from ccop_plugin.proposals import (
+        get_preset,
+        list_coco_images,
+        run_proposals,
+    )
     ann = osp.join(cfg.data_root, 'annotations', 'unlabeled.json')
     entries = list_coco_images(ann)
     summary = run_proposals(
@@ -353,9 +364,11 @@ def stage_pretrain(cfg: MainJobConfig, method: str, work_dir: str) -> Dict:
 
 
 def stage_convert(cfg: MainJobConfig, checkpoint: str, work_dir: str) -> Dict:
-    from ccop_plugin.converters import (convert_to_mmdet,
-                                        expected_keys_from_config,
-                                        save_mmdet_checkpoint)
+    from ccop_plugin.converters import (
+        convert_to_mmdet,
+        expected_keys_from_config,
+        save_mmdet_checkpoint,
+    )
     # the fine-tuned detector's keys: an FPN of other channels (MCL's) is
     # skipped and reported instead of loading half-way
     expected = expected_keys_from_config(get_config_path(FINETUNE_CONFIG),

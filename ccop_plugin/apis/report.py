@@ -19,7 +19,6 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from ccop_plugin.utils.fileio import atomic_write_json, atomic_write_text
-
 from .methods import FINETUNE_CONFIG, METHOD_NAMES
 
 AP_KEYS = (('bbox AP', 'coco/bbox_mAP'), ('bbox AP50', 'coco/bbox_mAP_50'),

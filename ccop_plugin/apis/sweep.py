@@ -25,8 +25,12 @@ from dataclasses import replace
 from typing import Dict, List, Optional, Sequence
 
 from ..utils.fileio import atomic_write_json, atomic_write_text
-from .main_job import (MainJobConfig, check_methods, comparison_protocol,
-                       run_comparison)
+from .main_job import (
+    MainJobConfig,
+    check_methods,
+    comparison_protocol,
+    run_comparison,
+)
 
 SWEEP_WRITER = 'ccop_plugin.apis.sweep.write_sweep_record'
 MEASURES = ('bbox_ap', 'segm_ap', 'probe_acc')

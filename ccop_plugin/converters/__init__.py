@@ -1,15 +1,30 @@
 """Pre-training checkpoint -> detector weights (mmdet, Detectron2)."""
-from .checkpoint import (ConversionError, check_output_path, describe_fpn,
-                         from_detectron2_layout, infer_resnet_depth,
-                         load_state_dict)
-from .detectron2_converter import (D2Setting, check_detectron2_config,
-                                   check_detectron2_output,
-                                   convert_to_detectron2, d2_name,
-                                   detectron2_settings,
-                                   read_detectron2_config, save_detectron2)
-from .mmdet_converter import (ConversionResult, convert_to_mmdet,
-                              expected_keys_for, expected_keys_from_config,
-                              save_checkpoint, save_mmdet_checkpoint)
+from .checkpoint import (
+    ConversionError,
+    check_output_path,
+    describe_fpn,
+    from_detectron2_layout,
+    infer_resnet_depth,
+    load_state_dict,
+)
+from .detectron2_converter import (
+    D2Setting,
+    check_detectron2_config,
+    check_detectron2_output,
+    convert_to_detectron2,
+    d2_name,
+    detectron2_settings,
+    read_detectron2_config,
+    save_detectron2,
+)
+from .mmdet_converter import (
+    ConversionResult,
+    convert_to_mmdet,
+    expected_keys_for,
+    expected_keys_from_config,
+    save_checkpoint,
+    save_mmdet_checkpoint,
+)
 
 __all__ = [
     'ConversionError', 'ConversionResult', 'D2Setting',

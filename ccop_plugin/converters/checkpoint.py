@@ -7,8 +7,7 @@ from typing import Dict, Mapping, Optional, Tuple, Union
 
 import torch
 
-from ..utils.checkpoint_safety import (load_checkpoint_file,
-                                       load_weights_pickle)
+from ..utils.checkpoint_safety import load_checkpoint_file, load_weights_pickle
 
 StateDict = Dict[str, torch.Tensor]
 

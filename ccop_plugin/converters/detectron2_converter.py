@@ -42,8 +42,12 @@ import numpy as np
 import torch
 
 from ..utils.fileio import atomic_open
-from .checkpoint import (ConversionError, describe_fpn,
-                         from_detectron2_layout, infer_resnet_depth)
+from .checkpoint import (
+    ConversionError,
+    describe_fpn,
+    from_detectron2_layout,
+    infer_resnet_depth,
+)
 from .mmdet_converter import ConversionResult, convert_to_mmdet
 
 _NORM = r'(bn|gn|ln|norm)'

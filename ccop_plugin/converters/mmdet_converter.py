@@ -15,9 +15,15 @@ from typing import Dict, List, Mapping, Optional, Tuple, Union
 import torch
 
 from ..utils.fileio import atomic_path
-from .checkpoint import (ConversionError, StateDict, check_output_path,
-                         describe_fpn, from_detectron2_layout,
-                         infer_resnet_depth, load_state_dict)
+from .checkpoint import (
+    ConversionError,
+    StateDict,
+    check_output_path,
+    describe_fpn,
+    from_detectron2_layout,
+    infer_resnet_depth,
+    load_state_dict,
+)
 
 # prefix -> why it is not transferred
 SKIP_REASONS = (
@@ -133,9 +139,9 @@ def expected_keys_from_config(config: str, with_fpn: bool = True
     The model is built with every ``init_cfg`` and ``pretrained`` removed, and
     SyncBN replaced by BN (so that no process group is needed).
     """
-    from mmengine.config import Config
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
+    from mmengine.config import Config
     from mmengine.registry import DefaultScope
     register_all_modules(init_default_scope=False)
     cfg = Config.fromfile(config)

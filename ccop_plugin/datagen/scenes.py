@@ -4,8 +4,14 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from .shapes import (CLASS_TEXTURES, CLASSES, SHAPES, TEXTURES, background,
-                     texture)
+from .shapes import (
+    CLASS_TEXTURES,
+    CLASSES,
+    SHAPES,
+    TEXTURES,
+    background,
+    texture,
+)
 
 
 @dataclass

@@ -16,8 +16,8 @@ from typing import Dict, List, Optional, Sequence
 import cv2
 import numpy as np
 
-from ..proposals.sources import ImageEntry
 from ..proposals.proposal_file import write_proposal_file
+from ..proposals.sources import ImageEntry
 from .transforms.box_aware_views import CCOP_PHOTOMETRIC
 
 #: mmpretrain's MoCo v2 view pipeline (configs/_base_/datasets/
@@ -113,9 +113,10 @@ def benchmark_pipelines(pipelines: Optional[Dict[str, Sequence]] = None,
         pipeline without boxes) and
         ``relative`` (to the first pipeline).
     """
-    import ccop_plugin  # noqa: F401  (registers the transforms)
     import mmpretrain.datasets  # noqa: F401
     import torch
+
+    import ccop_plugin  # noqa: F401  (registers the transforms)
     pipelines = pipelines or dict(mocov2=MOCOV2_PIPELINE, ccop=CCOP_PIPELINE)
     threads = (torch.get_num_threads(), cv2.getNumThreads())
     if worker_threads is not None:

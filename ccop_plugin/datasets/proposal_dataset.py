@@ -15,8 +15,8 @@ from typing import List, Optional, Sequence
 import numpy as np
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
-
 from mmpretrain.registry import DATASETS
+
 from ..proposals.proposal_file import ProposalIndex, read_proposal_file
 from ..proposals.sources import list_image_dir
 

@@ -165,8 +165,12 @@ def build_encoder(checkpoint: Optional[Union[str, Mapping]] = None,
     from mmdet.models.backbones import ResNet
     from mmdet.models.necks import FPN
 
-    from ccop_plugin.converters import (ConversionError, convert_to_mmdet,
-                                        describe_fpn, infer_resnet_depth)
+    from ccop_plugin.converters import (
+        ConversionError,
+        convert_to_mmdet,
+        describe_fpn,
+        infer_resnet_depth,
+    )
     from ccop_plugin.utils.checkpoint_safety import CheckpointError
 
     sd, fpn, source = None, None, 'random init'

@@ -2,11 +2,12 @@
 
 Two presets reproduce the proposal recipes of the methods we follow:
 
-``ccop`` (default; CCOP, arXiv 2111.13651, reference ``tools/selective_search.py``)
-    OpenCV selective search in *fast* mode at full resolution; keep boxes whose
-    aspect ratio ``w / h`` lies in the open interval ``(1/3, 3)`` and whose side
-    ``sqrt(w * h)`` exceeds 20 px; greedy NMS at IoU 0.5 with random scores;
-    keep the 50 best-scored survivors.
+``ccop`` (default; CCOP, arXiv 2111.13651)
+    As CCOP's reference ``tools/selective_search.py``: OpenCV selective search
+    in *fast* mode at full resolution; keep boxes whose aspect ratio ``w / h``
+    lies in the open interval ``(1/3, 3)`` and whose side ``sqrt(w * h)``
+    exceeds 20 px; greedy NMS at IoU 0.5 with random scores; keep the 50
+    best-scored survivors.
 
 ``soco`` (SoCo, arXiv 2106.02637, ``selective_search/filters.py``)
     One graph segmentation (OpenCV's *single* strategy, ``k=300, sigma=0.9``,
@@ -160,7 +161,10 @@ def get_preset(name: str, **overrides: Any) -> ProposalConfig:
 
 
 def parse_shard(spec: Optional[str]) -> Tuple[int, int]:
-    """Parse ``'i/n'`` (0-based shard ``i`` of ``n``); ``None`` -> ``(0, 1)``."""
+    """Parse ``'i/n'`` (0-based shard ``i`` of ``n``).
+
+    ``None`` -> ``(0, 1)``.
+    """
     if spec is None:
         return 0, 1
     try:

@@ -7,6 +7,7 @@ import hashlib
 from typing import Tuple
 
 import numpy as np
+
 # Imported here (not lazily in nms) so the workers' fork server loads torch
 # once instead of every worker paying for it.
 import torch
@@ -21,7 +22,8 @@ def _wh(boxes: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def aspect_mask(boxes: np.ndarray, min_aspect: float = 1.0 / 3.0,
-                max_aspect: float = 3.0, inclusive: bool = False) -> np.ndarray:
+                max_aspect: float = 3.0,
+                inclusive: bool = False) -> np.ndarray:
     """Boolean mask of boxes with ``min_aspect < w / h < max_aspect``.
 
     ``inclusive=True`` uses ``<=`` on both sides. Degenerate boxes (``w`` or
@@ -51,7 +53,8 @@ def min_wh_mask(boxes: np.ndarray, min_wh: float = 32.0) -> np.ndarray:
 
 def rel_size_mask(boxes: np.ndarray, img_hw: Tuple[int, int],
                   min_rel: float = 0.3, max_rel: float = 0.8) -> np.ndarray:
-    """Boolean mask of boxes with ``min_rel <= sqrt(wh / (W H)) <= max_rel``."""
+    """Boolean mask of boxes with ``min_rel <= sqrt(wh / (W H)) <= max_rel``.
+    """
     w, h = _wh(boxes)
     img_h, img_w = img_hw
     rel = np.sqrt(np.clip(w, 0, None) * np.clip(h, 0, None) /

@@ -11,8 +11,8 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .sources import ImageEntry
 from .proposal_file import write_proposal_file
+from .sources import ImageEntry
 
 #: the pre-training data preprocessor's normalisation (configs/ccop)
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
@@ -43,8 +43,11 @@ def build_heatmap_backbone(checkpoint: Optional[str] = None,
     import torch
     from mmdet.models.backbones import ResNet
 
-    from ccop_plugin.converters import (ConversionError, convert_to_mmdet,
-                                        infer_resnet_depth)
+    from ccop_plugin.converters import (
+        ConversionError,
+        convert_to_mmdet,
+        infer_resnet_depth,
+    )
     if checkpoint is None:
         torch.manual_seed(seed)
         net = ResNet(depth=depth, out_indices=(3, ), init_cfg=None)
@@ -107,8 +110,7 @@ def write_heatmap_proposals(entries: Sequence[ImageEntry], img_dir: str,
     import cv2
     import torch
 
-    from ccop_plugin.models.utils.heatmap_proposals import \
-        image_heatmap_boxes
+    from ccop_plugin.models.utils.heatmap_proposals import image_heatmap_boxes
     from ccop_plugin.utils.boxes import xyxy_to_xywh
     if osp.exists(out) and not overwrite:
         raise FileExistsError(f'{out}: exists; pass --overwrite to replace '

@@ -6,6 +6,7 @@ per finished image to the shard's file in the work dir, skips images that any
 shard file already holds, and (for an unsharded run) merges the work dir into
 the final COCO-style JSON.
 """
+import multiprocessing as mp
 import os
 import os.path as osp
 import signal
@@ -16,15 +17,23 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-import multiprocessing as mp
-
 from .config import ProposalConfig
 from .search import propose, read_image
 from .sources import ImageEntry, shard_entries
-from .store import (ProposalStateError, ShardWriter, WorkDirLock,
-                    boxes_to_record, check_out_replaceable, check_writable,
-                    clear_work_dir, finished_records, merge_work_dir,
-                    prepare_work_dir, shard_path, source_stamp)
+from .store import (
+    ProposalStateError,
+    ShardWriter,
+    WorkDirLock,
+    boxes_to_record,
+    check_out_replaceable,
+    check_writable,
+    clear_work_dir,
+    finished_records,
+    merge_work_dir,
+    prepare_work_dir,
+    shard_path,
+    source_stamp,
+)
 
 Task = Tuple[int, int, str, str]  # (index, image id, file_name, path)
 

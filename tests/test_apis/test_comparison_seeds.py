@@ -10,9 +10,14 @@ import sys
 import pytest
 
 from ccop_plugin.apis import main_job, report
-from ccop_plugin.apis.main_job import (METHODS, PRETRAIN_CONFIGS,
-                                       MainJobConfig, run_comparison,
-                                       run_method, stage_settings)
+from ccop_plugin.apis.main_job import (
+    METHODS,
+    PRETRAIN_CONFIGS,
+    MainJobConfig,
+    run_comparison,
+    run_method,
+    stage_settings,
+)
 
 TOOLS = osp.join(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))), 'tools')

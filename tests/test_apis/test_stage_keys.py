@@ -7,8 +7,12 @@ import os.path as osp
 import pytest
 
 from ccop_plugin.apis import main_job
-from ccop_plugin.apis.main_job import (MainJobConfig, Stage, prepare_data,
-                                       run_method)
+from ccop_plugin.apis.main_job import (
+    MainJobConfig,
+    Stage,
+    prepare_data,
+    run_method,
+)
 
 
 @pytest.fixture

@@ -43,8 +43,9 @@ def _runtime_keys(cfg_dict):
 
 def resolve(rel_path):
     """The resolved config as plain JSON data (what the snapshot stores)."""
-    import ccop_plugin  # noqa: F401  (custom_imports of the configs)
     from mmengine.config import Config
+
+    import ccop_plugin  # noqa: F401  (custom_imports of the configs)
     cfg = Config.fromfile(osp.join(REPO, rel_path))
     return json.loads(json.dumps(cfg.to_dict(), sort_keys=True))
 

@@ -72,10 +72,13 @@ def test_config_parses(path):
 def test_syncbn_r50_config_builds_and_matches_converted_keys():
     """The R50 protocol config builds, and a converted CCOP R50 checkpoint
     (fake, random) covers its backbone + FPN exactly."""
-    from ccop_plugin.converters import (convert_to_mmdet,
-                                        expected_keys_from_config)
+    from ccop_plugin.converters import (
+        convert_to_mmdet,
+        expected_keys_from_config,
+    )
     make_fake_ccop_state_dict = _fake_ccop().make_fake_ccop_state_dict
-    path = osp.join(CFG_DIR, 'mask-rcnn_r50-ccop-pre_fpn-syncbn-4conv1fc_1x_coco.py')
+    path = osp.join(CFG_DIR,
+                    'mask-rcnn_r50-ccop-pre_fpn-syncbn-4conv1fc_1x_coco.py')
     expected = expected_keys_from_config(path)
     sd = make_fake_ccop_state_dict(depth=50, fpn_channels=256)
     res = convert_to_mmdet(sd, expected=expected)

@@ -197,8 +197,9 @@ def test_lvis_accumulate_runs_under_numpy2(tmp_path):
     """LVISEval on a hand-made result: perfect boxes give AP 1 in every
     frequency group (before the patch: AttributeError, numpy has no
     attribute 'float')."""
-    import ccop_plugin  # noqa: F401  (applies the patch)
     from lvis import LVIS, LVISEval, LVISResults
+
+    import ccop_plugin  # noqa: F401  (applies the patch)
     write_tiny_lvis_v1(tmp_path, num_train=0, num_val=2)
     gt = LVIS(str(tmp_path / 'annotations' / 'lvis_v1_val.json'))
     dets = [dict(image_id=a['image_id'], category_id=a['category_id'],

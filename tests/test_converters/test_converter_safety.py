@@ -12,14 +12,18 @@ import numpy as np
 import pytest
 import torch
 
-from ccop_plugin.converters import (ConversionError, convert_to_detectron2,
-                                    convert_to_mmdet,
-                                    expected_keys_from_config,
-                                    save_detectron2)
+from ccop_plugin.converters import (
+    ConversionError,
+    convert_to_detectron2,
+    convert_to_mmdet,
+    expected_keys_from_config,
+    save_detectron2,
+)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SMALL_CFG = osp.join(
-    REPO, 'configs/mask_rcnn/mask-rcnn_r18-ccop-tiny_fpn-bn-4conv1fc_6e_synth.py')
+    REPO, 'configs/mask_rcnn',
+    'mask-rcnn_r18-ccop-tiny_fpn-bn-4conv1fc_6e_synth.py')
 
 
 def _main(name='convert_ccop_to_mmdet.py'):
@@ -232,8 +236,10 @@ def _write(path, text):
 
 def test_detectron2_settings_printed_and_checked(tmp_path, real_ckpt,
                                                  fake_ccop_sd, capsys):
-    from ccop_plugin.converters import (detectron2_settings,
-                                        read_detectron2_config)
+    from ccop_plugin.converters import (
+        detectron2_settings,
+        read_detectron2_config,
+    )
     d2, _ = convert_to_detectron2(fake_ccop_sd)
     settings = {s.key: s for s in detectron2_settings(d2)}
     assert settings['MODEL.FPN.NORM'].allowed[0] == 'SyncBN'

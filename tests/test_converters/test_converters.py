@@ -10,14 +10,20 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from ccop_plugin.converters import (ConversionError, convert_to_detectron2,
-                                    convert_to_mmdet, d2_name,
-                                    expected_keys_for, infer_resnet_depth,
-                                    save_mmdet_checkpoint)
+from ccop_plugin.converters import (
+    ConversionError,
+    convert_to_detectron2,
+    convert_to_mmdet,
+    d2_name,
+    expected_keys_for,
+    infer_resnet_depth,
+    save_mmdet_checkpoint,
+)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SMALL_CFG = osp.join(
-    REPO, 'configs/mask_rcnn/mask-rcnn_r18-ccop-tiny_fpn-bn-4conv1fc_6e_synth.py')
+    REPO, 'configs/mask_rcnn',
+    'mask-rcnn_r18-ccop-tiny_fpn-bn-4conv1fc_6e_synth.py')
 
 
 def _tool(name):
@@ -205,8 +211,9 @@ def test_real_ccop_tiny_model_converts_completely(tmp_path):
     """The CCOP algorithm of the tiny pre-training config -> mmdet: the
     query backbone + FPN load into the tiny Mask R-CNN with nothing missing.
     """
-    import ccop_plugin  # noqa: F401  (registers CCOP)
     from mmpretrain.registry import MODELS
+
+    import ccop_plugin  # noqa: F401  (registers CCOP)
     if MODELS.get('CCOP') is None:
         pytest.skip('CCOP is not registered')
     cfg = Config.fromfile(
@@ -261,9 +268,10 @@ def test_detectron2_round_trip_and_reference_ccop_layout(tmp_path,
 def test_real_mmpretrain_mocov2_tiny_model_converts():
     """mmpretrain's MoCoV2 (tiny config of the comparison experiment):
     backbone only, its projection neck and momentum encoder skipped."""
-    import ccop_plugin  # noqa: F401
     from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS
+
+    import ccop_plugin  # noqa: F401
     path = osp.join(REPO, 'configs/mocov2/mocov2_resnet18_cpu-tiny.py')
     if not osp.isfile(path):
         pytest.skip('no MoCo v2 tiny config')

@@ -12,9 +12,15 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from ccop_plugin.datagen import (CLASSES, SceneConfig,
-                                 generate_synthetic_coco, image_rng,
-                                 make_scene, render_scene, write_scenes)
+from ccop_plugin.datagen import (
+    CLASSES,
+    SceneConfig,
+    generate_synthetic_coco,
+    image_rng,
+    make_scene,
+    render_scene,
+    write_scenes,
+)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SMALL = dict(num_unlabeled=4, num_train=6, num_val=3, img_size=96)

@@ -3,11 +3,10 @@ import json
 import cv2
 import numpy as np
 import pytest
-
 from mmengine.registry import DefaultScope
+from mmpretrain.registry import DATASETS
 
 import ccop_plugin  # noqa: F401
-from mmpretrain.registry import DATASETS
 
 
 @pytest.fixture(autouse=True)

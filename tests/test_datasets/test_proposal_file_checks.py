@@ -6,11 +6,11 @@ import cv2
 import numpy as np
 import pytest
 from mmengine.registry import DefaultScope
+from mmpretrain.registry import DATASETS
 
 import ccop_plugin  # noqa: F401
 from ccop_plugin.datasets import proposal_dataset
 from ccop_plugin.proposals.proposal_file import read_proposal_file
-from mmpretrain.registry import DATASETS
 
 NAMES = ['a.png', 'b.png', 'c.png']
 

@@ -113,8 +113,9 @@ def test_resume_is_exact(tmp_path, tiny_proposal_coco):
 
 
 def test_curriculum_jitter_has_its_own_saved_generator():
-    from ccop_plugin.models.utils.box_jitter_curriculum import \
-        BoxJitterCurriculum
+    from ccop_plugin.models.utils.box_jitter_curriculum import (
+        BoxJitterCurriculum,
+    )
     boxes = torch.tensor([[10., 10., 50., 40.], [0., 0., 64., 64.]])
     cur = BoxJitterCurriculum(n_jitter=5, seed=1)
     state = cur.get_rng_state()

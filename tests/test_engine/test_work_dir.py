@@ -8,10 +8,13 @@ import sys
 import pytest
 import torch
 
-from ccop_plugin.engine.work_dir import (WorkDirError, check_work_dir,
-                                         checkpoint_problem,
-                                         find_resume_checkpoint,
-                                         plan_training_start)
+from ccop_plugin.engine.work_dir import (
+    WorkDirError,
+    check_work_dir,
+    checkpoint_problem,
+    find_resume_checkpoint,
+    plan_training_start,
+)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

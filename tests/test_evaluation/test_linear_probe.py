@@ -6,9 +6,13 @@ import os.path as osp
 import pytest
 import torch
 
-from ccop_plugin.evaluation import (ProbeError, build_encoder,
-                                    fit_logistic_regression, linear_probe,
-                                    probe_features)
+from ccop_plugin.evaluation import (
+    ProbeError,
+    build_encoder,
+    fit_logistic_regression,
+    linear_probe,
+    probe_features,
+)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

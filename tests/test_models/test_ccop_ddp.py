@@ -26,9 +26,10 @@ def _worker(rank, world_size, port, out_dir):
     torch.set_num_threads(1)
     dist.init_process_group('gloo', rank=rank, world_size=world_size)
     try:
-        import ccop_plugin  # noqa: F401
         from ccop_fixtures import fake_batch, tiny_ccop_cfg
         from mmpretrain.registry import MODELS
+
+        import ccop_plugin  # noqa: F401
 
         torch.manual_seed(0)  # same init and queues on both ranks
         model = MODELS.build(tiny_ccop_cfg())

@@ -12,7 +12,8 @@ the case's ``prepare`` so that it sets the same value through the new API.
 Never rewrite the reference to make a refactor pass; regenerate it only for
 an intended change of behaviour::
 
-    CCOP_WRITE_LOSS_REFERENCE=1 python -m pytest tests/test_models/test_loss_reference.py
+    CCOP_WRITE_LOSS_REFERENCE=1 python -m pytest \
+        tests/test_models/test_loss_reference.py
 """
 import json
 import os

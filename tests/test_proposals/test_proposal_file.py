@@ -5,9 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from ccop_plugin.proposals.proposal_file import (read_image_proposals,
-                                                 read_proposal_file,
-                                                 write_proposal_file)
+from ccop_plugin.proposals.proposal_file import (
+    read_image_proposals,
+    read_proposal_file,
+    write_proposal_file,
+)
 from ccop_plugin.proposals.sources import ImageEntry
 
 ENTRIES = [ImageEntry(3, 'a.jpg'), ImageEntry(5, 'sub/b.jpg'),

@@ -2,11 +2,21 @@
 import numpy as np
 import pytest
 
-from ccop_plugin.proposals import (ProposalConfig, aspect_mask, ccop_filter,
-                                   filter_boxes, get_preset, image_seed,
-                                   min_wh_mask, nms, parse_shard,
-                                   random_scores, rel_size_mask, side_mask,
-                                   soco_filter)
+from ccop_plugin.proposals import (
+    ProposalConfig,
+    aspect_mask,
+    ccop_filter,
+    filter_boxes,
+    get_preset,
+    image_seed,
+    min_wh_mask,
+    nms,
+    parse_shard,
+    random_scores,
+    rel_size_mask,
+    side_mask,
+    soco_filter,
+)
 
 
 def xyxy(*rows):

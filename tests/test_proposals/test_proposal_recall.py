@@ -10,12 +10,17 @@ import sys
 import numpy as np
 import pytest
 
-from ccop_plugin.proposals.recall import (evaluate_proposal_file,
-                                          format_recall_markdown,
-                                          format_recall_table,
-                                          match_file_names, recall_table)
-from ccop_plugin.proposals.proposal_file import (read_proposal_file,
-                                                 write_proposal_file)
+from ccop_plugin.proposals.proposal_file import (
+    read_proposal_file,
+    write_proposal_file,
+)
+from ccop_plugin.proposals.recall import (
+    evaluate_proposal_file,
+    format_recall_markdown,
+    format_recall_table,
+    match_file_names,
+    recall_table,
+)
 from ccop_plugin.proposals.sources import ImageEntry
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -207,10 +212,13 @@ def test_heatmap_proposal_file(tmp_path):
     import cv2
     import torch
 
-    from ccop_plugin.models.utils.heatmap_proposals import \
-        HeatmapProposalGenerator
-    from ccop_plugin.proposals.heatmap_file import (build_heatmap_backbone,
-                                                    write_heatmap_proposals)
+    from ccop_plugin.models.utils.heatmap_proposals import (
+        HeatmapProposalGenerator,
+    )
+    from ccop_plugin.proposals.heatmap_file import (
+        build_heatmap_backbone,
+        write_heatmap_proposals,
+    )
     rng = np.random.default_rng(0)
     for n in ('a.png', 'b.png'):
         cv2.imwrite(str(tmp_path / n),

@@ -15,21 +15,25 @@ import time
 import cv2
 import numpy as np
 import pytest
+from proposal_runs import quiet, read, run
 
 from ccop_plugin.datagen import make_scene, write_scenes
-from ccop_plugin.proposals import (ProposalStateError, get_preset,
-                                   list_image_dir, list_images,
-                                   merge_work_dir, propose, run_proposals)
+from ccop_plugin.proposals import (
+    ProposalStateError,
+    get_preset,
+    list_image_dir,
+    list_images,
+    merge_work_dir,
+    propose,
+    run_proposals,
+)
 from ccop_plugin.proposals import proposal_file as proposal_file_mod
 from ccop_plugin.proposals import runner as runner_mod
 from ccop_plugin.proposals import store as store_mod
 from ccop_plugin.proposals.search import search_shape
-from ccop_plugin.proposals.store import (WorkDirLock, iter_records,
-                                         shard_files)
+from ccop_plugin.proposals.store import WorkDirLock, iter_records, shard_files
 from ccop_plugin.utils import fileio as fileio_mod
 from ccop_plugin.utils.fileio import atomic_write_text
-
-from proposal_runs import quiet, read, run
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 H, W = 120, 160

@@ -12,14 +12,19 @@ import time
 import cv2
 import numpy as np
 import pytest
+from proposal_runs import quiet, read, run
 
 from ccop_plugin.datagen import make_scene, write_scenes
-from ccop_plugin.proposals import (ProposalStateError, get_preset,
-                                   list_coco_images, list_image_dir,
-                                   merge_work_dir, propose,
-                                   resize_for_search, run_proposals)
-
-from proposal_runs import quiet, read, run
+from ccop_plugin.proposals import (
+    ProposalStateError,
+    get_preset,
+    list_coco_images,
+    list_image_dir,
+    merge_work_dir,
+    propose,
+    resize_for_search,
+    run_proposals,
+)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 H, W = 120, 160

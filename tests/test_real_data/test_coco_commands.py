@@ -21,8 +21,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from coco_commands import (COMMANDS_FILE, PHOTOS, README, REPO, read_commands,
-                           readme_block, tiny)
+from coco_commands import (
+    COMMANDS_FILE,
+    PHOTOS,
+    README,
+    REPO,
+    read_commands,
+    readme_block,
+    tiny,
+)
 from mmengine.config import Config
 
 PAPER_CONFIG = 'configs/ccop/ccop_resnet50-fpn_8xb32-coslr-800e_coco.py'

@@ -13,11 +13,13 @@ import pytest
 import torch
 
 import ccop_plugin  # noqa: F401  (registers the allowlist)
-from ccop_plugin.utils.checkpoint_safety import (CheckpointError,
-                                                 UntrustedCheckpointError,
-                                                 load_checkpoint_file,
-                                                 load_weights_pickle,
-                                                 trust_checkpoints)
+from ccop_plugin.utils.checkpoint_safety import (
+    CheckpointError,
+    UntrustedCheckpointError,
+    load_checkpoint_file,
+    load_weights_pickle,
+    trust_checkpoints,
+)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFG_DIR = osp.join(REPO, 'configs')

@@ -28,8 +28,9 @@ def test_adjust_hue_matches_mmcv_and_accepts_negative_factors(backend):
 
 
 def test_color_jitter_with_hue_runs_under_numpy2():
-    import ccop_plugin  # noqa: F401
     from mmpretrain.datasets.transforms import ColorJitter
+
+    import ccop_plugin  # noqa: F401
     t = ColorJitter(brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1)
     img = (np.random.default_rng(1).random((16, 16, 3)) * 255).astype(np.uint8)
     for _ in range(50):  # about half draw a negative hue factor
@@ -40,8 +41,9 @@ def test_checkpoints_with_numpy_objects_load_safely(tmp_path):
     """mmengine loads checkpoints holding NumPy objects with torch's safe
     default (weights_only=True): the plugin allowlists them instead of
     switching safe loading off for the process."""
-    import ccop_plugin  # noqa: F401
     from mmengine.runner.checkpoint import _load_checkpoint
+
+    import ccop_plugin  # noqa: F401
     assert 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD' not in os.environ
     path = str(tmp_path / 'c.pth')
     torch.save(dict(state_dict={}, meta=dict(x=np.float64(1.),

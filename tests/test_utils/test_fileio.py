@@ -9,9 +9,14 @@ import stat
 import pytest
 
 from ccop_plugin.utils import fileio
-from ccop_plugin.utils.fileio import (atomic_open, atomic_path,
-                                      atomic_write_bytes, atomic_write_json,
-                                      atomic_write_text, current_umask)
+from ccop_plugin.utils.fileio import (
+    atomic_open,
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    current_umask,
+)
 
 
 def leftovers(d):

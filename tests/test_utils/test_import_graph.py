@@ -3,8 +3,12 @@ repository (issue 11, item 4)."""
 import os.path as osp
 
 import ccop_plugin
-from ccop_plugin.utils.import_graph import (find_cycles, import_graph,
-                                            imports, to_dot)
+from ccop_plugin.utils.import_graph import (
+    find_cycles,
+    import_graph,
+    imports,
+    to_dot,
+)
 
 PKG = osp.dirname(ccop_plugin.__file__)
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

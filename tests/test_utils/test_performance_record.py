@@ -7,8 +7,11 @@ import os
 import pytest
 
 from ccop_plugin.utils.performance_record import (
-    PerformanceRecordError, read_performance_record,
-    update_performance_record, validate_performance_record)
+    PerformanceRecordError,
+    read_performance_record,
+    update_performance_record,
+    validate_performance_record,
+)
 
 FP32 = dict(mocov2_img_s=861.0, ccop_img_s=465.0, mocov2_peak_gib=3.33,
             ccop_peak_gib=4.93)

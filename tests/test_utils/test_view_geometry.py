@@ -3,12 +3,14 @@ import numpy as np
 import pytest
 import torch
 
-from ccop_plugin.utils.view_geometry import (boxes_image_to_view,
-                                             boxes_view_to_image,
-                                             map_boxes_between_views,
-                                             map_points_between_views,
-                                             points_image_to_view,
-                                             points_view_to_image)
+from ccop_plugin.utils.view_geometry import (
+    boxes_image_to_view,
+    boxes_view_to_image,
+    map_boxes_between_views,
+    map_points_between_views,
+    points_image_to_view,
+    points_view_to_image,
+)
 
 # (top, left, h, w) crops; size as int (square) or (H, W)
 CROPS = [(0, 0, 120, 160), (10, 20, 80, 100), (0, 30, 90, 60)]

@@ -1,12 +1,14 @@
 """``BoxAwareMultiView``: random-resized-crop views whose boxes correspond."""
-import math
 from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 from mmcv.transforms import BaseTransform, Compose
-
+from mmcv.transforms.utils import cache_randomness
+from mmpretrain.datasets.transforms import RandomResizedCrop
 from mmpretrain.registry import TRANSFORMS
+
+from ccop_plugin.utils.view_geometry import boxes_image_to_view
 
 #: CCOP's photometric view augmentation (reference ``r50_d2.py``): MoCo v2's
 #: colour jitter with saturation 0.2, p=0.8; greyscale p=0.2; Gaussian blur
@@ -27,73 +29,25 @@ CCOP_PHOTOMETRIC = [
 ]
 
 
-def sample_crop(img_h: int, img_w: int, scale: Tuple[float, float],
-                ratio: Tuple[float, float]) -> Tuple[int, int, int, int]:
-    """``RandomResizedCrop`` parameters ``(top, left, h, w)``.
-
-    The sampling of torchvision / mmpretrain: area fraction uniform in
-    ``scale``, log-uniform aspect ratio, 10 attempts, then a central crop.
-    Uses NumPy's global generator, as mmpretrain's transforms do.
-    """
-    area = img_h * img_w
-    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
-    for _ in range(10):
-        target = np.random.uniform(*scale) * area
-        aspect = math.exp(np.random.uniform(*log_ratio))
-        w = int(round(math.sqrt(target * aspect)))
-        h = int(round(math.sqrt(target / aspect)))
-        if 0 < w <= img_w and 0 < h <= img_h:
-            top = np.random.randint(0, img_h - h + 1)
-            left = np.random.randint(0, img_w - w + 1)
-            return top, left, h, w
-    in_ratio = img_w / img_h
-    if in_ratio < min(ratio):
-        w, h = img_w, int(round(img_w / min(ratio)))
-    elif in_ratio > max(ratio):
-        w, h = int(round(img_h * max(ratio))), img_h
-    else:
-        w, h = img_w, img_h
-    return (img_h - h) // 2, (img_w - w) // 2, h, w
-
-
-def crop_boxes(boxes: np.ndarray, crop: Tuple[int, int, int, int],
-               size: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Boxes of a crop resized to ``size`` x ``size``.
-
-    Args:
-        boxes (np.ndarray): ``(N, 4)`` ``xyxy`` in image pixels.
-        crop (tuple): ``(top, left, h, w)``.
-        size (int): Output side.
-
-    Returns:
-        tuple: ``(N, 4)`` boxes in output pixels (clipped to the crop), the
-        fraction of each box's area inside the crop, and each box's area in
-        output pixels.
-    """
-    top, left, h, w = crop
-    b = boxes - np.array([left, top, left, top], np.float32)
-    b[:, 0::2] = np.clip(b[:, 0::2], 0, w)
-    b[:, 1::2] = np.clip(b[:, 1::2], 0, h)
-    inside = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    orig = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    frac = inside / np.maximum(orig, 1e-6)
-    b *= np.array([size / w, size / h, size / w, size / h], np.float32)
-    out_area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return b, frac, out_area
-
-
 @TRANSFORMS.register_module()
 class BoxAwareMultiView(BaseTransform):
     """Views of an image whose proposal boxes follow every geometric step.
 
     CCOP's two-view augmentation (reference ``ContrastiveBox`` dataset): each
     view is a RandomResizedCrop to ``size`` (area ``scale``, aspect
-    ``ratio``), a horizontal flip with ``flip_prob`` and the photometric
-    ``transforms`` (MoCo v2's colour jitter, greyscale and blur in CCOP's
-    configs). A proposal is kept only when, in *every* view, at least
-    ``part_thr`` of its area lies inside the crop and its area in the output
-    is at least ``area_thr`` pixels; so row ``i`` of ``view_bboxes`` is the
-    same proposal in all views. Up to ``max_tries`` sets of crops are drawn
+    ``ratio``; the crop parameters are drawn by mmpretrain's
+    ``RandomResizedCrop.rand_crop_params``), a horizontal flip with
+    ``flip_prob`` and the photometric ``transforms`` (MoCo v2's colour
+    jitter, greyscale and blur in CCOP's configs). Boxes are mapped with
+    :mod:`ccop_plugin.utils.view_geometry`, the mapping the models use. The
+    crops are drawn in a ``@cache_randomness`` method; each view's flip
+    is drawn just before that view's photometric transforms (so seeded runs
+    draw the numbers earlier versions drew), and together in a
+    ``@cache_randomness`` method under mmcv's ``cache_random_params``, which
+    thus repeats crops and flips. A proposal is kept only when, in *every*
+    view, at least ``part_thr`` of its area lies inside the crop and its
+    area in the output is at least ``area_thr`` pixels; so row ``i`` of
+    ``view_bboxes`` is the same proposal in all views. Up to ``max_tries`` sets of crops are drawn
     until ``min_num_boxes`` proposals survive; otherwise the set that kept
     the most is used (possibly with none: models must cope).
 
@@ -165,8 +119,19 @@ class BoxAwareMultiView(BaseTransform):
         self.max_tries = max_tries
         self.max_num_boxes = max_num_boxes
         self.flip_prob = flip_prob
-        self.interpolation = dict(
+        if interpolation not in ('bilinear', 'bicubic'):
+            raise ValueError("interpolation must be 'bilinear' or 'bicubic', "
+                             f'got {interpolation!r}')
+        self.interpolation = interpolation
+        self._cv2_interpolation = dict(
             bilinear=cv2.INTER_LINEAR, bicubic=cv2.INTER_CUBIC)[interpolation]
+        # mmpretrain's crop parameter sampling (its resize is not used: the
+        # views are cut and resized here, with their boxes)
+        self._crop_sampler = RandomResizedCrop(
+            scale=self.size, crop_ratio_range=self.scale,
+            aspect_ratio_range=self.ratio, max_attempts=10,
+            interpolation=interpolation)
+        self.transforms = transforms
         transforms = list(transforms or [])
         if transforms and isinstance(transforms[0], dict):
             transforms = [transforms]  # one pipeline for every view
@@ -177,44 +142,89 @@ class BoxAwareMultiView(BaseTransform):
             Compose(t) for t in transforms
         ] or [None]
 
-    def _choose_crops(self, img_h: int, img_w: int, boxes: np.ndarray):
-        """Crop sets until enough boxes survive in every view."""
+    @cache_randomness
+    def _rand_crops(self, img: np.ndarray,
+                    boxes: np.ndarray) -> List[Tuple[int, int, int, int]]:
+        """One ``(top, left, h, w)`` crop per view, the first set (of up to
+        ``max_tries``) that keeps ``min_num_boxes`` boxes in every view, else
+        the set that keeps the most. Each crop is mmpretrain's
+        ``RandomResizedCrop.rand_crop_params`` (area fraction uniform in
+        ``scale``, log-uniform aspect ratio in ``ratio``, 10 attempts, then
+        the central crop)."""
         need = min(self.min_num_boxes, len(boxes))
         best = None
         for _ in range(self.max_tries):
             crops = [
-                sample_crop(img_h, img_w, self.scale, self.ratio)
+                tuple(int(c) for c in self._crop_sampler.rand_crop_params(img))
                 for _ in range(self.num_views)
             ]
-            keep = np.ones(len(boxes), bool)
-            out = []
-            for crop in crops:
-                b, frac, area = crop_boxes(boxes, crop, self.size)
-                keep &= (frac >= self.part_thr) & (area >= self.area_thr)
-                out.append(b)
-            n = int(keep.sum())
+            n = int(self._keep(boxes, crops).sum())
             if best is None or n > best[0]:
-                best = (n, crops, out, keep)
+                best = (n, crops)
             if n >= need:
                 break
-        return best[1], best[2], best[3]
+        return best[1]
+
+    def _draw_flip(self) -> bool:
+        return bool(np.random.rand() < self.flip_prob)
+
+    @cache_randomness
+    def _rand_flips(self) -> List[bool]:
+        """Whether each view is flipped horizontally (all views at once;
+        used under mmcv's ``cache_random_params``)."""
+        return [self._draw_flip() for _ in range(self.num_views)]
+
+    def _keep(self, boxes: np.ndarray, crops) -> np.ndarray:
+        """``(N,)`` bool: boxes with ``part_thr`` of their area inside and
+        ``area_thr`` output pixels in every crop."""
+        keep = np.ones(len(boxes), bool)
+        for crop in crops:
+            b, frac = boxes_image_to_view(boxes, crop, False, self.size)
+            area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+            keep &= (frac >= self.part_thr) & (area >= self.area_thr)
+        return keep
 
     def transform(self, results: dict) -> dict:
+        """Crop, resize, flip and recolour the views; map the boxes.
+
+        Required keys: ``img`` (``(H, W, C)`` uint8), ``proposals``
+        (``(N, 4)`` ``xyxy`` image pixels).
+
+        Modified keys: ``img`` (a list of ``num_views`` ``(size, size, C)``
+        views), ``img_shape`` (``(size, size)``).
+
+        Added keys: ``view_bboxes`` (float32 ``(num_views, M, 4)``, row ``i``
+        the same proposal in every view), ``view_flips`` (``num_views``
+        bools), ``view_crops`` (int64 ``(num_views, 4)`` ``top, left, h, w``
+        in the input image).
+
+        Args:
+            results (dict): The result dict.
+
+        Returns:
+            dict: The result dict with the views and their boxes.
+        """
         img = results['img']
-        img_h, img_w = img.shape[:2]
         boxes = np.asarray(results['proposals'], np.float32).reshape(-1, 4)
-        crops, view_boxes, keep = self._choose_crops(img_h, img_w, boxes)
-        idx = np.flatnonzero(keep)[:self.max_num_boxes]
+        crops = self._rand_crops(img, boxes)
+        # Outside mmcv's ``cache_random_params`` each view's flip is drawn
+        # just before that view's photometric transforms, as in earlier
+        # versions, so a seeded run draws the same random numbers; inside
+        # it the flips are drawn (and cached) together.
+        cached = (self._rand_flips()
+                  if getattr(self, '_cache_enabled', False) else None)
+        idx = np.flatnonzero(self._keep(boxes, crops))[:self.max_num_boxes]
         views, out_boxes, flips = [], [], []
-        for v, ((top, left, h, w), b) in enumerate(zip(crops, view_boxes)):
+        for v, (top, left, h, w) in enumerate(crops):
+            flip = cached[v] if cached is not None else self._draw_flip()
+            flips.append(flip)
             view = cv2.resize(img[top:top + h, left:left + w],
                               (self.size, self.size),
-                              interpolation=self.interpolation)
-            b = b[idx].copy()
-            flip = np.random.rand() < self.flip_prob
+                              interpolation=self._cv2_interpolation)
             if flip:
                 view = np.ascontiguousarray(view[:, ::-1])
-                b[:, [0, 2]] = self.size - b[:, [2, 0]]
+            b, _ = boxes_image_to_view(boxes[idx], (top, left, h, w), flip,
+                                       self.size)
             pipeline = self.pipelines[v % len(self.pipelines)]
             if pipeline is not None:
                 view = pipeline(
@@ -222,7 +232,6 @@ class BoxAwareMultiView(BaseTransform):
                          ori_shape=view.shape[:2]))['img']
             views.append(view)
             out_boxes.append(b)
-            flips.append(bool(flip))
         results['img'] = views
         results['img_shape'] = (self.size, self.size)
         results['view_bboxes'] = np.stack(out_boxes).astype(np.float32)
@@ -235,4 +244,8 @@ class BoxAwareMultiView(BaseTransform):
                 f'size={self.size}, scale={self.scale}, ratio={self.ratio}, '
                 f'part_thr={self.part_thr}, area_thr={self.area_thr}, '
                 f'min_num_boxes={self.min_num_boxes}, '
-                f'max_tries={self.max_tries}, flip_prob={self.flip_prob})')
+                f'max_tries={self.max_tries}, '
+                f'max_num_boxes={self.max_num_boxes}, '
+                f'flip_prob={self.flip_prob}, '
+                f'transforms={self.transforms}, '
+                f'interpolation={self.interpolation!r})')

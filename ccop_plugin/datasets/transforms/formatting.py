@@ -4,7 +4,6 @@ from typing import Sequence
 import numpy as np
 import torch
 from mmcv.transforms import BaseTransform
-
 from mmpretrain.datasets.transforms import PackInputs
 from mmpretrain.registry import TRANSFORMS
 from mmpretrain.structures import DataSample

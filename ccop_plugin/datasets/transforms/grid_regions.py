@@ -1,7 +1,6 @@
 """``GridRegions``: PLRC's pseudo-regions as proposals."""
 import numpy as np
 from mmcv.transforms import BaseTransform
-
 from mmpretrain.registry import TRANSFORMS
 
 

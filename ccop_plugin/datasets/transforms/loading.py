@@ -9,8 +9,8 @@ works on ``results``.
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmengine.logging import MMLogger
-
 from mmpretrain.registry import TRANSFORMS
+
 from ccop_plugin.proposals.proposal_file import sanitize_boxes
 from ccop_plugin.utils.boxes import xywh_to_xyxy
 

@@ -1,8 +1,11 @@
 from .curriculum_hook import CurriculumHook
 from .heatmap_proposal_hook import HeatmapProposalHook
 from .proposal_stats_hook import ProposalStatsHook
-from .random_state_hook import (RandomStateHook, get_random_state,
-                                set_random_state)
+from .random_state_hook import (
+    RandomStateHook,
+    get_random_state,
+    set_random_state,
+)
 from .teacher_temp_warmup_hook import TeacherTempWarmupHook
 
 __all__ = [

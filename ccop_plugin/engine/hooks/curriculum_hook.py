@@ -19,7 +19,6 @@ import math
 from typing import Optional, Sequence
 
 from mmengine.hooks import Hook
-
 from mmpretrain.registry import HOOKS
 from mmpretrain.utils import get_ori_model
 

@@ -9,10 +9,12 @@ from mmengine.dist import barrier, is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
-
 from mmpretrain.registry import HOOKS, MODELS
-from ccop_plugin.datasets.proposal_dataset import (ProposalImageDataset,
-                                                   find_proposal_dataset)
+
+from ccop_plugin.datasets.proposal_dataset import (
+    ProposalImageDataset,
+    find_proposal_dataset,
+)
 from ccop_plugin.models.utils.heatmap_proposals import image_heatmap_boxes
 from ccop_plugin.proposals.proposal_file import write_proposal_file
 from ccop_plugin.proposals.sources import ImageEntry

@@ -39,7 +39,6 @@ import torch
 from mmengine.dist import get_rank, get_world_size
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-
 from mmpretrain.registry import HOOKS
 from mmpretrain.utils import get_ori_model
 

@@ -2,7 +2,6 @@
 from typing import Optional
 
 from mmengine.hooks import Hook
-
 from mmpretrain.registry import HOOKS
 from mmpretrain.utils import get_ori_model
 

@@ -40,12 +40,12 @@ from typing import Dict, List, Optional, Tuple, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.profiler import record_function
-
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
+from torch.profiler import record_function
+
 from ..utils.contrastive import queue_logits
 from ..utils.dist_utils import all_gather_variable, enqueue_keys
 from ..utils.fused_ema import FusedExponentialMovingAverage

@@ -9,9 +9,9 @@ from typing import List, Optional, Tuple
 
 import torch
 from mmengine.logging import MessageHub
-
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
+
 from ccop_plugin.utils.view_geometry import map_boxes_between_views
 from .ccop import CCOP
 

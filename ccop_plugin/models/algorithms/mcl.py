@@ -6,11 +6,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.dist import get_rank
 from mmengine.logging import MessageHub
-
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.models.utils import CosineEMA
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
+
 from ..utils.dist_utils import all_gather_variable
 from ..utils.montage import montage
 

@@ -49,11 +49,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
-
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
+
 from ..utils.contrastive import queue_logits
 from ..utils.dist_utils import all_gather_variable, enqueue_keys
 from ..utils.fused_ema import FusedExponentialMovingAverage

@@ -5,17 +5,19 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import ExponentialMovingAverage
-
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
+
+from ccop_plugin.utils.view_geometry import map_points_between_views
 from ..utils.contrastive import queue_logits
 from ..utils.dist_utils import all_gather_variable, enqueue_keys
-from ccop_plugin.utils.view_geometry import map_points_between_views
-from ..utils.point_sampling import (grid_centres,
-                                    read_points,
-                                    relative_points_in_boxes,
-                                    select_key_points)
+from ..utils.point_sampling import (
+    grid_centres,
+    read_points,
+    relative_points_in_boxes,
+    select_key_points,
+)
 from ..utils.view_geometry import get_view_bboxes
 
 

@@ -19,9 +19,8 @@ from typing import List, Optional, Union
 
 import torch
 from mmengine.model import BaseModule
-from torchvision.ops import box_iou
-
 from mmpretrain.registry import MODELS
+from torchvision.ops import box_iou
 
 
 @MODELS.register_module()

@@ -5,8 +5,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
-
 from mmpretrain.registry import MODELS
+
 from ..necks.mcl_neck import bn_mlp
 
 

@@ -18,7 +18,6 @@ from typing import List, Optional, Union
 import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModule
-
 from mmpretrain.registry import MODELS
 
 

@@ -11,11 +11,15 @@ from typing import List, Optional, Tuple, Union
 import torch
 from mmengine.dist import all_reduce
 from mmengine.model import BaseModule
-
 from mmpretrain.registry import MODELS
-from ..utils.point_sampling import (dino_distillation_loss,
-                                    multi_positive_infonce, pad_by_image,
-                                    point_pair_labels, read_points)
+
+from ..utils.point_sampling import (
+    dino_distillation_loss,
+    multi_positive_infonce,
+    pad_by_image,
+    point_pair_labels,
+    read_points,
+)
 
 
 @MODELS.register_module()

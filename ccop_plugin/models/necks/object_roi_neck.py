@@ -26,9 +26,8 @@ from typing import List, Optional, Sequence, Union
 import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
-from torchvision.ops import roi_align
-
 from mmpretrain.registry import MODELS
+from torchvision.ops import roi_align
 
 
 @MODELS.register_module()

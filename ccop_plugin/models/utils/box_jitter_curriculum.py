@@ -30,8 +30,8 @@ from typing import Callable, Optional, Sequence, Tuple
 
 import torch
 from mmengine.model import BaseModule
-
 from mmpretrain.registry import MODELS
+
 from .rois import boxes_to_rois
 
 

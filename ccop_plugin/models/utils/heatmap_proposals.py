@@ -12,7 +12,6 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-
 from mmpretrain.registry import MODELS
 
 

@@ -6,7 +6,6 @@ flip) lives in :mod:`ccop_plugin.utils.view_geometry`.
 from typing import List, Optional
 
 import torch
-
 from mmpretrain.structures import DataSample
 
 

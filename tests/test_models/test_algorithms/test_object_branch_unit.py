@@ -6,12 +6,13 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
-
-import ccop_plugin  # noqa: F401
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-CONFIGS = osp.join(osp.dirname(__file__), '..', '..', 'configs')
+import ccop_plugin  # noqa: F401
+
+CONFIGS = osp.join(osp.dirname(__file__), '..', '..', '..',
+                   'configs')
 
 
 def _model(cfg_file, **edit):

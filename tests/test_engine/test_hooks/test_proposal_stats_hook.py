@@ -8,10 +8,10 @@ import pytest
 import torch
 from mmengine.dataset import RepeatDataset, pseudo_collate
 from mmengine.registry import DefaultScope
+from mmpretrain.registry import DATASETS, HOOKS
 
 import ccop_plugin  # noqa: F401
 from ccop_plugin.engine.hooks import proposal_stats_hook
-from mmpretrain.registry import DATASETS, HOOKS
 
 
 @pytest.fixture(autouse=True)

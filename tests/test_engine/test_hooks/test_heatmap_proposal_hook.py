@@ -9,10 +9,10 @@ import pytest
 import torch
 from mmengine.dataset import RepeatDataset
 from mmengine.registry import DefaultScope
+from mmpretrain.registry import DATASETS, HOOKS
 
 import ccop_plugin  # noqa: F401
 from ccop_plugin.models.utils.heatmap_proposals import image_heatmap_boxes
-from mmpretrain.registry import DATASETS, HOOKS
 
 # (file name, height, width, bright rectangle x1, y1, x2, y2)
 IMAGES = [('a.png', 64, 64, 8, 16, 40, 48),
