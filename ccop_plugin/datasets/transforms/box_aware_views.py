@@ -40,16 +40,16 @@ class BoxAwareMultiView(BaseTransform):
     ``flip_prob`` and the photometric ``transforms`` (MoCo v2's colour
     jitter, greyscale and blur in CCOP's configs). Boxes are mapped with
     :mod:`ccop_plugin.utils.view_geometry`, the mapping the models use. The
-    crops are drawn in a ``@cache_randomness`` method; each view's flip
-    is drawn just before that view's photometric transforms (so seeded runs
-    draw the numbers earlier versions drew), and together in a
-    ``@cache_randomness`` method under mmcv's ``cache_random_params``, which
-    thus repeats crops and flips. A proposal is kept only when, in *every*
-    view, at least ``part_thr`` of its area lies inside the crop and its
-    area in the output is at least ``area_thr`` pixels; so row ``i`` of
-    ``view_bboxes`` is the same proposal in all views. Up to ``max_tries`` sets of crops are drawn
-    until ``min_num_boxes`` proposals survive; otherwise the set that kept
-    the most is used (possibly with none: models must cope).
+    crops are drawn in a ``@cache_randomness`` method; each view's flip is
+    drawn just before that view's photometric transforms (so seeded runs draw
+    the numbers earlier versions drew), and together in a ``@cache_randomness``
+    method under mmcv's ``cache_random_params``, which thus repeats crops and
+    flips. A proposal is kept only when, in *every* view, at least ``part_thr``
+    of its area lies inside the crop and its area in the output is at least
+    ``area_thr`` pixels; so row ``i`` of ``view_bboxes`` is the same proposal
+    in all views. Up to ``max_tries`` sets of crops are drawn until
+    ``min_num_boxes`` proposals survive; otherwise the set that kept the most
+    is used (possibly with none: models must cope).
 
     Differences from the released code: the reference draws each view's crop
     on its own (10 tries each, checking only that view) and intersects
