@@ -70,14 +70,19 @@ def tmp_files(*dirs):
 @pytest.mark.parametrize('sig, exc', [(signal.SIGTERM, SystemExit),
                                       (signal.SIGINT, KeyboardInterrupt)])
 def test_stop_signal_with_one_worker_stops_and_resumes(img_dir, tmp_path,
-                                                       monkeypatch, sig,
-                                                       exc):
+                                                       monkeypatch, request,
+                                                       sig, exc):
     """A signal that arrives while an image is searched (in-process,
     --workers 1) stops the run with a non-zero exit; that image is not
     recorded as failed and the rerun gives the same bytes as a clean run."""
     ref, _ = run(img_dir, str(tmp_path), 'ref')
     real = runner_mod.propose
     calls = []
+    if sig == signal.SIGINT:
+        # Ctrl-C as in a terminal, also when pytest was started in the
+        # background (nohup, CI agents), which starts with SIGINT ignored
+        old_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+        request.addfinalizer(lambda: signal.signal(signal.SIGINT, old_int))
 
     def propose_then_signal(img, cfg, name=''):
         calls.append(name)
