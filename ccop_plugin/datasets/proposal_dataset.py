@@ -181,6 +181,12 @@ class ProposalImageDataset(BaseDataset):
         index = None
         if self._image_names is None:
             self._image_names, index = self._list_images()
+            if not self._image_names:
+                src = self.ann_file or self.data_prefix.get('img_path', '')
+                raise ValueError(
+                    f'{src}: no training images (an empty list or folder, '
+                    'or every image missing on disk; a proposal file whose '
+                    'images all failed lists none, see its .failures.txt)')
         if self.proposal_file:
             index = read_proposal_file(self.proposal_file)
         elif not self.proposals_from_ann_file:

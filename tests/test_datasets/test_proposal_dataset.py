@@ -158,3 +158,18 @@ def test_labelled_ann_file_is_refused_as_proposals_and_usable_as_image_list(
     ds.load_proposals(str(path))
     assert ds.get_data_info(1)['proposals_xywh'].tolist() == [
         [10, 10, 40, 40]]
+
+
+def test_no_training_images_is_one_clear_error(tmp_path):
+    """A proposal file listing no image (e.g. every image failed in the
+    proposal tool) stops at build time naming the file, not deep inside
+    mmengine's serialisation."""
+    img_dir, _ = _make(tmp_path)
+    empty = tmp_path / 'empty_proposals.json'
+    empty.write_text(json.dumps(dict(images=[], annotations=[],
+                                     categories=[dict(id=1, name='p')])))
+    with pytest.raises(ValueError,
+                       match=r'empty_proposals\.json: no training images'):
+        DATASETS.build(dict(type='ProposalImageDataset', ann_file=str(empty),
+                            data_prefix=dict(img_path=str(img_dir)),
+                            pipeline=[]))
