@@ -309,31 +309,44 @@ def _check_record(obj, path: str) -> None:
                     'finite number nor null')
 
 
-def read_science_record(path: str) -> Dict:
-    """Read and check a record written by :func:`write_science_record`."""
+def read_checked_json(path: str, check) -> Dict:
+    """Read a JSON record and validate it with ``check(obj, path)``; a file
+    that is not JSON is one ``ValueError`` naming it."""
     try:
         with open(path) as f:
             obj = json.load(f)
     except ValueError as e:
         raise ValueError(f'{path}: not JSON ({e})') from None
-    _check_record(obj, path)
+    check(obj, path)
     return obj
+
+
+def refuse_foreign_record(path: str, read, writer: str, what: str,
+                          hint: str) -> None:
+    """Raise FileExistsError unless ``path`` is free or holds a record that
+    ``read`` accepts and whose ``protocol.writer`` is ``writer``."""
+    if not osp.lexists(path):
+        return
+    try:
+        ours = read(path)['protocol'].get('writer') == writer
+    except (OSError, ValueError):
+        ours = False
+    if not ours:
+        raise FileExistsError(
+            f'{path} exists and is not {what} of this tool; nothing '
+            f'was written: move it away or pass {hint}')
+
+
+def read_science_record(path: str) -> Dict:
+    """Read and check a record written by :func:`write_science_record`."""
+    return read_checked_json(path, _check_record)
 
 
 def check_record_path(path: str) -> None:
     """Raise FileExistsError unless ``path`` is free or holds a record of
     :func:`write_science_record` (checked before a long run too)."""
-    if not osp.lexists(path):
-        return
-    try:
-        ours = read_science_record(path)['protocol'].get(
-            'writer') == RECORD_WRITER
-    except (OSError, ValueError):
-        ours = False
-    if not ours:
-        raise FileExistsError(
-            f'{path} exists and is not a record of this tool; nothing '
-            'was written: move it away or pass another record path')
+    refuse_foreign_record(path, read_science_record, RECORD_WRITER,
+                          'a record', 'another record path')
 
 
 def write_science_record(path: str, protocol: Dict,

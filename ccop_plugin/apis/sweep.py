@@ -17,7 +17,6 @@ The sweep's record (``write_sweep_record`` is the only writer)::
                                         "bbox_ap": [...], "segm_ap": [...]}},
                  "separation": {<measure>: {...}}}]}
 """
-import json
 import math
 import os.path as osp
 import time
@@ -31,6 +30,7 @@ from .main_job import (
     comparison_protocol,
     run_comparison,
 )
+from .report import read_checked_json, refuse_foreign_record
 
 SWEEP_WRITER = 'ccop_plugin.apis.sweep.write_sweep_record'
 MEASURES = ('bbox_ap', 'segm_ap', 'probe_acc')
@@ -96,28 +96,14 @@ def _check_sweep(obj, path: str) -> None:
 
 def read_sweep_record(path: str) -> Dict:
     """Read and check a record of :func:`write_sweep_record`."""
-    try:
-        with open(path) as f:
-            obj = json.load(f)
-    except ValueError as e:
-        raise ValueError(f'{path}: not JSON ({e})') from None
-    _check_sweep(obj, path)
-    return obj
+    return read_checked_json(path, _check_sweep)
 
 
 def write_sweep_record(path: str, protocol: Dict, points: List[Dict]) -> Dict:
     """Write the sweep's record atomically; a file there that is not a
     record of this writer is an error (nothing is written)."""
-    if osp.lexists(path):
-        try:
-            ours = read_sweep_record(path)['protocol'].get(
-                'writer') == SWEEP_WRITER
-        except (OSError, ValueError):
-            ours = False
-        if not ours:
-            raise FileExistsError(
-                f'{path} exists and is not a sweep record of this tool; '
-                'nothing was written: move it away or pass another path')
+    refuse_foreign_record(path, read_sweep_record, SWEEP_WRITER,
+                          'a sweep record', 'another path')
     obj = dict(protocol=dict(protocol, writer=SWEEP_WRITER), points=points)
     _check_sweep(obj, path)
     atomic_write_json(path, obj, allow_nan=False)
