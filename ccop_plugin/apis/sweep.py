@@ -169,8 +169,13 @@ def run_sweep(base: MainJobConfig, iters: Sequence[int],
                               pretrain_iters=sorted(iters)),
                     split='val', started_utc=time.strftime(
                         '%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
+    # the grid's values are per point (and the test split is never read):
+    # the protocol must not name the base config's single value
     for k in ('num_unlabeled', 'pretrain_iters'):
         protocol['settings'].pop(k, None)
+    protocol['pretrain'].pop('iters', None)
+    for k in ('num_unlabeled', 'num_test'):
+        protocol['data'].pop(k, None)
     points = []
     for u in sorted(num_unlabeled):
         for it in sorted(iters):

@@ -81,6 +81,12 @@ def test_run_sweep_grid_val_only_and_record_per_point(tmp_path, monkeypatch):
     assert len(obj['points']) == 4 and obj['protocol']['split'] == 'val'
     assert obj['protocol']['grid'] == dict(num_unlabeled=[200, 400],
                                            pretrain_iters=[100, 200])
+    # the grid's values are per point: the protocol names no single one
+    # (it used to carry the base config's 200 iterations / images)
+    proto = obj['protocol']
+    assert 'iters' not in proto['pretrain']
+    assert 'num_unlabeled' not in proto['data']
+    assert 'num_test' not in proto['data']
     sep = obj['points'][1]['separation']['bbox_ap']
     assert sep['mean'] == pytest.approx(0.2) and sep['stable']
     table = open(osp.join(base.work_dir, 'sweep.md')).read()
