@@ -28,6 +28,8 @@ def parse_args(argv=None):
     p.add_argument('--num-unlabeled', type=int, default=200)
     p.add_argument('--num-train', type=int, default=120)
     p.add_argument('--num-val', type=int, default=40)
+    p.add_argument('--num-test', type=int, default=0,
+                   help='images of a held-out labelled test split')
     p.add_argument('--classes', nargs='+', default=list(CLASSES),
                    choices=list(CLASSES))
     p.add_argument('--min-objects', type=int, default=2)
@@ -37,6 +39,11 @@ def parse_args(argv=None):
     p.add_argument('--max-scale', type=float, default=0.25)
     p.add_argument('--min-visible', type=float, default=0.35,
                    help='drop objects less visible than this fraction')
+    p.add_argument('--texture-by-class', action='store_true',
+                   help='format-1 textures: every object of a class gets '
+                   "that class's texture family, so texture alone names the "
+                   'class (for the probe\'s saturation check; default: '
+                   'texture drawn independently of the class)')
     p.add_argument('--overwrite', action='store_true',
                    help='replace a dataset made with other parameters '
                    '(only files this tool wrote are replaced)')
@@ -49,6 +56,7 @@ def main(argv=None) -> int:
         meta = generate_synthetic_coco(
             a.out, seed=a.seed, num_unlabeled=a.num_unlabeled,
             num_train=a.num_train, num_val=a.num_val, img_size=a.img_size,
+            num_test=a.num_test, texture_by_class=a.texture_by_class,
             overwrite=a.overwrite, verbose=True, classes=tuple(a.classes),
             min_objects=a.min_objects, max_objects=a.max_objects,
             min_scale=a.min_scale, max_scale=a.max_scale,

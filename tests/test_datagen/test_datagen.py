@@ -175,6 +175,17 @@ def test_cli(tmp_path, capsys):
     assert 'other parameters' in capsys.readouterr().err
 
 
+def test_cli_texture_by_class_and_test_split(tmp_path):
+    out = str(tmp_path / 'f1')
+    assert _tool('generate_dataset.py').main(
+        ['--out', out, '--num-unlabeled', '1', '--num-train', '2',
+         '--num-val', '1', '--num-test', '2', '--img-size', '32',
+         '--texture-by-class']) == 0
+    meta = json.load(open(osp.join(out, 'meta.json')))
+    assert meta['splits']['test']['num_images'] == 2
+    assert json.dumps(meta).count('"texture_by_class": true') == 1
+
+
 def test_cli_subprocess(tmp_path):
     r = subprocess.run(
         [sys.executable, osp.join(REPO, 'tools/generate_dataset.py'),
