@@ -59,6 +59,8 @@ from .methods import (
 from .report import (
     check_record_path,
     comparison_table,
+    compute_seconds,
+    pretrain_loss_table,
     write_report,
     write_science_record,
 )
@@ -728,8 +730,12 @@ def run_comparison(cfg: MainJobConfig,
     values = collect_results(runs, methods, seeds)
     protocol = comparison_protocol(cfg, methods, seeds, command)
     protocol.update(started_utc=started,
-                    seconds=round(time.time() - t0, 1))
+                    seconds=round(time.time() - t0, 1),
+                    compute_seconds=compute_seconds(results, runs))
     table = comparison_table(values, seeds, split=cfg.eval_split)
+    losses = pretrain_loss_table(runs, methods, seeds)
+    if losses:
+        table += '\n' + losses
     atomic_write_text(osp.join(cfg.work_dir, 'comparison.md'), table)
     write_science_record(record, protocol, values)
     results.update(runs=runs, values=values, record=record)

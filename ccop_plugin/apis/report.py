@@ -276,6 +276,71 @@ def plot_comparison(values: Dict[str, Dict[str, List]], out: str,
     return out
 
 
+def final_losses(rows: List[Dict], frac: float = 0.1) -> Dict[str, float]:
+    """Each logged loss (``loss*`` keys) averaged over the last ``frac`` of
+    the logged iterations (at least one): where pre-training ended."""
+    keys = sorted({k for r in rows for k in r if k.startswith('loss')})
+    out = {}
+    for k in keys:
+        xs = [r[k] for r in rows if k in r]
+        tail = xs[-max(1, int(round(frac * len(xs)))):]
+        out[k] = sum(tail) / len(tail)
+    return out
+
+
+def pretrain_loss_table(runs: Dict[str, Dict[int, Dict]],
+                        methods: Sequence[str], seeds: Sequence[int]) -> str:
+    """Markdown: per method the final pre-training losses
+    (:func:`final_losses`), mean ± std over seeds; '' when no method
+    pre-trained."""
+    per = {}
+    for m in methods:
+        vals: Dict[str, List[float]] = {}
+        for s in seeds:
+            pre = runs[m][s].get('pretrain') or {}
+            if not pre.get('checkpoint'):
+                continue
+            fl = final_losses(read_scalars(osp.dirname(pre['checkpoint'])))
+            for k, v in fl.items():
+                vals.setdefault(k, []).append(v)
+        if vals:
+            per[m] = vals
+    if not per:
+        return ''
+    keys = sorted({k for v in per.values() for k in v},
+                  key=lambda k: (k != 'loss', k))
+    lines = ['Final pre-training losses (mean of the last 10 % of the logged '
+             'iterations; mean ± std over seeds). An InfoNCE loss against a '
+             'queue of K keys that cannot tell the positive from the '
+             'negatives is ln(K + 1) (5.55 for K = 256).', '',
+             '| method | ' + ' | '.join(keys) + ' |',
+             '|' + ' --- |' * (len(keys) + 1)]
+    for m, vals in per.items():
+        cells = []
+        for k in keys:
+            ms = mean_std(vals.get(k, []))
+            cell = '-' if ms['mean'] is None else f"{ms['mean']:.3f}"
+            if ms['std'] is not None:
+                cell += f" ± {ms['std']:.3f}"
+            cells.append(cell)
+        lines.append(f'| {METHOD_NAMES.get(m, m)} | ' + ' | '.join(cells) +
+                     ' |')
+    return '\n'.join(lines) + '\n'
+
+
+def compute_seconds(results: Dict, runs: Dict[str, Dict[int, Dict]]) -> float:
+    """Seconds of every stage of a comparison (data, proposals, every run's
+    stages) as recorded by the run that made it: the table's cost, the
+    same when a rerun reuses the stages."""
+    total = sum(results[k].get('seconds', 0) for k in ('data', 'proposals')
+                if k in results)
+    for per_seed in runs.values():
+        for stages in per_seed.values():
+            total += sum(r.get('seconds', 0) for r in stages.values()
+                         if isinstance(r, dict))
+    return round(total, 1)
+
+
 RECORD_WRITER = 'ccop_plugin.apis.report.write_science_record'
 
 
@@ -425,6 +490,10 @@ def write_report(cfg, results: Dict, methods: List[str],
                   'machine-readable record is `science.json` '
                   '(`tools/compare_pretraining.py --record`).' % cfg.seed, '',
                   comparison_table(comparison['values'], seeds, split)]
+        losses = pretrain_loss_table(comparison.get('runs') or {}, methods,
+                                     seeds) if comparison.get('runs') else ''
+        if losses:
+            lines += [losses]
         if plot_comparison(comparison['values'],
                            osp.join(fig_dir, 'comparison.png'),
                            title=f'mean ± std over {len(seeds)} seed(s)'):

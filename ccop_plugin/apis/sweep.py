@@ -13,6 +13,8 @@ The sweep's record (``write_sweep_record`` is the only writer)::
 
     {"protocol": {<settings, methods, seeds, grid, machine>},
      "points": [{"num_unlabeled": U, "pretrain_iters": I, "seconds": s,
+                 "compute_seconds": <every stage's recorded seconds,
+                                     the same when a rerun reuses them>,
                  "results": {<method>: {"probe_acc": [per seed],
                                         "bbox_ap": [...], "segm_ap": [...]}},
                  "separation": {<measure>: {...}}}]}
@@ -30,7 +32,11 @@ from .main_job import (
     comparison_protocol,
     run_comparison,
 )
-from .report import read_checked_json, refuse_foreign_record
+from .report import (
+    compute_seconds,
+    read_checked_json,
+    refuse_foreign_record,
+)
 
 SWEEP_WRITER = 'ccop_plugin.apis.sweep.write_sweep_record'
 MEASURES = ('bbox_ap', 'segm_ap', 'probe_acc')
@@ -187,6 +193,9 @@ def run_sweep(base: MainJobConfig, iters: Sequence[int],
                 record=osp.join(cfg.work_dir, f'science_iters{it}.json'))
             points.append(dict(num_unlabeled=u, pretrain_iters=it,
                                seconds=round(time.time() - t0, 1),
+                               compute_seconds=compute_seconds(
+                                   res, res['runs']) if 'runs' in res
+                               else None,
                                results=res['values'],
                                separation=separation(res['values'])))
             write_sweep_record(record, protocol, points)

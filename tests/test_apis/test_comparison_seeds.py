@@ -171,6 +171,7 @@ def test_record_format(tmp_path, fake_stages, fake_probe):
         assert p['machine'][k], k
     assert p['settings']['work_dir'] == cfg.work_dir
     assert p['command'] == 'compare --seeds 2'
+    assert p['compute_seconds'] >= 0 and p['seconds'] >= 0
     assert 'extra' not in p['settings']  # MainJobConfig holds settings only
     assert report.read_science_record(record) == obj
     assert res['record'] == record
@@ -249,6 +250,46 @@ def test_mean_std_and_table():
     assert row == f'| CCOP | - | 51.0 ± {100 * math.sqrt(2e-4):.1f} | ' \
         '40.0 (1 of 2) |'
     assert '| CCOP | 1 | - | 52.0 | - |' in table
+
+
+def _scalars(run_dir, losses):
+    os.makedirs(osp.join(run_dir, '20260101_000000', 'vis_data'))
+    with open(osp.join(run_dir, '20260101_000000', 'vis_data',
+                       'scalars.json'), 'w') as f:
+        for i, v in enumerate(losses):
+            f.write(json.dumps(dict(iter=i + 1, loss=v, loss_img=v / 2,
+                                    lr=0.1)) + '\n')
+
+
+def test_final_losses_and_loss_table(tmp_path):
+    rows = [dict(iter=i, loss=float(i), lr=1.) for i in range(1, 21)]
+    fl = report.final_losses(rows)
+    assert fl == dict(loss=pytest.approx(19.5))  # last 2 of 20; lr ignored
+    assert report.final_losses(rows[:3]) == dict(loss=3.)  # at least one
+    runs = {'ccop': {}, 'none': {}}
+    for s, tail in ((0, 5.0), (1, 6.0)):
+        d = str(tmp_path / f'pre{s}')
+        _scalars(d, [9.0] * 9 + [tail])
+        runs['ccop'][s] = dict(pretrain=dict(checkpoint=osp.join(d, 'x.pth')))
+        runs['none'][s] = dict(finetune=dict())
+    table = report.pretrain_loss_table(runs, ['ccop', 'none'], [0, 1])
+    assert '| method | loss | loss_img |' in table
+    row = [line for line in table.splitlines()
+           if line.startswith('| CCOP |')][0]
+    sd = math.sqrt(0.5)
+    assert row == f'| CCOP | 5.500 ± {sd:.3f} | 2.750 ± {sd / 2:.3f} |'
+    assert 'random init' not in table and '| none |' not in table
+    assert report.pretrain_loss_table(dict(none=runs['none']), ['none'],
+                                      [0, 1]) == ''
+
+
+def test_compute_seconds_counts_every_stage_once():
+    results = dict(data=dict(seconds=1.0), proposals=dict(seconds=2.0))
+    runs = {'ccop': {0: dict(pretrain=dict(seconds=10.0),
+                             finetune=dict(seconds=20.0),
+                             probe=dict(acc=0.5))},
+            'none': {0: dict(finetune=dict(seconds=5.5))}}
+    assert report.compute_seconds(results, runs) == 38.5
 
 
 def test_record_writer_checks_format_and_never_replaces_foreign_files(
