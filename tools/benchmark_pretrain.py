@@ -83,6 +83,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--op-table', type=int, default=0, metavar='N',
                    help="also print the profiler's N operators with the "
                    "most self time in CCOP's step")
+    p.add_argument('--count-flops', action='store_true',
+                   help='also count the matmul / convolution FLOPs of one '
+                   'step of each model (forward + backward, '
+                   'torch.utils.flop_counter): the arithmetic floor of '
+                   'their ratio, whatever the device')
     p.add_argument('--pipeline-images', type=int, default=48,
                    help='images for the data-pipeline benchmark (0 skips it)')
     p.add_argument('--target-img-s', type=float,
@@ -230,7 +235,33 @@ def bench_models(args: argparse.Namespace) -> List[Dict]:
     if not args.no_profile:
         results[-1]['breakdown_s'], results[-1]['op_table'] = _profile_ccop(
             step, device, sync, args.op_table)
+    if args.count_flops:
+        for r in results:
+            r['gflop'], r['gflop_parts'] = count_step_flops(step, r['name'])
     return results
+
+
+def count_step_flops(step, name: str) -> tuple:
+    """GFLOP of one step of model ``name`` (matmul, convolution and
+    attention ops, forward and backward; torch's FLOP counter) in total and
+    per class of the top-level modules the step calls (the query and the
+    momentum copy of a module together, e.g. ``ResNet`` = query backbone
+    forward + backward and key backbone forward; MoCo v2 calls its key
+    encoder as one ``ExponentialMovingAverage``); FLOPs outside any module,
+    e.g. the queue logits, are ``(outside modules)``."""
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as fc:
+        step(name)
+    total = fc.get_total_flops()
+    parts, inside = {}, 0
+    for mod, ops in fc.get_flop_counts().items():
+        if mod != 'Global' and '.' not in mod:
+            flops = sum(ops.values())
+            parts[mod] = flops / 1e9
+            inside += flops
+    if total > inside:
+        parts['(outside modules)'] = (total - inside) / 1e9
+    return total / 1e9, parts
 
 
 def _profile_ccop(step, device, sync, op_table=0):
@@ -350,6 +381,19 @@ def to_markdown(args, models, pipes, load, cmd) -> str:
         if 'peak_rss_gib_both' in c:
             lines += ['', f"Peak RSS of the process (both models): "
                       f"{c['peak_rss_gib_both']:.2f} GiB."]
+        if 'gflop' in c:
+            lines += ['', 'Arithmetic of one step (matmul / convolution / '
+                      'attention FLOPs, forward + backward, '
+                      '`torch.utils.flop_counter`; device-independent):', '',
+                      '| model | GFLOP / step | GFLOP / image | relative |',
+                      '| --- | --- | --- | --- |']
+            for r in models:
+                lines.append(f"| {r['name']} | {r['gflop']:.1f} | "
+                             f"{r['gflop'] / args.batch:.2f} | "
+                             f"{r['gflop'] / m['gflop']:.2f}x |")
+            lines += ['', 'CCOP step by part (GFLOP): ' + ', '.join(
+                f'{k} {v:.1f}' for k, v in sorted(
+                    c['gflop_parts'].items(), key=lambda kv: -kv[1])) + '.']
         if c.get('breakdown_s'):
             lines += ['', 'CCOP step broken down (profiler, 2 steps, per '
                       'step; forward parts indented):', '',
@@ -396,6 +440,10 @@ def record_values(args, models, load, cmd) -> tuple:
                   ccop_over_mocov2=c['step_s'] / m['step_s'],
                   setting=setting(args), command=cmd,
                   load_average=[round(load[0], 2), round(load[1], 2)])
+    if 'gflop' in c:
+        common.update(mocov2_gflop_per_img=m['gflop'] / args.batch,
+                      ccop_gflop_per_img=c['gflop'] / args.batch,
+                      ccop_over_mocov2_flops=c['gflop'] / m['gflop'])
     if args.device.startswith('cuda'):
         prec = 'bf16' if args.amp else 'fp32'
         return 'gpu', {'device': device_name(args.device),

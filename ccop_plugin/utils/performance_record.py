@@ -40,9 +40,13 @@ _NUM, _STR, _LOAD, _WORKERS = 'number', 'string', 'load', 'workers'
 #: optional keys allowed in every measured block
 _PROVENANCE = dict(setting=_STR, command=_STR, load_average=_LOAD)
 _STEP = dict(mocov2_img_s=_NUM, ccop_img_s=_NUM)
+#: optional: the step's arithmetic (``benchmark_pretrain.py --count-flops``)
+_FLOPS = dict(mocov2_gflop_per_img=_NUM, ccop_gflop_per_img=_NUM,
+              ccop_over_mocov2_flops=_NUM)
 _GPU_PRECISION = dict(required=dict(_STEP, mocov2_peak_gib=_NUM,
                                     ccop_peak_gib=_NUM),
-                      optional=dict(_PROVENANCE, ccop_over_mocov2=_NUM))
+                      optional=dict(_PROVENANCE, **_FLOPS,
+                                    ccop_over_mocov2=_NUM))
 
 #: section -> required / optional keys and their kinds
 SCHEMA: Dict[str, Dict[str, Dict[str, Any]]] = dict(
@@ -50,7 +54,7 @@ SCHEMA: Dict[str, Dict[str, Dict[str, Any]]] = dict(
              optional=dict(fp32=_GPU_PRECISION, bf16=_GPU_PRECISION),
              one_of=('fp32', 'bf16')),
     cpu=dict(required=dict(device=_STR, **_STEP),
-             optional=dict(_PROVENANCE, ccop_over_mocov2=_NUM,
+             optional=dict(_PROVENANCE, **_FLOPS, ccop_over_mocov2=_NUM,
                            mocov2_step_s=_NUM, ccop_step_s=_NUM)),
     selective_search=dict(
         required=dict(),

@@ -152,9 +152,13 @@ def test_pretrain_benchmark_records_interleaved_steps(tmp_path, capsys):
     rc = tool.main(['--device', 'cpu', '--depth', '18', '--batch', '2',
                     '--size', '32', '--boxes', '2', '--iters', '2',
                     '--warmup', '0', '--queue-len', '64', '--no-profile',
-                    '--pipeline-images', '0', '--record', path])
+                    '--pipeline-images', '0', '--count-flops',
+                    '--record', path])
     out = capsys.readouterr().out
     assert rc == 0
+    # the arithmetic: CCOP does more than MoCo v2 (FPNs, RoI MLPs), the
+    # key encoder is counted, and the record holds the per-image figures
+    assert 'GFLOP / step' in out and 'ObjectRoINeck' in out
     assert 'Steps interleaved (2 timed of each' in out
     assert 'load average' in out
     rec = read_performance_record(path)
@@ -165,6 +169,10 @@ def test_pretrain_benchmark_records_interleaved_steps(tmp_path, capsys):
                         cpu['ccop_step_s'] / cpu['mocov2_step_s'])
     assert math.isclose(cpu['ccop_img_s'], 2 / cpu['ccop_step_s'])
     assert '--record' in cpu['command']
+    assert cpu['ccop_over_mocov2_flops'] > 1
+    assert math.isclose(cpu['ccop_over_mocov2_flops'],
+                        cpu['ccop_gflop_per_img'] /
+                        cpu['mocov2_gflop_per_img'])
 
 
 def test_pretrain_benchmark_refuses_a_broken_record_before_measuring(
