@@ -60,6 +60,7 @@ from .report import (
     check_record_path,
     comparison_table,
     compute_seconds,
+    paired_table,
     pretrain_loss_table,
     write_report,
     write_science_record,
@@ -733,9 +734,10 @@ def run_comparison(cfg: MainJobConfig,
                     seconds=round(time.time() - t0, 1),
                     compute_seconds=compute_seconds(results, runs))
     table = comparison_table(values, seeds, split=cfg.eval_split)
-    losses = pretrain_loss_table(runs, methods, seeds)
-    if losses:
-        table += '\n' + losses
+    for extra in (paired_table(values), pretrain_loss_table(runs, methods,
+                                                            seeds)):
+        if extra:
+            table += '\n' + extra
     atomic_write_text(osp.join(cfg.work_dir, 'comparison.md'), table)
     write_science_record(record, protocol, values)
     results.update(runs=runs, values=values, record=record)

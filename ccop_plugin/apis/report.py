@@ -328,6 +328,78 @@ def pretrain_loss_table(runs: Dict[str, Dict[int, Dict]],
     return '\n'.join(lines) + '\n'
 
 
+#: Measures of a comparison, in the order the sweep reports them.
+MEASURES = ('bbox_ap', 'segm_ap', 'probe_acc')
+
+
+def separation(values: Dict[str, Dict[str, List]], a: str = 'ccop',
+               b: str = 'mocov2', base: str = 'none') -> Dict:
+    """How clearly method ``a`` and ``b`` separate, per measure.
+
+    For every measure measured for both: the paired differences ``a - b``
+    per seed (same seed, same data), their mean and sample std, the number
+    of seeds where ``a`` wins, ``stable`` (every seed has the same
+    non-zero sign) and ``beyond_one_std`` (``|mean| > std``). With ``base``
+    in ``values``: the seeds where ``a`` / ``b`` beat it.
+    """
+    out = {}
+    if a not in values or b not in values:
+        return out
+    for k in MEASURES:
+        pairs = [(x, y) for x, y in zip(values[a][k], values[b][k])
+                 if x is not None and y is not None]
+        if not pairs:
+            continue
+        diffs = [x - y for x, y in pairs]
+        ms = mean_std(diffs)
+        signs = {(d > 0) - (d < 0) for d in diffs}
+        res = dict(diffs=diffs, mean=ms['mean'], std=ms['std'],
+                   wins=sum(d > 0 for d in diffs), seeds=len(diffs),
+                   stable=len(signs) == 1 and 0 not in signs,
+                   beyond_one_std=(ms['std'] is not None and
+                                   abs(ms['mean']) > ms['std']))
+        if base in values and base not in (a, b):
+            for m in (a, b):
+                res[f'{m}_beats_{base}'] = sum(
+                    x is not None and z is not None and x > z
+                    for x, z in zip(values[m][k], values[base][k]))
+        out[k] = res
+    return out
+
+
+def paired_table(values: Dict[str, Dict[str, List]],
+                 against: str = 'mocov2') -> str:
+    """Markdown: every other method minus ``against``, seed by seed (same
+    seed, same data): mean ± std (x100), seeds won, whether the sign holds
+    for every seed; '' when ``against`` was not run or nothing else was."""
+    others = [m for m in values if m != against]
+    if against not in values or not others:
+        return ''
+    name = METHOD_NAMES.get(against, against)
+    lines = [f'Paired differences against {name} (method minus {name}, '
+             'same seed and data; x100): mean ± std, seeds won, sign the '
+             'same in every seed.', '',
+             '| method | ' + ' | '.join(RECORD_LABELS[k] for k in MEASURES)
+             + ' |', '|' + ' --- |' * (len(MEASURES) + 1)]
+    for m in others:
+        sep = separation(values, m, against, base='')
+        cells = []
+        for k in MEASURES:
+            r = sep.get(k)
+            if not r:
+                cells.append('-')
+                continue
+            cell = f"{100 * r['mean']:+.1f}"
+            if r['std'] is not None:
+                cell += f" ± {100 * r['std']:.1f}"
+            cell += f" ({r['wins']} of {r['seeds']}"
+            cell += ', stable)' if r['stable'] else ')'
+            cells.append(cell)
+        lines.append(f'| {METHOD_NAMES.get(m, m)} | ' + ' | '.join(cells) +
+                     ' |')
+    return '\n'.join(lines) + '\n'
+
+
 def compute_seconds(results: Dict, runs: Dict[str, Dict[int, Dict]]) -> float:
     """Seconds of every stage of a comparison (data, proposals, every run's
     stages) as recorded by the run that made it: the table's cost, the
@@ -492,8 +564,9 @@ def write_report(cfg, results: Dict, methods: List[str],
                   comparison_table(comparison['values'], seeds, split)]
         losses = pretrain_loss_table(comparison.get('runs') or {}, methods,
                                      seeds) if comparison.get('runs') else ''
-        if losses:
-            lines += [losses]
+        for extra in (paired_table(comparison['values']), losses):
+            if extra:
+                lines += [extra]
         if plot_comparison(comparison['values'],
                            osp.join(fig_dir, 'comparison.png'),
                            title=f'mean ± std over {len(seeds)} seed(s)'):

@@ -19,7 +19,6 @@ The sweep's record (``write_sweep_record`` is the only writer)::
                                         "bbox_ap": [...], "segm_ap": [...]}},
                  "separation": {<measure>: {...}}}]}
 """
-import math
 import os.path as osp
 import time
 from dataclasses import replace
@@ -32,59 +31,16 @@ from .main_job import (
     comparison_protocol,
     run_comparison,
 )
-from .report import (
+from .report import (  # noqa: F401 (separation: the sweep's statistic)
+    MEASURES,
     compute_seconds,
+    mean_std,
     read_checked_json,
     refuse_foreign_record,
+    separation,
 )
 
 SWEEP_WRITER = 'ccop_plugin.apis.sweep.write_sweep_record'
-MEASURES = ('bbox_ap', 'segm_ap', 'probe_acc')
-
-
-def _mean_std(xs: Sequence[float]) -> Dict:
-    n = len(xs)
-    if not n:
-        return dict(mean=None, std=None, n=0)
-    mean = sum(xs) / n
-    std = (math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1))
-           if n > 1 else None)
-    return dict(mean=mean, std=std, n=n)
-
-
-def separation(values: Dict[str, Dict[str, List]], a: str = 'ccop',
-               b: str = 'mocov2', base: str = 'none') -> Dict:
-    """How clearly method ``a`` and ``b`` separate, per measure.
-
-    For every measure measured for both: the paired differences ``a - b``
-    per seed (same seed, same data), their mean and sample std, the number
-    of seeds where ``a`` wins, ``stable`` (every seed has the same
-    non-zero sign) and ``beyond_one_std`` (``|mean| > std``). With ``base``
-    in ``values``: the seeds where ``a`` / ``b`` beat it.
-    """
-    out = {}
-    if a not in values or b not in values:
-        return out
-    for k in MEASURES:
-        pairs = [(x, y) for x, y in zip(values[a][k], values[b][k])
-                 if x is not None and y is not None]
-        if not pairs:
-            continue
-        diffs = [x - y for x, y in pairs]
-        ms = _mean_std(diffs)
-        signs = {(d > 0) - (d < 0) for d in diffs}
-        res = dict(diffs=diffs, mean=ms['mean'], std=ms['std'],
-                   wins=sum(d > 0 for d in diffs), seeds=len(diffs),
-                   stable=len(signs) == 1 and 0 not in signs,
-                   beyond_one_std=(ms['std'] is not None and
-                                   abs(ms['mean']) > ms['std']))
-        if base in values:
-            for m in (a, b):
-                res[f'{m}_beats_{base}'] = sum(
-                    x is not None and z is not None and x > z
-                    for x, z in zip(values[m][k], values[base][k]))
-        out[k] = res
-    return out
 
 
 def _check_sweep(obj, path: str) -> None:
@@ -128,7 +84,7 @@ def sweep_table(points: List[Dict], methods: Sequence[str]) -> str:
              '|' + ' --- |' * (len(methods) + 6)]
     for p in points:
         for k in MEASURES:
-            means = [_mean_std([v for v in p['results'][m][k]
+            means = [mean_std([v for v in p['results'][m][k]
                                 if v is not None])['mean'] for m in methods]
             if all(v is None for v in means):
                 continue

@@ -283,6 +283,23 @@ def test_final_losses_and_loss_table(tmp_path):
                                       [0, 1]) == ''
 
 
+def test_paired_table_against_mocov2():
+    def m(xs):
+        return dict(bbox_ap=list(xs), segm_ap=[None] * len(xs),
+                    probe_acc=[0.2] * len(xs))
+    values = dict(ccop=m([0.30, 0.32]), mocov2=m([0.20, 0.30]),
+                  none=m([0.10, 0.40]))
+    table = report.paired_table(values)
+    ccop = [r for r in table.splitlines() if r.startswith('| CCOP |')][0]
+    sd = 100 * math.sqrt(((0.10 - 0.06) ** 2 + (0.02 - 0.06) ** 2) / 1)
+    assert ccop == f'| CCOP | +6.0 ± {sd:.1f} (2 of 2, stable) | - | ' \
+        '+0.0 ± 0.0 (0 of 2) |'
+    none = [r for r in table.splitlines() if r.startswith('| no pre')][0]
+    assert '(1 of 2)' in none and 'stable' not in none
+    assert 'MoCo v2 (mmpretrain) |' not in table.split('---')[-1]
+    assert report.paired_table(dict(ccop=values['ccop'])) == ''
+
+
 def test_compute_seconds_counts_every_stage_once():
     results = dict(data=dict(seconds=1.0), proposals=dict(seconds=2.0))
     runs = {'ccop': {0: dict(pretrain=dict(seconds=10.0),
