@@ -199,6 +199,11 @@ def bench_models(args: argparse.Namespace) -> List[Dict]:
             optim.update_params(sum(losses.values()))
         return {k: float(v.detach()) for k, v in losses.items()}
 
+    def forward(name):  # no backward, no update: FLOP counting only
+        with torch.no_grad(), torch.autocast(
+                device.type, dtype=torch.bfloat16, enabled=args.amp):
+            runs[name][0].loss(views, samples)
+
     for _ in range(args.warmup):
         for name in NAMES:
             step(name)
@@ -237,30 +242,36 @@ def bench_models(args: argparse.Namespace) -> List[Dict]:
             step, device, sync, args.op_table)
     if args.count_flops:
         for r in results:
-            r['gflop'], r['gflop_parts'] = count_step_flops(step, r['name'])
+            r['gflop'], r['gflop_parts'] = count_step_flops(
+                step, forward, r['name'])
     return results
 
 
-def count_step_flops(step, name: str) -> tuple:
+def count_step_flops(step, forward, name: str) -> tuple:
     """GFLOP of one step of model ``name`` (matmul, convolution and
-    attention ops, forward and backward; torch's FLOP counter) in total and
-    per class of the top-level modules the step calls (the query and the
-    momentum copy of a module together, e.g. ``ResNet`` = query backbone
-    forward + backward and key backbone forward; MoCo v2 calls its key
-    encoder as one ``ExponentialMovingAverage``); FLOPs outside any module,
-    e.g. the queue logits, are ``(outside modules)``."""
+    attention ops, forward and backward; torch's FLOP counter), and of one
+    forward pass per class of the top-level modules it calls (the query and
+    the momentum copy of a module together, e.g. ``ResNet`` = query and key
+    backbone; MoCo v2 calls its key encoder as one
+    ``ExponentialMovingAverage``; ops outside any module, e.g. the queue
+    logits, are ``(outside modules)``). Parts are forward-only because the
+    counter cannot attribute the backward of a module whose input needs no
+    gradient (the backbone's) to that module."""
     from torch.utils.flop_counter import FlopCounterMode
     with FlopCounterMode(display=False) as fc:
         step(name)
     total = fc.get_total_flops()
+    with FlopCounterMode(display=False) as fc:
+        forward(name)
+    fwd = fc.get_total_flops()
     parts, inside = {}, 0
     for mod, ops in fc.get_flop_counts().items():
         if mod != 'Global' and '.' not in mod:
             flops = sum(ops.values())
             parts[mod] = flops / 1e9
             inside += flops
-    if total > inside:
-        parts['(outside modules)'] = (total - inside) / 1e9
+    if fwd > inside:
+        parts['(outside modules)'] = (fwd - inside) / 1e9
     return total / 1e9, parts
 
 
@@ -391,7 +402,8 @@ def to_markdown(args, models, pipes, load, cmd) -> str:
                 lines.append(f"| {r['name']} | {r['gflop']:.1f} | "
                              f"{r['gflop'] / args.batch:.2f} | "
                              f"{r['gflop'] / m['gflop']:.2f}x |")
-            lines += ['', 'CCOP step by part (GFLOP): ' + ', '.join(
+            lines += ['', 'CCOP forward pass by module class, query and key '
+                      'copies together (GFLOP): ' + ', '.join(
                 f'{k} {v:.1f}' for k, v in sorted(
                     c['gflop_parts'].items(), key=lambda kv: -kv[1])) + '.']
         if c.get('breakdown_s'):
