@@ -734,15 +734,17 @@ def run_comparison(cfg: MainJobConfig,
                     seconds=round(time.time() - t0, 1),
                     compute_seconds=compute_seconds(results, runs))
     table = comparison_table(values, seeds, split=cfg.eval_split)
-    for extra in (paired_table(values), pretrain_loss_table(runs, methods,
-                                                            seeds)):
-        if extra:
-            table += '\n' + extra
+    # read once (the loss table reads every run's scalars), shown twice
+    extras = [t for t in (paired_table(values),
+                          pretrain_loss_table(runs, methods, seeds)) if t]
+    for extra in extras:
+        table += '\n' + extra
     atomic_write_text(osp.join(cfg.work_dir, 'comparison.md'), table)
     write_science_record(record, protocol, values)
     results.update(runs=runs, values=values, record=record)
     write_report(cfg, results, list(methods), comparison=dict(
-        values=values, seeds=seeds, runs=runs, split=cfg.eval_split))
+        values=values, seeds=seeds, runs=runs, split=cfg.eval_split,
+        extras=extras))
     print(table)
     _log(f'comparison done in {time.time() - t0:.0f} s; record: {record}')
     return results

@@ -562,11 +562,7 @@ def write_report(cfg, results: Dict, methods: List[str],
                   'machine-readable record is `science.json` '
                   '(`tools/compare_pretraining.py --record`).' % cfg.seed, '',
                   comparison_table(comparison['values'], seeds, split)]
-        losses = pretrain_loss_table(comparison.get('runs') or {}, methods,
-                                     seeds) if comparison.get('runs') else ''
-        for extra in (paired_table(comparison['values']), losses):
-            if extra:
-                lines += [extra]
+        lines += comparison.get('extras', [])
         if plot_comparison(comparison['values'],
                            osp.join(fig_dir, 'comparison.png'),
                            title=f'mean ± std over {len(seeds)} seed(s)'):
