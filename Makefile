@@ -28,31 +28,31 @@ demo: install
 compare: install
 	$(PY) tools/compare_pretraining.py $(COMPARE_ARGS)
 
-# the science run of docs/science.md: CCOP, MoCo v2, no pre-training and the
-# four CCOP ablations, 200 iterations, 3 seeds, held-out test split; about
-# 1 h 45 min on 2 CPU cores; rerun to resume
-SCIENCE_ARGS ?= --work-dir work_dirs/science --seeds 3 \
+# the science runs of docs/science.md share the data, seeds and test split
+SCIENCE_COMMON := --seeds 3 --num-unlabeled 200 --num-test 100
+
+# CCOP, MoCo v2, no pre-training and the four CCOP ablations, 200 iterations,
+# held-out test split; 1 h 40 min on 2 CPU cores; rerun to resume
+SCIENCE_ARGS ?= --work-dir work_dirs/science $(SCIENCE_COMMON) \
 	--methods ccop mocov2 none ccop_no_curriculum ccop_no_intra \
-	ccop_no_inter ccop_intra_key \
-	--num-unlabeled 200 --pretrain-iters 200 --num-test 100 \
+	ccop_no_inter ccop_intra_key --pretrain-iters 200 \
 	--record docs/benchmarks/science.json
 science: install
 	$(PY) tools/compare_pretraining.py $(SCIENCE_ARGS)
 
 # the related methods (heat-map proposals, PLRC, MCL) against CCOP, MoCo v2
 # and no pre-training at the same 200 iterations; shares make science's work
-# dir, so after it only the three related methods run (about 45 min)
-SCIENCE_RELATED_ARGS ?= --work-dir work_dirs/science --seeds 3 \
-	--methods ccop mocov2 none heatmap plrc mcl \
-	--num-unlabeled 200 --pretrain-iters 200 --num-test 100 \
+# dir, so after it only the three related methods run (42 min)
+SCIENCE_RELATED_ARGS ?= --work-dir work_dirs/science $(SCIENCE_COMMON) \
+	--methods ccop mocov2 none heatmap plrc mcl --pretrain-iters 200 \
 	--record docs/benchmarks/science_related.json
 science-related: install
 	$(PY) tools/compare_pretraining.py $(SCIENCE_RELATED_ARGS)
 
 # every method (also heat-map proposals, PLRC, MCL) at 100 iterations, the
 # budget at which the ten-method table fits about 2 h on 2 CPU cores
-SCIENCE_ALL_ARGS ?= --work-dir work_dirs/science_all --seeds 3 --methods all \
-	--num-unlabeled 200 --pretrain-iters 100 --num-test 100 \
+SCIENCE_ALL_ARGS ?= --work-dir work_dirs/science_all $(SCIENCE_COMMON) \
+	--methods all --pretrain-iters 100 \
 	--record docs/benchmarks/science_100iters.json
 science-all: install
 	$(PY) tools/compare_pretraining.py $(SCIENCE_ALL_ARGS)
