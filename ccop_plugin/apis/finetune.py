@@ -7,6 +7,8 @@ BN when not distributed.
 """
 import copy
 import os.path as osp
+import time
+import uuid
 from typing import Dict, Optional, Sequence, Union
 
 from mmengine.config import Config, ConfigDict
@@ -62,6 +64,26 @@ def set_pretrained(cfg: Config, checkpoint: Optional[str]) -> None:
             raise FileNotFoundError(f'pre-trained checkpoint {checkpoint!r} '
                                     'does not exist')
         cfg.model.init_cfg = dict(type='Pretrained', checkpoint=checkpoint)
+
+
+def unique_run_names(cfg: Config) -> None:
+    """Give a run its own logger, message hub and visualizer.
+
+    mmengine keeps these as process-wide instances looked up by name, and
+    returns the existing one for a known name. mmdet's runtime names its
+    visualizer ``'visualizer'``, so a second run in the same process (the
+    comparison, the demo) reused the first run's visualizer and wrote its
+    ``vis_data`` into the first run's folder; two runs of one config started
+    in the same second would also share the logger. This sets a unique
+    ``experiment_name`` (unless the config has one) and names the visualizer
+    after it.
+    """
+    if not cfg.get('experiment_name'):
+        stem = osp.splitext(osp.basename(cfg.filename or 'run'))[0]
+        stamp = time.strftime('%Y%m%d_%H%M%S')
+        cfg.experiment_name = f'{stem}_{stamp}_{uuid.uuid4().hex[:8]}'
+    if cfg.get('visualizer') is not None:
+        cfg.visualizer.name = cfg.experiment_name
 
 
 def build_finetune_cfg(config: Union[str, Config],
@@ -124,6 +146,7 @@ def build_finetune_cfg(config: Union[str, Config],
         cfg.randomness = dict(seed=seed)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    unique_run_names(cfg)
     return cfg
 
 

@@ -298,9 +298,12 @@ def pretrain(config: str, work_dir: str, cfg_options: Optional[Dict] = None,
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
     from mmengine.runner import Runner
+
+    from ccop_plugin.apis.finetune import unique_run_names
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    unique_run_names(cfg)
     cfg.work_dir = work_dir
     cfg.launcher = 'none'
     if resume is not None:
