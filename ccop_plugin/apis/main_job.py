@@ -35,7 +35,7 @@ a run seed other than ``seed`` live in ``<stage>_<method>_seed<s>``.
 (:data:`METHODS`: CCOP, MoCo v2, no pre-training, the ablations and the
 related methods) and every run seed, and writes a mean +- std table, a plot
 with error bars and the machine-readable record
-(:func:`ccop_plugin.apis.report.write_science_record`).
+(:func:`ccop_plugin.apis.science_record.write_science_record`).
 """
 import glob
 import hashlib
@@ -56,15 +56,10 @@ from .methods import (
     METHODS,
     PRETRAIN_CONFIGS,
 )
-from .report import (
-    check_record_path,
-    comparison_table,
-    compute_seconds,
-    paired_table,
-    pretrain_loss_table,
-    write_report,
-    write_science_record,
-)
+from .report import write_report
+from .science_record import check_record_path, write_science_record
+from .stats import compute_seconds
+from .tables import comparison_table, paired_table, pretrain_loss_table
 
 #: Function measuring the linear-probe accuracy (imported when needed).
 PROBE_FUNCTION = 'ccop_plugin.evaluation.linear_probe.linear_probe'
@@ -697,7 +692,7 @@ def run_comparison(cfg: MainJobConfig,
 
     Writes ``<work_dir>/comparison.md`` (mean +- std per method and the
     values of each seed), the report with a plot with error bars, and the
-    record (:func:`ccop_plugin.apis.report.write_science_record`) at
+    record (:func:`ccop_plugin.apis.science_record.write_science_record`) at
     ``record`` (default ``<work_dir>/science.json``).
 
     Args:

@@ -2,7 +2,7 @@
 and their names in reports.
 
 The one table of methods; :mod:`ccop_plugin.apis.main_job` runs them and
-:mod:`ccop_plugin.apis.report` names them.
+:mod:`ccop_plugin.apis.tables` names them.
 """
 #: Packaged configs (names for :func:`ccop_plugin.utils.get_config_path`).
 PRETRAIN_CONFIGS = {

@@ -31,12 +31,11 @@ from .main_job import (
     comparison_protocol,
     run_comparison,
 )
-from .report import (  # noqa: F401 (separation: the sweep's statistic)
+from .science_record import read_checked_json, refuse_foreign_record
+from .stats import (  # noqa: F401 (separation: the sweep's statistic)
     MEASURES,
     compute_seconds,
     mean_std,
-    read_checked_json,
-    refuse_foreign_record,
     separation,
 )
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from ccop_plugin.apis import main_job, report
+from ccop_plugin.apis import main_job, report, science_record, stats, tables
 from ccop_plugin.apis.main_job import (
     METHODS,
     PRETRAIN_CONFIGS,
@@ -173,7 +173,7 @@ def test_record_format(tmp_path, fake_stages, fake_probe):
     assert p['command'] == 'compare --seeds 2'
     assert p['compute_seconds'] >= 0 and p['seconds'] >= 0
     assert 'extra' not in p['settings']  # MainJobConfig holds settings only
-    assert report.read_science_record(record) == obj
+    assert science_record.read_science_record(record) == obj
     assert res['record'] == record
     # markdown table and plot with error bars in the report
     text = open(osp.join(cfg.work_dir, 'report.md')).read()
@@ -191,7 +191,8 @@ def test_probe_unavailable_is_null_and_logged(tmp_path, fake_stages,
     res = run_comparison(cfg, ['ccop'], seeds=[7, 8])
     assert res['values']['ccop']['probe_acc'] == [None, None]
     assert 'probe accuracy not measured' in capsys.readouterr().out
-    obj = report.read_science_record(osp.join(cfg.work_dir, 'science.json'))
+    obj = science_record.read_science_record(
+        osp.join(cfg.work_dir, 'science.json'))
     assert obj['results']['ccop']['probe_acc'] == [None, None]
     # nothing recorded as done: a later run with the probe measures it
     assert not osp.exists(osp.join(cfg.work_dir, 'probe_ccop', 'stage.json'))
@@ -237,14 +238,14 @@ def test_probe_accuracy_calls_the_probe_once_through_one_function(
 
 
 def test_mean_std_and_table():
-    ms = report.mean_std([0.1, 0.2, None, 0.3])
+    ms = stats.mean_std([0.1, 0.2, None, 0.3])
     assert ms['n'] == 3 and ms['mean'] == pytest.approx(0.2)
     assert ms['std'] == pytest.approx(0.1)  # sample std (ddof 1)
-    assert report.mean_std([0.4])['std'] is None
-    assert report.mean_std([None])['mean'] is None
+    assert stats.mean_std([0.4])['std'] is None
+    assert stats.mean_std([None])['mean'] is None
     values = dict(ccop=dict(probe_acc=[None, None], bbox_ap=[0.5, 0.52],
                             segm_ap=[0.4, None]))
-    table = report.comparison_table(values, [0, 1])
+    table = tables.comparison_table(values, [0, 1])
     row = [line for line in table.splitlines()
            if line.startswith('| CCOP |')][0]
     assert row == f'| CCOP | - | 51.0 ± {100 * math.sqrt(2e-4):.1f} | ' \
@@ -263,23 +264,23 @@ def _scalars(run_dir, losses):
 
 def test_final_losses_and_loss_table(tmp_path):
     rows = [dict(iter=i, loss=float(i), lr=1.) for i in range(1, 21)]
-    fl = report.final_losses(rows)
+    fl = stats.final_losses(rows)
     assert fl == dict(loss=pytest.approx(19.5))  # last 2 of 20; lr ignored
-    assert report.final_losses(rows[:3]) == dict(loss=3.)  # at least one
+    assert stats.final_losses(rows[:3]) == dict(loss=3.)  # at least one
     runs = {'ccop': {}, 'none': {}}
     for s, tail in ((0, 5.0), (1, 6.0)):
         d = str(tmp_path / f'pre{s}')
         _scalars(d, [9.0] * 9 + [tail])
         runs['ccop'][s] = dict(pretrain=dict(checkpoint=osp.join(d, 'x.pth')))
         runs['none'][s] = dict(finetune=dict())
-    table = report.pretrain_loss_table(runs, ['ccop', 'none'], [0, 1])
+    table = tables.pretrain_loss_table(runs, ['ccop', 'none'], [0, 1])
     assert '| method | loss | loss_img |' in table
     row = [line for line in table.splitlines()
            if line.startswith('| CCOP |')][0]
     sd = math.sqrt(0.5)
     assert row == f'| CCOP | 5.500 ± {sd:.3f} | 2.750 ± {sd / 2:.3f} |'
     assert 'random init' not in table and '| none |' not in table
-    assert report.pretrain_loss_table(dict(none=runs['none']), ['none'],
+    assert tables.pretrain_loss_table(dict(none=runs['none']), ['none'],
                                       [0, 1]) == ''
 
 
@@ -289,7 +290,7 @@ def test_paired_table_against_mocov2():
                     probe_acc=[0.2] * len(xs))
     values = dict(ccop=m([0.30, 0.32]), mocov2=m([0.20, 0.30]),
                   none=m([0.10, 0.40]))
-    table = report.paired_table(values)
+    table = tables.paired_table(values)
     ccop = [r for r in table.splitlines() if r.startswith('| CCOP |')][0]
     sd = 100 * math.sqrt(((0.10 - 0.06) ** 2 + (0.02 - 0.06) ** 2) / 1)
     assert ccop == f'| CCOP | +6.0 ± {sd:.1f} (2 of 2, stable) | - | ' \
@@ -297,7 +298,7 @@ def test_paired_table_against_mocov2():
     none = [r for r in table.splitlines() if r.startswith('| no pre')][0]
     assert '(1 of 2)' in none and 'stable' not in none
     assert 'MoCo v2 (mmpretrain) |' not in table.split('---')[-1]
-    assert report.paired_table(dict(ccop=values['ccop'])) == ''
+    assert tables.paired_table(dict(ccop=values['ccop'])) == ''
 
 
 def test_compute_seconds_counts_every_stage_once():
@@ -306,7 +307,7 @@ def test_compute_seconds_counts_every_stage_once():
                              finetune=dict(seconds=20.0),
                              probe=dict(acc=0.5))},
             'none': {0: dict(finetune=dict(seconds=5.5))}}
-    assert report.compute_seconds(results, runs) == 38.5
+    assert stats.compute_seconds(results, runs) == 38.5
 
 
 def test_record_writer_checks_format_and_never_replaces_foreign_files(
@@ -316,25 +317,26 @@ def test_record_writer_checks_format_and_never_replaces_foreign_files(
     proto = dict(seeds=[0], methods=['ccop'])
     old_mask = os.umask(0o022)
     try:
-        report.write_science_record(path, proto, good)
+        science_record.write_science_record(path, proto, good)
     finally:
         os.umask(old_mask)
     assert os.stat(path).st_mode & 0o777 == 0o644  # not mkstemp's 0600
-    report.write_science_record(path, proto, good)  # its own record: fine
+    # its own record: fine
+    science_record.write_science_record(path, proto, good)
     with pytest.raises(ValueError, match='one value per seed'):
-        report.write_science_record(
+        science_record.write_science_record(
             path, dict(seeds=[0, 1], methods=['ccop']), good)
     with pytest.raises(ValueError, match='finite number'):
-        report.write_science_record(path, proto, dict(ccop=dict(
+        science_record.write_science_record(path, proto, dict(ccop=dict(
             probe_acc=[float('nan')], bbox_ap=[0.1], segm_ap=[0.1])))
     other = str(tmp_path / 'other.json')
     with open(other, 'w') as f:
         f.write('{"mine": 1}')
     with pytest.raises(FileExistsError, match='not a record of this tool'):
-        report.write_science_record(other, proto, good)
+        science_record.write_science_record(other, proto, good)
     assert open(other).read() == '{"mine": 1}'
     with pytest.raises(ValueError, match=r'other.json: not a science record'):
-        report.read_science_record(other)
+        science_record.read_science_record(other)
 
 
 def test_unknown_method_and_bad_seeds_are_refused(tmp_path):

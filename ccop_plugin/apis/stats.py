@@ -1,0 +1,100 @@
+"""Statistics of the main job's runs: logged scalars, final losses, mean and
+standard deviation over seeds, and paired separation of two methods."""
+import glob
+import json
+import math
+import os.path as osp
+from typing import Dict, List, Optional, Sequence
+
+
+def read_scalars(run_dir: str) -> List[Dict]:
+    """All logged training scalars of an mmengine run folder (every
+    restart)."""
+    rows = []
+    for path in sorted(glob.glob(osp.join(run_dir, '*', 'vis_data',
+                                          'scalars.json'))):
+        with open(path) as f:
+            for line in f:
+                line = line.strip()
+                if line:
+                    rows.append(json.loads(line))
+    rows = [r for r in rows if 'iter' in r]
+    dedup = {r['iter']: r for r in rows}  # a resumed run repeats iterations
+    return [dedup[k] for k in sorted(dedup)]
+
+
+def final_losses(rows: List[Dict], frac: float = 0.1) -> Dict[str, float]:
+    """Each logged loss (``loss*`` keys) averaged over the last ``frac`` of
+    the logged iterations (at least one): where pre-training ended."""
+    keys = sorted({k for r in rows for k in r if k.startswith('loss')})
+    out = {}
+    for k in keys:
+        xs = [r[k] for r in rows if k in r]
+        tail = xs[-max(1, int(round(frac * len(xs)))):]
+        out[k] = sum(tail) / len(tail)
+    return out
+
+
+def mean_std(values: Sequence[Optional[float]]) -> Dict:
+    """Mean and sample standard deviation (ddof 1) of the non-null values;
+    ``std`` is None for fewer than two values, both are None for none."""
+    xs = [float(v) for v in values if v is not None]
+    n = len(xs)
+    if n == 0:
+        return dict(mean=None, std=None, n=0)
+    mean = sum(xs) / n
+    std = (math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1))
+           if n > 1 else None)
+    return dict(mean=mean, std=std, n=n)
+
+
+#: Measures of a comparison, in the order the sweep reports them.
+MEASURES = ('bbox_ap', 'segm_ap', 'probe_acc')
+
+
+def separation(values: Dict[str, Dict[str, List]], a: str = 'ccop',
+               b: str = 'mocov2', base: str = 'none') -> Dict:
+    """How clearly method ``a`` and ``b`` separate, per measure.
+
+    For every measure measured for both: the paired differences ``a - b``
+    per seed (same seed, same data), their mean and sample std, the number
+    of seeds where ``a`` wins, ``stable`` (every seed has the same
+    non-zero sign) and ``beyond_one_std`` (``|mean| > std``). With ``base``
+    in ``values``: the seeds where ``a`` / ``b`` beat it.
+    """
+    out = {}
+    if a not in values or b not in values:
+        return out
+    for k in MEASURES:
+        pairs = [(x, y) for x, y in zip(values[a][k], values[b][k])
+                 if x is not None and y is not None]
+        if not pairs:
+            continue
+        diffs = [x - y for x, y in pairs]
+        ms = mean_std(diffs)
+        signs = {(d > 0) - (d < 0) for d in diffs}
+        res = dict(diffs=diffs, mean=ms['mean'], std=ms['std'],
+                   wins=sum(d > 0 for d in diffs), seeds=len(diffs),
+                   stable=len(signs) == 1 and 0 not in signs,
+                   beyond_one_std=(ms['std'] is not None and
+                                   abs(ms['mean']) > ms['std']))
+        if base in values and base not in (a, b):
+            for m in (a, b):
+                res[f'{m}_beats_{base}'] = sum(
+                    x is not None and z is not None and x > z
+                    for x, z in zip(values[m][k], values[base][k]))
+        out[k] = res
+    return out
+
+
+def compute_seconds(results: Dict, runs: Dict[str, Dict[int, Dict]]) -> float:
+    """Seconds of every stage of a comparison (data, proposals, every run's
+    stages) as recorded by the run that made it: the table's cost, the
+    same when a rerun reuses the stages."""
+    total = sum(results[k].get('seconds', 0) for k in ('data', 'proposals')
+                if k in results)
+    for per_seed in runs.values():
+        for stages in per_seed.values():
+            total += sum(r.get('seconds', 0) for r in stages.values()
+                         if isinstance(r, dict))
+    return round(total, 1)

@@ -1,0 +1,135 @@
+"""Markdown tables of the main job's report and comparison: COCO AP per
+method, mean +- std over seeds, final pre-training losses and paired
+differences."""
+import os.path as osp
+from typing import Dict, List, Optional, Sequence
+
+from .methods import METHOD_NAMES
+from .science_record import RECORD_KEYS, RECORD_LABELS
+from .stats import MEASURES, final_losses, mean_std, read_scalars, separation
+
+AP_KEYS = (('bbox AP', 'coco/bbox_mAP'), ('bbox AP50', 'coco/bbox_mAP_50'),
+           ('bbox AP75', 'coco/bbox_mAP_75'), ('mask AP', 'coco/segm_mAP'),
+           ('mask AP50', 'coco/segm_mAP_50'), ('mask AP75',
+                                                'coco/segm_mAP_75'))
+
+
+def ap_table(metrics: Dict[str, Dict[str, float]]) -> str:
+    """Markdown table of COCO AP (x100) per method."""
+    head = '| pre-training | ' + ' | '.join(n for n, _ in AP_KEYS) + ' |'
+    lines = [head, '|' + ' --- |' * (len(AP_KEYS) + 1)]
+    for method, m in metrics.items():
+        vals = [f'{100 * m[k]:.1f}' if k in m else '-' for _, k in AP_KEYS]
+        lines.append(f'| {METHOD_NAMES.get(method, method)} | ' +
+                     ' | '.join(vals) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
+def _fmt_ms(values: Sequence[Optional[float]], total: int) -> str:
+    ms = mean_std(values)
+    if ms['mean'] is None:
+        return '-'
+    text = f"{100 * ms['mean']:.1f}"
+    if ms['std'] is not None:
+        text += f" ± {100 * ms['std']:.1f}"
+    if ms['n'] < total:
+        text += f" ({ms['n']} of {total})"
+    return text
+
+
+def comparison_table(values: Dict[str, Dict[str, List]], seeds: Sequence[int],
+                     split: str = 'test') -> str:
+    """Markdown: mean ± sample std (x100) over seeds per method, then the
+    value of every seed."""
+    n = len(seeds)
+    cols = [RECORD_LABELS[k] for k in RECORD_KEYS]
+    lines = [f'Mean ± standard deviation (ddof 1) over {n} seed(s) '
+             f'{list(seeds)}, x100; AP on the {split} split.', '',
+             '| method | ' + ' | '.join(cols) + ' |',
+             '|' + ' --- |' * (len(cols) + 1)]
+    for m, vals in values.items():
+        lines.append(f'| {METHOD_NAMES.get(m, m)} | ' + ' | '.join(
+            _fmt_ms(vals[k], n) for k in RECORD_KEYS) + ' |')
+    lines += ['', 'Per seed (x100):', '',
+              '| method | seed | ' + ' | '.join(cols) + ' |',
+              '|' + ' --- |' * (len(cols) + 2)]
+    for m, vals in values.items():
+        for i, seed in enumerate(seeds):
+            cells = ['-' if vals[k][i] is None else f'{100 * vals[k][i]:.1f}'
+                     for k in RECORD_KEYS]
+            lines.append(f'| {METHOD_NAMES.get(m, m)} | {seed} | ' +
+                         ' | '.join(cells) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
+def pretrain_loss_table(runs: Dict[str, Dict[int, Dict]],
+                        methods: Sequence[str], seeds: Sequence[int]) -> str:
+    """Markdown: per method the final pre-training losses
+    (:func:`final_losses`), mean ± std over seeds; '' when no method
+    pre-trained."""
+    per = {}
+    for m in methods:
+        vals: Dict[str, List[float]] = {}
+        for s in seeds:
+            pre = runs[m][s].get('pretrain') or {}
+            if not pre.get('checkpoint'):
+                continue
+            fl = final_losses(read_scalars(osp.dirname(pre['checkpoint'])))
+            for k, v in fl.items():
+                vals.setdefault(k, []).append(v)
+        if vals:
+            per[m] = vals
+    if not per:
+        return ''
+    keys = sorted({k for v in per.values() for k in v},
+                  key=lambda k: (k != 'loss', k))
+    lines = ['Final pre-training losses (mean of the last 10 % of the logged '
+             'iterations; mean ± std over seeds). An InfoNCE loss against a '
+             'queue of K keys that cannot tell the positive from the '
+             'negatives is ln(K + 1) (5.55 for K = 256).', '',
+             '| method | ' + ' | '.join(keys) + ' |',
+             '|' + ' --- |' * (len(keys) + 1)]
+    for m, vals in per.items():
+        cells = []
+        for k in keys:
+            ms = mean_std(vals.get(k, []))
+            cell = '-' if ms['mean'] is None else f"{ms['mean']:.3f}"
+            if ms['std'] is not None:
+                cell += f" ± {ms['std']:.3f}"
+            cells.append(cell)
+        lines.append(f'| {METHOD_NAMES.get(m, m)} | ' + ' | '.join(cells) +
+                     ' |')
+    return '\n'.join(lines) + '\n'
+
+
+def paired_table(values: Dict[str, Dict[str, List]],
+                 against: str = 'mocov2') -> str:
+    """Markdown: every other method minus ``against``, seed by seed (same
+    seed, same data): mean ± std (x100), seeds won, whether the sign holds
+    for every seed; '' when ``against`` was not run or nothing else was."""
+    others = [m for m in values if m != against]
+    if against not in values or not others:
+        return ''
+    name = METHOD_NAMES.get(against, against)
+    lines = [f'Paired differences against {name} (method minus {name}, '
+             'same seed and data; x100): mean ± std, seeds won, sign the '
+             'same in every seed.', '',
+             '| method | ' + ' | '.join(RECORD_LABELS[k] for k in MEASURES)
+             + ' |', '|' + ' --- |' * (len(MEASURES) + 1)]
+    for m in others:
+        sep = separation(values, m, against, base='')
+        cells = []
+        for k in MEASURES:
+            r = sep.get(k)
+            if not r:
+                cells.append('-')
+                continue
+            cell = f"{100 * r['mean']:+.1f}"
+            if r['std'] is not None:
+                cell += f" ± {100 * r['std']:.1f}"
+            cell += f" ({r['wins']} of {r['seeds']}"
+            cell += ', stable)' if r['stable'] else ')'
+            cells.append(cell)
+        lines.append(f'| {METHOD_NAMES.get(m, m)} | ' + ' | '.join(cells) +
+                     ' |')
+    return '\n'.join(lines) + '\n'
