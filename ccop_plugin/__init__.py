@@ -11,18 +11,19 @@ allow_failed_imports=False)``; the detection configs do so for those fixes
 and the DDP wrapper.
 """
 from .utils.checkpoint_safety import (
-    patch_mmengine_local_loader,
-    register_safe_globals,
+    install_excepthook,
+    patch_mmengine_loaders,
 )
 from .utils.compat import patch_mmcv_adjust_hue, patch_mmengine_cpu_dist
 from .utils.lvis_compat import patch_lvis_numpy2
 from .version import __version__
 
-# Safe checkpoint loading (weights_only=True) that accepts mmengine's
-# checkpoints: see utils/checkpoint_safety.py. Fixes for the pinned stack on
-# recent torch / NumPy: see utils/compat.py.
-register_safe_globals()
-patch_mmengine_local_loader()
+# Safe checkpoint loading (weights_only=True, NumPy values and the message
+# hub's buffers rebuilt from validated state) for every scheme mmengine
+# loads, refusals reported in one line: see utils/checkpoint_safety.py.
+# Fixes for the pinned stack on recent torch / NumPy: see utils/compat.py.
+patch_mmengine_loaders()
+install_excepthook()
 patch_mmcv_adjust_hue()
 patch_mmengine_cpu_dist()
 patch_lvis_numpy2()  # lvis 0.5.3's np.float: see utils/lvis_compat.py

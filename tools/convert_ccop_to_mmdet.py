@@ -32,6 +32,7 @@ from ccop_plugin.converters import (
 )
 from ccop_plugin.utils.checkpoint_safety import (
     CheckpointError,
+    error_line,
     trust_checkpoints,
 )
 
@@ -100,7 +101,7 @@ def main(argv=None, default_format='mmdet') -> int:
             res = convert_to_mmdet(args.src, with_fpn=args.with_fpn,
                                    expected=expected)
     except (ConversionError, CheckpointError, FileNotFoundError) as e:
-        print(f'error: {e}', file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return 1
     print(res.report(verbose=args.verbose))
     if settings is not None:

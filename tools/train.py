@@ -25,6 +25,7 @@ from mmengine.runner import Runner
 from ccop_plugin.engine.work_dir import WorkDirError, plan_training_start
 from ccop_plugin.utils.checkpoint_safety import (
     CheckpointError,
+    error_line,
     trust_checkpoints,
 )
 
@@ -91,7 +92,7 @@ def main() -> None:
     try:
         runner.train()
     except CheckpointError as e:  # refused or unreadable: one line
-        print(f'error: {e}', file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         sys.exit(1)
 
 

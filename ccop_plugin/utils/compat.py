@@ -2,8 +2,9 @@
 
 PyTorch >= 2.6 loads checkpoints with ``weights_only=True`` while mmengine
 0.10.x stores NumPy objects and its ``HistoryBuffer`` in every checkpoint:
-:mod:`ccop_plugin.utils.checkpoint_safety` allowlists exactly those (safe
-loading stays on, in this process and in its children).
+:mod:`ccop_plugin.utils.checkpoint_safety` rebuilds exactly those from
+validated values (safe loading stays on, in this process and in its
+children).
 
 :func:`patch_mmcv_adjust_hue` fixes mmcv 2.1's hue jitter under NumPy 2;
 :func:`patch_mmengine_cpu_dist` lets mmengine's ``pytorch`` launcher start
