@@ -231,3 +231,70 @@ def test_load_proposals_rereads_a_rewritten_file(tmp_path):
     with pytest.raises(ValueError, match='bad.json: none of the 3 training'):
         ds.load_proposals(str(bad))
     assert ds.proposal_file == str(path) and ds[0]['num_proposals'] == 2
+
+
+def test_huge_integer_coordinate_is_an_invalid_box(tmp_path):
+    """Before: ``OverflowError: int too large to convert to float`` without
+    the file's name. A coordinate no float holds is a non-finite value:
+    the box is dropped and counted like a NaN one."""
+    huge = int('9' * 400)
+    anns = [_ann(1, 1, [5, 5, 30, 20]), _ann(2, 1, [huge, 5, 30, 20]),
+            _ann(3, 2, [1, 1, -huge, 10])]
+    img_dir, path = _write(tmp_path, anns)
+    idx = read_proposal_file(str(path))
+    assert idx.num_boxes.tolist() == [2, 1, 0]
+    assert idx.num_valid.tolist() == [1, 0, 0]
+    assert np.isposinf(idx.boxes['a.png'][1, 0])
+    assert np.isneginf(idx.boxes['b.png'][0, 2])
+    ds = _build(path, img_dir)
+    assert ds.proposal_stats['invalid'] == 2
+
+
+def test_huge_image_size_names_the_file(tmp_path):
+    images = [dict(id=1, file_name='a.png', width=int('9' * 400),
+                   height=60)]
+    img_dir, path = _write(tmp_path, [], names=['a.png'], images=images)
+    with pytest.raises(ValueError, match=r'proposals\.json: images\[0\] '
+                       r"\('a.png'\) has a \"width\" too large"):
+        _build(path, img_dir)
+
+
+@pytest.mark.parametrize('content, problem', [
+    (b'{"images": [{"id": 1, "file_name": "\xff\xfe.png"}]}',
+     'not UTF-8 text'),
+    (b'{"images": [], "x": ' + b'9' * 5000 + b'}', 'not valid JSON'),
+])
+def test_undecodable_file_names_the_file(tmp_path, content, problem):
+    """Before: ``UnicodeDecodeError`` / Python's integer-string limit
+    (``ValueError``) without the file's name."""
+    path = tmp_path / 'proposals.json'
+    path.write_bytes(content)
+    with pytest.raises(ValueError) as e:
+        read_proposal_file(str(path))
+    msg = str(e.value)
+    assert msg.startswith(f'{path}: {problem}') and '\n' not in msg
+
+
+@pytest.mark.parametrize('name', [
+    '/etc/hostname', '../a.png', 'sub/../../a.png', '..', 'C:\\a.png'])
+def test_file_name_leaving_the_image_folder_is_refused(tmp_path, name):
+    """Before: an absolute name passed the start-up check and failed at the
+    first load with an assertion; ``..`` names were reported missing."""
+    (tmp_path / 'a.png').write_bytes(b'')  # next to the image folder
+    images = [dict(id=1, file_name='b.png'), dict(id=2, file_name=name)]
+    img_dir, path = _write(tmp_path, [], names=['b.png'], images=images)
+    with pytest.raises(ValueError) as e:
+        _build(path, img_dir)
+    msg = str(e.value)
+    assert msg.startswith(f'{path}: images[1] file_name {name!r} ')
+    assert 'relative to the image folder' in msg and '\n' not in msg
+
+
+def test_inner_dot_dot_and_dot_names_stay_accepted(tmp_path):
+    names = ['sub/x.png', './b.png', 'sub/../c.png']
+    images = [dict(id=i + 1, file_name=n) for i, n in enumerate(names)]
+    img_dir, path = _write(tmp_path, [], names=['b.png', 'c.png'],
+                           images=images)
+    (img_dir / 'sub').mkdir()
+    cv2.imwrite(str(img_dir / 'sub' / 'x.png'), np.zeros((8, 8, 3), np.uint8))
+    assert len(_build(path, img_dir)) == 3
