@@ -46,6 +46,41 @@ def find_missing_files(img_dir: str, names: Sequence[str]) -> List[int]:
     return sorted(missing)
 
 
+def find_empty_files(img_dir: str, names: Sequence[str],
+                     exclude: Sequence[int] = ()) -> List[int]:
+    """Positions of ``names`` (relative to ``img_dir``) that are files of
+    0 bytes (an interrupted copy; no decoder reads them). One ``stat`` per
+    image; ``exclude`` (e.g. the missing ones) is not looked at."""
+    skip = set(exclude)
+    empty = []
+    for i, name in enumerate(names):
+        if i in skip:
+            continue
+        try:
+            if os.stat(osp.join(img_dir, name)).st_size == 0:
+                empty.append(i)
+        except OSError:
+            pass  # gone since it was listed: the load-time check sees it
+    return empty
+
+
+def image_problem(path: str) -> Optional[str]:
+    """Why the local image ``path`` cannot be used (unreadable, empty, not
+    decodable), or None (a remote path is not looked at)."""
+    if '://' in path:
+        return None
+    try:
+        with open(path, 'rb') as f:
+            data = f.read()
+    except OSError as e:
+        return f'cannot be read ({e.strerror or e})'
+    if not data:
+        return 'empty file (0 bytes)'
+    import cv2
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    return 'not a decodable image' if img is None else None
+
+
 def _pct(a: int, b: int) -> str:
     return f'{100.0 * a / b:.1f}%' if b else '0%'
 
@@ -75,9 +110,10 @@ class ProposalImageDataset(BaseDataset):
     * the proposal file's structure, every annotation
       (:func:`read_proposal_file`): a malformed ``bbox`` is an error naming
       the file and the annotation id;
-    * every image of ``ann_file`` is a file under the image folder: missing
-      ones are an error listing the first few, or, with
-      ``missing_images='skip'``, left out, counted and logged;
+    * every image of ``ann_file`` is a non-empty file under the image
+      folder: missing and empty (0-byte) ones are an error listing the
+      first few, or, with ``missing_images='skip'``, left out, counted and
+      logged;
     * the proposals' values: boxes :class:`LoadProposals` will drop
       (non-finite, empty, outside the image's ``width``/``height``) and
       images left without a valid box (the whole image stands in) are
@@ -85,6 +121,12 @@ class ProposalImageDataset(BaseDataset):
       invalid or most images fall back to the whole image.
       ``self.proposal_stats`` keeps the counts (``ProposalStatsHook`` logs
       them with the run-time counts at every epoch end).
+
+    An image that still cannot be loaded in training (not decodable,
+    emptied or removed since the start) is skipped: a warning names the
+    file, another image stands in (mmengine's refetch), and
+    ``self.unreadable_images`` (``path -> problem``, per process) counts
+    them. Any other failure of the pipeline is raised as it is.
 
     Args:
         ann_file (str): COCO-style JSON, or '' to scan the image folder.
@@ -102,9 +144,9 @@ class ProposalImageDataset(BaseDataset):
         data_root (str): Root of ``ann_file``, ``proposal_file`` and images.
         data_prefix (dict): ``img_path``: image folder under ``data_root``.
         missing_images (str): ``'error'`` (default): an image of ``ann_file``
-            missing on disk is an error; ``'skip'``: train without it
-            (counted and logged). Not checked for remote image folders
-            (``s3://...``).
+            missing on disk or empty (0 bytes) is an error; ``'skip'``:
+            train without it (counted and logged). Not checked for remote
+            image folders (``s3://...``).
         **kwargs: Other :class:`mmengine.dataset.BaseDataset` arguments
             (``pipeline``, ``indices``, ``serialize_data``...).
     """
@@ -135,6 +177,7 @@ class ProposalImageDataset(BaseDataset):
         # and how many were skipped as missing, fixed when first listed
         self._image_names: Optional[List[str]] = None
         self._skipped_missing = 0
+        self.unreadable_images: dict = {}
         super().__init__(
             ann_file=ann_file,
             data_root=data_root,
@@ -170,6 +213,25 @@ class ProposalImageDataset(BaseDataset):
         except BaseException:  # a bad file: the samples stay as they were
             self.proposal_file, self._fully_initialized = old, was_init
             raise
+
+    def prepare_data(self, idx):
+        """The pipeline's sample of ``idx``; None (mmengine then draws
+        another index) when its image cannot be loaded."""
+        try:
+            return super().prepare_data(idx)
+        except Exception:
+            path = self.get_data_info(idx).get('img_path', '')
+            problem = image_problem(path)
+            if problem is None:
+                raise  # not the image's fault
+        if path not in self.unreadable_images:
+            self.unreadable_images[path] = problem
+            print_log(
+                f'ProposalImageDataset: skipped {path}: {problem}; another '
+                f'image stands in ({len(self.unreadable_images)} unreadable '
+                'images skipped in this process)', logger='current',
+                level=logging.WARNING)
+        return None
 
     def load_data_list(self) -> List[dict]:
         """The samples: ``img_path`` and ``proposals_xywh`` of every image.
@@ -263,20 +325,28 @@ class ProposalImageDataset(BaseDataset):
                       logger='current')
             return names, 0
         missing = find_missing_files(img_dir, names)
-        if not missing:
+        empty = find_empty_files(img_dir, names, exclude=missing)
+        if not missing and not empty:
             return names, 0
-        first = ', '.join(repr(names[i]) for i in missing[:5])
-        what = (f'{len(missing)} of {len(names)} images listed in '
-                f'{self.ann_file} are missing under {img_dir!r} '
-                f'(first: {first})')
+        parts = []
+        for bad, how in ((missing, 'are missing'),
+                         (empty, 'are empty files (0 bytes)')):
+            if bad:
+                first = ', '.join(repr(names[i]) for i in bad[:5])
+                parts.append(f'{len(bad)} of {len(names)} images listed in '
+                             f'{self.ann_file} {how} under {img_dir!r} '
+                             f'(first: {first})')
+        what = '; '.join(parts)
         if self.missing_images == 'error':
-            raise FileNotFoundError(
-                f'{what}; fix data_root / data_prefix["img_path"], or set '
-                'missing_images="skip" in the dataset config to train '
-                'without them')
+            error = FileNotFoundError if missing else ValueError
+            raise error(
+                f'{what}; fix data_root / data_prefix["img_path"] or the '
+                'files, or set missing_images="skip" in the dataset config '
+                'to train without them')
         print_log(f'ProposalImageDataset: skipped {what} '
                   '(missing_images="skip")', logger='current',
                   level=logging.WARNING)
+        missing = missing + empty
         gone = set(missing)
         return [n for i, n in enumerate(names) if i not in gone], len(gone)
 
@@ -311,7 +381,8 @@ def format_proposal_stats(s: dict) -> str:
             f'{s["fallback"] - s["not_listed"] - s["no_box"]} with only '
             'invalid boxes)')
     if s.get('skipped_missing'):
-        line += f'; {s["skipped_missing"]} missing images skipped'
+        line += (f'; {s["skipped_missing"]} missing or empty images '
+                 'skipped')
     return line
 
 

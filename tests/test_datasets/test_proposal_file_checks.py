@@ -1,6 +1,7 @@
 """Proposal files fed to pre-training: structure errors, missing images and
 the dropped-box / whole-image counts."""
 import json
+import os.path as osp
 
 import cv2
 import numpy as np
@@ -298,3 +299,62 @@ def test_inner_dot_dot_and_dot_names_stay_accepted(tmp_path):
     (img_dir / 'sub').mkdir()
     cv2.imwrite(str(img_dir / 'sub' / 'x.png'), np.zeros((8, 8, 3), np.uint8))
     assert len(_build(path, img_dir)) == 3
+
+
+def test_empty_image_is_found_at_start(tmp_path, mm_logs):
+    """Before: a 0-byte image passed the start-up checks and crashed the
+    first load with a cv2 assertion that did not name it."""
+    img_dir, path = _write(tmp_path, [_ann(1, 1, [5, 5, 30, 20])])
+    (img_dir / 'b.png').write_bytes(b'')
+    with pytest.raises(ValueError) as e:
+        _build(path, img_dir)
+    msg = str(e.value)
+    assert '1 of 3 images listed in' in msg and 'proposals.json' in msg
+    assert "empty files (0 bytes)" in msg and "'b.png'" in msg
+    assert 'missing_images="skip"' in msg and '\n' not in msg
+    (img_dir / 'c.png').unlink()  # one missing too: FileNotFoundError
+    with pytest.raises(FileNotFoundError, match="missing.*'c.png'.*empty"):
+        _build(path, img_dir)
+    ds = _build(path, img_dir, missing_images='skip')
+    assert [osp.basename(d['img_path']) for d in ds.load_data_list()] == [
+        'a.png']
+    assert ds.proposal_stats['skipped_missing'] == 2
+    assert any(lvl == 30 and "'b.png'" in m and "'c.png'" in m
+               for lvl, m in mm_logs)
+
+
+@pytest.mark.parametrize('content', [b'', b'not an image at all'])
+def test_unreadable_image_in_training_is_skipped_and_named(
+        tmp_path, mm_logs, content):
+    """An image that breaks after the start (or that no header check
+    catches) is skipped at load time, named and counted; another image
+    stands in. Before: a cv2 traceback without the file's name."""
+    img_dir, path = _write(tmp_path, [_ann(1, 1, [5, 5, 30, 20])])
+    ds = DATASETS.build(dict(
+        type='ProposalImageDataset', ann_file=str(path),
+        data_prefix=dict(img_path=str(img_dir)),
+        pipeline=[dict(type='LoadImageFromFile')]))
+    bad = str(img_dir / 'b.png')
+    with open(bad, 'wb') as f:
+        f.write(content)
+    for _ in range(3):
+        sample = ds[1]
+        assert sample['img_path'] != bad and sample['img'].shape == (60, 80, 3)
+    problem = 'empty file (0 bytes)' if not content else \
+        'not a decodable image'
+    assert ds.unreadable_images == {bad: problem}
+    warned = [m for lvl, m in mm_logs if lvl == 30 and 'skipped' in m]
+    assert len(warned) == 1  # once per file
+    assert f'skipped {bad}: {problem}' in warned[0]
+
+
+def test_other_pipeline_errors_are_not_hidden(tmp_path):
+    img_dir, path = _write(tmp_path, [_ann(1, 1, [5, 5, 30, 20])])
+    ds = DATASETS.build(dict(
+        type='ProposalImageDataset', ann_file=str(path),
+        data_prefix=dict(img_path=str(img_dir)),
+        pipeline=[dict(type='LoadImageFromFile'),
+                  dict(type='Resize', scale=(0, 0))]))
+    with pytest.raises(Exception):
+        ds[0]
+    assert ds.unreadable_images == {}
