@@ -17,10 +17,16 @@ from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 from mmpretrain.registry import DATASETS
 
-from ..proposals.proposal_file import ProposalIndex, read_proposal_file
+from ..proposals.proposal_file import (
+    ProposalIndex,
+    read_proposal_file,
+    valid_box_mask,
+)
 from ..proposals.sources import list_image_dir
+from ..utils.boxes import xywh_to_xyxy
 
 MISSING_IMAGES = ('error', 'skip')
+SIZE_CHECKS = 8  # images whose real size is compared with the file's
 
 
 def find_missing_files(img_dir: str, names: Sequence[str]) -> List[int]:
@@ -81,6 +87,26 @@ def image_problem(path: str) -> Optional[str]:
     return 'not a decodable image' if img is None else None
 
 
+def image_size(path: str) -> Optional[tuple]:
+    """``(height, width)`` of a local image from its header (PIL reads no
+    pixels), or None when it cannot be read."""
+    if '://' in path:
+        return None
+    try:
+        from PIL import Image
+        with Image.open(path) as im:
+            w, h = im.size
+    except Exception:
+        return None
+    return int(h), int(w)
+
+
+def _size_agrees(file_hw, real_hw) -> bool:
+    # cv2 (the pipeline) turns an EXIF-rotated photo upright; PIL's header
+    # size is the stored one: a swapped pair is the same image
+    return tuple(file_hw) in (tuple(real_hw), tuple(real_hw[::-1]))
+
+
 def _pct(a: int, b: int) -> str:
     return f'{100.0 * a / b:.1f}%' if b else '0%'
 
@@ -118,7 +144,11 @@ class ProposalImageDataset(BaseDataset):
       (non-finite, empty, outside the image's ``width``/``height``) and
       images left without a valid box (the whole image stands in) are
       counted, logged once, and a warning is given when most boxes are
-      invalid or most images fall back to the whole image.
+      invalid or most images fall back to the whole image. "Outside the
+      image" uses the file's ``width``/``height`` once a header read of a
+      few images confirms them; when they disagree with the image files,
+      every image's real size is read, a warning says so, and the counts
+      are those the pipeline will produce.
       ``self.proposal_stats`` keeps the counts (``ProposalStatsHook`` logs
       them with the run-time counts at every epoch end).
 
@@ -284,9 +314,54 @@ class ProposalImageDataset(BaseDataset):
         with_boxes = not self.proposal_file and self.proposals_from_ann_file
         return names, (listed if with_boxes else None)
 
+    def _valid_per_image(self, names: List[str], index: ProposalIndex,
+                         img_dir: str):
+        """``(num_valid, mismatch)``: the boxes per image of ``index`` the
+        pipeline will keep, and how many images' real size disagrees with
+        the file's ``width``/``height`` (0 when they agree).
+
+        The file's sizes are checked on :data:`SIZE_CHECKS` listed images
+        spread over the list (header reads). When one disagrees, the sizes
+        of every listed image are read from its header and the boxes are
+        judged against those, as ``LoadProposals`` judges them against the
+        loaded image; a warning names the file and an image.
+        """
+        pos = index.position()
+        listed = [(n, pos[n]) for n in names
+                  if n in pos and index.sizes_known[pos[n]]]
+        if not listed:
+            return index.num_valid, 0
+        step = max(1, len(listed) // SIZE_CHECKS)
+        probe = listed[::step][:SIZE_CHECKS]
+        if all(_size_agrees(index.sizes[k], real)
+               for real, k in ((image_size(osp.join(img_dir, n)), k)
+                               for n, k in probe) if real is not None):
+            return index.num_valid, 0
+        num_valid = index.num_valid.copy()
+        mismatch, example = 0, None
+        for n, k in listed:
+            real = image_size(osp.join(img_dir, n))
+            if real is None or _size_agrees(index.sizes[k], real):
+                continue
+            mismatch += 1
+            example = example or (n, index.sizes[k], real)
+            num_valid[k] = int(valid_box_mask(
+                xywh_to_xyxy(index.boxes[n]), *real).sum())
+        n, (fh, fw), (h, w) = example
+        print_log(
+            f'ProposalImageDataset: the width/height of {mismatch} of '
+            f'{len(listed)} images in {index.path} disagree with the image '
+            f'files (e.g. {n!r}: {int(fw)} x {int(fh)} in the file, {w} x '
+            f'{h} on disk); the counts below judge their boxes against the '
+            'image files, as the pipeline does; were the proposals made on '
+            'other (e.g. resized) copies of the images?', logger='current',
+            level=logging.WARNING)
+        return num_valid, mismatch
+
     def _samples(self, names: List[str], index: ProposalIndex) -> List[dict]:
         img_dir = self.data_prefix.get('img_path', '') or ''
         pos = index.position()
+        num_valid, mismatch = self._valid_per_image(names, index, img_dir)
         empty = np.zeros((0, 4), np.float32)
         data_list = []
         n_listed = n_boxes = n_valid = n_fallback = n_no_box = 0
@@ -298,9 +373,9 @@ class ProposalImageDataset(BaseDataset):
                 boxes = index.boxes[name]
                 n_listed += 1
                 n_boxes += int(index.num_boxes[k])
-                n_valid += int(index.num_valid[k])
+                n_valid += int(num_valid[k])
                 n_no_box += int(index.num_boxes[k] == 0)
-            n_fallback += int(k is None or index.num_valid[k] == 0)
+            n_fallback += int(k is None or num_valid[k] == 0)
             data_list.append(
                 dict(img_path=osp.join(img_dir, name), proposals_xywh=boxes))
         src = index.path
@@ -313,7 +388,8 @@ class ProposalImageDataset(BaseDataset):
         self.proposal_stats = dict(
             file=src, images=len(names), skipped_missing=self._skipped_missing,
             not_listed=len(names) - n_listed, no_box=n_no_box,
-            boxes=n_boxes, invalid=n_boxes - n_valid, fallback=n_fallback)
+            boxes=n_boxes, invalid=n_boxes - n_valid, fallback=n_fallback,
+            size_mismatch=mismatch)
         self._log_stats()
         return data_list
 

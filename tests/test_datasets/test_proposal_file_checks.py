@@ -358,3 +358,47 @@ def test_other_pipeline_errors_are_not_hidden(tmp_path):
     with pytest.raises(Exception):
         ds[0]
     assert ds.unreadable_images == {}
+
+
+def test_wrong_sizes_in_the_file_do_not_make_up_dropped_boxes(tmp_path,
+                                                              mm_logs):
+    """Before: with width/height 5 for 80 x 60 images, the start-up count
+    said almost every box "will be dropped" while the pipeline (which
+    judges boxes against the loaded image) kept them. Now the counts are
+    what the pipeline does, and a warning says the sizes disagree."""
+    rng = np.random.default_rng(1)
+    anns = [_ann(i + 1, int(rng.integers(1, 4)),
+                 np.r_[rng.uniform(-5, 70, 2), rng.uniform(-5, 30, 2)]
+                 .round(1).tolist())
+            for i in range(60)]
+    images = [dict(id=i + 1, file_name=n, width=5, height=5)
+              for i, n in enumerate(NAMES)]
+    img_dir, path = _write(tmp_path, anns, images=images)
+    pipeline = [dict(type='LoadImageFromFile'),
+                dict(type='LoadProposals', max_num=1000, log_interval=0)]
+    ds = DATASETS.build(dict(type='ProposalImageDataset', ann_file=str(path),
+                             data_prefix=dict(img_path=str(img_dir)),
+                             pipeline=pipeline))
+    out = [ds[i] for i in range(len(ds))]
+    s = ds.proposal_stats
+    assert sum(r['num_dropped_proposals'] for r in out) == s['invalid']
+    assert sum(r['proposal_fallback'] for r in out) == s['fallback']
+    assert 0 < s['invalid'] < s['boxes'] // 2  # not "most will be dropped"
+    warned = [m for lvl, m in mm_logs if lvl == 30]
+    assert len(warned) == 1, warned  # no "most proposals will be dropped"
+    assert str(path) in warned[0] and "'a.png'" in warned[0]
+    assert '5 x 5 in the file, 80 x 60' in warned[0]
+    assert s['size_mismatch'] == 3
+
+
+def test_sizes_of_a_rotated_photo_agree(tmp_path, mm_logs):
+    """cv2 turns an EXIF-rotated photo upright: a file written from the
+    loaded image gives width and height swapped against the stored pixels;
+    that is no disagreement."""
+    images = [dict(id=i + 1, file_name=n, width=60, height=80)
+              for i, n in enumerate(NAMES)]
+    img_dir, path = _write(tmp_path, [_ann(1, 1, [5, 5, 30, 20])],
+                           images=images)
+    ds = _build(path, img_dir)
+    assert ds.proposal_stats['size_mismatch'] == 0
+    assert not [m for lvl, m in mm_logs if lvl == 30 and 'disagree' in m]
