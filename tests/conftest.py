@@ -1,6 +1,8 @@
 import copy
+import logging
 import os
 import os.path as osp
+import uuid
 
 import pytest
 
@@ -96,3 +98,33 @@ def tiny_runner(tiny_proposal_coco, tmp_path):
             return Runner.from_cfg(cfg)
 
     return build
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append((record.levelno, record.getMessage()))
+
+
+@pytest.fixture
+def mm_logs():
+    """``(levelno, message)`` of everything logged through mmengine's real
+    ``print_log(..., logger='current')`` during the test (a fresh current
+    ``MMLogger``, removed afterwards). Unlike a monkeypatched ``print_log``
+    it fails the test on an argument the logger refuses, such as a level
+    given as a string."""
+    from mmengine.logging import MMLogger
+    name = f'mm_logs_{uuid.uuid4().hex}'
+    logger = MMLogger.get_instance(name, log_level='DEBUG')
+    handler = _Records()
+    logger.addHandler(handler)
+    old_raise, logging.raiseExceptions = logging.raiseExceptions, True
+    try:
+        yield handler.records
+    finally:
+        logging.raiseExceptions = old_raise
+        logger.removeHandler(handler)
+        MMLogger._instance_dict.pop(name, None)

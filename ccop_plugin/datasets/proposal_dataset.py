@@ -17,10 +17,16 @@ from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 from mmpretrain.registry import DATASETS
 
-from ..proposals.proposal_file import ProposalIndex, read_proposal_file
+from ..proposals.proposal_file import (
+    ProposalIndex,
+    read_proposal_file,
+    valid_box_mask,
+)
 from ..proposals.sources import list_image_dir
+from ..utils.boxes import xywh_to_xyxy
 
 MISSING_IMAGES = ('error', 'skip')
+SIZE_CHECKS = 8  # images whose real size is compared with the file's
 
 
 def find_missing_files(img_dir: str, names: Sequence[str]) -> List[int]:
@@ -44,6 +50,61 @@ def find_missing_files(img_dir: str, names: Sequence[str]) -> List[int]:
             if base not in present and not osp.isfile(osp.join(d, base)):
                 missing.append(i)
     return sorted(missing)
+
+
+def find_empty_files(img_dir: str, names: Sequence[str],
+                     exclude: Sequence[int] = ()) -> List[int]:
+    """Positions of ``names`` (relative to ``img_dir``) that are files of
+    0 bytes (an interrupted copy; no decoder reads them). One ``stat`` per
+    image; ``exclude`` (e.g. the missing ones) is not looked at."""
+    skip = set(exclude)
+    empty = []
+    for i, name in enumerate(names):
+        if i in skip:
+            continue
+        try:
+            if os.stat(osp.join(img_dir, name)).st_size == 0:
+                empty.append(i)
+        except OSError:
+            pass  # gone since it was listed: the load-time check sees it
+    return empty
+
+
+def image_problem(path: str) -> Optional[str]:
+    """Why the local image ``path`` cannot be used (unreadable, empty, not
+    decodable), or None (a remote path is not looked at)."""
+    if '://' in path:
+        return None
+    try:
+        with open(path, 'rb') as f:
+            data = f.read()
+    except OSError as e:
+        return f'cannot be read ({e.strerror or e})'
+    if not data:
+        return 'empty file (0 bytes)'
+    import cv2
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    return 'not a decodable image' if img is None else None
+
+
+def image_size(path: str) -> Optional[tuple]:
+    """``(height, width)`` of a local image from its header (PIL reads no
+    pixels), or None when it cannot be read."""
+    if '://' in path:
+        return None
+    try:
+        from PIL import Image
+        with Image.open(path) as im:
+            w, h = im.size
+    except Exception:
+        return None
+    return int(h), int(w)
+
+
+def _size_agrees(file_hw, real_hw) -> bool:
+    # cv2 (the pipeline) turns an EXIF-rotated photo upright; PIL's header
+    # size is the stored one: a swapped pair is the same image
+    return tuple(file_hw) in (tuple(real_hw), tuple(real_hw[::-1]))
 
 
 def _pct(a: int, b: int) -> str:
@@ -75,16 +136,27 @@ class ProposalImageDataset(BaseDataset):
     * the proposal file's structure, every annotation
       (:func:`read_proposal_file`): a malformed ``bbox`` is an error naming
       the file and the annotation id;
-    * every image of ``ann_file`` is a file under the image folder: missing
-      ones are an error listing the first few, or, with
-      ``missing_images='skip'``, left out, counted and logged;
+    * every image of ``ann_file`` is a non-empty file under the image
+      folder: missing and empty (0-byte) ones are an error listing the
+      first few, or, with ``missing_images='skip'``, left out, counted and
+      logged;
     * the proposals' values: boxes :class:`LoadProposals` will drop
       (non-finite, empty, outside the image's ``width``/``height``) and
       images left without a valid box (the whole image stands in) are
       counted, logged once, and a warning is given when most boxes are
-      invalid or most images fall back to the whole image.
+      invalid or most images fall back to the whole image. "Outside the
+      image" uses the file's ``width``/``height`` once a header read of a
+      few images confirms them; when they disagree with the image files,
+      every image's real size is read, a warning says so, and the counts
+      are those the pipeline will produce.
       ``self.proposal_stats`` keeps the counts (``ProposalStatsHook`` logs
       them with the run-time counts at every epoch end).
+
+    An image that still cannot be loaded in training (not decodable,
+    emptied or removed since the start) is skipped: a warning names the
+    file, another image stands in (mmengine's refetch), and
+    ``self.unreadable_images`` (``path -> problem``, per process) counts
+    them. Any other failure of the pipeline is raised as it is.
 
     Args:
         ann_file (str): COCO-style JSON, or '' to scan the image folder.
@@ -102,9 +174,9 @@ class ProposalImageDataset(BaseDataset):
         data_root (str): Root of ``ann_file``, ``proposal_file`` and images.
         data_prefix (dict): ``img_path``: image folder under ``data_root``.
         missing_images (str): ``'error'`` (default): an image of ``ann_file``
-            missing on disk is an error; ``'skip'``: train without it
-            (counted and logged). Not checked for remote image folders
-            (``s3://...``).
+            missing on disk or empty (0 bytes) is an error; ``'skip'``:
+            train without it (counted and logged). Not checked for remote
+            image folders (``s3://...``).
         **kwargs: Other :class:`mmengine.dataset.BaseDataset` arguments
             (``pipeline``, ``indices``, ``serialize_data``...).
     """
@@ -135,6 +207,7 @@ class ProposalImageDataset(BaseDataset):
         # and how many were skipped as missing, fixed when first listed
         self._image_names: Optional[List[str]] = None
         self._skipped_missing = 0
+        self.unreadable_images: dict = {}
         super().__init__(
             ann_file=ann_file,
             data_root=data_root,
@@ -170,6 +243,25 @@ class ProposalImageDataset(BaseDataset):
         except BaseException:  # a bad file: the samples stay as they were
             self.proposal_file, self._fully_initialized = old, was_init
             raise
+
+    def prepare_data(self, idx):
+        """The pipeline's sample of ``idx``; None (mmengine then draws
+        another index) when its image cannot be loaded."""
+        try:
+            return super().prepare_data(idx)
+        except Exception:
+            path = self.get_data_info(idx).get('img_path', '')
+            problem = image_problem(path)
+            if problem is None:
+                raise  # not the image's fault
+        if path not in self.unreadable_images:
+            self.unreadable_images[path] = problem
+            print_log(
+                f'ProposalImageDataset: skipped {path}: {problem}; another '
+                f'image stands in ({len(self.unreadable_images)} unreadable '
+                'images skipped in this process)', logger='current',
+                level=logging.WARNING)
+        return None
 
     def load_data_list(self) -> List[dict]:
         """The samples: ``img_path`` and ``proposals_xywh`` of every image.
@@ -222,9 +314,54 @@ class ProposalImageDataset(BaseDataset):
         with_boxes = not self.proposal_file and self.proposals_from_ann_file
         return names, (listed if with_boxes else None)
 
+    def _valid_per_image(self, names: List[str], index: ProposalIndex,
+                         img_dir: str):
+        """``(num_valid, mismatch)``: the boxes per image of ``index`` the
+        pipeline will keep, and how many images' real size disagrees with
+        the file's ``width``/``height`` (0 when they agree).
+
+        The file's sizes are checked on :data:`SIZE_CHECKS` listed images
+        spread over the list (header reads). When one disagrees, the sizes
+        of every listed image are read from its header and the boxes are
+        judged against those, as ``LoadProposals`` judges them against the
+        loaded image; a warning names the file and an image.
+        """
+        pos = index.position()
+        listed = [(n, pos[n]) for n in names
+                  if n in pos and index.sizes_known[pos[n]]]
+        if not listed:
+            return index.num_valid, 0
+        step = max(1, len(listed) // SIZE_CHECKS)
+        probe = listed[::step][:SIZE_CHECKS]
+        if all(_size_agrees(index.sizes[k], real)
+               for real, k in ((image_size(osp.join(img_dir, n)), k)
+                               for n, k in probe) if real is not None):
+            return index.num_valid, 0
+        num_valid = index.num_valid.copy()
+        mismatch, example = 0, None
+        for n, k in listed:
+            real = image_size(osp.join(img_dir, n))
+            if real is None or _size_agrees(index.sizes[k], real):
+                continue
+            mismatch += 1
+            example = example or (n, index.sizes[k], real)
+            num_valid[k] = int(valid_box_mask(
+                xywh_to_xyxy(index.boxes[n]), *real).sum())
+        n, (fh, fw), (h, w) = example
+        print_log(
+            f'ProposalImageDataset: the width/height of {mismatch} of '
+            f'{len(listed)} images in {index.path} disagree with the image '
+            f'files (e.g. {n!r}: {int(fw)} x {int(fh)} in the file, {w} x '
+            f'{h} on disk); the counts below judge their boxes against the '
+            'image files, as the pipeline does; were the proposals made on '
+            'other (e.g. resized) copies of the images?', logger='current',
+            level=logging.WARNING)
+        return num_valid, mismatch
+
     def _samples(self, names: List[str], index: ProposalIndex) -> List[dict]:
         img_dir = self.data_prefix.get('img_path', '') or ''
         pos = index.position()
+        num_valid, mismatch = self._valid_per_image(names, index, img_dir)
         empty = np.zeros((0, 4), np.float32)
         data_list = []
         n_listed = n_boxes = n_valid = n_fallback = n_no_box = 0
@@ -236,9 +373,9 @@ class ProposalImageDataset(BaseDataset):
                 boxes = index.boxes[name]
                 n_listed += 1
                 n_boxes += int(index.num_boxes[k])
-                n_valid += int(index.num_valid[k])
+                n_valid += int(num_valid[k])
                 n_no_box += int(index.num_boxes[k] == 0)
-            n_fallback += int(k is None or index.num_valid[k] == 0)
+            n_fallback += int(k is None or num_valid[k] == 0)
             data_list.append(
                 dict(img_path=osp.join(img_dir, name), proposals_xywh=boxes))
         src = index.path
@@ -251,7 +388,8 @@ class ProposalImageDataset(BaseDataset):
         self.proposal_stats = dict(
             file=src, images=len(names), skipped_missing=self._skipped_missing,
             not_listed=len(names) - n_listed, no_box=n_no_box,
-            boxes=n_boxes, invalid=n_boxes - n_valid, fallback=n_fallback)
+            boxes=n_boxes, invalid=n_boxes - n_valid, fallback=n_fallback,
+            size_mismatch=mismatch)
         self._log_stats()
         return data_list
 
@@ -263,20 +401,28 @@ class ProposalImageDataset(BaseDataset):
                       logger='current')
             return names, 0
         missing = find_missing_files(img_dir, names)
-        if not missing:
+        empty = find_empty_files(img_dir, names, exclude=missing)
+        if not missing and not empty:
             return names, 0
-        first = ', '.join(repr(names[i]) for i in missing[:5])
-        what = (f'{len(missing)} of {len(names)} images listed in '
-                f'{self.ann_file} are missing under {img_dir!r} '
-                f'(first: {first})')
+        parts = []
+        for bad, how in ((missing, 'are missing'),
+                         (empty, 'are empty files (0 bytes)')):
+            if bad:
+                first = ', '.join(repr(names[i]) for i in bad[:5])
+                parts.append(f'{len(bad)} of {len(names)} images listed in '
+                             f'{self.ann_file} {how} under {img_dir!r} '
+                             f'(first: {first})')
+        what = '; '.join(parts)
         if self.missing_images == 'error':
-            raise FileNotFoundError(
-                f'{what}; fix data_root / data_prefix["img_path"], or set '
-                'missing_images="skip" in the dataset config to train '
-                'without them')
+            error = FileNotFoundError if missing else ValueError
+            raise error(
+                f'{what}; fix data_root / data_prefix["img_path"] or the '
+                'files, or set missing_images="skip" in the dataset config '
+                'to train without them')
         print_log(f'ProposalImageDataset: skipped {what} '
                   '(missing_images="skip")', logger='current',
                   level=logging.WARNING)
+        missing = missing + empty
         gone = set(missing)
         return [n for i, n in enumerate(names) if i not in gone], len(gone)
 
@@ -311,7 +457,8 @@ def format_proposal_stats(s: dict) -> str:
             f'{s["fallback"] - s["not_listed"] - s["no_box"]} with only '
             'invalid boxes)')
     if s.get('skipped_missing'):
-        line += f'; {s["skipped_missing"]} missing images skipped'
+        line += (f'; {s["skipped_missing"]} missing or empty images '
+                 'skipped')
     return line
 
 

@@ -13,12 +13,15 @@ recall evaluation and the visualiser read it. The format::
      "categories": [{"id": 1, "name": "proposal", ...}]}
 
 Each image's boxes are listed best first; ``file_name`` is the image path
-relative to the image folder. :func:`read_proposal_file` checks the
-structure of every entry (an error names the file and the entry);
+relative to the image folder (an absolute name, or one climbing out with
+``..``, is refused). The file is UTF-8 JSON. :func:`read_proposal_file`
+checks the structure of every entry (an error names the file and the entry);
 :func:`valid_box_mask` / :func:`sanitize_boxes` are the rule for which boxes
 of a valid file are usable.
 """
 import json
+import ntpath
+import posixpath
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 from operator import itemgetter
@@ -94,6 +97,25 @@ def valid_box_mask(boxes_xyxy: np.ndarray, height, width) -> np.ndarray:
     return valid
 
 
+def leaves_folder(name: str) -> bool:
+    """``file_name`` is absolute (POSIX or Windows) or climbs out of the
+    image folder with ``..``; ``a/../b.jpg`` and ``./b.jpg`` stay inside."""
+    if posixpath.isabs(name) or ntpath.isabs(name) or ntpath.splitdrive(
+            name)[0]:
+        return True
+    norm = posixpath.normpath(name.replace('\\', '/'))
+    return norm == '..' or norm.startswith('../')
+
+
+def _to_float(v) -> float:
+    """A JSON number as a float; an integer no float holds is +-inf (a
+    non-finite coordinate, dropped like NaN) instead of an OverflowError."""
+    try:
+        return float(v)
+    except OverflowError:
+        return float('inf') if v > 0 else float('-inf')
+
+
 def _annotation_problem(ann: Any, id_to_pos: Dict[Any, int]) -> Optional[str]:
     """What is wrong with one annotation's structure, or None."""
     if not isinstance(ann, dict):
@@ -161,11 +183,22 @@ def _read_images(path: str, images: Any
         if dup:
             raise ValueError(f'{path}: duplicate image id {iid!r} '
                              f'(images[{id_to_pos[iid]}] and images[{k}])')
+        name = im['file_name']
+        if leaves_folder(name):
+            raise ValueError(
+                f'{path}: images[{k}] file_name {name!r} leaves the image '
+                'folder (absolute or climbing out with ".."); file_name must '
+                'be the image path relative to the image folder')
         id_to_pos[iid] = k
-        names.append(im['file_name'])
+        names.append(name)
         h, w = im.get('height'), im.get('width')
         if (type(h) in _NUMBER_TYPES and type(w) in _NUMBER_TYPES and h > 0
                 and w > 0):
+            for key, v in (('height', h), ('width', w)):
+                if _to_float(v) == float('inf'):
+                    raise ValueError(
+                        f'{path}: images[{k}] ({name!r}) has a "{key}" too '
+                        f'large for a number ({str(v)[:20]}...)')
             sizes[k] = (h, w)
     if len(set(names)) != len(names):
         seen = set()
@@ -185,7 +218,8 @@ def read_proposal_file(path: str, with_boxes: bool = True) -> ProposalIndex:
     an unknown ``image_id`` is an error naming the file and the annotation
     id. Boxes with valid structure but unusable values (non-finite, empty,
     outside the image) are data, not errors: they are counted in
-    ``num_valid`` and dropped by :func:`sanitize_boxes` (``LoadProposals``).
+    ``num_valid`` and dropped by :func:`sanitize_boxes` (``LoadProposals``);
+    an integer coordinate too large for any float counts as non-finite.
 
     Args:
         path (str): The JSON file.
@@ -198,9 +232,13 @@ def read_proposal_file(path: str, with_boxes: bool = True) -> ProposalIndex:
         FileNotFoundError: the file does not exist.
     """
     try:
-        with open(path) as f:
+        with open(path, encoding='utf-8') as f:
             coco = json.load(f)
-    except json.JSONDecodeError as e:
+    except UnicodeDecodeError as e:
+        raise ValueError(f'{path}: not UTF-8 text (byte {e.object[e.start]:#x}'
+                         f' at offset {e.start}); a JSON file is UTF-8'
+                         ) from None
+    except ValueError as e:  # JSONDecodeError; a too long integer literal
         raise ValueError(f'{path}: not valid JSON ({e})') from None
     if not isinstance(coco, dict):
         raise ValueError(f'{path}: expected a COCO-style dict with an '
@@ -233,8 +271,12 @@ def read_proposal_file(path: str, with_boxes: bool = True) -> ProposalIndex:
         ok = False
     if not ok:
         raise _annotation_error(path, anns, id_to_pos)
-    boxes = np.fromiter(chain.from_iterable(bboxes), np.float32,
-                        4 * n).reshape(n, 4)
+    try:
+        boxes = np.fromiter(chain.from_iterable(bboxes), np.float32, 4 * n)
+    except OverflowError:  # an integer beyond any float: +-inf
+        boxes = np.fromiter(map(_to_float, chain.from_iterable(bboxes)),
+                            np.float32, 4 * n)
+    boxes = boxes.reshape(n, 4)
     index.categories = _categories(anns)
     del bboxes, img_ids, coco, anns
     valid = valid_box_mask(xywh_to_xyxy(boxes), sizes[pos, 0], sizes[pos, 1])

@@ -1,9 +1,10 @@
 """Image lists for the proposal tool: a folder, or a COCO annotation file."""
 import hashlib
-import json
 import os
 import os.path as osp
 from typing import List, NamedTuple, Optional, Sequence, Tuple
+
+from .proposal_file import read_proposal_file
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif',
                     '.tiff', '.ppm', '.pgm')
@@ -52,29 +53,19 @@ def list_image_dir(img_dir: str,
 def list_coco_images(ann_file: str) -> List[ImageEntry]:
     """The ``images`` of a COCO-style JSON (annotations are ignored).
 
-    Order and ids are those of the file. Raises ``ValueError`` naming the file
-    on a missing ``images`` list or duplicate ids / file names.
+    Order and ids are those of the file. The file is read and checked by
+    :func:`ccop_plugin.proposals.proposal_file.read_proposal_file` (the
+    reader of COCO-style image lists): ``ValueError`` naming the file on a
+    missing ``images`` list, duplicate ids / file names, a ``file_name``
+    leaving the image folder, or a file that is not UTF-8 JSON.
     """
-    with open(ann_file) as f:
-        data = json.load(f)
-    if not isinstance(data, dict) or not isinstance(data.get('images'), list):
-        raise ValueError(f'{ann_file}: not a COCO-style file (no "images" '
-                         'list)')
-    entries, seen_ids, seen_names = [], set(), set()
-    for k, img in enumerate(data['images']):
-        try:
-            entry = ImageEntry(int(img['id']), str(img['file_name']))
-        except (KeyError, TypeError, ValueError):
-            raise ValueError(f'{ann_file}: images[{k}] needs "id" and '
-                             f'"file_name", got {img!r}') from None
-        if entry.id in seen_ids:
-            raise ValueError(f'{ann_file}: duplicate image id {entry.id}')
-        if entry.file_name in seen_names:
-            raise ValueError(
-                f'{ann_file}: duplicate file_name {entry.file_name!r}')
-        seen_ids.add(entry.id)
-        seen_names.add(entry.file_name)
-        entries.append(entry)
+    index = read_proposal_file(ann_file, with_boxes=False)
+    entries = []
+    for k, (iid, name) in enumerate(zip(index.ids, index.names)):
+        if type(iid) is not int:
+            raise ValueError(f'{ann_file}: images[{k}] has the "id" {iid!r}'
+                             '; the proposal tool needs integer ids')
+        entries.append(ImageEntry(iid, name))
     if not entries:
         raise ValueError(f'{ann_file}: the "images" list is empty')
     return entries

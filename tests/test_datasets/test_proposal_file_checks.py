@@ -1,6 +1,7 @@
 """Proposal files fed to pre-training: structure errors, missing images and
 the dropped-box / whole-image counts."""
 import json
+import os.path as osp
 
 import cv2
 import numpy as np
@@ -231,3 +232,173 @@ def test_load_proposals_rereads_a_rewritten_file(tmp_path):
     with pytest.raises(ValueError, match='bad.json: none of the 3 training'):
         ds.load_proposals(str(bad))
     assert ds.proposal_file == str(path) and ds[0]['num_proposals'] == 2
+
+
+def test_huge_integer_coordinate_is_an_invalid_box(tmp_path):
+    """Before: ``OverflowError: int too large to convert to float`` without
+    the file's name. A coordinate no float holds is a non-finite value:
+    the box is dropped and counted like a NaN one."""
+    huge = int('9' * 400)
+    anns = [_ann(1, 1, [5, 5, 30, 20]), _ann(2, 1, [huge, 5, 30, 20]),
+            _ann(3, 2, [1, 1, -huge, 10])]
+    img_dir, path = _write(tmp_path, anns)
+    idx = read_proposal_file(str(path))
+    assert idx.num_boxes.tolist() == [2, 1, 0]
+    assert idx.num_valid.tolist() == [1, 0, 0]
+    assert np.isposinf(idx.boxes['a.png'][1, 0])
+    assert np.isneginf(idx.boxes['b.png'][0, 2])
+    ds = _build(path, img_dir)
+    assert ds.proposal_stats['invalid'] == 2
+
+
+def test_huge_image_size_names_the_file(tmp_path):
+    images = [dict(id=1, file_name='a.png', width=int('9' * 400),
+                   height=60)]
+    img_dir, path = _write(tmp_path, [], names=['a.png'], images=images)
+    with pytest.raises(ValueError, match=r'proposals\.json: images\[0\] '
+                       r"\('a.png'\) has a \"width\" too large"):
+        _build(path, img_dir)
+
+
+@pytest.mark.parametrize('content, problem', [
+    (b'{"images": [{"id": 1, "file_name": "\xff\xfe.png"}]}',
+     'not UTF-8 text'),
+    (b'{"images": [], "x": ' + b'9' * 5000 + b'}', 'not valid JSON'),
+])
+def test_undecodable_file_names_the_file(tmp_path, content, problem):
+    """Before: ``UnicodeDecodeError`` / Python's integer-string limit
+    (``ValueError``) without the file's name."""
+    path = tmp_path / 'proposals.json'
+    path.write_bytes(content)
+    with pytest.raises(ValueError) as e:
+        read_proposal_file(str(path))
+    msg = str(e.value)
+    assert msg.startswith(f'{path}: {problem}') and '\n' not in msg
+
+
+@pytest.mark.parametrize('name', [
+    '/etc/hostname', '../a.png', 'sub/../../a.png', '..', 'C:\\a.png'])
+def test_file_name_leaving_the_image_folder_is_refused(tmp_path, name):
+    """Before: an absolute name passed the start-up check and failed at the
+    first load with an assertion; ``..`` names were reported missing."""
+    (tmp_path / 'a.png').write_bytes(b'')  # next to the image folder
+    images = [dict(id=1, file_name='b.png'), dict(id=2, file_name=name)]
+    img_dir, path = _write(tmp_path, [], names=['b.png'], images=images)
+    with pytest.raises(ValueError) as e:
+        _build(path, img_dir)
+    msg = str(e.value)
+    assert msg.startswith(f'{path}: images[1] file_name {name!r} ')
+    assert 'relative to the image folder' in msg and '\n' not in msg
+
+
+def test_inner_dot_dot_and_dot_names_stay_accepted(tmp_path):
+    names = ['sub/x.png', './b.png', 'sub/../c.png']
+    images = [dict(id=i + 1, file_name=n) for i, n in enumerate(names)]
+    img_dir, path = _write(tmp_path, [], names=['b.png', 'c.png'],
+                           images=images)
+    (img_dir / 'sub').mkdir()
+    cv2.imwrite(str(img_dir / 'sub' / 'x.png'), np.zeros((8, 8, 3), np.uint8))
+    assert len(_build(path, img_dir)) == 3
+
+
+def test_empty_image_is_found_at_start(tmp_path, mm_logs):
+    """Before: a 0-byte image passed the start-up checks and crashed the
+    first load with a cv2 assertion that did not name it."""
+    img_dir, path = _write(tmp_path, [_ann(1, 1, [5, 5, 30, 20])])
+    (img_dir / 'b.png').write_bytes(b'')
+    with pytest.raises(ValueError) as e:
+        _build(path, img_dir)
+    msg = str(e.value)
+    assert '1 of 3 images listed in' in msg and 'proposals.json' in msg
+    assert "empty files (0 bytes)" in msg and "'b.png'" in msg
+    assert 'missing_images="skip"' in msg and '\n' not in msg
+    (img_dir / 'c.png').unlink()  # one missing too: FileNotFoundError
+    with pytest.raises(FileNotFoundError, match="missing.*'c.png'.*empty"):
+        _build(path, img_dir)
+    ds = _build(path, img_dir, missing_images='skip')
+    assert [osp.basename(d['img_path']) for d in ds.load_data_list()] == [
+        'a.png']
+    assert ds.proposal_stats['skipped_missing'] == 2
+    assert any(lvl == 30 and "'b.png'" in m and "'c.png'" in m
+               for lvl, m in mm_logs)
+
+
+@pytest.mark.parametrize('content', [b'', b'not an image at all'])
+def test_unreadable_image_in_training_is_skipped_and_named(
+        tmp_path, mm_logs, content):
+    """An image that breaks after the start (or that no header check
+    catches) is skipped at load time, named and counted; another image
+    stands in. Before: a cv2 traceback without the file's name."""
+    img_dir, path = _write(tmp_path, [_ann(1, 1, [5, 5, 30, 20])])
+    ds = DATASETS.build(dict(
+        type='ProposalImageDataset', ann_file=str(path),
+        data_prefix=dict(img_path=str(img_dir)),
+        pipeline=[dict(type='LoadImageFromFile')]))
+    bad = str(img_dir / 'b.png')
+    with open(bad, 'wb') as f:
+        f.write(content)
+    for _ in range(3):
+        sample = ds[1]
+        assert sample['img_path'] != bad and sample['img'].shape == (60, 80, 3)
+    problem = 'empty file (0 bytes)' if not content else \
+        'not a decodable image'
+    assert ds.unreadable_images == {bad: problem}
+    warned = [m for lvl, m in mm_logs if lvl == 30 and 'skipped' in m]
+    assert len(warned) == 1  # once per file
+    assert f'skipped {bad}: {problem}' in warned[0]
+
+
+def test_other_pipeline_errors_are_not_hidden(tmp_path):
+    img_dir, path = _write(tmp_path, [_ann(1, 1, [5, 5, 30, 20])])
+    ds = DATASETS.build(dict(
+        type='ProposalImageDataset', ann_file=str(path),
+        data_prefix=dict(img_path=str(img_dir)),
+        pipeline=[dict(type='LoadImageFromFile'),
+                  dict(type='Resize', scale=(0, 0))]))
+    with pytest.raises(Exception):
+        ds[0]
+    assert ds.unreadable_images == {}
+
+
+def test_wrong_sizes_in_the_file_do_not_make_up_dropped_boxes(tmp_path,
+                                                              mm_logs):
+    """Before: with width/height 5 for 80 x 60 images, the start-up count
+    said almost every box "will be dropped" while the pipeline (which
+    judges boxes against the loaded image) kept them. Now the counts are
+    what the pipeline does, and a warning says the sizes disagree."""
+    rng = np.random.default_rng(1)
+    anns = [_ann(i + 1, int(rng.integers(1, 4)),
+                 np.r_[rng.uniform(-5, 70, 2), rng.uniform(-5, 30, 2)]
+                 .round(1).tolist())
+            for i in range(60)]
+    images = [dict(id=i + 1, file_name=n, width=5, height=5)
+              for i, n in enumerate(NAMES)]
+    img_dir, path = _write(tmp_path, anns, images=images)
+    pipeline = [dict(type='LoadImageFromFile'),
+                dict(type='LoadProposals', max_num=1000, log_interval=0)]
+    ds = DATASETS.build(dict(type='ProposalImageDataset', ann_file=str(path),
+                             data_prefix=dict(img_path=str(img_dir)),
+                             pipeline=pipeline))
+    out = [ds[i] for i in range(len(ds))]
+    s = ds.proposal_stats
+    assert sum(r['num_dropped_proposals'] for r in out) == s['invalid']
+    assert sum(r['proposal_fallback'] for r in out) == s['fallback']
+    assert 0 < s['invalid'] < s['boxes'] // 2  # not "most will be dropped"
+    warned = [m for lvl, m in mm_logs if lvl == 30]
+    assert len(warned) == 1, warned  # no "most proposals will be dropped"
+    assert str(path) in warned[0] and "'a.png'" in warned[0]
+    assert '5 x 5 in the file, 80 x 60' in warned[0]
+    assert s['size_mismatch'] == 3
+
+
+def test_sizes_of_a_rotated_photo_agree(tmp_path, mm_logs):
+    """cv2 turns an EXIF-rotated photo upright: a file written from the
+    loaded image gives width and height swapped against the stored pixels;
+    that is no disagreement."""
+    images = [dict(id=i + 1, file_name=n, width=60, height=80)
+              for i, n in enumerate(NAMES)]
+    img_dir, path = _write(tmp_path, [_ann(1, 1, [5, 5, 30, 20])],
+                           images=images)
+    ds = _build(path, img_dir)
+    assert ds.proposal_stats['size_mismatch'] == 0
+    assert not [m for lvl, m in mm_logs if lvl == 30 and 'disagree' in m]

@@ -344,3 +344,19 @@ def test_round_trip_through_load_proposals(img_dir, tmp_path):
         assert res['num_dropped_proposals'] == 0
         assert not res['proposal_fallback']
         np.testing.assert_allclose(res['proposals'], want, atol=1e-4)
+
+
+@pytest.mark.parametrize('image, problem', [
+    ({'id': 1, 'file_name': '/etc/hostname'}, 'leaves the image folder'),
+    ({'id': 1, 'file_name': '../x.png'}, 'leaves the image folder'),
+    ({'id': 'a', 'file_name': 'x.png'}, 'integer ids'),
+])
+def test_coco_image_list_is_checked_by_the_one_reader(tmp_path, image,
+                                                      problem):
+    ann_file = tmp_path / 'inst.json'
+    ann_file.write_text(json.dumps({'images': [image]}))
+    with pytest.raises(ValueError, match=f'inst.json: images.*{problem}'):
+        list_coco_images(str(ann_file))
+    ann_file.write_bytes(b'{"images": [{"id": 1, "file_name": "\xff"}]}')
+    with pytest.raises(ValueError, match='inst.json: not UTF-8'):
+        list_coco_images(str(ann_file))

@@ -31,6 +31,7 @@ so only rank 0's state is saved and restored (other ranks restart their
 streams from the seed; a warning says so). Non-deterministic kernels (GPU)
 are outside any RNG.
 """
+import logging
 import random
 from typing import Dict, Optional
 
@@ -109,7 +110,7 @@ def set_random_state(state: Dict,
                 f'RandomStateHook: the checkpoint has the CUDA random state '
                 f'of {len(cuda)} devices, this process sees '
                 f'{torch.cuda.device_count()}; CUDA streams not restored',
-                logger='current', level='WARNING')
+                logger='current', level=logging.WARNING)
     if model is None:
         return
     saved = state.get('modules', {})
@@ -120,7 +121,7 @@ def set_random_state(state: Dict,
             print_log(
                 f'RandomStateHook: no saved random state for module '
                 f'{name!r} ({type(m).__name__}); it keeps its seeded state',
-                logger='current', level='WARNING')
+                logger='current', level=logging.WARNING)
 
 
 class _RestoreBeforeFetch:
@@ -172,13 +173,13 @@ class RandomStateHook(Hook):
                 'RandomStateHook: the checkpoint holds no random state '
                 '(written without this hook); the resumed run draws other '
                 'random numbers than an uninterrupted one would',
-                logger='current', level='WARNING')
+                logger='current', level=logging.WARNING)
             return
         if state.get('world_size', 1) > 1 or get_world_size() > 1:
             print_log(
                 'RandomStateHook: distributed run; only rank 0 saved its '
                 'random state, other ranks restart their streams from the '
-                'seed', logger='current', level='WARNING')
+                'seed', logger='current', level=logging.WARNING)
             if get_rank() != 0:
                 return
         self._pending = state

@@ -147,7 +147,7 @@ def test_needs_a_proposal_dataset(tmp_path):
         hook.before_train(_runner(tmp_path, loader))
 
 
-def test_resume_goes_on_with_the_last_refresh(tmp_path):
+def test_resume_goes_on_with_the_last_refresh(tmp_path, mm_logs):
     """Before: a run resumed after a refresh trained on the config's
     (whole-image) boxes until the next refresh."""
     _, ds = _data(tmp_path)
@@ -165,6 +165,8 @@ def test_resume_goes_on_with_the_last_refresh(tmp_path):
     path = tmp_path / 'work' / 'heatmap_proposals_epoch_3.json'
     assert ds.proposal_file == str(path)
     assert ds.proposal_stats['boxes'] == 3
+    warned = [m for lvl, m in mm_logs if lvl == 30]  # the real print_log
+    assert sum('was not found, drawn again' in m for m in warned) == 1
     # the file is there: it is loaded as it is (not recomputed)
     data = json.loads(path.read_text())
     data['annotations'] = data['annotations'][:1]
