@@ -253,8 +253,11 @@ def atomic_path(path: str) -> Iterator[str]:
             _fsync_path(tmp)
             os.chmod(tmp, _new_mode(path))
             os.replace(tmp, path)
-        except BaseException:
+        except BaseException as e:
             _remove_quietly(tmp)
+            if isinstance(e, OSError) and e.errno is not None and \
+                    e.filename is None:
+                e.filename = path  # a failed write() names no file
             raise
         finally:
             os.close(fd)
