@@ -15,15 +15,17 @@ for ``mim train``), so a second run started in the same work dir is refused
 with one line naming the holder instead of overwriting the first's
 checkpoints.
 """
+import json
 import os
 import os.path as osp
 import pickle
 import re
+import socket
 import threading
 import zipfile
 from typing import Callable, Dict, List, Optional, Tuple
 
-from ..utils.folder_lock import FolderLock
+from ..utils.folder_lock import HOLDER_FILE, FolderInUseError, FolderLock
 
 LAST = 'last_checkpoint'
 _CKPT = re.compile(r'(iter|epoch)_(\d+)\.pth$')
@@ -217,7 +219,9 @@ def lock_work_dir(work_dir: str) -> Optional[FolderLock]:
 
     Only the process of global rank 0 takes the lock (the other ranks of a
     distributed run write nothing of their own there). Re-entrant within a
-    process: a second call returns the lock already held.
+    process: a second call returns the lock already held, and a folder this
+    process holds with a :class:`FolderLock` of its own (a job running the
+    training in-process) is not refused (None is returned).
 
     Returns:
         FolderLock or None: The lock (None on ranks other than 0); close it
@@ -234,9 +238,26 @@ def lock_work_dir(work_dir: str) -> Optional[FolderLock]:
         lock = _HELD.get(key)
         if lock is not None and lock.held:
             return lock
-        lock = FolderLock(
-            work_dir, what='work dir',
-            hint='wait for that run to finish (or stop it), or choose '
-            'another --work-dir')
+        try:
+            lock = FolderLock(
+                work_dir, what='work dir',
+                hint='wait for that run to finish (or stop it), or choose '
+                'another --work-dir')
+        except FolderInUseError:
+            if _holder_is_this_process(work_dir):
+                return None  # e.g. a job that runs this training in-process
+            raise
         _HELD[key] = lock
         return lock
+
+
+def _holder_is_this_process(work_dir: str) -> bool:
+    """Whether the exclusive holder described in the work dir is this very
+    process (it took a :class:`FolderLock` of its own on the folder)."""
+    try:
+        with open(osp.join(work_dir, HOLDER_FILE), encoding='utf-8') as f:
+            info = json.load(f)
+        return (int(info['pid']) == os.getpid()
+                and info.get('host') == socket.gethostname())
+    except (OSError, ValueError, KeyError, TypeError):
+        return False

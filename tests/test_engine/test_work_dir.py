@@ -151,6 +151,21 @@ def test_work_dir_lock_hook_holds_the_work_dir_for_mim_train(tmp_path):
     with pytest.raises(FolderInUseError):
         FolderLock(wd)
     tool_lock.close()
-    with FolderLock(wd):  # another run holds it
-        with pytest.raises(FolderInUseError, match=f'{wd} is in use'):
-            WorkDirLockHook().before_run(runner)
+    with FolderLock(wd):  # this process holds it on its own (a job that
+        hook.before_run(runner)  # trains in-process): not refused
+        assert lock_work_dir(wd) is None
+        hook.after_run(runner)
+    holder = (f'import time; from ccop_plugin.utils.folder_lock import '
+              f'FolderLock; lock = FolderLock({wd!r}); print("held", '
+              'flush=True); time.sleep(60)')
+    other = subprocess.Popen([sys.executable, '-c', holder],
+                             stdout=subprocess.PIPE,
+                             env=dict(os.environ, PYTHONPATH=REPO))
+    try:
+        assert other.stdout.readline() == b'held\n'
+        with pytest.raises(FolderInUseError,
+                           match=f'{wd} is in use by pid {other.pid}'):
+            WorkDirLockHook().before_run(runner)  # another run holds it
+    finally:
+        other.kill()
+        other.wait()
