@@ -1,10 +1,12 @@
 """ccop_plugin: object-level self-supervised pre-training for detection.
 
 Importing the package registers the plugin's modules (algorithms, heads,
-necks, datasets, transforms, hooks) in mmpretrain's registries and a DDP
-wrapper for CPU and GPU modules in mmengine's ``MODEL_WRAPPERS``; it registers
-nothing in mmdet's (fine-tuning uses mmdet's own detectors, initialised from
-the checkpoints of :mod:`ccop_plugin.converters`). It also applies the safe
+necks, datasets, transforms, hooks) in mmpretrain's registries, and in
+mmengine's the two that pre-training and fine-tuning configs share: a DDP
+wrapper for CPU and GPU modules (``MODEL_WRAPPERS``) and the work dir lock
+(``HOOKS``: ``WorkDirLockHook``); it registers nothing in mmdet's
+(fine-tuning uses mmdet's own detectors, initialised from the checkpoints of
+:mod:`ccop_plugin.converters`). It also applies the safe
 checkpoint loading and the fixes for the pinned stack (see below). Configs load
 it with ``custom_imports = dict(imports=['ccop_plugin'],
 allow_failed_imports=False)``; the detection configs do so for those fixes

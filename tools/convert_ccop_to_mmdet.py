@@ -11,7 +11,9 @@ Keeps the query encoder (``backbone.*`` and, unless --no-fpn, the FPN
 Prints mapped / skipped / missing keys (and, for Detectron2, the settings the
 export needs, checked against a Detectron2 yaml with --config); exits 1 when
 nothing maps, the input cannot be loaded safely, or the Detectron2 config
-does not fit. Checkpoints are loaded with ``weights_only=True``; files that
+does not fit. An existing output file is replaced only with --overwrite
+(keeping its permissions); a failed write (e.g. a full disk) keeps it as it
+was. Checkpoints are loaded with ``weights_only=True``; files that
 need full unpickling only with --trust-checkpoint (or
 CCOP_TRUST_CHECKPOINTS=1), for files you trust.
 """
@@ -62,6 +64,9 @@ def parse_args(argv=None, default_format='mmdet'):
                    help='load an input that safe loading refuses with full '
                    'unpickling, which runs any code the file carries: only '
                    'for files you trust (as CCOP_TRUST_CHECKPOINTS=1)')
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace an existing output file (never the input; '
+                   'its permissions are kept)')
     p.add_argument('--verbose', action='store_true',
                    help='list every mapped key')
     return p.parse_args(argv)
@@ -77,7 +82,7 @@ def main(argv=None, default_format='mmdet') -> int:
               'unpickled in full (it can run code): only for files you '
               'trust', file=sys.stderr)
     try:
-        check_output_path(args.src, args.out)
+        check_output_path(args.src, args.out, overwrite=args.overwrite)
         if args.format == 'detectron2':
             check_detectron2_output(args.out)
             if args.config and not args.config.endswith(_YAML):

@@ -10,7 +10,9 @@ and meta.json. A finished dataset with the same parameters is left as is.
 The tool writes only into a new or empty folder or one it wrote before (its
 manifest .ccop_datagen_manifest.json lists the files it wrote); it never
 replaces or deletes a file it did not write, and refuses a non-empty folder of
-other files with a one-line error.
+other files with a one-line error. A failed write (e.g. a full disk) ends it
+with one line naming the file; every file is replaced atomically, so each
+file is either the old one or the new one.
 """
 import argparse
 import sys
@@ -61,7 +63,7 @@ def main(argv=None) -> int:
             min_objects=a.min_objects, max_objects=a.max_objects,
             min_scale=a.min_scale, max_scale=a.max_scale,
             min_visible=a.min_visible)
-    except (ValueError, FileExistsError) as e:
+    except (ValueError, OSError) as e:  # OSError: also a full disk
         print(f'error: {e}', file=sys.stderr)
         return 1
     for name, s in meta['splits'].items():

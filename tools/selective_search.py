@@ -124,7 +124,8 @@ def parse_args(argv=None):
     g.add_argument('--overwrite', action='store_true',
                    help='discard the work dir of an earlier run (refused '
                    'while a job still uses it) and replace an existing '
-                   '--out that this run did not write')
+                   '--out that this run did not write (never an input: '
+                   '--ann-file or an image)')
     g.add_argument('--no-progress', action='store_true',
                    help='no progress bar')
     return p.parse_args(argv)
@@ -177,7 +178,8 @@ def main(argv=None):
                       workers=args.workers, shard=shard,
                       retry_failed=args.retry_failed,
                       overwrite=args.overwrite,
-                      progress=not args.no_progress, source=source)
+                      progress=not args.no_progress, source=source,
+                      inputs=[args.ann_file])
     except ProposalStateError as e:
         sys.exit(f'error: {e}')
     except KeyboardInterrupt:

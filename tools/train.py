@@ -9,7 +9,9 @@ the config's ``default_scope`` picks the registries. Examples::
     python tools/train.py <config> --resume old.pth --trust-checkpoint
     torchrun --nproc_per_node 8 tools/train.py <config> --launcher pytorch
 
-A work dir that already holds checkpoints is refused unless ``--resume`` or
+One run per work dir: the run holds it (an ``flock``) until it ends, and a
+second run started there is refused with one line naming the holder. A work
+dir that already holds checkpoints is refused unless ``--resume`` or
 ``--overwrite-work-dir`` is given; ``--resume`` skips a truncated newest
 checkpoint with a warning (``ccop_plugin.engine.work_dir``).
 """
@@ -22,12 +24,17 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from ccop_plugin.engine.work_dir import WorkDirError, plan_training_start
+from ccop_plugin.engine.work_dir import (
+    WorkDirError,
+    lock_work_dir,
+    plan_training_start,
+)
 from ccop_plugin.utils.checkpoint_safety import (
     CheckpointError,
     error_line,
     trust_checkpoints,
 )
+from ccop_plugin.utils.folder_lock import FolderInUseError
 
 
 def parse_args() -> argparse.Namespace:
@@ -79,6 +86,11 @@ def main() -> None:
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    try:
+        # held until the process ends: a second run here is refused
+        lock = lock_work_dir(cfg.work_dir)  # noqa: F841
+    except FolderInUseError as e:
+        sys.exit(f'error: {e}')
     try:
         resume, load_from = plan_training_start(
             cfg.work_dir, args.resume, overwrite=args.overwrite_work_dir,

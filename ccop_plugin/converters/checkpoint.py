@@ -8,6 +8,7 @@ from typing import Dict, Mapping, Optional, Tuple, Union
 import torch
 
 from ..utils.checkpoint_safety import load_checkpoint_file, load_weights_pickle
+from ..utils.fileio import same_file
 
 StateDict = Dict[str, torch.Tensor]
 
@@ -65,23 +66,24 @@ def load_state_dict(src: Union[str, Mapping]) -> Tuple[StateDict, str]:
     return out, name
 
 
-def check_output_path(src: str, out: str) -> None:
-    """Refuse an output that would replace the input or is a directory.
+def check_output_path(src: str, out: str, overwrite: bool = True) -> None:
+    """Refuse an output that would replace the input or is a directory, and,
+    unless ``overwrite``, any existing file.
 
     ``out`` may name ``src`` through a relative path, a symlink (of the file
-    or of a folder) or a hard link.
+    or of a folder) or a hard link: refused whatever ``overwrite`` says.
 
     Raises:
-        ConversionError: One line naming both paths.
+        ConversionError: One line naming the path(s).
     """
     if osp.isdir(out):
         raise ConversionError(f'{out}: is a directory; give the output file')
-    same = osp.realpath(out) == osp.realpath(src)
-    if not same and osp.exists(out) and osp.exists(src):
-        same = osp.samefile(out, src)
-    if same:
+    if same_file(out, src):
         raise ConversionError(f'{out}: the output is the input checkpoint '
                               f'{src}; choose another output file')
+    if not overwrite and osp.lexists(out):
+        raise ConversionError(f'{out}: already exists; pass --overwrite to '
+                              'replace it, or choose another output file')
 
 
 # blocks per stage -> depth, for (basic, bottleneck) blocks

@@ -260,9 +260,26 @@ def convert_to_mmdet(src: Union[str, Mapping],
 
 def save_checkpoint(obj, out: str) -> None:
     """``torch.save`` to ``out`` atomically
-    (:func:`ccop_plugin.utils.fileio.atomic_path`)."""
+    (:func:`ccop_plugin.utils.fileio.atomic_path`).
+
+    Raises:
+        OSError: The file cannot be written (``torch.save`` reports a full
+            disk as a ``RuntimeError`` of its zip writer); ``out`` is kept as
+            it was.
+    """
     with atomic_path(out) as tmp:
-        torch.save(obj, tmp)
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError as e:  # its writer's errors: all I/O
+            first = e.__context__ if isinstance(
+                e.__context__, RuntimeError) else e
+            raise OSError(f'torch.save failed: {_one_line(first)} (disk '
+                          'full?)') from None
+
+
+def _one_line(e: BaseException) -> str:
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    return lines[0][:200] if lines else type(e).__name__
 
 
 def save_mmdet_checkpoint(result: ConversionResult, out: str) -> None:

@@ -7,13 +7,25 @@ fresh run into a work dir that already holds checkpoints (it would overwrite
 them and re-point ``last_checkpoint``); :func:`find_resume_checkpoint` picks
 the checkpoint to resume from, skipping a truncated or corrupt newest one
 with a warning. ``tools/train.py`` is the command-line face of both.
+
+One run per work dir: :func:`lock_work_dir` holds an exclusive
+:class:`~ccop_plugin.utils.folder_lock.FolderLock` on it for the whole run
+(``tools/train.py`` before it builds the Runner; the ``WorkDirLockHook``
+for ``mim train``), so a second run started in the same work dir is refused
+with one line naming the holder instead of overwriting the first's
+checkpoints.
 """
+import json
 import os
 import os.path as osp
 import pickle
 import re
+import socket
+import threading
 import zipfile
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
+
+from ..utils.folder_lock import HOLDER_FILE, FolderInUseError, FolderLock
 
 LAST = 'last_checkpoint'
 _CKPT = re.compile(r'(iter|epoch)_(\d+)\.pth$')
@@ -177,3 +189,75 @@ def plan_training_start(work_dir: str, resume: Optional[str] = None,
         # None: nothing to resume, mmengine starts a new run
         return True, find_resume_checkpoint(work_dir, warn=warn)
     return True, check_resume_file(resume)
+
+
+# realpath -> the lock this process holds on it (re-entrant: the hook of a
+# run started by tools/train.py finds the tool's lock)
+_HELD: Dict[str, FolderLock] = {}
+_HELD_LOCK = threading.Lock()
+
+
+def global_rank() -> int:
+    """This process's rank among the processes of a (distributed) run, read
+    from the launchers' environment (0 when not distributed)."""
+    for var in ('RANK', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK'):
+        value = os.environ.get(var)
+        if value is not None and value.strip().isdigit():
+            return int(value)
+    return 0
+
+
+def work_dir_lock_held(work_dir: str) -> bool:
+    """Whether this process holds ``work_dir`` (:func:`lock_work_dir`)."""
+    with _HELD_LOCK:
+        lock = _HELD.get(osp.realpath(work_dir))
+        return lock is not None and lock.held
+
+
+def lock_work_dir(work_dir: str) -> Optional[FolderLock]:
+    """Hold ``work_dir`` (created if needed) for this run.
+
+    Only the process of global rank 0 takes the lock (the other ranks of a
+    distributed run write nothing of their own there). Re-entrant within a
+    process: a second call returns the lock already held, and a folder this
+    process holds with a :class:`FolderLock` of its own (a job running the
+    training in-process) is not refused (None is returned).
+
+    Returns:
+        FolderLock or None: The lock (None on ranks other than 0); close it
+        when the run ends (the kernel releases it when the process exits).
+
+    Raises:
+        FolderInUseError: another process (another run) holds the work dir;
+            one line naming it and the holder.
+    """
+    if global_rank() != 0:
+        return None
+    key = osp.realpath(work_dir)
+    with _HELD_LOCK:
+        lock = _HELD.get(key)
+        if lock is not None and lock.held:
+            return lock
+        try:
+            lock = FolderLock(
+                work_dir, what='work dir',
+                hint='wait for that run to finish (or stop it), or choose '
+                'another --work-dir')
+        except FolderInUseError:
+            if _holder_is_this_process(work_dir):
+                return None  # e.g. a job that runs this training in-process
+            raise
+        _HELD[key] = lock
+        return lock
+
+
+def _holder_is_this_process(work_dir: str) -> bool:
+    """Whether the exclusive holder described in the work dir is this very
+    process (it took a :class:`FolderLock` of its own on the folder)."""
+    try:
+        with open(osp.join(work_dir, HOLDER_FILE), encoding='utf-8') as f:
+            info = json.load(f)
+        return (int(info['pid']) == os.getpid()
+                and info.get('host') == socket.gethostname())
+    except (OSError, ValueError, KeyError, TypeError):
+        return False

@@ -15,7 +15,16 @@ import time
 from collections import Counter, deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
 from .config import ProposalConfig
 from .search import propose, read_image
@@ -25,6 +34,7 @@ from .store import (
     ShardWriter,
     WorkDirLock,
     boxes_to_record,
+    check_out_not_input,
     check_out_replaceable,
     check_writable,
     clear_work_dir,
@@ -246,6 +256,9 @@ def iter_results(tasks: Iterable[Task], cfg: ProposalConfig, workers: int,
         worker_fn: Picklable ``fn(task, cfg) -> record`` (tests inject
             failures through it).
         start_method: multiprocessing start method (default: forkserver).
+        inputs: Input files of the run (the ``--ann-file`` image list):
+            an ``out`` naming one of them, or one of the images, is refused
+            whatever ``overwrite`` says.
     """
     tasks = deque(tasks)
     if workers <= 1:
@@ -327,7 +340,8 @@ def run_proposals(entries: List[ImageEntry], img_dir: str,
                   progress: bool = True, source: Optional[Dict] = None,
                   log: Callable[[str], None] = print,
                   worker_fn: WorkerFn = process_image,
-                  start_method: Optional[str] = None) -> Dict[str, Any]:
+                  start_method: Optional[str] = None,
+                  inputs: Sequence[Optional[str]] = ()) -> Dict[str, Any]:
     """Compute proposals for one shard of ``entries``; resumable.
 
     Args:
@@ -351,6 +365,9 @@ def run_proposals(entries: List[ImageEntry], img_dir: str,
         log: Print function for messages and the summary.
         worker_fn: Per-image function (see :func:`iter_results`).
         start_method: multiprocessing start method (default: forkserver).
+        inputs: Input files of the run (the ``--ann-file`` image list):
+            an ``out`` naming one of them, or one of the images, is refused
+            whatever ``overwrite`` says.
 
     Returns:
         dict: Summary (counts, proposals per image, timings, merge result).
@@ -364,6 +381,7 @@ def run_proposals(entries: List[ImageEntry], img_dir: str,
     # Everything that can be refused is checked before any work is done
     # (also by each shard of a sharded run: the merge writes ``out``).
     if out is not None:
+        check_out_not_input(out, inputs, img_dir, entries)
         check_writable(out, '--out')
         check_out_replaceable(work_dir, out, overwrite)
     check_writable(work_dir, '--work-dir', is_dir=True)

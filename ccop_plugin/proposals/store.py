@@ -45,7 +45,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..utils.fileio import atomic_write_text
+from ..utils.fileio import atomic_write_text, same_file
 from .proposal_file import fmt_num, write_proposal_file
 from .sources import ImageEntry, entries_digest
 
@@ -220,6 +220,33 @@ def record_written(work_dir: str, out: str) -> None:
     written = _read_written(work_dir)
     written[osp.abspath(out)] = [st.st_size, st.st_mtime_ns]
     atomic_write_text(_written_path(work_dir), json.dumps(written, indent=1))
+
+
+def check_out_not_input(out: str, inputs: Sequence[Optional[str]] = (),
+                        img_dir: Optional[str] = None,
+                        entries: Sequence[ImageEntry] = ()) -> None:
+    """Refuse an ``out`` that is one of the run's inputs, whatever the flags:
+    a file of ``inputs`` (the ``--ann-file`` image list, for COCO the
+    instances file; also through a link) or one of the images.
+
+    Raises:
+        ProposalStateError: naming ``out`` and the input.
+    """
+    for path in inputs:
+        if path and same_file(out, path):
+            raise ProposalStateError(
+                f'--out {out} is the input {path} of this run (it would be '
+                'replaced by the proposals); choose another --out')
+    if img_dir is None or not entries:
+        return
+    rel = osp.relpath(osp.realpath(out), osp.realpath(img_dir))
+    if rel.startswith(os.pardir):
+        return
+    rel = osp.normpath(rel)
+    if any(osp.normpath(e.file_name) == rel for e in entries):
+        raise ProposalStateError(
+            f'--out {out} is an input image of this run (in {img_dir}); '
+            'choose another --out')
 
 
 def check_out_replaceable(work_dir: str, out: str, overwrite: bool) -> None:

@@ -307,3 +307,57 @@ def d2_r50():
 def test_save_detectron2_refuses_other_suffix(tmp_path):
     with pytest.raises(ConversionError, match='.pkl'):
         save_detectron2({'model': {}}, str(tmp_path / 'x.pth'))
+
+
+@pytest.mark.parametrize('fmt', ['mmdet', 'detectron2'])
+def test_existing_output_needs_overwrite_and_keeps_its_mode(tmp_path, fmt,
+                                                            real_ckpt,
+                                                            capsys):
+    """An unrelated file at the output path is not replaced silently; with
+    --overwrite it is, and a private (0600) file stays private."""
+    out = str(tmp_path / ('out.pth' if fmt == 'mmdet' else 'out.pkl'))
+    with open(out, 'w') as f:
+        f.write('my notes')
+    os.chmod(out, 0o600)
+    main = mmdet_main if fmt == 'mmdet' else d2_main
+    assert main([real_ckpt, out]) == 1
+    err = _error_lines(capsys.readouterr().err)
+    assert len(err) == 1 and out in err[0] and '--overwrite' in err[0], err
+    assert open(out).read() == 'my notes'
+    assert main([real_ckpt, out, '--overwrite']) == 0
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
+    assert open(out, 'rb').read(8) != b'my notes'
+    assert not [f for f in os.listdir(tmp_path) if f.endswith('.tmp')]
+
+
+@pytest.mark.parametrize('fmt', ['mmdet', 'detectron2'])
+def test_full_disk_gives_one_line_and_keeps_the_old_output(tmp_path, fmt,
+                                                           real_ckpt):
+    """The tool in a process whose files may not grow past a few KB (as on a
+    full disk): torch.save's RuntimeError (and pickle's OSError) become one
+    line, the previous output is kept and no temporary file is left."""
+    import resource
+    import signal
+    import subprocess
+    import sys
+    out = str(tmp_path / ('out.pth' if fmt == 'mmdet' else 'out.pkl'))
+    with open(out, 'wb') as f:
+        f.write(b'previous output')
+
+    def small_files():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG, not a kill
+        resource.setrlimit(resource.RLIMIT_FSIZE, (8192, 8192))
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path),
+               PYTHONDONTWRITEBYTECODE='1')
+    proc = subprocess.run(
+        [sys.executable, osp.join(REPO, 'tools', 'convert_ccop_to_mmdet.py'),
+         real_ckpt, out, '--format', fmt, '--overwrite'],
+        capture_output=True, text=True, env=env, preexec_fn=small_files,
+        timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    err = _error_lines(proc.stderr)
+    assert len(err) == 1 and out in err[0] and 'cannot write' in err[0], err
+    assert 'Traceback' not in proc.stderr
+    assert open(out, 'rb').read() == b'previous output'
+    assert not [f for f in os.listdir(tmp_path) if f.endswith('.tmp')]

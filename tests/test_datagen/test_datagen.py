@@ -319,3 +319,39 @@ def test_texture_names_the_class_only_when_asked(tmp_path, by_class):
         assert res['acc'] > 0.6
     else:
         assert res['acc'] < res['chance'] + 0.12
+
+
+def test_cli_full_disk_is_one_line_and_keeps_the_dataset(tmp_path):
+    """A write error (here: files may not grow past 1 KB, as on a full disk)
+    ends the tool with one line naming the file, not an OSError traceback;
+    the images and annotations written before are kept."""
+    import resource
+    import signal
+    root = str(tmp_path / 'd')
+    generate_synthetic_coco(root, seed=0, num_unlabeled=1, num_train=1,
+                            num_val=1, img_size=32)
+    before = {p: open(osp.join(root, p), 'rb').read()
+              for p in _all_files(root)}
+
+    def small_files():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG, not a kill
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
+
+    r = subprocess.run(
+        [sys.executable, osp.join(REPO, 'tools/generate_dataset.py'),
+         '--out', root, '--seed', '1', '--num-unlabeled', '1',
+         '--num-train', '1', '--num-val', '1', '--img-size', '128',
+         '--overwrite'],
+        capture_output=True, text=True, cwd=REPO, preexec_fn=small_files,
+        env=dict(os.environ, PYTHONDONTWRITEBYTECODE='1'), timeout=120)
+    assert r.returncode == 1, r.stderr
+    err = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(err) == 1 and 'Traceback' not in r.stderr, r.stderr
+    assert root in err[0] and 'File too large' in err[0], err
+    # images and annotations are the old ones (meta.json, the mark of a
+    # finished dataset, is removed while a dataset is being replaced)
+    after = {p: open(osp.join(root, p), 'rb').read()
+             for p in _all_files(root)}
+    kept = [p for p in before if p.startswith(('images', 'annotations'))]
+    assert len(kept) == 6 and all(after[p] == before[p] for p in kept)
+    assert not [p for p in after if p.endswith('.tmp')]

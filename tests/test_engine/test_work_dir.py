@@ -98,3 +98,74 @@ def test_train_cli_refuses_and_keeps_the_checkpoints(tmp_path):
     assert 'already holds checkpoints' in lines[-1]
     assert open(p2, 'rb').read() == before
     assert open(osp.join(wd, 'last_checkpoint')).read() == p2
+
+
+def test_second_train_run_in_a_held_work_dir_is_refused(tmp_path):
+    """Two runs in one work dir (seeds 0 and 123) both trained and the
+    first's checkpoints were overwritten by the second's: a run holds the
+    work dir, and a second one is refused with one line naming the holder,
+    before it writes anything there."""
+    from ccop_plugin.utils.folder_lock import FolderLock
+    wd = str(tmp_path / 'run')
+    with FolderLock(wd):  # the first run, still going
+        before = sorted(os.listdir(wd))
+        r = subprocess.run(
+            [sys.executable, osp.join(REPO, 'tools', 'train.py'),
+             osp.join(REPO, 'configs', 'ccop',
+                      'ccop_resnet18-fpn_cpu-tiny.py'),
+             '--work-dir', wd, '--cfg-options', 'randomness.seed=123'],
+            capture_output=True, text=True, cwd=str(tmp_path),
+            env=dict(os.environ, PYTHONPATH=REPO), timeout=300)
+        assert r.returncode == 1, r.stderr
+        # (the stack's import warnings aside)
+        lines = [ln for ln in r.stderr.splitlines()
+                 if ln.strip() and 'Warning' not in ln
+                 and not ln.startswith(' ')]
+        assert len(lines) == 1 and 'Traceback' not in r.stderr, r.stderr
+        assert lines[0].startswith('error: ') and 'in use by' in lines[0]
+        assert wd in lines[0] and f'pid {os.getpid()}' in lines[0]
+        assert sorted(os.listdir(wd)) == before
+
+
+def test_work_dir_lock_hook_holds_the_work_dir_for_mim_train(tmp_path):
+    """``mim train`` builds mmengine's Runner itself: the hook takes the
+    lock when the run starts and gives it back when it ends; the lock is
+    re-entrant within the process that holds it (tools/train.py + hook)."""
+    from types import SimpleNamespace
+
+    from ccop_plugin.engine.hooks import WorkDirLockHook
+    from ccop_plugin.engine.work_dir import lock_work_dir
+    from ccop_plugin.utils.folder_lock import FolderInUseError, FolderLock
+    wd = str(tmp_path / 'run')
+    runner = SimpleNamespace(work_dir=wd)
+    hook = WorkDirLockHook()
+    hook.before_run(runner)  # mim train: the hook takes it ...
+    with pytest.raises(FolderInUseError, match='in use by'):
+        FolderLock(wd)  # ... so another process would be refused
+    hook.after_run(runner)
+    FolderLock(wd).close()  # ... and gives it back
+    tool_lock = lock_work_dir(wd)  # tools/train.py takes it first
+    hook.before_run(runner)  # the hook finds it (same process) ...
+    hook.after_run(runner)
+    assert tool_lock.held  # ... and leaves it to the tool
+    with pytest.raises(FolderInUseError):
+        FolderLock(wd)
+    tool_lock.close()
+    with FolderLock(wd):  # this process holds it on its own (a job that
+        hook.before_run(runner)  # trains in-process): not refused
+        assert lock_work_dir(wd) is None
+        hook.after_run(runner)
+    holder = (f'import time; from ccop_plugin.utils.folder_lock import '
+              f'FolderLock; lock = FolderLock({wd!r}); print("held", '
+              'flush=True); time.sleep(60)')
+    other = subprocess.Popen([sys.executable, '-c', holder],
+                             stdout=subprocess.PIPE,
+                             env=dict(os.environ, PYTHONPATH=REPO))
+    try:
+        assert other.stdout.readline() == b'held\n'
+        with pytest.raises(FolderInUseError,
+                           match=f'{wd} is in use by pid {other.pid}'):
+            WorkDirLockHook().before_run(runner)  # another run holds it
+    finally:
+        other.kill()
+        other.wait()

@@ -480,3 +480,32 @@ def test_sigterm_while_writing_the_json_leaves_no_tmp(img_dir, tmp_path,
     monkeypatch.undo()
     out, s = run(img_dir, str(tmp_path))
     assert s['already_done'] == 6 and json.loads(read(out))['images']
+
+
+def test_out_that_is_an_input_is_refused_whatever_the_flags(img_dir,
+                                                            tmp_path):
+    """``--out`` naming the run's own ``--ann-file`` (for COCO: the
+    instances file) or one of its images would replace an input with
+    proposals: refused before any work, with --overwrite too."""
+    names = sorted(e.file_name for e in list_image_dir(img_dir))
+    ann = {'images': [{'id': i + 1, 'file_name': n, 'width': W,
+                       'height': H} for i, n in enumerate(names)],
+           'annotations': [], 'categories': [{'id': 1, 'name': 'a'}]}
+    ann_file = str(tmp_path / 'instances.json')
+    with open(ann_file, 'w') as f:
+        json.dump(ann, f)
+    before = read(ann_file)
+    os.symlink(ann_file, str(tmp_path / 'link.json'))
+    image = osp.join(img_dir, names[0])
+    tool = import_tool('selective_search')
+    for out in (ann_file, str(tmp_path / 'link.json'),
+                osp.join(img_dir, '..', 'instances.json'), image):
+        for extra in ([], ['--overwrite']):
+            with pytest.raises(SystemExit) as e:
+                tool.main([img_dir, '--ann-file', ann_file, '--out', out,
+                           '--workers', '1', '--no-progress'] + extra)
+            msg = str(e.value.code)
+            assert msg.startswith('error: ') and '\n' not in msg, msg
+            assert 'input' in msg and out in msg, msg
+    assert read(ann_file) == before
+    assert not glob.glob(str(tmp_path / '*.work'))

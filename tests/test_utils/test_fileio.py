@@ -125,3 +125,99 @@ def test_proposal_work_dir_knows_the_temporary_files(tmp_path):
         (work / f'.{name}.k1LLed_x.tmp').write_text('{')  # a killed write
     assert clear_work_dir(str(work)) == 6
     assert os.listdir(str(work)) == []
+
+
+def test_replacing_a_file_keeps_its_permissions(tmp_path, umask):
+    """A 0600 file (e.g. weights kept private) must not become readable by
+    others when a tool replaces it; a new file gets the umask's mode."""
+    private, script = str(tmp_path / 'w.pth'), str(tmp_path / 'run.sh')
+    for p, m in ((private, 0o600), (script, 0o750)):
+        open(p, 'w').close()
+        os.chmod(p, m)
+        atomic_write_text(p, 'new')
+        assert open(p).read() == 'new' and mode(p) == m
+    fresh = str(tmp_path / 'fresh.txt')
+    atomic_write_text(fresh, 'x')
+    assert mode(fresh) == 0o666 & ~umask
+
+
+def test_stale_temporaries_of_the_target_are_removed(tmp_path):
+    """A writer killed by SIGKILL leaves ``.<name>.<random>.tmp``; the next
+    write of the same file removes it, but not another file's temporary,
+    another file that merely looks alike, or a live writer's temporary."""
+    p = str(tmp_path / 'out.pth')
+    stale = tmp_path / '.out.pth.k1LLed_x.tmp'
+    stale.write_bytes(b'\0' * 4096)
+    other = tmp_path / '.other.pth.k1LLed_x.tmp'
+    other.write_bytes(b'x')
+    alike = tmp_path / '.out.pth.notes.txt.tmp'
+    alike.write_bytes(b'x')
+    with atomic_path(p) as live:  # a second writer of the same file
+        open(live, 'wb').close()
+        atomic_write_bytes(p, b'first')
+        assert osp.exists(live)  # held: not removed under its writer
+        assert not stale.exists()
+    assert other.exists() and alike.exists()
+    assert sorted(leftovers(tmp_path)) == sorted([str(other), str(alike)])
+    # a stale file appearing later (another process) is found as well
+    stale.write_bytes(b'x')
+    atomic_write_bytes(p, b'again')
+    assert not stale.exists() and open(p, 'rb').read() == b'again'
+
+
+def test_sigterm_handling_is_undone_and_yields_to_the_process(tmp_path):
+    """The write's SIGTERM handling (see the next test) is removed after the
+    write; a process with its own SIGTERM handler keeps it."""
+    import signal
+    p = str(tmp_path / 'a.txt')
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    atomic_write_text(p, 'old')
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    seen = []
+    old = signal.signal(signal.SIGTERM, lambda *a: seen.append(a[0]))
+    try:
+        with atomic_open(p) as f:
+            signal.raise_signal(signal.SIGTERM)
+            f.write('new')
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert seen == [signal.SIGTERM] and open(p).read() == 'new'
+
+
+def test_sigkill_and_sigterm_of_a_writing_process(tmp_path):
+    """A real process: SIGTERM mid-write exits 143 leaving no temporary;
+    SIGKILL leaves one, which the next write of that file removes."""
+    import signal
+    import subprocess
+    import sys
+    p = str(tmp_path / 'out.bin')
+    atomic_write_bytes(p, b'old')
+    code = (
+        'import sys, time\n'
+        'from ccop_plugin.utils.fileio import atomic_open\n'
+        'with atomic_open(sys.argv[1], "wb") as f:\n'
+        '    f.write(b"x" * 100000); f.flush()\n'
+        '    print("writing", flush=True)\n'
+        '    time.sleep(60)\n')
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    for sig, rc in ((signal.SIGTERM, 143), (signal.SIGKILL, -9)):
+        proc = subprocess.Popen([sys.executable, '-c', code, p],
+                                stdout=subprocess.PIPE, env=env)
+        assert proc.stdout.readline() == b'writing\n'
+        proc.send_signal(sig)
+        assert proc.wait(timeout=30) == rc
+        left = leftovers(tmp_path)
+        assert len(left) == (0 if sig == signal.SIGTERM else 1), left
+    assert open(p, 'rb').read() == b'old'
+    atomic_write_bytes(p, b'new')
+    assert leftovers(tmp_path) == [] and open(p, 'rb').read() == b'new'
+
+
+def test_same_file(tmp_path):
+    a = tmp_path / 'a.json'
+    a.write_text('{}')
+    os.symlink(a, tmp_path / 'link.json')
+    os.link(a, tmp_path / 'hard.json')
+    for other in ('a.json', 'link.json', 'hard.json', 'sub/../a.json'):
+        assert fileio.same_file(str(a), str(tmp_path / other)), other
+    assert not fileio.same_file(str(a), str(tmp_path / 'missing.json'))

@@ -26,6 +26,7 @@ def test_registers_in_mmpretrain_and_mmengine_not_in_mmdet():
     pre = _ours(mmpretrain_reg)
     assert 'CCOP' in pre['MODELS'] and pre['TRANSFORMS'] and pre['HOOKS']
     assert _ours(mmengine_reg) == {
-        'MODEL_WRAPPERS': ['AnyDeviceDistributedDataParallel']}
+        'MODEL_WRAPPERS': ['AnyDeviceDistributedDataParallel'],
+        'HOOKS': ['WorkDirLockHook']}  # for mmpretrain and mmdet configs
     # mmdet's own registries (not the mmengine ones it re-exports)
     assert _ours(mmdet_reg, skip=vars(mmengine_reg).values()) == {}

@@ -7,9 +7,10 @@ from .random_state_hook import (
     set_random_state,
 )
 from .teacher_temp_warmup_hook import TeacherTempWarmupHook
+from .work_dir_lock_hook import WorkDirLockHook
 
 __all__ = [
     'CurriculumHook', 'HeatmapProposalHook', 'ProposalStatsHook',
     'RandomStateHook', 'TeacherTempWarmupHook', 'get_random_state',
-    'set_random_state'
+    'set_random_state', 'WorkDirLockHook'
 ]
