@@ -182,8 +182,8 @@ class CCOP(BaseSelfSupervisor):
         """Read checkpoints of earlier layouts: the object branch's parts at
         the top level (``roi_neck.``, ``roi_queue`` ...; the momentum RoI
         neck was ``encoder_k.module.3.``), the queues as two buffers each,
-        and ``HeatmapCCOP``'s ``step`` buffer (the warm-up now reads the
-        message hub): dropped."""
+        and the former ``HeatmapCCOP``'s ``step`` buffer (the warm-up now
+        reads the message hub): dropped."""
         state_dict.pop(prefix + 'step', None)
         for old, new in LEGACY_BRANCH_PREFIXES:
             for k in [k for k in state_dict if k.startswith(prefix + old)]:
