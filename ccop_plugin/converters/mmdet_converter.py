@@ -39,6 +39,8 @@ SKIP_REASONS = (
     ('roi_head.', 'pre-training head'),
     ('intra_head.', 'pre-training head'),
     ('curriculum.', 'box-jitter curriculum state (pre-training only)'),
+    ('object_branch.', 'object branch: RoI neck, heads, queue, momentum '
+     'copy (pre-training only)'),
     ('data_preprocessor.', 'data preprocessor'),
 )
 _RESNET_TOP = re.compile(r'^(conv1|bn1|layer[1-4])\.')

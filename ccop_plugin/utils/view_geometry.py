@@ -1,7 +1,7 @@
 """Where image points and boxes land in a view, and back.
 
 The one implementation of the view geometry of the plugin: the data pipeline
-(``BoxAwareMultiView``), ``HeatmapCCOP`` and PLRC all map through it.
+(``BoxAwareMultiView``), ``HeatmapBoxSource`` and PLRC all map through it.
 
 A *view* is the ``crop = (top, left, h, w)`` of the image (image pixels)
 resized to ``size`` (an int for square views, or ``(H, W)``) and then flipped

@@ -1,8 +1,8 @@
 # Ablation (tools/compare_pretraining.py method `ccop_no_inter`): CCOP
-# without the inter-image object contrastive loss (the RoI loss against the
-# object queue, weight 0; still computed and logged, it gives no gradient, so
-# the RoI projection neck stays at its initialisation). Single-process only:
-# under DDP the unused RoI neck would need find_unused_parameters.
+# without the inter-image object contrastive loss (no RoI head: the RoI loss
+# against the object queue is neither computed nor logged, and the object
+# queue is not filled). The RoI projection neck still learns from the
+# intra-image loss.
 _base_ = ['../ccop/ccop_resnet18-fpn_cpu-tiny.py']
 
-model = dict(roi_loss_weight=0.)
+model = dict(roi_head=None)

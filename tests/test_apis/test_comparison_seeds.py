@@ -380,18 +380,18 @@ def test_every_method_has_a_packaged_config_with_its_ablation():
     base = models['ccop']
     assert base.intra_head.anchor == 'query'
     assert models['ccop_intra_key'].intra_head.anchor == 'key'
-    assert models['ccop_no_intra'].intra_loss_weight == 0
-    assert models['ccop_no_intra'].roi_loss_weight == 1
-    assert models['ccop_no_inter'].roi_loss_weight == 0
-    assert models['ccop_no_inter'].intra_loss_weight == 1
+    # ablations by config: the head is left out, not weighted by 0
+    assert models['ccop_no_intra'].intra_head is None
+    assert models['ccop_no_intra'].roi_head == base.roi_head
+    assert models['ccop_no_inter'].roi_head is None
+    assert models['ccop_no_inter'].intra_head == base.intra_head
     cur = models['ccop_no_curriculum'].curriculum
     for k in ('iou_thr', 'mag_xy', 'mag_wh'):
         assert cur[k][0] == cur[k][1] == base.curriculum[k][0]
     for m in ('ccop_no_curriculum', 'ccop_no_intra', 'ccop_no_inter',
               'ccop_intra_key'):  # otherwise the tiny CCOP
         a, b = dict(models[m]), dict(base)
-        for k in ('curriculum', 'intra_head', 'intra_loss_weight',
-                  'roi_loss_weight'):
+        for k in ('curriculum', 'intra_head', 'roi_head'):
             a.pop(k), b.pop(k)
         assert a == b, m
     assert models['heatmap'].type == 'CCOP'

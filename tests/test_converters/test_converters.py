@@ -226,6 +226,12 @@ def test_real_ccop_tiny_model_converts_completely(tmp_path):
     assert all(k.startswith(('backbone.', 'neck.')) for k in res.state_dict)
     assert not any(k.startswith(('encoder_k.', 'img_neck.', 'roi_neck.'))
                    for k in res.state_dict)
+    # the object branch (RoI neck, heads, RoI queue, its momentum copy) and
+    # the image queue are named as pre-training parts
+    skipped = dict(res.skipped)
+    assert 'object branch' in skipped['object_branch.roi_neck.mlp.0.weight']
+    assert 'object branch' in skipped['object_branch.roi_queue.keys']
+    assert skipped['queue.keys'] == 'queue / buffer'
     model = build_small_maskrcnn()
     inc = model.load_state_dict(res.state_dict, strict=False)
     assert not inc.unexpected_keys

@@ -101,7 +101,7 @@ def test_resume_is_exact(tmp_path, tiny_proposal_coco):
         diff = [k for k in ta if not torch.equal(ta[k], tb[k])]
         assert not diff, f'{key}: {len(diff)} tensors differ, e.g. {diff[:3]}'
     assert a['random_state']['python'] == b['random_state']['python']
-    assert list(a['random_state']['modules']) == ['curriculum']
+    assert list(a['random_state']['modules']) == ['object_branch.curriculum']
     # plain types and tensors only: loadable without unpickling code
     torch.save(a['random_state'], tmp_path / 'rs.pth')
     torch.load(tmp_path / 'rs.pth', weights_only=True)
@@ -133,3 +133,29 @@ def test_curriculum_jitter_has_its_own_saved_generator():
     torch.manual_seed(7)
     c2 = BoxJitterCurriculum(n_jitter=5).jitter(boxes, (64, 64))[0]
     assert torch.equal(c1, c2)
+
+
+def test_random_state_of_a_module_saved_under_its_earlier_name():
+    """Checkpoints from before CCOP's curriculum moved into its object
+    branch saved the jitter generator as ``curriculum``."""
+    import torch.nn as nn
+
+    from ccop_plugin.engine.hooks.random_state_hook import (
+        get_random_state,
+        set_random_state,
+    )
+    from ccop_plugin.models.utils.box_jitter_curriculum import (
+        BoxJitterCurriculum,
+    )
+    model = nn.Module()
+    model.object_branch = nn.Module()
+    model.object_branch.curriculum = BoxJitterCurriculum(n_jitter=5, seed=1)
+    state = get_random_state(model)
+    assert list(state['modules']) == ['object_branch.curriculum']
+    state['modules'] = dict(curriculum=state['modules'].pop(
+        'object_branch.curriculum'))
+    boxes = torch.tensor([[10., 10., 50., 40.]])
+    a, _ = model.object_branch.curriculum.jitter(boxes, (64, 64))
+    set_random_state(state, model)
+    b, _ = model.object_branch.curriculum.jitter(boxes, (64, 64))
+    assert torch.equal(a, b)

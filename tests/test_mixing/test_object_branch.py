@@ -7,10 +7,10 @@ import torch
 from mmengine.registry import DefaultScope
 
 MIX_CONFIGS = [
-    ('mix/mocov2_resnet18_object-branch_cpu-tiny.py', 'MoCo', {'loss'}),
+    ('mix/mocov2_resnet18_object-branch_cpu-tiny.py', 'MoCo', {'loss_moco'}),
     ('mix/densecl_resnet18_object-branch_cpu-tiny.py', 'DenseCL',
      {'loss_single', 'loss_dense'}),
-    ('mix/byol_resnet18_object-branch_cpu-tiny.py', 'BYOL', {'loss'}),
+    ('mix/byol_resnet18_object-branch_cpu-tiny.py', 'BYOL', {'loss_byol'}),
 ]
 
 
@@ -35,7 +35,7 @@ def test_mix_trains_two_iterations(tiny_runner, cfg_file, algo, own_losses):
         return out
 
     model.object_branch.loss = spy
-    before = model.object_branch.roi_queue_ptr.item()
+    before = model.object_branch.roi_queue.ptr.item()
     w0 = model.backbone.layer1[0].conv1.weight.detach().clone()
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         runner.train()
@@ -43,11 +43,14 @@ def test_mix_trains_two_iterations(tiny_runner, cfg_file, algo, own_losses):
     for out in seen:
         assert set(out) == {'loss_roi', 'loss_intra'}
         assert all(math.isfinite(v.item()) for v in out.values())
-    assert model.object_branch.roi_queue_ptr.item() != before
+    assert model.object_branch.roi_queue.ptr.item() != before
     assert not torch.equal(w0, model.backbone.layer1[0].conv1.weight)
     logged = runner.message_hub.log_scalars
-    assert {f'train/{k}' for k in own_losses | {'loss_roi', 'loss_intra'}
-            } <= set(logged)
+    parts = own_losses | {'loss_roi', 'loss_intra'}
+    assert {f'train/{k}' for k in parts} <= set(logged)
+    # the logged loss is the total that is back-propagated
+    assert logged['train/loss'].current() == pytest.approx(
+        sum(logged[f'train/{k}'].current() for k in parts), rel=1e-5)
     # the curriculum of the branch is driven by CurriculumHook (the BYOL mix
     # shows the variant without it)
     assert model.curriculum is model.object_branch.curriculum

@@ -30,8 +30,8 @@ def test_paper_config_values():
     model_cfg = cfg.model.copy()
     model_cfg.backbone.init_cfg = None
     model = MODELS.build(model_cfg)
-    assert model.roi_neck.mlp[0].in_features == 12544
-    assert model.roi_neck.mlp[-1].out_features == 128
+    assert model.object_branch.roi_neck.mlp[0].in_features == 12544
+    assert model.object_branch.roi_neck.mlp[-1].out_features == 128
     assert model.img_neck.mlp[0].in_features == 2048
 
 

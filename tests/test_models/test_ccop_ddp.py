@@ -35,8 +35,8 @@ def _worker(rank, world_size, port, out_dir):
         model = MODELS.build(tiny_ccop_cfg())
         model.train()
         recorded = {}
-        orig_roi, orig_img = (model._roi_dequeue_and_enqueue,
-                              model._dequeue_and_enqueue)
+        roi_queue = model.object_branch.roi_queue
+        orig_roi, orig_img = roi_queue.enqueue, model.queue.enqueue
 
         def rec_roi(keys):
             recorded['roi'] = keys.clone()
@@ -46,8 +46,8 @@ def _worker(rank, world_size, port, out_dir):
             recorded['img'] = keys.clone()
             orig_img(keys)
 
-        model._roi_dequeue_and_enqueue = rec_roi
-        model._dequeue_and_enqueue = rec_img
+        roi_queue.enqueue = rec_roi
+        model.queue.enqueue = rec_img
         inputs, samples = fake_batch(BOXES[rank], seed=10 + rank)
         losses = model(inputs, samples, mode='loss')
         sum(losses.values()).backward()
@@ -55,10 +55,10 @@ def _worker(rank, world_size, port, out_dir):
             dict(
                 roi_keys=recorded['roi'],
                 img_keys=recorded['img'],
-                roi_queue=model.roi_queue.clone(),
-                roi_ptr=int(model.roi_queue_ptr),
-                queue=model.queue.clone(),
-                ptr=int(model.queue_ptr),
+                roi_queue=roi_queue.keys.clone(),
+                roi_ptr=int(roi_queue.ptr),
+                queue=model.queue.keys.clone(),
+                ptr=int(model.queue.ptr),
                 losses={k: float(v)
                         for k, v in losses.items()}),
             os.path.join(out_dir, f'rank{rank}.pth'))

@@ -26,8 +26,8 @@ class PackBoxSelfSupInputs(BaseTransform):
     Args:
         meta_keys (Sequence[str]): Keys stored as metainfo. The defaults
             include ``view_flips`` and ``view_crops``, which algorithms that
-            map points or boxes between views need (``HeatmapCCOP``, PLRC's
-            dense distillation).
+            map points or boxes between views need (``HeatmapBoxSource``,
+            PLRC's dense distillation).
     """
 
     def __init__(self,

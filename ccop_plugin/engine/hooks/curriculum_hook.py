@@ -101,6 +101,8 @@ class CurriculumHook(Hook):
 
     def _update(self, runner) -> None:
         curriculum = self._curriculum(runner)
+        if curriculum is None:  # a model without one (``curriculum=None``)
+            return
         total = self.total_iters or runner.max_iters
         self.values = self.compute_values(curriculum, runner.iter, total)
         curriculum.set_values(**self.values)
@@ -125,8 +127,11 @@ class CurriculumHook(Hook):
         ``iter`` is the (0-based) iteration the stored values were used for;
         checkpoints are written at the end of that iteration.
         """
+        curriculum = self._curriculum(runner)
+        if curriculum is None:
+            return
         checkpoint['curriculum'] = dict(
-            values=dict(self._curriculum(runner).get_values()),
+            values=dict(curriculum.get_values()),
             iter=runner.iter,
             schedule=self.schedule)
 

@@ -115,8 +115,13 @@ def set_random_state(state: Dict,
         return
     saved = state.get('modules', {})
     for name, m in _stateful_modules(model).items():
+        # checkpoints written before the module moved into a parent (CCOP's
+        # curriculum into its object branch) keyed it by its own name
+        old = name.rsplit('.', 1)[-1]
         if name in saved:
             m.set_rng_state(saved[name])
+        elif old in saved:
+            m.set_rng_state(saved[old])
         else:
             print_log(
                 f'RandomStateHook: no saved random state for module '

@@ -7,10 +7,14 @@ Recipe (paper setting, see
   P2-P5) for the query; a momentum copy (``encoder_k``, mmengine
   ``ExponentialMovingAverage(momentum=0.001)`` == paper momentum 0.999,
   updated with multi-tensor kernels: ``FusedExponentialMovingAverage``) of
-  backbone, FPN and both necks for the keys.
+  backbone, FPN and image neck for the keys; the object branch keeps the
+  momentum copy of its RoI neck (``object_branch.encoder_k``), updated in the
+  same step.
 * Image branch (MoCo v2): pooled C5 -> ``MoCoV2Neck`` 2048-2048-128, queue of
   65536, temperature 0.2, batch shuffle of the key images for BN under DDP.
-* Object branch: per image ``N_b`` selective-search boxes visible in both views
+* Object branch (:class:`ObjectBranch`, the same module that
+  ``WithObjectBranch`` adds to other algorithms; it shares CCOP's key pass):
+  per image ``N_b`` selective-search boxes visible in both views
   (``data_samples[b].view_bboxes``, ``(2, N_b, 4)``). Query RoIs from view 0,
   ``ObjectRoINeck`` (RoIAlign 7x7 from the size-assigned FPN level ->
   12544-2048-128). Key RoIs from view 1 through the
@@ -21,6 +25,9 @@ Recipe (paper setting, see
   ``IntraObjectDiscriminationHead``: triplet loss (margin 0.4) against the
   other proposals of the same image whose key boxes overlap by IoU < 0.05.
 * Loss: ``loss_img + loss_roi + loss_intra`` (weights configurable).
+  Ablations are configs: ``intra_head=None`` (no intra-image loss),
+  ``roi_head=None`` (no inter-image RoI loss), ``curriculum=None`` (the key
+  box itself is the positive).
 
 Differences from the released code (ChenhongyiYang/CCOP ``ccop.py``):
 
@@ -46,16 +53,25 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch.profiler import record_function
 
-from ..utils.contrastive import queue_logits
-from ..utils.dist_utils import all_gather_variable, enqueue_keys
 from ..utils.fused_ema import FusedExponentialMovingAverage
-from ..utils.rois import boxes_to_rois
+from ..utils.queue import KeyQueue, remap_queue_keys
 from ..utils.view_geometry import get_view_bboxes
+from .object_branch import ObjectBranch
+
+#: Names of the object branch's parts in checkpoints written before CCOP
+#: held an :class:`ObjectBranch` (old -> new, relative to the model).
+LEGACY_BRANCH_PREFIXES = (
+    ('roi_neck.', 'object_branch.roi_neck.'),
+    ('roi_head.', 'object_branch.roi_head.'),
+    ('intra_head.', 'object_branch.intra_head.'),
+    ('curriculum.', 'object_branch.curriculum.'),
+    ('encoder_k.module.3.', 'object_branch.encoder_k.module.0.'),
+)
 
 
 @MODELS.register_module()
 class CCOP(BaseSelfSupervisor):
-    """CCOP.
+    """CCOP: MoCo v2's image branch plus the object branch.
 
     Implementation of `Contrastive Object-level Pre-training with Spatial
     Noise Curriculum Learning <https://arxiv.org/abs/2111.13651>`_.
@@ -69,11 +85,16 @@ class CCOP(BaseSelfSupervisor):
             (``MoCoV2Neck``).
         roi_neck (dict): RoI neck (``ObjectRoINeck``).
         head (dict): Image contrastive head (mmpretrain ``ContrastiveHead``).
-        roi_head (dict): Inter-image RoI head (``ObjectContrastiveHead``).
-        intra_head (dict): Intra-image head
-            (``IntraObjectDiscriminationHead``).
-        curriculum (dict): ``BoxJitterCurriculum`` config. Defaults to the
-            paper values.
+        roi_head (dict, optional): Inter-image RoI head
+            (``ObjectContrastiveHead``); None leaves ``loss_roi`` out.
+        intra_head (dict, optional): Intra-image head
+            (``IntraObjectDiscriminationHead``); None leaves ``loss_intra``
+            out.
+        curriculum (dict, optional): ``BoxJitterCurriculum`` config (the
+            paper's is written out in
+            ``configs/ccop/ccop_resnet50-fpn_8xb32-coslr-800e_coco.py``);
+            None uses the key box itself as the positive (no spatial
+            noise). Defaults to None.
         box_source (dict, optional): Boxes from the momentum encoder's last
             stage instead of the data samples' ``view_bboxes`` (e.g.
             ``HeatmapBoxSource``: proposals computed in the step); called
@@ -101,8 +122,8 @@ class CCOP(BaseSelfSupervisor):
                  img_neck: dict,
                  roi_neck: dict,
                  head: dict,
-                 roi_head: dict,
-                 intra_head: dict,
+                 roi_head: Optional[dict],
+                 intra_head: Optional[dict],
                  curriculum: Optional[dict] = None,
                  box_source: Optional[dict] = None,
                  queue_len: int = 65536,
@@ -123,52 +144,60 @@ class CCOP(BaseSelfSupervisor):
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
         self.img_neck = MODELS.build(img_neck)
-        self.roi_neck = MODELS.build(roi_neck)
-        self.roi_head = MODELS.build(roi_head)
-        self.intra_head = MODELS.build(intra_head)
-        curriculum = dict(curriculum or {})
-        curriculum.setdefault('type', 'BoxJitterCurriculum')
-        self.curriculum = MODELS.build(curriculum)
+        # the FPN is CCOP's ``neck``: the branch reads its maps
+        self.object_branch = ObjectBranch(
+            roi_neck=roi_neck,
+            roi_head=roi_head,
+            intra_head=intra_head,
+            curriculum=curriculum,
+            roi_queue_len=0,  # drawn below, after the image queue
+            feat_dim=feat_dim,
+            momentum=momentum,
+            roi_loss_weight=roi_loss_weight,
+            intra_loss_weight=intra_loss_weight)
         self.box_source = (MODELS.build(box_source)
                            if box_source is not None else None)
 
-        # momentum encoder: backbone, FPN, image neck, RoI neck
+        # momentum encoder of the image branch and the FPN (the object
+        # branch keeps the momentum copy of its RoI neck)
         self.encoder_k = FusedExponentialMovingAverage(
-            nn.Sequential(self.backbone, self.neck, self.img_neck,
-                          self.roi_neck), momentum)
+            nn.Sequential(self.backbone, self.neck, self.img_neck), momentum)
 
         self.queue_len = queue_len
         self.roi_queue_len = roi_queue_len
         self.feat_dim = feat_dim
         self.img_loss_weight = img_loss_weight
-        self.roi_loss_weight = roi_loss_weight
-        self.intra_loss_weight = intra_loss_weight
+        # image queue first, then the RoI queue: the random stream (initial
+        # queues) of seeded runs is that of earlier versions
+        self.queue = KeyQueue(feat_dim, queue_len)
+        self.object_branch.roi_queue = KeyQueue(feat_dim, roi_queue_len)
 
-        self.register_buffer(
-            'queue', F.normalize(torch.randn(feat_dim, queue_len), dim=0))
-        self.register_buffer('queue_ptr', torch.zeros(1, dtype=torch.long))
-        self.register_buffer(
-            'roi_queue',
-            F.normalize(torch.randn(feat_dim, roi_queue_len), dim=0))
-        self.register_buffer('roi_queue_ptr', torch.zeros(1,
-                                                          dtype=torch.long))
+    @property
+    def curriculum(self):
+        """The object branch's curriculum (what ``CurriculumHook`` drives;
+        None without one)."""
+        return self.object_branch.curriculum
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        """Checkpoints of ``HeatmapCCOP`` before box sources carry a
-        ``step`` buffer (the warm-up now reads the message hub): dropped."""
+        """Read checkpoints of earlier layouts: the object branch's parts at
+        the top level (``roi_neck.``, ``roi_queue`` ...; the momentum RoI
+        neck was ``encoder_k.module.3.``), the queues as two buffers each,
+        and the former ``HeatmapCCOP``'s ``step`` buffer (the warm-up now
+        reads the message hub): dropped."""
         state_dict.pop(prefix + 'step', None)
+        for old, new in LEGACY_BRANCH_PREFIXES:
+            for k in [k for k in state_dict if k.startswith(prefix + old)]:
+                state_dict.setdefault(prefix + new + k[len(prefix + old):],
+                                      state_dict.pop(k))
+        steps = prefix + 'encoder_k.steps'
+        branch_steps = prefix + 'object_branch.encoder_k.steps'
+        if steps in state_dict and branch_steps not in state_dict:
+            state_dict[branch_steps] = state_dict[steps].clone()
+        remap_queue_keys(state_dict, {
+            prefix + 'queue': prefix + 'queue',
+            prefix + 'roi_queue': prefix + 'object_branch.roi_queue'
+        })
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
-    @torch.no_grad()
-    def _dequeue_and_enqueue(self, keys: torch.Tensor) -> None:
-        """Gather image keys from all ranks and write them to the queue."""
-        enqueue_keys(self.queue, self.queue_ptr, all_gather_variable(keys))
-
-    @torch.no_grad()
-    def _roi_dequeue_and_enqueue(self, keys: torch.Tensor) -> None:
-        """Gather a variable number of RoI keys per rank into the queue."""
-        enqueue_keys(self.roi_queue, self.roi_queue_ptr,
-                     all_gather_variable(keys))
 
     @staticmethod
     def _get_boxes(data_samples: List[DataSample], num_imgs: int,
@@ -188,8 +217,8 @@ class CCOP(BaseSelfSupervisor):
                 ``i`` the same proposal in both views.
 
         Returns:
-            Dict[str, torch.Tensor]: ``loss_img``, ``loss_roi``,
-            ``loss_intra``.
+            Dict[str, torch.Tensor]: ``loss_img``, and ``loss_roi`` and
+            ``loss_intra`` where their heads are set.
         """
         assert isinstance(inputs, list) and len(inputs) >= 2, \
             'CCOP needs a list of two views'
@@ -199,7 +228,7 @@ class CCOP(BaseSelfSupervisor):
 
         # momentum encoder first, so that its features can also supply the
         # boxes (``box_source``) without a second key pass; the query side
-        # does not depend on it
+        # does not depend on it. One key pass for both branches.
         with torch.no_grad():
             img_k, fpn_k, c5_k = self._encode_key(im_k)
             if self.box_source is not None:
@@ -212,36 +241,25 @@ class CCOP(BaseSelfSupervisor):
         with record_function('ccop:encoder_q'):
             feats_q = self.backbone(im_q)
             img_q = F.normalize(self.img_neck((feats_q[-1], ))[0], dim=1)
-        loss_img = self.head.loss(*queue_logits(img_q, img_k, self.queue))
+        loss_img = self.head.loss(*self.queue.logits(img_q, img_k))
 
-        # object branch: query RoIs, curriculum positives, both RoI losses
-        rois_q = boxes_to_rois(boxes_q).to(im_q.device)
-        rois_k = boxes_to_rois(boxes_k).to(im_q.device)
+        # object branch on the FPN maps of both views
         with record_function('ccop:fpn_q'):
             fpn_q = self.neck(feats_q)
-        with record_function('ccop:object_branch'):
-            roi_q = F.normalize(self.roi_neck(fpn_q, rois_q), dim=1)
-        roi_k_pos, roi_k_ori = self._curriculum_keys(boxes_k, im_k.shape[-2:],
-                                                     roi_q, fpn_k)
-        with record_function('ccop:object_branch'):
-            loss_roi = self.roi_head.loss(
-                *queue_logits(roi_q, roi_k_pos, self.roi_queue))
-            loss_intra = self.intra_head.loss(roi_q, roi_k_ori,
-                                              rois_k[:, 1:],
-                                              rois_k[:, 0].long())
+        branch, roi_k = self.object_branch.pair_losses(
+            fpn_q, lambda: fpn_k, boxes_q, boxes_k, im_k.shape[-2:])
 
-        self._dequeue_and_enqueue(img_k)
-        self._roi_dequeue_and_enqueue(roi_k_pos)
-        return dict(
-            loss_img=loss_img * self.img_loss_weight,
-            loss_roi=loss_roi * self.roi_loss_weight,
-            loss_intra=loss_intra * self.intra_loss_weight)
+        self.queue.enqueue(img_k)
+        losses = dict(loss_img=loss_img * self.img_loss_weight)
+        losses.update(self.object_branch.finish([branch], [roi_k]))
+        return losses
 
     @torch.no_grad()
     def _encode_key(self, im_k: torch.Tensor
                     ) -> Tuple[torch.Tensor, List[torch.Tensor],
                                torch.Tensor]:
-        """EMA update, then the key view through the momentum encoder.
+        """EMA update (both branches), then the key view through the
+        momentum encoder.
 
         The images are batch-shuffled across ranks (BN, as MoCo) and every
         output is unshuffled.
@@ -253,9 +271,9 @@ class CCOP(BaseSelfSupervisor):
         """
         with record_function('ccop:encoder_k'):
             self.encoder_k.update_parameters(
-                nn.Sequential(self.backbone, self.neck, self.img_neck,
-                              self.roi_neck))
-            backbone_k, neck_k, img_neck_k, _ = self.encoder_k.module
+                nn.Sequential(self.backbone, self.neck, self.img_neck))
+            self.object_branch.update_key_encoder()
+            backbone_k, neck_k, img_neck_k = self.encoder_k.module
             im_k_shuffled, idx_unshuffle = batch_shuffle_ddp(im_k)
             feats_k = backbone_k(im_k_shuffled)
             fpn_k = neck_k(feats_k)
@@ -266,17 +284,3 @@ class CCOP(BaseSelfSupervisor):
         if self.box_source is not None:
             c5_k = batch_unshuffle_ddp(feats_k[-1], idx_unshuffle)
         return img_k, fpn_k, c5_k
-
-    @torch.no_grad()
-    def _curriculum_keys(self, boxes_k: List[torch.Tensor],
-                         img_shape: Tuple[int, int], roi_q: torch.Tensor,
-                         fpn_k: List[torch.Tensor]
-                         ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """The curriculum step: the positive key of every query RoI (the
-        least query-similar valid jittered key box) and the original key
-        box's embedding, both from the momentum RoI neck."""
-        roi_neck_k = self.encoder_k.module[3]
-        with record_function('ccop:curriculum'):
-            return self.curriculum.positive_keys(
-                boxes_k, img_shape, roi_q,
-                lambda rois: F.normalize(roi_neck_k(fpn_k, rois), dim=1))

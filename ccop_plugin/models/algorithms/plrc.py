@@ -10,14 +10,13 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 from ccop_plugin.utils.view_geometry import map_points_between_views
-from ..utils.contrastive import queue_logits
-from ..utils.dist_utils import all_gather_variable, enqueue_keys
 from ..utils.point_sampling import (
     grid_centres,
     read_points,
     relative_points_in_boxes,
     select_key_points,
 )
+from ..utils.queue import KeyQueue, remap_queue_keys
 from ..utils.view_geometry import get_view_bboxes
 
 
@@ -154,15 +153,15 @@ class PLRC(BaseSelfSupervisor):
         self.img_loss_weight = img_loss_weight
         self.point_loss_weight = point_loss_weight
         self.distill_loss_weight = distill_loss_weight
-        self.register_buffer(
-            'queue', F.normalize(torch.randn(feat_dim, queue_len), dim=0))
-        self.register_buffer('queue_ptr', torch.zeros(1, dtype=torch.long))
+        self.queue = KeyQueue(feat_dim, queue_len)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         """Read checkpoints written before the distillation head: the
         centre was the algorithm's ``center`` buffer, and an ``iter`` buffer
         drove the teacher temperature (now ``TeacherTempWarmupHook``, from
-        ``runner.iter``)."""
+        ``runner.iter``); and those from before the queue module (the queue
+        as the buffers ``queue`` and ``queue_ptr``)."""
+        remap_queue_keys(state_dict, {prefix + 'queue': prefix + 'queue'})
         old, new = prefix + 'center', prefix + 'distill_head.center'
         if old in state_dict and new not in state_dict:
             state_dict[new] = state_dict.pop(old)
@@ -207,7 +206,7 @@ class PLRC(BaseSelfSupervisor):
             z_t, logit_t = proto_k.forward_dense(c5_t)
 
         # image branch (MoCo v2)
-        loss_img = self.head.loss(*queue_logits(img_q, img_k, self.queue))
+        loss_img = self.head.loss(*self.queue.logits(img_q, img_k))
 
         # point contrast
         pts_q, pts_k, pts_t, ids = self._sample_points(regions, data_samples,
@@ -229,7 +228,7 @@ class PLRC(BaseSelfSupervisor):
                                                 size)
         loss_distill = self.distill_head.loss(s_logits, t_logits)
 
-        self._dequeue_and_enqueue(img_k)
+        self.queue.enqueue(img_k)
         return dict(
             loss_img=loss_img * self.img_loss_weight,
             loss_point=loss_point * self.point_loss_weight,
@@ -251,7 +250,7 @@ class PLRC(BaseSelfSupervisor):
             global region id of every kept query point.
         """
         P, S = self.num_points, self.num_sampled_points
-        device = self.queue.device
+        device = self.queue.keys.device
         pts_q, pts_k, pts_t, ids = [], [], [], []
         offset = 0
         for b, vb in enumerate(regions):
@@ -327,7 +326,8 @@ class PLRC(BaseSelfSupervisor):
         if not geo:
             return kept_q, kept_t
         if self.distill_points == 'dense':  # the same cells for every image
-            centres = grid_centres(*map_hw, size, device=self.queue.device)
+            centres = grid_centres(*map_hw, size,
+                                   device=self.queue.keys.device)
         out_q, out_t = [], []
         for b, ds in enumerate(data_samples):
             src = centres if self.distill_points == 'dense' else kept_q[b]
@@ -338,7 +338,3 @@ class PLRC(BaseSelfSupervisor):
             out_q.append(src[valid])
             out_t.append(dst[valid])
         return out_q, out_t
-
-    @torch.no_grad()
-    def _dequeue_and_enqueue(self, keys: torch.Tensor) -> None:
-        enqueue_keys(self.queue, self.queue_ptr, all_gather_variable(keys))

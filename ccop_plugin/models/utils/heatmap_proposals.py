@@ -5,6 +5,11 @@ heat map of the last backbone stage roughly localises objects, so proposals
 can come from the network instead of selective search. The heat-map box
 follows ContrastiveCrop (xyupeng/ContrastiveCrop): channel sum, per-image
 min-max normalisation, box around the pixels above ``thr`` (0.1).
+
+:class:`HeatmapProposalGenerator` draws the boxes; :class:`HeatmapBoxSource`
+plugs it into CCOP without selective search
+(``CCOP(box_source=dict(type='HeatmapBoxSource', ...))``,
+``configs/mix/ccop_resnet18-fpn_heatmap-instep_cpu-tiny.py``).
 """
 from typing import List, Optional, Sequence, Tuple
 
@@ -12,7 +17,11 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from mmengine.logging import MessageHub
 from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+
+from ccop_plugin.utils.view_geometry import map_boxes_between_views
 
 
 @MODELS.register_module()
@@ -212,3 +221,77 @@ def image_heatmap_boxes(backbone: torch.nn.Module, img_bgr: np.ndarray,
     x = (x[None].float().to(dev) - mean.to(dev)) / std.to(dev)
     boxes = generator(backbone(x)[-1], (s, s))[0].cpu().numpy()
     return boxes * np.array([w / s, h / s, w / s, h / s])
+
+
+@MODELS.register_module()
+class HeatmapBoxSource:
+    """CCOP's object boxes from a heat map of the momentum encoder.
+
+    The momentum encoder's last-stage features of the key view (view 1;
+    CCOP's own key pass, so no extra backbone pass) give a heat map,
+    ``HeatmapProposalGenerator`` draws centre-suppressed boxes (warm-up:
+    whole-image or random boxes), which are mapped through the image into
+    the query view with the crops of ``BoxAwareMultiView`` (``view_crops``,
+    ``view_flips`` in the data samples' metainfo, kept by
+    ``PackBoxSelfSupInputs``' default ``meta_keys``). Boxes with less than
+    ``part_thr`` of their area visible in the query view are dropped; an
+    image left without boxes falls back to its ``view_bboxes``.
+
+    The warm-up reads the training progress from mmengine's message hub
+    (``iter``, set by the runner before every iteration); outside a runner
+    it is 0 (warm-up boxes until ``warmup_iters`` of the generator).
+
+    Args:
+        generator (dict, optional): ``HeatmapProposalGenerator`` config.
+            Defaults to its defaults.
+        part_thr (float): Visible fraction in the query view. Defaults to
+            0.6.
+    """
+
+    def __init__(self, generator: Optional[dict] = None,
+                 part_thr: float = 0.6) -> None:
+        gen = dict(generator or {})
+        gen.setdefault('type', 'HeatmapProposalGenerator')
+        self.generator = MODELS.build(gen)
+        self.part_thr = part_thr
+
+    def __call__(self, c5_k: torch.Tensor, img_size: Tuple[int, int],
+                 data_samples: List[DataSample],
+                 boxes_q: List[torch.Tensor],
+                 boxes_k: List[torch.Tensor]
+                 ) -> Tuple[List[torch.Tensor], ...]:
+        """Heat-map boxes of the key view and their query-view images.
+
+        Args:
+            c5_k (torch.Tensor): ``(B, C, h, w)`` momentum-encoder features
+                of the key view, in the original batch order.
+            img_size (tuple[int, int]): ``(H, W)`` of the (square) views.
+            data_samples (List[DataSample]): With ``view_crops`` and
+                ``view_flips`` in their metainfo.
+            boxes_q, boxes_k (List[torch.Tensor]): ``view_bboxes`` per
+                image, the fallback of an image left without boxes.
+
+        Returns:
+            tuple: per-image query-view and key-view boxes ``(N_b, 4)``, row
+            ``i`` the same object in both views.
+        """
+        size = img_size[-1]
+        cur_iter = MessageHub.get_current_instance().get_info('iter', 0)
+        props = self.generator(c5_k, img_size, int(cur_iter))
+        out_q, out_k = [], []
+        for i, (ds, bk) in enumerate(zip(data_samples, props)):
+            if 'view_crops' not in ds or 'view_flips' not in ds:
+                raise KeyError(
+                    f'data sample {i} lacks view_crops/view_flips: add them '
+                    'to PackBoxSelfSupInputs(meta_keys=...)')
+            crops, flips = ds.view_crops, ds.view_flips
+            bq, frac = map_boxes_between_views(bk, crops[1], flips[1],
+                                               crops[0], flips[0], size)
+            keep = frac >= self.part_thr
+            if keep.any():
+                out_q.append(bq[keep])
+                out_k.append(bk[keep])
+            else:
+                out_q.append(boxes_q[i])
+                out_k.append(boxes_k[i])
+        return out_q, out_k

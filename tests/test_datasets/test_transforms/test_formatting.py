@@ -31,6 +31,6 @@ def test_pack_and_collate_variable_box_counts():
     counts = [ds.view_bboxes.shape for ds in batch['data_samples']]
     assert counts == [(2, 1, 4), (2, 3, 4), (2, 1, 4)]
     assert batch['data_samples'][1].img_path == '3.jpg'
-    # the view geometry travels by default (HeatmapCCOP, PLRC need it)
+    # the view geometry travels by default (HeatmapBoxSource, PLRC need it)
     ds = batch['data_samples'][1]
     assert ds.view_crops.shape == (2, 4) and len(ds.view_flips) == 2

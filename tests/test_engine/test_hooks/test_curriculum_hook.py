@@ -34,6 +34,20 @@ def test_schedule_factor(schedule, t, factor):
     assert hook.factor(int(t * 1000), 1000) == pytest.approx(factor)
 
 
+def test_hook_leaves_a_model_without_curriculum_alone():
+    """``curriculum=None`` (an ablation) under a config that inherits the
+    hook: nothing to schedule, nothing saved."""
+    model = _Holder()
+    model.curriculum = None
+    hook = HOOKS.build(dict(type='CurriculumHook'))
+    runner = _fake_runner(model, 5)
+    hook.before_train(runner)
+    hook.before_train_iter(runner, 0)
+    ckpt = {}
+    hook.before_save_checkpoint(runner, ckpt)
+    assert ckpt == {}
+
+
 def test_hook_sets_and_logs_values_linear():
     model = _Holder()
     hook = HOOKS.build(dict(type='CurriculumHook'))
@@ -140,19 +154,21 @@ def test_runner_train_and_resume(tmp_path):
                       weights_only=False)
     assert ckpt['curriculum']['iter'] == 1  # values of iteration 1
     sd = ckpt['state_dict']
-    assert int(sd['roi_queue_ptr']) == int(model.roi_queue_ptr) > 0
-    assert int(sd['queue_ptr']) == 4
+    roi_queue = model.object_branch.roi_queue
+    assert int(sd['object_branch.roi_queue.ptr']) == int(roi_queue.ptr) > 0
+    assert int(sd['queue.ptr']) == 4
     # the last iteration ran with iter=1 of 4: factor 0.25
-    assert sd['curriculum.current'][0].item() == pytest.approx(0.7)
+    assert sd['object_branch.curriculum.current'][0].item() == pytest.approx(
+        0.7)
 
     runner2 = _runner(tmp_path, max_iters=4, resume=True,
                       load_from=str(tmp_path / 'iter_2.pth'))
     runner2.load_or_resume()
     assert runner2.iter == 2
     m2 = runner2.model
-    assert torch.equal(m2.roi_queue, model.roi_queue)
-    assert torch.equal(m2.queue, model.queue)
-    assert int(m2.roi_queue_ptr) == int(model.roi_queue_ptr)
+    assert torch.equal(m2.object_branch.roi_queue.keys, roi_queue.keys)
+    assert torch.equal(m2.queue.keys, model.queue.keys)
+    assert int(m2.object_branch.roi_queue.ptr) == int(roi_queue.ptr)
     assert m2.curriculum.get_values()['iou_thr'] == pytest.approx(0.7)
     runner2.train()
     assert runner2.iter == 4

@@ -25,10 +25,11 @@ def test_loss_keys_finite(model):
         assert v.dim() == 0 and torch.isfinite(v)
     sum(losses.values()).backward()
     assert model.backbone.conv1.weight.grad is not None
-    assert model.roi_neck.mlp[0].weight.grad.abs().sum() > 0
+    branch = model.object_branch
+    assert branch.roi_neck.mlp[0].weight.grad.abs().sum() > 0
     # queues advanced: 2 image keys, 8 RoI keys
-    assert int(model.queue_ptr) == 2
-    assert int(model.roi_queue_ptr) == 8
+    assert int(model.queue.ptr) == 2
+    assert int(branch.roi_queue.ptr) == 8
 
 
 def test_curriculum_embeds_valid_candidates_only(model):
@@ -37,7 +38,7 @@ def test_curriculum_embeds_valid_candidates_only(model):
     model.curriculum.set_progress(0.5)
     seen, picked = {}, {}
     jitter, select = model.curriculum.jitter, model.curriculum.select
-    key_neck = model.encoder_k.module[3]
+    key_neck = model.object_branch.encoder_k.module[-1]
 
     def spy_jitter(*args, **kwargs):
         cands, valid = jitter(*args, **kwargs)
@@ -71,13 +72,13 @@ def test_param_names_and_shapes(model):
     assert any(n.startswith('neck.lateral_convs') for n in names)
     sd = model.state_dict()
     assert any(k.startswith('encoder_k.module.0.') for k in sd)
-    assert sd['queue'].shape == (16, 32)
-    assert sd['roi_queue'].shape == (16, 32)
+    assert sd['queue.keys'].shape == (16, 32)
+    assert sd['object_branch.roi_queue.keys'].shape == (16, 32)
     feats = model(torch.randn(2, 3, IMG, IMG), mode='tensor')
     assert [f.shape[1] for f in feats] == [64, 128, 256, 512]
     fpn = model.neck(feats)
     rois = torch.tensor([[0, 0., 0., 20., 20.], [1, 5., 5., 60., 50.]])
-    emb = model.roi_neck(fpn, rois)
+    emb = model.object_branch.roi_neck(fpn, rois)
     assert emb.shape == (2, 16)
 
 
@@ -105,7 +106,7 @@ def test_zero_box_images(model, num_boxes):
     for v in losses.values():
         assert torch.isfinite(v)
     sum(losses.values()).backward()
-    assert int(model.roi_queue_ptr) == sum(num_boxes)
+    assert int(model.object_branch.roi_queue.ptr) == sum(num_boxes)
     if sum(num_boxes) == 0:
         assert losses['loss_roi'] == 0 and losses['loss_intra'] == 0
 
@@ -157,11 +158,13 @@ def test_state_dict_restores_queues_and_curriculum(model):
     state = copy.deepcopy(model.state_dict())
     torch.manual_seed(5)
     other = MODELS.build(tiny_ccop_cfg())
-    assert not torch.equal(other.roi_queue, model.roi_queue)
+    roi_queue = model.object_branch.roi_queue
+    assert not torch.equal(other.object_branch.roi_queue.keys, roi_queue.keys)
     other.load_state_dict(state)
-    assert torch.equal(other.queue, model.queue)
-    assert torch.equal(other.roi_queue, model.roi_queue)
-    assert int(other.roi_queue_ptr) == 5 and int(other.queue_ptr) == 2
+    assert torch.equal(other.queue.keys, model.queue.keys)
+    assert torch.equal(other.object_branch.roi_queue.keys, roi_queue.keys)
+    assert int(other.object_branch.roi_queue.ptr) == 5
+    assert int(other.queue.ptr) == 2
     assert other.curriculum.get_values() == pytest.approx(
         dict(iou_thr=0.55, mag_xy=0.3, mag_wh=0.9))
 
@@ -172,7 +175,7 @@ def test_autocast_bfloat16(model):
         losses = model(inputs, samples, mode='loss')
     assert all(torch.isfinite(v) for v in losses.values())
     sum(losses.values()).backward()
-    assert model.roi_queue.dtype == torch.float32
+    assert model.object_branch.roi_queue.keys.dtype == torch.float32
 
 
 def test_profiler_sections(model):
@@ -183,3 +186,27 @@ def test_profiler_sections(model):
     keys = {ev.key for ev in prof.key_averages()}
     assert {'ccop:encoder_q', 'ccop:fpn_q', 'ccop:encoder_k',
             'ccop:curriculum', 'ccop:object_branch'} <= keys
+
+
+def test_ablations_by_config_leave_their_loss_out():
+    """``intra_head=None`` / ``roi_head=None`` drop that loss (no zero
+    weight); ``curriculum=None`` uses the key box itself as the positive."""
+    inputs, samples = fake_batch((3, 4))
+    torch.manual_seed(0)
+    m = MODELS.build(tiny_ccop_cfg(intra_head=None))
+    assert set(m(inputs, samples, mode='loss')) == {'loss_img', 'loss_roi'}
+    torch.manual_seed(0)
+    m = MODELS.build(tiny_ccop_cfg(roi_head=None))
+    losses = m(inputs, samples, mode='loss')
+    assert set(losses) == {'loss_img', 'loss_intra'}
+    assert int(m.object_branch.roi_queue.ptr) == 0  # nothing enqueued
+    sum(losses.values()).backward()
+    assert m.object_branch.roi_neck.mlp[0].weight.grad.abs().sum() > 0
+    torch.manual_seed(0)
+    m = MODELS.build(tiny_ccop_cfg(curriculum=None))
+    assert m.curriculum is None
+    seen = []
+    m.object_branch.encoder_k.module[-1].register_forward_hook(
+        lambda mod, args, out: seen.append(args[1].shape[0]))
+    m(inputs, samples, mode='loss')
+    assert seen == [7]  # the key boxes only, no jittered candidates

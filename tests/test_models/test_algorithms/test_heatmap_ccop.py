@@ -1,4 +1,5 @@
-"""HeatmapCCOP: boxes from the heat map, warm-up from the message hub."""
+"""CCOP with HeatmapBoxSource: boxes from the heat map, warm-up from the
+message hub."""
 import os.path as osp
 
 import torch
@@ -51,8 +52,8 @@ def test_heatmap_ccop_uses_heatmap_boxes():
 
 def test_heatmap_warmup_reads_the_message_hub():
     """The box source's warm-up follows the runner's ``iter`` (message
-    hub), 0 outside a runner; the old ``HeatmapCCOP`` name builds the same
-    model and loads checkpoints with its former ``step`` buffer."""
+    hub), 0 outside a runner; checkpoints of the former ``HeatmapCCOP``
+    (with its ``step`` buffer) load into CCOP."""
     from mmengine.logging import MessageHub
     cfg = Config.fromfile(osp.join(
         ROOT, 'mix/ccop_resnet18-fpn_heatmap-instep_cpu-tiny.py'))
@@ -74,14 +75,7 @@ def test_heatmap_warmup_reads_the_message_hub():
     src(c5, (32, 32), [ds], box, box)
     assert seen[-1] == 5
 
-    old = dict(cfg.model.to_dict(), type='HeatmapCCOP',
-               proposal_generator=dict(cfg.model.box_source.generator),
-               part_thr=0.5)
-    del old['box_source']
     torch.manual_seed(0)
-    model = MODELS.build(old)
-    assert type(model).__name__ == 'HeatmapCCOP'
-    assert model.box_source.part_thr == 0.5
-    assert model.box_source.generator.warmup_iters == 2
+    model = MODELS.build(cfg.model.to_dict())
     state = dict(model.state_dict(), step=torch.tensor([4]))
     model.load_state_dict(state, strict=True)

@@ -71,7 +71,7 @@ def test_query_from_view0_and_one_extra_key_pass_for_moco():
     views, samples = _batch()
     key_calls = _count_calls(model.encoder_k.module[0])
     losses = model.loss(views, samples)
-    assert {'loss', 'loss_roi', 'loss_intra'} == set(losses)
+    assert {'loss_moco', 'loss_roi', 'loss_intra'} == set(losses)
     # MoCo's own (shuffled) key pass + the branch's own pass on view 1
     assert len(key_calls) == 2
     # ... on the key view (batch-shuffled like MoCo's)
@@ -94,10 +94,23 @@ def test_byol_is_symmetric_and_reuses_the_target_pass():
     model.object_branch.roi_head.loss = (
         lambda *a: seen.append(a[0].shape) or orig(*a))
     losses = model.loss(views, samples)
-    assert {'loss', 'loss_roi', 'loss_intra'} == set(losses)
+    assert {'loss_byol', 'loss_roi', 'loss_intra'} == set(losses)
     assert len(key_calls) == 2  # BYOL's own target passes only
     assert len(seen) == 2  # view 0 -> 1 and 1 -> 0
     assert torch.isfinite(losses['loss_roi'])
+
+
+def test_logged_loss_is_the_backpropagated_total():
+    """mmengine logs the sum of all ``loss*`` entries as ``loss``: the
+    wrapped algorithm's own single ``loss`` must not overwrite it."""
+    model = _model('mix/mocov2_resnet18_object-branch_cpu-tiny.py')
+    views, samples = _batch()
+    losses = model.loss(views, samples)
+    total, log_vars = model.parse_losses(losses)
+    assert float(log_vars['loss']) == pytest.approx(float(total))
+    assert float(total) == pytest.approx(
+        sum(float(v) for v in losses.values()))
+    assert float(log_vars['loss']) > float(log_vars['loss_moco'])
 
 
 def test_errors_are_clear():
