@@ -157,7 +157,9 @@ def main(argv=None):
     if (args.workers or cores) > 1:
         prestart_fork_server()
     from ccop_plugin.proposals import (
+        ProposalRunInterrupted,
         ProposalStateError,
+        RunOptions,
         list_images,
         parse_shard,
         run_proposals,
@@ -173,13 +175,14 @@ def main(argv=None):
                   ann_file=osp.abspath(args.ann_file) if args.ann_file
                   else None, limit=args.limit)
     try:
-        run_proposals(entries, args.img_dir, cfg, work_dir, out=args.out,
-                      workers=args.workers, shard=shard,
-                      retry_failed=args.retry_failed,
-                      overwrite=args.overwrite,
-                      progress=not args.no_progress, source=source)
+        run_proposals(entries, args.img_dir, cfg, work_dir, RunOptions(
+            out=args.out, workers=args.workers, shard=shard,
+            retry_failed=args.retry_failed, overwrite=args.overwrite,
+            progress=not args.no_progress, source=source))
     except ProposalStateError as e:
         sys.exit(f'error: {e}')
+    except ProposalRunInterrupted as e:
+        sys.exit(e.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
     if shard[1] > 1:
