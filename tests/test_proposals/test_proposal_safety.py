@@ -380,7 +380,8 @@ def test_disk_full_leaves_no_tmp_files_and_old_output(img_dir, tmp_path,
     old = read(out)
     work = str(tmp_path / 'out.work')
     # work dir, output file and the atomic writer
-    for mod in (store_mod, proposal_file_mod, fileio_mod):
+    for mod in (store_mod.work_dir, store_mod.records, store_mod.merge,
+                proposal_file_mod, fileio_mod):
         monkeypatch.setattr(mod, 'open', _enospc_open(open, 500),
                             raising=False)
     with pytest.raises(ProposalStateError, match='No space left'):
