@@ -76,6 +76,7 @@ def run_one(kind, opts, entries, img_dir, tag_dir, args):
         tuple: ``(proposal file, seconds, settings dict)``.
     """
     from ccop_plugin.proposals import (
+        RunOptions,
         build_heatmap_backbone,
         get_preset,
         run_proposals,
@@ -87,10 +88,10 @@ def run_one(kind, opts, entries, img_dir, tag_dir, args):
     t0 = time.perf_counter()
     if kind == 'ss':
         cfg = get_preset(opts['preset'], max_size=opts.get('max_size'))
-        summary = run_proposals(entries, img_dir, cfg,
-                                osp.join(tag_dir, 'state'), out=out,
-                                workers=args.workers, progress=False,
-                                log=lambda *a: None)
+        summary = run_proposals(
+            entries, img_dir, cfg, osp.join(tag_dir, 'state'),
+            RunOptions(out=out, workers=args.workers, progress=False,
+                       log=lambda *a: None)).to_dict()
         settings = dict(kind='selective search', **cfg.to_dict(),
                         workers=summary.get('workers'))
         secs = time.perf_counter() - t0

@@ -47,6 +47,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from ccop_plugin.datagen import make_scene  # noqa: E402
 from ccop_plugin.proposals import (  # noqa: E402
+    RunOptions,
     ccop_filter,
     get_preset,
     list_image_dir,
@@ -61,7 +62,7 @@ from ccop_plugin.proposals.filters import sort_boxes  # noqa: E402
 from ccop_plugin.proposals.proposal_file import (  # noqa: E402
     read_proposal_file,
 )
-from ccop_plugin.proposals.runner import _mp_context  # noqa: E402
+from ccop_plugin.proposals.runner import worker_context  # noqa: E402
 from ccop_plugin.utils.boxes import box_iou  # noqa: E402
 
 
@@ -115,8 +116,9 @@ def tool(img_dir, entries, cfg, workers, tmp, tag):
     work = osp.join(tmp, f'{tag}.work')
     out = osp.join(tmp, f'{tag}.json')
     t0 = time.perf_counter()
-    s = run_proposals(entries, img_dir, cfg, work, out=out, workers=workers,
-                      progress=False, log=lambda *a: None)
+    s = run_proposals(entries, img_dir, cfg, work, RunOptions(
+        out=out, workers=workers, progress=False,
+        log=lambda *a: None)).to_dict()
     total = time.perf_counter() - t0
     print(f'  tool {tag}: setup {s["setup_s"]:.2f} s, first result after '
           f'{s["first_result_s"]:.2f} s, work {s["work_s"]:.2f} s, merge+end '
@@ -204,7 +206,7 @@ def main(argv=None):
     t0 = time.perf_counter()
     prestart_workers()
     from concurrent.futures import ProcessPoolExecutor
-    with ProcessPoolExecutor(workers, mp_context=_mp_context()) as ex:
+    with ProcessPoolExecutor(workers, mp_context=worker_context()) as ex:
         list(ex.map(os.getpid, []))
         ex.submit(os.getpid).result()
     t_start = time.perf_counter() - t0

@@ -26,6 +26,7 @@ from ccop_plugin.apis.main_job import (
     comparison_seeds,
     run_comparison,
 )
+from ccop_plugin.proposals.run_types import ProposalRunInterrupted
 
 
 def parse_args(argv=None):
@@ -65,6 +66,8 @@ def main(argv=None) -> int:
     except FileExistsError as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
+    except ProposalRunInterrupted as e:  # SIGTERM: results kept, resumable
+        return e.exit_code
     return 0
 
 

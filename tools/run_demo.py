@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from ccop_plugin.apis.main_job import MainJobConfig, run_main_job
+from ccop_plugin.proposals.run_types import ProposalRunInterrupted
 
 
 def build_parser(description: str = None) -> argparse.ArgumentParser:
@@ -54,7 +55,10 @@ def parse_args(argv=None) -> MainJobConfig:
 
 
 def main(argv=None) -> int:
-    run_main_job(parse_args(argv))
+    try:
+        run_main_job(parse_args(argv))
+    except ProposalRunInterrupted as e:  # SIGTERM: results kept, resumable
+        return e.exit_code
     return 0
 
 

@@ -124,8 +124,7 @@ def parse_args(argv=None):
     g.add_argument('--overwrite', action='store_true',
                    help='discard the work dir of an earlier run (refused '
                    'while a job still uses it) and replace an existing '
-                   '--out that this run did not write (never an input: '
-                   '--ann-file or an image)')
+                   '--out that this run did not write')
     g.add_argument('--no-progress', action='store_true',
                    help='no progress bar')
     return p.parse_args(argv)
@@ -158,7 +157,9 @@ def main(argv=None):
     if (args.workers or cores) > 1:
         prestart_fork_server()
     from ccop_plugin.proposals import (
+        ProposalRunInterrupted,
         ProposalStateError,
+        RunOptions,
         list_images,
         parse_shard,
         run_proposals,
@@ -174,14 +175,15 @@ def main(argv=None):
                   ann_file=osp.abspath(args.ann_file) if args.ann_file
                   else None, limit=args.limit)
     try:
-        run_proposals(entries, args.img_dir, cfg, work_dir, out=args.out,
-                      workers=args.workers, shard=shard,
-                      retry_failed=args.retry_failed,
-                      overwrite=args.overwrite,
-                      progress=not args.no_progress, source=source,
-                      inputs=[args.ann_file])
+        run_proposals(entries, args.img_dir, cfg, work_dir, RunOptions(
+            out=args.out, workers=args.workers, shard=shard,
+            retry_failed=args.retry_failed, overwrite=args.overwrite,
+            progress=not args.no_progress, source=source,
+            inputs=[args.ann_file]))
     except ProposalStateError as e:
         sys.exit(f'error: {e}')
+    except ProposalRunInterrupted as e:
+        sys.exit(e.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
     if shard[1] > 1:

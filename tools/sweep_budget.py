@@ -15,6 +15,7 @@ from run_demo import build_parser, config_from_args
 
 from ccop_plugin.apis.main_job import comparison_seeds
 from ccop_plugin.apis.sweep import run_sweep
+from ccop_plugin.proposals.run_types import ProposalRunInterrupted
 
 
 def parse_args(argv=None):
@@ -49,6 +50,8 @@ def main(argv=None) -> int:
     except (ValueError, FileExistsError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
+    except ProposalRunInterrupted as e:  # SIGTERM: results kept, resumable
+        return e.exit_code
     return 0
 
 

@@ -251,6 +251,7 @@ def stage_data(cfg: MainJobConfig) -> Dict:
 
 def stage_proposals(cfg: MainJobConfig, work_dir: str) -> Dict:
     from ccop_plugin.proposals import (
+        RunOptions,
         get_preset,
         list_coco_images,
         run_proposals,
@@ -259,9 +260,9 @@ def stage_proposals(cfg: MainJobConfig, work_dir: str) -> Dict:
     entries = list_coco_images(ann)
     summary = run_proposals(
         entries, osp.join(cfg.data_root, 'images', 'unlabeled'),
-        get_preset('ccop'), work_dir=osp.join(work_dir, 'state'),
-        out=cfg.proposal_file, workers=cfg.workers,
-        source=dict(ann_file=ann), log=_log)
+        get_preset('ccop'), osp.join(work_dir, 'state'), RunOptions(
+            out=cfg.proposal_file, workers=cfg.workers,
+            source=dict(ann_file=ann), log=_log)).to_dict()
     keep = ('images_in_shard', 'processed', 'failed', 'proposals_per_image',
             'images_per_s', 'workers')
     return dict(proposal_file=cfg.proposal_file,

@@ -10,7 +10,9 @@
 * :mod:`.filters` -- aspect / size filters, SoCo's cascade, random-score NMS
 * :mod:`.sources` -- image lists from a folder or a COCO file, sharding
 * :mod:`.store` -- resumable JSON-lines work dir, merge
-* :mod:`.runner` -- parallel resumable run with progress and summary
+* :mod:`.runner` -- parallel resumable run with progress and summary, on
+  the crash-isolating pool of :mod:`ccop_plugin.utils.process_pool`
+* :mod:`.run_types` -- the run's options, summary and stop exception
 * :mod:`.visualize` -- drawing proposals
 * :mod:`.recall` -- proposal recall / AR against ground-truth boxes
 * :mod:`.heatmap_file` -- heat-map proposals of an image set as a file
@@ -33,8 +35,10 @@ _EXPORTS = {
     'recall': ('evaluate_proposal_file', 'evaluate_proposals',
                'format_recall_markdown', 'format_recall_table',
                'load_ground_truth', 'match_file_names', 'recall_table'),
-    'runner': ('format_summary', 'iter_results', 'prestart_workers',
-               'process_image', 'run_proposals'),
+    'run_types': ('ProposalRunInterrupted', 'RunOptions', 'RunSummary',
+                  'format_summary'),
+    'runner': ('iter_results', 'prestart_workers', 'process_image',
+               'run_proposals', 'worker_context'),
     'search': ('propose', 'read_image', 'resize_for_search', 'search_shape',
                'selective_search'),
     'sources': ('ImageEntry', 'list_coco_images', 'list_image_dir',

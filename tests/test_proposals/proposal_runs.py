@@ -2,7 +2,12 @@
 the tool and a byte reader."""
 import os.path as osp
 
-from ccop_plugin.proposals import get_preset, list_image_dir, run_proposals
+from ccop_plugin.proposals import (
+    RunOptions,
+    get_preset,
+    list_image_dir,
+    run_proposals,
+)
 
 
 def quiet(*a, **k):
@@ -17,8 +22,8 @@ def run(img_dir, tmp, name='out', cfg=None, **kw):
     kw.setdefault('workers', 1)
     kw.setdefault('log', quiet)
     s = run_proposals(entries, img_dir, cfg or get_preset('ccop'),
-                      osp.join(tmp, f'{name}.work'), out=out,
-                      progress=False, **kw)
+                      osp.join(tmp, f'{name}.work'),
+                      RunOptions(out=out, progress=False, **kw))
     return out, s
 
 

@@ -19,7 +19,9 @@ from proposal_runs import quiet, read, run
 
 from ccop_plugin.datagen import make_scene, write_scenes
 from ccop_plugin.proposals import (
+    ProposalRunInterrupted,
     ProposalStateError,
+    RunOptions,
     get_preset,
     list_image_dir,
     list_images,
@@ -33,6 +35,7 @@ from ccop_plugin.proposals import store as store_mod
 from ccop_plugin.proposals.search import search_shape
 from ccop_plugin.proposals.store import WorkDirLock, iter_records, shard_files
 from ccop_plugin.utils import fileio as fileio_mod
+from ccop_plugin.utils import process_pool
 from ccop_plugin.utils.fileio import atomic_write_text
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -67,7 +70,8 @@ def tmp_files(*dirs):
 
 
 # --------------------------------------------------------------- signals
-@pytest.mark.parametrize('sig, exc', [(signal.SIGTERM, SystemExit),
+@pytest.mark.parametrize('sig, exc', [(signal.SIGTERM,
+                                       ProposalRunInterrupted),
                                       (signal.SIGINT, KeyboardInterrupt)])
 def test_stop_signal_with_one_worker_stops_and_resumes(img_dir, tmp_path,
                                                        monkeypatch, request,
@@ -94,16 +98,17 @@ def test_stop_signal_with_one_worker_stops_and_resumes(img_dir, tmp_path,
     monkeypatch.setattr(runner_mod, 'propose', propose_then_signal)
     with pytest.raises(exc) as e:
         run(img_dir, str(tmp_path), 'cut')
-    if exc is SystemExit:
-        assert e.value.code == 143
+    if exc is ProposalRunInterrupted:
+        assert e.value.exit_code == 143
+        assert e.value.summary.processed == 2
     work = str(tmp_path / 'cut.work')
     recs = records(work)
     assert len(recs) == 2 and not [r for r in recs if 'error' in r]
     assert not osp.exists(str(tmp_path / 'cut.json'))
     monkeypatch.setattr(runner_mod, 'propose', real)
     out, s = run(img_dir, str(tmp_path), 'cut')
-    assert s['already_done'] == 2 and s['processed'] == 4
-    assert s['failed'] == 0
+    assert s.already_done == 2 and s.processed == 4
+    assert s.failed == 0
     assert read(out) == read(ref)
 
 
@@ -118,12 +123,13 @@ class _FakeProc:
 def test_workers_stopped_by_signal_stop_the_run():
     """A pool broken by SIGTERM to the workers (group kill) is a stop, not
     a per-image failure; a crash among them stays a failure."""
-    with pytest.raises(runner_mod._Terminated):
-        runner_mod._check_stopped([_FakeProc(-signal.SIGTERM),
-                                   _FakeProc(-signal.SIGTERM)])
-    runner_mod._check_stopped([_FakeProc(1), _FakeProc(-signal.SIGTERM)])
-    runner_mod._check_stopped([_FakeProc(-signal.SIGKILL)])
-    assert not issubclass(runner_mod._Terminated, Exception)
+    with pytest.raises(process_pool.Stopped):
+        process_pool.check_stopped([_FakeProc(-signal.SIGTERM),
+                                    _FakeProc(-signal.SIGTERM)])
+    process_pool.check_stopped([_FakeProc(1), _FakeProc(-signal.SIGTERM)])
+    process_pool.check_stopped([_FakeProc(-signal.SIGKILL)])
+    assert not issubclass(process_pool.Stopped, Exception)
+    assert not issubclass(ProposalRunInterrupted, Exception)
 
 
 def test_sigkill_of_main_process_leaves_no_orphans(tmp_path):
@@ -193,14 +199,14 @@ def test_overwrite_refused_while_a_job_uses_the_work_dir(img_dir, tmp_path):
     finally:
         release.set()
         job.join(60)
-    assert res['s']['processed'] == 6
+    assert res['s'].processed == 6
     assert len(json.loads(read(str(tmp_path / 'w.json')))['images']) == 6
     # a job that is clearing it with --overwrite keeps others out, too
     with WorkDirLock(str(tmp_path / 'w.work'), exclusive=True):
         with pytest.raises(ProposalStateError, match='being cleared'):
             run(img_dir, str(tmp_path), 'w')
     _, s = run(img_dir, str(tmp_path), 'w', overwrite=True)
-    assert s['processed'] == 6 and s['already_done'] == 0
+    assert s.processed == 6 and s.already_done == 0
 
 
 def test_overwrite_does_not_delete_foreign_files(img_dir, tmp_path):
@@ -230,7 +236,7 @@ def test_existing_out_of_another_run_is_not_replaced(img_dir, tmp_path):
     # nor may a merge of it, and the CLI says so in one line
     work_b = str(tmp_path / 'b.work')
     run_proposals(list_image_dir(img_dir), img_dir, get_preset('ccop'),
-                  work_b, workers=1, progress=False, log=quiet)
+                  work_b, RunOptions(workers=1, progress=False, log=quiet))
     with pytest.raises(ProposalStateError, match='already exists'):
         merge_work_dir(work_b, out, log=quiet)
     merge_tool = import_tool('merge_proposals')
@@ -257,8 +263,8 @@ def test_image_replaced_under_same_name_is_recomputed(img_dir, tmp_path):
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
     msgs = []
     out, s = run(img_dir, str(tmp_path), log=msgs.append)
-    assert s['processed'] == 1 and s['changed'] == 1
-    assert s['changed_files'] == [name]
+    assert s.processed == 1 and s.changed == 1
+    assert s.changed_files == [name]
     assert any('changed on disk' in m for m in msgs)
     data = json.loads(read(out))
     im = [i for i in data['images'] if i['file_name'] == name][0]
@@ -268,7 +274,7 @@ def test_image_replaced_under_same_name_is_recomputed(img_dir, tmp_path):
     assert read(out) == read(fresh)
     # a third run: nothing changed, nothing to do, same bytes
     _, s = run(img_dir, str(tmp_path))
-    assert s['processed'] == 0
+    assert s.processed == 0
     assert read(out) == read(fresh)
 
 
@@ -278,17 +284,17 @@ def test_corrupt_image_replaced_by_a_good_one_is_recomputed(img_dir,
     with open(bad, 'wb') as f:
         f.write(b'not a jpeg')
     out, s = run(img_dir, str(tmp_path))
-    assert s['failed'] == 1
+    assert s.failed == 1
     cv2.imwrite(bad, make_scene(H, W, seed=5)[0])
     out, s = run(img_dir, str(tmp_path))  # no --retry-failed needed
-    assert s['processed'] == 1 and s['failed'] == 0
+    assert s.processed == 1 and s.failed == 0
     assert 'zz_bad.jpg' in [i['file_name'] for i in
                             json.loads(read(out))['images']]
     # and a good image replaced by a corrupt one is a failure now
     with open(bad, 'wb') as f:
         f.write(b'broken again')
     out, s = run(img_dir, str(tmp_path))
-    assert s['failed'] == 1
+    assert s.failed == 1
     assert 'zz_bad.jpg' not in [i['file_name'] for i in
                                 json.loads(read(out))['images']]
 
@@ -332,8 +338,9 @@ def test_unwritable_out_is_refused_before_any_work(img_dir, tmp_path):
             worker_fn=fn)
     with pytest.raises(ProposalStateError, match='cannot write --work-dir'):
         run_proposals(list_image_dir(img_dir), img_dir, get_preset('ccop'),
-                      str(blocker / 'w.work'), workers=1, progress=False,
-                      log=quiet, worker_fn=fn)
+                      str(blocker / 'w.work'),
+                      RunOptions(workers=1, progress=False, log=quiet,
+                                 worker_fn=fn))
     with pytest.raises(ProposalStateError, match='is a folder'):
         run(img_dir, str(tmp_path), out=str(tmp_path), worker_fn=fn)
     assert seen == []
@@ -373,7 +380,8 @@ def test_disk_full_leaves_no_tmp_files_and_old_output(img_dir, tmp_path,
     old = read(out)
     work = str(tmp_path / 'out.work')
     # work dir, output file and the atomic writer
-    for mod in (store_mod, proposal_file_mod, fileio_mod):
+    for mod in (store_mod.work_dir, store_mod.records, store_mod.merge,
+                proposal_file_mod, fileio_mod):
         monkeypatch.setattr(mod, 'open', _enospc_open(open, 500),
                             raising=False)
     with pytest.raises(ProposalStateError, match='No space left'):
@@ -397,7 +405,7 @@ def test_disk_full_leaves_no_tmp_files_and_old_output(img_dir, tmp_path,
     assert tmp_files(str(tmp_path)) == []
     monkeypatch.undo()
     out2, s = run(img_dir, str(tmp_path), 'full')
-    assert s['already_done'] == 2 and read(out2) == old
+    assert s.already_done == 2 and read(out2) == old
 
 
 # ------------------------------------------------------------ cost bound
@@ -425,12 +433,12 @@ def test_extreme_aspect_image_is_bounded_and_recorded(img_dir, tmp_path):
     cv2.imwrite(osp.join(img_dir, 'strip.jpg'), img)
     msgs = []
     out, s = run(img_dir, str(tmp_path), log=msgs.append)
-    assert s['bounded'] == 1 and s['bounded_files'] == ['strip.jpg']
+    assert s.bounded == 1 and s.bounded_files == ['strip.jpg']
     assert any('shrunk for cost' in m and 'strip.jpg' in m for m in msgs)
     recs = {r['file_name']: r for r in records(str(tmp_path / 'out.work'))}
     assert recs['strip.jpg']['search_hw'] == [50, 400]
     assert 'search_hw' not in recs['scene_00000.jpg']
-    assert s['merge']['bounded'] == 1
+    assert s.merge['bounded'] == 1
     data = json.loads(read(out))
     im = [i for i in data['images'] if i['file_name'] == 'strip.jpg'][0]
     assert (im['width'], im['height']) == (4000, 50)
@@ -455,8 +463,8 @@ def test_work_dir_of_older_version_needs_old_bounds(img_dir, tmp_path):
     _, s = run(img_dir, str(tmp_path), 'old',
                cfg=get_preset('ccop').replace(max_pixels=None,
                                               max_search_aspect=None))
-    assert s['processed'] == 0 and s['already_done'] == 6
-    assert np.isfinite(s['proposals_per_image'])
+    assert s.processed == 0 and s.already_done == 6
+    assert np.isfinite(s.proposals_per_image)
 
 
 def test_sigterm_while_writing_the_json_leaves_no_tmp(img_dir, tmp_path,
@@ -472,14 +480,31 @@ def test_sigterm_while_writing_the_json_leaves_no_tmp(img_dir, tmp_path,
 
     monkeypatch.setattr(proposal_file_mod, '_write_proposal_json',
                         write_then_term)
-    with pytest.raises(SystemExit) as e:
+    with pytest.raises(ProposalRunInterrupted) as e:
         run(img_dir, str(tmp_path))
-    assert e.value.code == 143
+    assert e.value.exit_code == 143 and e.value.summary is None
     assert tmp_files(str(tmp_path)) == []
     assert not osp.exists(str(tmp_path / 'out.json'))
     monkeypatch.undo()
     out, s = run(img_dir, str(tmp_path))
-    assert s['already_done'] == 6 and json.loads(read(out))['images']
+    assert s.already_done == 6 and json.loads(read(out))['images']
+
+
+def test_cli_maps_an_interrupted_run_to_exit_143(img_dir, tmp_path,
+                                                 monkeypatch):
+    """The library raises ProposalRunInterrupted on SIGTERM (never exits
+    the process); the command line turns it into the shell's code 143."""
+    import ccop_plugin.proposals as proposals
+
+    def stopped(*a, **k):
+        raise ProposalRunInterrupted('interrupted: 2 images saved')
+
+    monkeypatch.setattr(proposals, 'run_proposals', stopped)
+    tool = import_tool('selective_search')
+    with pytest.raises(SystemExit) as e:
+        tool.main([img_dir, '--out', str(tmp_path / 'x.json'),
+                   '--workers', '1'])
+    assert e.value.code == 143
 
 
 def test_out_that_is_an_input_is_refused_whatever_the_flags(img_dir,

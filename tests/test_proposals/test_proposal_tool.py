@@ -17,6 +17,7 @@ from proposal_runs import quiet, read, run
 from ccop_plugin.datagen import make_scene, write_scenes
 from ccop_plugin.proposals import (
     ProposalStateError,
+    RunOptions,
     get_preset,
     list_coco_images,
     list_image_dir,
@@ -73,8 +74,8 @@ def test_propose_and_downscale_map_back():
 def test_output_is_brief_format_and_loads_with_pycocotools(img_dir, tmp_path):
     from pycocotools.coco import COCO
     out, s = run(img_dir, str(tmp_path))
-    assert s['failed'] == 1 and s['processed'] == 11
-    assert s['failures'][0][0] == 'corrupt.jpg'
+    assert s.failed == 1 and s.processed == 11
+    assert s.failures[0][0] == 'corrupt.jpg'
     data = json.loads(read(out))
     assert set(data) >= {'images', 'annotations', 'categories'}
     assert data['categories'] == [
@@ -109,11 +110,11 @@ def test_parallel_equals_single_process_and_rerun_is_noop(img_dir,
                                                          tmp_path):
     out1, _ = run(img_dir, str(tmp_path), 'one', workers=1)
     out2, s2 = run(img_dir, str(tmp_path), 'two', workers=2)
-    assert s2['workers'] == 2
+    assert s2.workers == 2
     assert read(out1) == read(out2)
     # rerun: nothing to do, same bytes
     _, s3 = run(img_dir, str(tmp_path), 'two', workers=2)
-    assert s3['processed'] == 0 and s3['already_done'] == 11
+    assert s3.processed == 0 and s3.already_done == 11
     assert read(out2) == read(out1)
 
 
@@ -135,8 +136,8 @@ def test_resume_after_partial_run_and_truncated_line(img_dir, tmp_path):
     entries = list_image_dir(img_dir)
     work = osp.join(tmp_path, 'res.work')
     run_proposals(entries[:4], img_dir, get_preset('ccop'),
-                  osp.join(tmp_path, 'tmp4.work'), workers=1,
-                  progress=False, log=quiet)
+                  osp.join(tmp_path, 'tmp4.work'),
+                  RunOptions(workers=1, progress=False, log=quiet))
     os.makedirs(work)
     shutil.copy(osp.join(tmp_path, 'tmp4.work', 'shard-00000-of-00001.jsonl'),
                 osp.join(work, 'shard-00000-of-00001.jsonl'))
@@ -144,7 +145,7 @@ def test_resume_after_partial_run_and_truncated_line(img_dir, tmp_path):
         f.write(b'{"k":4,"id":5,"file_name":"img_04.jpg","width":160,"hei')
     msgs = []
     out, s = run(img_dir, str(tmp_path), 'res', log=msgs.append)
-    assert s['already_done'] == 4 and s['processed'] == 7
+    assert s.already_done == 4 and s.processed == 7
     assert any('truncated' in m for m in msgs)
     assert read(out) == read(ref)
 
@@ -192,15 +193,16 @@ def test_shards_merge_to_full_set(img_dir, tmp_path):
     seen = []
     for i in (0, 2):
         s = run_proposals(entries, img_dir, get_preset('ccop'), work,
-                          out=out, workers=1, shard=(i, 3), progress=False,
-                          log=quiet)
-        seen.append(s['images_in_shard'])
-        assert s['merge'] is None
+                          RunOptions(out=out, workers=1, shard=(i, 3),
+                                     progress=False, log=quiet))
+        seen.append(s.images_in_shard)
+        assert s.merge is None
     assert not osp.exists(out)
     with pytest.raises(ProposalStateError, match='no result yet'):
         merge_work_dir(work, out, log=quiet)
-    run_proposals(entries, img_dir, get_preset('ccop'), work, workers=2,
-                  shard=(1, 3), progress=False, log=quiet)
+    run_proposals(entries, img_dir, get_preset('ccop'), work,
+                  RunOptions(workers=2, shard=(1, 3), progress=False,
+                             log=quiet))
     m = merge_work_dir(work, out, log=quiet)
     assert m['images'] == 10 and m['failures'] == 1 and m['missing'] == 0
     assert read(out) == read(ref)
@@ -224,20 +226,20 @@ def test_work_dir_refuses_other_settings(img_dir, tmp_path):
         run(img_dir, str(tmp_path), 'w', cfg=get_preset('ccop', max_num=10))
     _, s = run(img_dir, str(tmp_path), 'w',
                cfg=get_preset('ccop', max_num=10), overwrite=True)
-    assert s['processed'] == 11
+    assert s.processed == 11
 
 
 def test_retry_failed_after_fixing_image(img_dir, tmp_path):
     d = str(tmp_path / 'imgs')
     shutil.copytree(img_dir, d)
     out, s = run(d, str(tmp_path))
-    assert s['failed'] == 1
+    assert s.failed == 1
     _, s = run(d, str(tmp_path))  # failures are final unless retried
-    assert s['processed'] == 0
+    assert s.processed == 0
     img, _ = make_scene(H, W, seed=99)
     cv2.imwrite(osp.join(d, 'corrupt.jpg'), img)
     _, s = run(d, str(tmp_path), retry_failed=True)
-    assert s['processed'] == 1 and s['failed'] == 0
+    assert s.processed == 1 and s.failed == 0
     data = json.loads(read(out))
     assert 'corrupt.jpg' in [im['file_name'] for im in data['images']]
     assert not osp.exists(str(tmp_path / 'out.failures.txt'))
@@ -271,7 +273,7 @@ def test_coco_annotation_file_as_image_list(img_dir, tmp_path):
 def test_dead_worker_is_reported_not_fatal(img_dir, tmp_path):
     from proposal_crash_helper import crash_on_img05
     out, s = run(img_dir, str(tmp_path), workers=2, worker_fn=crash_on_img05)
-    failed = dict(s['failures'])
+    failed = dict(s.failures)
     assert set(failed) == {'corrupt.jpg', 'img_05.jpg'}
     assert 'worker process died' in failed['img_05.jpg']
     data = json.loads(read(out))
@@ -299,7 +301,7 @@ def test_workers_start_after_opencv_threads_ran_in_parent(tmp_path):
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
-    assert s['processed'] == 2 and s['failed'] == 0
+    assert s.processed == 2 and s.failed == 0
 
 
 def test_visualize_tool(img_dir, tmp_path):

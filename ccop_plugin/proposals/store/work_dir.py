@@ -1,0 +1,283 @@
+"""The work dir of a proposal run: its files, lock, meta and the outputs
+it wrote (see :mod:`ccop_plugin.proposals.store` for the layout)."""
+import glob
+import json
+import os
+import os.path as osp
+import re
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from ...utils.fileio import atomic_write_text, same_file
+from ..sources import ImageEntry, entries_digest
+
+WORK_FORMAT = 'ccop_plugin-proposals-work/1'
+SHARD_RE = re.compile(r'^shard-(\d+)-of-(\d+)\.jsonl$')
+
+
+class ProposalStateError(RuntimeError):
+    """The work dir or its shard files do not fit the requested run."""
+
+
+# --------------------------------------------------------------------------
+# small file helpers
+# --------------------------------------------------------------------------
+def _remove_quietly(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def check_writable(path: str, what: str, is_dir: bool = False) -> None:
+    """Fail now, not after hours of work, if ``path`` cannot be written.
+
+    Creates the folder (of) ``path`` and a probe file in it, then removes
+    the probe.
+
+    Raises:
+        ProposalStateError: naming ``what`` (e.g. ``'--out'``), the path and
+            the reason.
+    """
+    d = osp.abspath(path) if is_dir else osp.dirname(osp.abspath(path))
+    if not is_dir and osp.isdir(path):
+        raise ProposalStateError(f'{what} {path} is a folder; give a file '
+                                 'name')
+    probe = osp.join(d, f'.write-test.{os.getpid()}')
+    try:
+        os.makedirs(d, exist_ok=True)
+        with open(probe, 'wb') as f:
+            f.write(b'x')
+    except OSError as e:
+        raise ProposalStateError(
+            f'cannot write {what} {path} ({e.strerror or e}: '
+            f'{e.filename or d}); choose a writable location') from None
+    finally:
+        _remove_quietly(probe)
+
+
+def shard_path(work_dir: str, shard: Tuple[int, int]) -> str:
+    i, n = shard
+    return osp.join(work_dir, f'shard-{i:05d}-of-{n:05d}.jsonl')
+
+
+def shard_files(work_dir: str) -> List[str]:
+    """All shard files of a work dir, sorted."""
+    return sorted(p for p in glob.glob(osp.join(work_dir, 'shard-*.jsonl'))
+                  if SHARD_RE.match(osp.basename(p)))
+
+
+# --------------------------------------------------------------------------
+# work dir
+# --------------------------------------------------------------------------
+WORK_FILE_RE = re.compile(
+    r'^(meta\.json|images\.json|written\.json|shard-\d+-of-\d+\.jsonl)'
+    r'(\.tmp\.\d+)?$|^\.write-test\.\d+$'
+    # temporary files of ccop_plugin.utils.fileio.atomic_path
+    r'|^\.(meta|images|written)\.json\.\w+\.tmp$')
+
+
+class WorkDirLock:
+    """``flock`` on the work dir itself, held for a whole run.
+
+    Runs (and the shards of one run) hold it shared; ``exclusive=True``
+    (``--overwrite``) fails while any other run holds it, so a running job's
+    state is never deleted under it. The folder is created if needed.
+
+    Raises:
+        ProposalStateError: another run holds the lock.
+    """
+
+    def __init__(self, work_dir: str, exclusive: bool = False):
+        import fcntl
+        self.work_dir = work_dir
+        os.makedirs(work_dir, exist_ok=True)
+        self._fd: Optional[int] = os.open(work_dir,
+                                          os.O_RDONLY | os.O_DIRECTORY)
+        mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+        try:
+            fcntl.flock(self._fd, mode | fcntl.LOCK_NB)
+        except OSError as e:
+            os.close(self._fd)
+            self._fd = None
+            if not isinstance(e, BlockingIOError):
+                raise ProposalStateError(
+                    f'cannot lock work dir {work_dir} ({e.strerror or e}); '
+                    'use a --work-dir on a local file system') from None
+            if exclusive:
+                msg = (f'work dir {work_dir} is in use by a running job; '
+                       '--overwrite would delete its results. Stop that job '
+                       'first, or use another --work-dir / --out')
+            else:
+                msg = (f'work dir {work_dir} is being cleared by a run with '
+                       '--overwrite; wait for it to start, or use another '
+                       '--work-dir / --out')
+            raise ProposalStateError(msg) from None
+
+    def share(self) -> None:
+        """Downgrade an exclusive lock to shared (other shards may join)."""
+        import fcntl
+        assert self._fd is not None
+        fcntl.flock(self._fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # releases the lock
+            self._fd = None
+
+    def __enter__(self) -> 'WorkDirLock':
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def clear_work_dir(work_dir: str) -> int:
+    """Delete the state files of a work dir (caller holds the exclusive
+    :class:`WorkDirLock`); the folder itself stays. Returns files deleted.
+
+    Raises:
+        ProposalStateError: the folder holds other files (not a work dir:
+            nothing is deleted).
+    """
+    names = sorted(os.listdir(work_dir))
+    other = [n for n in names if not WORK_FILE_RE.match(n)
+             or osp.isdir(osp.join(work_dir, n))]
+    if other:
+        raise ProposalStateError(
+            f'--overwrite: {work_dir} holds files that are not proposal '
+            f'state ({", ".join(other[:5])}{" ..." if len(other) > 5 else ""})'
+            '; nothing was deleted. Use an empty or new --work-dir')
+    for n in names:
+        os.remove(osp.join(work_dir, n))
+    return len(names)
+
+
+def _written_path(work_dir: str) -> str:
+    return osp.join(work_dir, 'written.json')
+
+
+def _read_written(work_dir: str) -> Dict[str, List[int]]:
+    try:
+        with open(_written_path(work_dir)) as f:
+            data = json.load(f)
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def record_written(work_dir: str, out: str) -> None:
+    """Remember that this work dir wrote ``out`` (its size and mtime)."""
+    st = os.stat(out)
+    written = _read_written(work_dir)
+    written[osp.abspath(out)] = [st.st_size, st.st_mtime_ns]
+    atomic_write_text(_written_path(work_dir), json.dumps(written, indent=1))
+
+
+def check_out_not_input(out: str, inputs: Sequence[Optional[str]] = (),
+                        img_dir: Optional[str] = None,
+                        entries: Sequence[ImageEntry] = ()) -> None:
+    """Refuse an ``out`` that is one of the run's inputs, whatever the flags:
+    a file of ``inputs`` (the ``--ann-file`` image list, for COCO the
+    instances file; also through a link) or one of the images.
+
+    Raises:
+        ProposalStateError: naming ``out`` and the input.
+    """
+    for path in inputs:
+        if path and same_file(out, path):
+            raise ProposalStateError(
+                f'--out {out} is the input {path} of this run (it would be '
+                'replaced by the proposals); choose another --out')
+    if img_dir is None or not entries:
+        return
+    rel = osp.relpath(osp.realpath(out), osp.realpath(img_dir))
+    if rel.startswith(os.pardir):
+        return
+    rel = osp.normpath(rel)
+    if any(osp.normpath(e.file_name) == rel for e in entries):
+        raise ProposalStateError(
+            f'--out {out} is an input image of this run (in {img_dir}); '
+            'choose another --out')
+
+
+def check_out_replaceable(work_dir: str, out: str, overwrite: bool) -> None:
+    """Refuse to replace an existing ``out`` that this work dir did not
+    write (another run's output, or a file edited since), unless
+    ``overwrite``.
+
+    Raises:
+        ProposalStateError: naming the file and the fix.
+    """
+    if overwrite or not osp.lexists(out):
+        return
+    st = os.stat(out)
+    mine = _read_written(work_dir).get(osp.abspath(out))
+    if mine == [st.st_size, st.st_mtime_ns]:
+        return
+    why = ('was changed since this run wrote it' if mine else
+           f'was not written by this run (work dir {work_dir})')
+    raise ProposalStateError(
+        f'--out {out} already exists and {why}; pass --overwrite to replace '
+        'it, or choose another --out')
+
+
+def prepare_work_dir(work_dir: str, entries: Sequence[ImageEntry],
+                     config: Dict[str, Any], source: Dict[str, Any]) -> None:
+    """Create the work dir, or check that an existing one fits this run.
+
+    Raises:
+        ProposalStateError: the work dir was made with other settings or for
+            another image list.
+    """
+    os.makedirs(work_dir, exist_ok=True)
+    meta_path = osp.join(work_dir, 'meta.json')
+    meta = dict(format=WORK_FORMAT, config=config, num_images=len(entries),
+                images_sha1=entries_digest(entries), source=source)
+    if osp.exists(meta_path):
+        with open(meta_path) as f:
+            old = json.load(f)
+        problems = []
+        if old.get('format') != WORK_FORMAT:
+            problems.append(f'format {old.get("format")!r} != {WORK_FORMAT!r}')
+        # a setting added after the work dir was made compares as None (the
+        # behaviour before it existed)
+        oc = dict({k: None for k in config}, **(old.get('config') or {}))
+        if oc != config:
+            diffs = [f'{k}: {oc.get(k)!r} -> {config.get(k)!r}'
+                     for k in sorted(set(oc) | set(config))
+                     if oc.get(k) != config.get(k)]
+            problems.append('settings differ (' + '; '.join(diffs) + '); '
+                            'pass the old values to resume')
+        if old.get('images_sha1') != meta['images_sha1']:
+            problems.append(f'image list differs ({old.get("num_images")} '
+                            f'images before, {len(entries)} now)')
+        if problems:
+            raise ProposalStateError(
+                f'work dir {work_dir} belongs to another run: '
+                + '; '.join(problems) + '. Use another --work-dir (or --out), '
+                'or --overwrite to start over.')
+    else:
+        atomic_write_text(meta_path, json.dumps(meta, indent=1))
+    images_path = osp.join(work_dir, 'images.json')
+    if not osp.exists(images_path):
+        atomic_write_text(images_path, json.dumps(
+            [[e.id, e.file_name] for e in entries], separators=(',', ':')))
+
+
+def load_work_dir(work_dir: str) -> Tuple[Dict[str, Any], List[ImageEntry]]:
+    """``(meta, entries)`` of an existing work dir."""
+    meta_path = osp.join(work_dir, 'meta.json')
+    images_path = osp.join(work_dir, 'images.json')
+    for p in (meta_path, images_path):
+        if not osp.exists(p):
+            raise ProposalStateError(
+                f'{work_dir} is not a proposal work dir ({osp.basename(p)} '
+                'is missing)')
+    with open(meta_path) as f:
+        meta = json.load(f)
+    with open(images_path) as f:
+        entries = [ImageEntry(int(i), str(n)) for i, n in json.load(f)]
+    if entries_digest(entries) != meta.get('images_sha1'):
+        raise ProposalStateError(
+            f'{images_path} does not match {meta_path} (edited by hand?)')
+    return meta, entries
