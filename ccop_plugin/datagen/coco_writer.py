@@ -11,6 +11,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from ..utils.fileio import atomic_write_bytes, atomic_write_json
+from ..utils.owned_folder import Manifest
 from .scenes import SceneConfig, render_scene
 
 FORMAT_VERSION = 2
@@ -67,23 +68,22 @@ def _legacy_files(out_dir: str) -> Optional[List[str]]:
     return [osp.normpath(f) for f in files]
 
 
+def _manifest(out_dir: str) -> Manifest:
+    return Manifest(out_dir, MANIFEST_FILE,
+                    tool='ccop_plugin.datagen.generate_synthetic_coco')
+
+
 def _owned_files(out_dir: str) -> List[str]:
     """Files of ``out_dir`` this tool wrote (relative paths).
 
     Raises:
         FileExistsError: ``out_dir`` is a non-empty folder this tool did not
-            create (no manifest, no dataset of this tool).
+            create (no manifest, no dataset of this tool), or its manifest
+            is unreadable.
     """
-    manifest = osp.join(out_dir, MANIFEST_FILE)
-    if osp.isfile(manifest):
-        try:
-            with open(manifest) as f:
-                return [osp.normpath(p) for p in json.load(f)['files']]
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise FileExistsError(
-                f'{manifest}: unreadable manifest ({e}); remove it only if '
-                f'everything in {out_dir} may be replaced, or use another '
-                'output folder') from None
+    manifest = _manifest(out_dir)
+    if manifest.exists:
+        return manifest.files()
     if not osp.isdir(out_dir) or not os.listdir(out_dir):
         return []
     legacy = _legacy_files(out_dir)
@@ -96,10 +96,7 @@ def _owned_files(out_dir: str) -> List[str]:
 
 
 def _write_manifest(out_dir: str, files: List[str]) -> None:
-    _atomic_write_json(osp.join(out_dir, MANIFEST_FILE), dict(
-        tool='ccop_plugin.datagen.generate_synthetic_coco',
-        note='files this tool wrote; it replaces or deletes only these',
-        files=files))
+    _manifest(out_dir).write(files)
 
 
 def _plan(sizes: Dict[str, int]) -> List[str]:
