@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from ccop_plugin.apis.main_job import MainJobConfig, run_main_job
+from ccop_plugin.utils.folder_lock import FolderInUseError
 
 
 def build_parser(description: str = None) -> argparse.ArgumentParser:
@@ -54,7 +55,11 @@ def parse_args(argv=None) -> MainJobConfig:
 
 
 def main(argv=None) -> int:
-    run_main_job(parse_args(argv))
+    try:
+        run_main_job(parse_args(argv))
+    except (FileExistsError, FolderInUseError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 1
     return 0
 
 

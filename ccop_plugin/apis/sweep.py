@@ -2,7 +2,7 @@
 separate?
 
 Each grid point (number of unlabeled images x pre-training iterations) is a
-multi-seed comparison (:func:`~ccop_plugin.apis.main_job.run_comparison`)
+multi-seed comparison (:func:`~ccop_plugin.apis.comparison.run_comparison`)
 scored on the **val** split (no test split is read: the final figures of
 ``tools/compare_pretraining.py --num-test N`` come from a split the sweep
 never saw). Points of the same data size share one work dir, so the runs
@@ -25,12 +25,8 @@ from dataclasses import replace
 from typing import Dict, List, Optional, Sequence
 
 from ..utils.fileio import atomic_write_json, atomic_write_text
-from .main_job import (
-    MainJobConfig,
-    check_methods,
-    comparison_protocol,
-    run_comparison,
-)
+from .comparison import check_methods, comparison_protocol, run_comparison
+from .job_config import MainJobConfig
 from .report import (  # noqa: F401 (separation: the sweep's statistic)
     MEASURES,
     compute_seconds,
@@ -39,6 +35,7 @@ from .report import (  # noqa: F401 (separation: the sweep's statistic)
     refuse_foreign_record,
     separation,
 )
+from .stages import Probe
 
 SWEEP_WRITER = 'ccop_plugin.apis.sweep.write_sweep_record'
 
@@ -106,7 +103,7 @@ def sweep_table(points: List[Dict], methods: Sequence[str]) -> str:
 def run_sweep(base: MainJobConfig, iters: Sequence[int],
               num_unlabeled: Sequence[int], methods: Sequence[str],
               seeds: Sequence[int], record: str,
-              probe: bool = True) -> Dict:
+              probe: Optional[Probe] = None) -> Dict:
     """Run every grid point (data sizes outer, iterations inner, shortest
     first) and rewrite ``record`` and ``<work_dir>/sweep.md`` after each.
 
@@ -116,7 +113,7 @@ def run_sweep(base: MainJobConfig, iters: Sequence[int],
         iters / num_unlabeled: The grid.
         methods / seeds: As :func:`run_comparison`.
         record: Path of the sweep record.
-        probe: Measure the linear probe too.
+        probe: The probe to measure too (None: not measured).
     """
     methods = check_methods(methods)
     if not iters or not num_unlabeled or min(iters) < 1 or \
@@ -126,7 +123,7 @@ def run_sweep(base: MainJobConfig, iters: Sequence[int],
     if osp.lexists(record):
         read_sweep_record(record)  # refuse a foreign file before hours
     base = replace(base, num_test=0)
-    protocol = comparison_protocol(base, methods, seeds)
+    protocol = comparison_protocol(base, methods, seeds, probe=probe)
     protocol.update(grid=dict(num_unlabeled=sorted(num_unlabeled),
                               pretrain_iters=sorted(iters)),
                     split='val', started_utc=time.strftime(
