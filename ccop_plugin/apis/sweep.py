@@ -24,15 +24,14 @@ import time
 from dataclasses import replace
 from typing import Dict, List, Optional, Sequence
 
-from ..utils.fileio import atomic_write_json, atomic_write_text
+from ..utils.fileio import atomic_write_text
+from ..utils.records import read_record, write_record
 from .comparison import check_methods, comparison_protocol, run_comparison
 from .job_config import MainJobConfig
 from .report import (  # noqa: F401 (separation: the sweep's statistic)
     MEASURES,
     compute_seconds,
     mean_std,
-    read_checked_json,
-    refuse_foreign_record,
     separation,
 )
 from .stages import Probe
@@ -55,18 +54,15 @@ def _check_sweep(obj, path: str) -> None:
 
 def read_sweep_record(path: str) -> Dict:
     """Read and check a record of :func:`write_sweep_record`."""
-    return read_checked_json(path, _check_sweep)
+    return read_record(path, _check_sweep)
 
 
 def write_sweep_record(path: str, protocol: Dict, points: List[Dict]) -> Dict:
     """Write the sweep's record atomically; a file there that is not a
     record of this writer is an error (nothing is written)."""
-    refuse_foreign_record(path, read_sweep_record, SWEEP_WRITER,
-                          'a sweep record', 'another path')
-    obj = dict(protocol=dict(protocol, writer=SWEEP_WRITER), points=points)
-    _check_sweep(obj, path)
-    atomic_write_json(path, obj, allow_nan=False)
-    return obj
+    return write_record(path, dict(protocol=protocol, points=points),
+                        SWEEP_WRITER, _check_sweep, what='a sweep record',
+                        allow_nan=False)
 
 
 def _pct(x: Optional[float]) -> str:
