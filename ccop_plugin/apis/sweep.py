@@ -28,6 +28,7 @@ from ..utils.fileio import atomic_write_text
 from ..utils.records import read_record, write_record
 from .comparison import check_methods, comparison_protocol, run_comparison
 from .job_config import MainJobConfig
+from .main_job import job_lock
 from .report import (  # noqa: F401 (separation: the sweep's statistic)
     MEASURES,
     compute_seconds,
@@ -131,6 +132,17 @@ def run_sweep(base: MainJobConfig, iters: Sequence[int],
     protocol['pretrain'].pop('iters', None)
     for k in ('num_unlabeled', 'num_test'):
         protocol['data'].pop(k, None)
+    # one sweep per work dir (each point's comparison locks its own folder)
+    with job_lock(base.work_dir):
+        points = _run_points(base, iters, num_unlabeled, methods, seeds,
+                             record, probe, protocol)
+    return dict(protocol=protocol, points=points)
+
+
+def _run_points(base: MainJobConfig, iters: Sequence[int],
+                num_unlabeled: Sequence[int], methods: List[str],
+                seeds: Sequence[int], record: str, probe: Optional[Probe],
+                protocol: Dict) -> List[Dict]:
     points = []
     for u in sorted(num_unlabeled):
         for it in sorted(iters):
@@ -150,4 +162,4 @@ def run_sweep(base: MainJobConfig, iters: Sequence[int],
             write_sweep_record(record, protocol, points)
             atomic_write_text(osp.join(base.work_dir, 'sweep.md'),
                               sweep_table(points, methods))
-    return dict(protocol=protocol, points=points)
+    return points
