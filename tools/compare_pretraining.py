@@ -19,7 +19,7 @@ import sys
 
 from run_demo import build_parser, config_from_args
 
-from ccop_plugin.apis.main_job import (
+from ccop_plugin.apis.comparison import (
     DEFAULT_METHODS,
     METHODS,
     check_methods,
@@ -27,6 +27,7 @@ from ccop_plugin.apis.main_job import (
     run_comparison,
 )
 from ccop_plugin.proposals.run_types import ProposalRunInterrupted
+from ccop_plugin.utils.folder_lock import FolderInUseError
 
 
 def parse_args(argv=None):
@@ -60,10 +61,13 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     cfg, methods, seeds, record, probe, command = parse_args(argv)
+    if probe:
+        from ccop_plugin.evaluation.linear_probe import linear_probe
+        probe = linear_probe
     try:
-        run_comparison(cfg, methods, seeds, record=record, probe=probe,
-                       command=command)
-    except FileExistsError as e:
+        run_comparison(cfg, methods, seeds, record=record,
+                       probe=probe or None, command=command)
+    except (FileExistsError, FolderInUseError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
     except ProposalRunInterrupted as e:  # SIGTERM: results kept, resumable

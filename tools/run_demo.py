@@ -11,6 +11,7 @@ import sys
 
 from ccop_plugin.apis.main_job import MainJobConfig, run_main_job
 from ccop_plugin.proposals.run_types import ProposalRunInterrupted
+from ccop_plugin.utils.folder_lock import FolderInUseError
 
 
 def build_parser(description: str = None) -> argparse.ArgumentParser:
@@ -57,6 +58,9 @@ def parse_args(argv=None) -> MainJobConfig:
 def main(argv=None) -> int:
     try:
         run_main_job(parse_args(argv))
+    except (FileExistsError, FolderInUseError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 1
     except ProposalRunInterrupted as e:  # SIGTERM: results kept, resumable
         return e.exit_code
     return 0

@@ -13,9 +13,10 @@ import sys
 
 from run_demo import build_parser, config_from_args
 
-from ccop_plugin.apis.main_job import comparison_seeds
+from ccop_plugin.apis.comparison import comparison_seeds
 from ccop_plugin.apis.sweep import run_sweep
 from ccop_plugin.proposals.run_types import ProposalRunInterrupted
+from ccop_plugin.utils.folder_lock import FolderInUseError
 
 
 def parse_args(argv=None):
@@ -43,11 +44,15 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     p, args = parse_args(argv)
     cfg = config_from_args(args)
+    probe = None
+    if args.probe:
+        from ccop_plugin.evaluation.linear_probe import linear_probe
+        probe = linear_probe
     try:
         seeds = comparison_seeds(cfg, args.seeds)
         run_sweep(cfg, args.iters, args.grid_unlabeled, args.methods, seeds,
-                  args.record, probe=args.probe)
-    except (ValueError, FileExistsError) as e:
+                  args.record, probe=probe)
+    except (ValueError, FileExistsError, FolderInUseError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
     except ProposalRunInterrupted as e:  # SIGTERM: results kept, resumable

@@ -2,7 +2,7 @@
 separate?
 
 Each grid point (number of unlabeled images x pre-training iterations) is a
-multi-seed comparison (:func:`~ccop_plugin.apis.main_job.run_comparison`)
+multi-seed comparison (:func:`~ccop_plugin.apis.comparison.run_comparison`)
 scored on the **val** split (no test split is read: the final figures of
 ``tools/compare_pretraining.py --num-test N`` come from a split the sweep
 never saw). Points of the same data size share one work dir, so the runs
@@ -24,14 +24,12 @@ import time
 from dataclasses import replace
 from typing import Dict, List, Optional, Sequence
 
-from ..utils.fileio import atomic_write_json, atomic_write_text
-from .main_job import (
-    MainJobConfig,
-    check_methods,
-    comparison_protocol,
-    run_comparison,
-)
-from .science_record import read_checked_json, refuse_foreign_record
+from ..utils.fileio import atomic_write_text
+from ..utils.records import read_record, write_record
+from .comparison import check_methods, comparison_protocol, run_comparison
+from .job_config import MainJobConfig
+from .main_job import job_lock
+from .stages import Probe
 from .stats import (  # noqa: F401 (separation: the sweep's statistic)
     MEASURES,
     compute_seconds,
@@ -57,18 +55,15 @@ def _check_sweep(obj, path: str) -> None:
 
 def read_sweep_record(path: str) -> Dict:
     """Read and check a record of :func:`write_sweep_record`."""
-    return read_checked_json(path, _check_sweep)
+    return read_record(path, _check_sweep)
 
 
 def write_sweep_record(path: str, protocol: Dict, points: List[Dict]) -> Dict:
     """Write the sweep's record atomically; a file there that is not a
     record of this writer is an error (nothing is written)."""
-    refuse_foreign_record(path, read_sweep_record, SWEEP_WRITER,
-                          'a sweep record', 'another path')
-    obj = dict(protocol=dict(protocol, writer=SWEEP_WRITER), points=points)
-    _check_sweep(obj, path)
-    atomic_write_json(path, obj, allow_nan=False)
-    return obj
+    return write_record(path, dict(protocol=protocol, points=points),
+                        SWEEP_WRITER, _check_sweep, what='a sweep record',
+                        allow_nan=False)
 
 
 def _pct(x: Optional[float]) -> str:
@@ -105,7 +100,7 @@ def sweep_table(points: List[Dict], methods: Sequence[str]) -> str:
 def run_sweep(base: MainJobConfig, iters: Sequence[int],
               num_unlabeled: Sequence[int], methods: Sequence[str],
               seeds: Sequence[int], record: str,
-              probe: bool = True) -> Dict:
+              probe: Optional[Probe] = None) -> Dict:
     """Run every grid point (data sizes outer, iterations inner, shortest
     first) and rewrite ``record`` and ``<work_dir>/sweep.md`` after each.
 
@@ -115,7 +110,7 @@ def run_sweep(base: MainJobConfig, iters: Sequence[int],
         iters / num_unlabeled: The grid.
         methods / seeds: As :func:`run_comparison`.
         record: Path of the sweep record.
-        probe: Measure the linear probe too.
+        probe: The probe to measure too (None: not measured).
     """
     methods = check_methods(methods)
     if not iters or not num_unlabeled or min(iters) < 1 or \
@@ -125,7 +120,7 @@ def run_sweep(base: MainJobConfig, iters: Sequence[int],
     if osp.lexists(record):
         read_sweep_record(record)  # refuse a foreign file before hours
     base = replace(base, num_test=0)
-    protocol = comparison_protocol(base, methods, seeds)
+    protocol = comparison_protocol(base, methods, seeds, probe=probe)
     protocol.update(grid=dict(num_unlabeled=sorted(num_unlabeled),
                               pretrain_iters=sorted(iters)),
                     split='val', started_utc=time.strftime(
@@ -137,6 +132,17 @@ def run_sweep(base: MainJobConfig, iters: Sequence[int],
     protocol['pretrain'].pop('iters', None)
     for k in ('num_unlabeled', 'num_test'):
         protocol['data'].pop(k, None)
+    # one sweep per work dir (each point's comparison locks its own folder)
+    with job_lock(base.work_dir):
+        points = _run_points(base, iters, num_unlabeled, methods, seeds,
+                             record, probe, protocol)
+    return dict(protocol=protocol, points=points)
+
+
+def _run_points(base: MainJobConfig, iters: Sequence[int],
+                num_unlabeled: Sequence[int], methods: List[str],
+                seeds: Sequence[int], record: str, probe: Optional[Probe],
+                protocol: Dict) -> List[Dict]:
     points = []
     for u in sorted(num_unlabeled):
         for it in sorted(iters):
@@ -156,4 +162,4 @@ def run_sweep(base: MainJobConfig, iters: Sequence[int],
             write_sweep_record(record, protocol, points)
             atomic_write_text(osp.join(base.work_dir, 'sweep.md'),
                               sweep_table(points, methods))
-    return dict(protocol=protocol, points=points)
+    return points

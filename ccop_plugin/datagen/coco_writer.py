@@ -11,6 +11,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from ..utils.fileio import atomic_write_bytes, atomic_write_json
+from ..utils.owned_folder import Manifest
 from .scenes import SceneConfig, render_scene
 
 FORMAT_VERSION = 2
@@ -67,23 +68,22 @@ def _legacy_files(out_dir: str) -> Optional[List[str]]:
     return [osp.normpath(f) for f in files]
 
 
+def _manifest(out_dir: str) -> Manifest:
+    return Manifest(out_dir, MANIFEST_FILE,
+                    tool='ccop_plugin.datagen.generate_synthetic_coco')
+
+
 def _owned_files(out_dir: str) -> List[str]:
     """Files of ``out_dir`` this tool wrote (relative paths).
 
     Raises:
         FileExistsError: ``out_dir`` is a non-empty folder this tool did not
-            create (no manifest, no dataset of this tool).
+            create (no manifest, no dataset of this tool), or its manifest
+            is unreadable.
     """
-    manifest = osp.join(out_dir, MANIFEST_FILE)
-    if osp.isfile(manifest):
-        try:
-            with open(manifest) as f:
-                return [osp.normpath(p) for p in json.load(f)['files']]
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise FileExistsError(
-                f'{manifest}: unreadable manifest ({e}); remove it only if '
-                f'everything in {out_dir} may be replaced, or use another '
-                'output folder') from None
+    manifest = _manifest(out_dir)
+    if manifest.exists:
+        return manifest.files()
     if not osp.isdir(out_dir) or not os.listdir(out_dir):
         return []
     legacy = _legacy_files(out_dir)
@@ -96,10 +96,7 @@ def _owned_files(out_dir: str) -> List[str]:
 
 
 def _write_manifest(out_dir: str, files: List[str]) -> None:
-    _atomic_write_json(osp.join(out_dir, MANIFEST_FILE), dict(
-        tool='ccop_plugin.datagen.generate_synthetic_coco',
-        note='files this tool wrote; it replaces or deletes only these',
-        files=files))
+    _manifest(out_dir).write(files)
 
 
 def _plan(sizes: Dict[str, int]) -> List[str]:
@@ -159,6 +156,74 @@ def is_complete(out_dir: str, params: Optional[Dict] = None) -> bool:
         if any(not osp.isfile(osp.join(img_dir, n)) for n in names):
             return False
     return True
+
+
+def _claim(out_dir: str, plan: List[str]) -> List[str]:
+    """Claim the folder before writing anything: refuse a folder of someone
+    else's files, never replace a file this tool did not write. Lists the
+    planned files in the manifest; returns the owned files not planned."""
+    owned = _owned_files(out_dir)
+    owned_set = set(owned)
+    foreign = [f for f in plan
+               if f not in owned_set and osp.lexists(osp.join(out_dir, f))]
+    if foreign:
+        raise FileExistsError(
+            f'{osp.join(out_dir, foreign[0])} was not written by the dataset '
+            f'generator ({len(foreign)} such files in {out_dir}); nothing '
+            'was written: move them away or use another output folder')
+    plan_set = set(plan)
+    _write_manifest(out_dir, sorted(owned_set | plan_set))
+    return [f for f in owned if f not in plan_set]
+
+
+def _annotations(image_id: int, instances, anns: List[Dict],
+                 counts: np.ndarray) -> None:
+    for label, mask in instances:
+        rle = encode_mask(mask)
+        anns.append(dict(
+            id=len(anns) + 1, image_id=image_id, category_id=label + 1,
+            bbox=[float(v) for v in mask_utils.toBbox(rle)],
+            area=float(mask_utils.area(rle)), iscrowd=0, segmentation=rle))
+        counts[label] += 1
+
+
+def _write_split(out_dir: str, split: str, n: int, seed: int,
+                 cfg: SceneConfig, verbose: bool) -> Dict:
+    """Render and write the images and the annotation file of one split;
+    its entry of ``meta.json``."""
+    _, ann_rel, labelled = SPLITS[split]
+    img_rel = f'images/{split}'
+    images: List[Dict] = []
+    anns: List[Dict] = []
+    names = []
+    counts = np.zeros(len(cfg.classes), np.int64)
+    for i in range(n):
+        img, instances = render_scene(image_rng(seed, split, i), cfg)
+        name = f'{i + 1:06d}.png'
+        ok, buf = cv2.imencode('.png', img)
+        if not ok:
+            raise RuntimeError(f'could not encode {split}/{name}')
+        atomic_write_bytes(osp.join(out_dir, img_rel, name), buf.tobytes())
+        names.append(name)
+        images.append(dict(id=i + 1, file_name=name,
+                           width=cfg.width, height=cfg.height))
+        if verbose and (i + 1) % 50 == 0:
+            print(f'{split}: {i + 1}/{n}')
+        if labelled:
+            _annotations(i + 1, instances, anns, counts)
+    categories = [dict(id=i + 1, name=c, supercategory='shape')
+                  for i, c in enumerate(cfg.classes)]
+    coco = dict(
+        info=dict(description=f'ccop_plugin synthetic shapes, {split}',
+                  seed=int(seed), version=FORMAT_VERSION),
+        images=images, annotations=anns, categories=categories)
+    _atomic_write_json(osp.join(out_dir, ann_rel), coco)
+    return dict(
+        ann_file=ann_rel, img_dir=img_rel + '/', num_images=n,
+        num_instances=len(anns), labelled=labelled,
+        instances_per_class=(dict(zip(cfg.classes, counts.tolist()))
+                             if labelled else None),
+        file_names=names)
 
 
 def generate_synthetic_coco(out_dir: str,
@@ -236,71 +301,14 @@ def generate_synthetic_coco(out_dir: str,
             f'{out_dir} holds a dataset generated with other parameters '
             f'(see {meta_path}); pass overwrite=True (--overwrite) or use '
             'another output folder')
-    # claim the folder before writing anything: refuse a folder of someone
-    # else's files, never replace a file this tool did not write
-    owned = _owned_files(out_dir)
     plan = _plan(sizes)
-    owned_set = set(owned)
-    foreign = [f for f in plan
-               if f not in owned_set and osp.lexists(osp.join(out_dir, f))]
-    if foreign:
-        raise FileExistsError(
-            f'{osp.join(out_dir, foreign[0])} was not written by the dataset '
-            f'generator ({len(foreign)} such files in {out_dir}); nothing '
-            'was written: move them away or use another output folder')
-    plan_set = set(plan)
-    stale = [f for f in owned if f not in plan_set]
-    _write_manifest(out_dir, sorted(owned_set | plan_set))
+    stale = _claim(out_dir, plan)
     if osp.isfile(meta_path):
         os.remove(meta_path)  # unfinished from here on
 
-    categories = [dict(id=i + 1, name=c, supercategory='shape')
-                  for i, c in enumerate(cfg.classes)]
     t0 = time.perf_counter()
-    splits_meta = {}
-    for split, n in sizes.items():
-        _, ann_rel, labelled = SPLITS[split]
-        img_rel = f'images/{split}'
-        images: List[Dict] = []
-        anns: List[Dict] = []
-        names = []
-        counts = np.zeros(len(cfg.classes), np.int64)
-        for i in range(n):
-            img, instances = render_scene(image_rng(seed, split, i), cfg)
-            name = f'{i + 1:06d}.png'
-            ok, buf = cv2.imencode('.png', img)
-            if not ok:
-                raise RuntimeError(f'could not encode {split}/{name}')
-            atomic_write_bytes(osp.join(out_dir, img_rel, name),
-                               buf.tobytes())
-            names.append(name)
-            images.append(dict(id=i + 1, file_name=name,
-                               width=cfg.width, height=cfg.height))
-            if verbose and (i + 1) % 50 == 0:
-                print(f'{split}: {i + 1}/{n}')
-            if not labelled:
-                continue
-            for label, mask in instances:
-                rle = encode_mask(mask)
-                anns.append(dict(
-                    id=len(anns) + 1, image_id=i + 1,
-                    category_id=label + 1,
-                    bbox=[float(v) for v in mask_utils.toBbox(rle)],
-                    area=float(mask_utils.area(rle)), iscrowd=0,
-                    segmentation=rle))
-                counts[label] += 1
-        coco = dict(
-            info=dict(description=f'ccop_plugin synthetic shapes, {split}',
-                      seed=int(seed), version=FORMAT_VERSION),
-            images=images, annotations=anns,
-            categories=categories)
-        _atomic_write_json(osp.join(out_dir, ann_rel), coco)
-        splits_meta[split] = dict(
-            ann_file=ann_rel, img_dir=img_rel + '/', num_images=n,
-            num_instances=len(anns), labelled=labelled,
-            instances_per_class=(dict(zip(cfg.classes, counts.tolist()))
-                                 if labelled else None),
-            file_names=names)
+    splits_meta = {split: _write_split(out_dir, split, n, seed, cfg, verbose)
+                   for split, n in sizes.items()}
     _remove_stale(out_dir, stale)
     seconds = time.perf_counter() - t0
     meta = dict(params=params, classes=list(cfg.classes), splits=splits_meta)

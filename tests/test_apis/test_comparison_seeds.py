@@ -5,19 +5,29 @@ import json
 import math
 import os
 import os.path as osp
-import sys
 
 import pytest
 
-from ccop_plugin.apis import main_job, report, science_record, stats, tables
-from ccop_plugin.apis.main_job import (
-    METHODS,
-    PRETRAIN_CONFIGS,
-    MainJobConfig,
-    run_comparison,
-    run_method,
-    stage_settings,
+from ccop_plugin.apis import (
+    pretrain,
+    report,
+    science_record,
+    stages,
+    stats,
+    tables,
 )
+from ccop_plugin.apis.comparison import run_comparison
+from ccop_plugin.apis.main_job import MainJobConfig, run_method
+from ccop_plugin.apis.methods import METHODS, PRETRAIN_CONFIGS
+
+STEPS = dict(data=stages.DataStep, proposals=stages.ProposalsStep,
+             pretrain=stages.PretrainStep, convert=stages.ConvertStep,
+             finetune=stages.FinetuneStep, test=stages.TestStep)
+
+
+def stage_settings(cfg, name, method=None):
+    step = STEPS[name]
+    return (step(cfg) if name == 'data' else step(cfg, method)).settings()
 
 TOOLS = osp.join(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))), 'tools')
@@ -29,10 +39,10 @@ def fake_stages(monkeypatch):
     calls = []
 
     def fake(name):
-        def fn(cfg, *args):
-            method = args[0] if name == 'pretrain' else None
+        def fn(self, work_dir):
+            cfg = self.cfg
+            method = self.method if name == 'pretrain' else None
             calls.append((name, method, cfg.seed, cfg.train_seed))
-            work_dir = args[-1] if args else cfg.data_root
             os.makedirs(work_dir, exist_ok=True)
             out = osp.join(work_dir, f'{name}.out')
             with open(out, 'w') as f:
@@ -48,7 +58,7 @@ def fake_stages(monkeypatch):
 
     for name in ('data', 'proposals', 'pretrain', 'convert', 'finetune',
                  'test'):
-        monkeypatch.setattr(main_job, f'stage_{name}', fake(name))
+        monkeypatch.setattr(STEPS[name], 'compute', fake(name))
     # the report's sample images need real data and models
     monkeypatch.setattr(report, 'draw_sample_proposals', lambda *a, **k: None)
     monkeypatch.setattr(report, 'draw_sample_detections',
@@ -56,17 +66,18 @@ def fake_stages(monkeypatch):
     return calls
 
 
-@pytest.fixture
-def fake_probe(monkeypatch):
-    seen = []
+class FakeProbe(list):
+    """A probe passed in: records (checkpoint, seed) of every call."""
 
-    def probe(checkpoint, data_root, seed, work_dir, split='val'):
-        assert split == 'test'
-        seen.append((checkpoint, seed))
-        return 0.6 + 0.01 * seed
-    monkeypatch.setattr(main_job, '_probe_function', lambda: probe)
-    monkeypatch.setattr(main_job, 'probe_accuracy', probe)
-    return seen
+    def __call__(self, checkpoint, data_root, seed=0, val_split='val'):
+        assert val_split == 'test'
+        self.append((checkpoint, seed))
+        return dict(acc=0.6 + 0.01 * seed)
+
+
+@pytest.fixture
+def fake_probe():
+    return FakeProbe()
 
 
 def _cfg(tmp_path, **kw):
@@ -78,7 +89,8 @@ def _cfg(tmp_path, **kw):
 def test_every_seed_same_data_other_training_seed(tmp_path, fake_stages,
                                                   fake_probe):
     cfg = _cfg(tmp_path)
-    res = run_comparison(cfg, ['ccop', 'none'], seeds=[7, 8, 9])
+    res = run_comparison(cfg, ['ccop', 'none'], seeds=[7, 8, 9],
+                         probe=fake_probe)
     # the data and proposals are made once, with the data seed
     assert [c for c in fake_stages if c[0] in ('data', 'proposals')] == [
         ('data', None, 7, 7), ('proposals', None, 7, 7)]
@@ -114,11 +126,13 @@ def test_every_seed_same_data_other_training_seed(tmp_path, fake_stages,
     # a rerun reuses every stage and gives the same values
     fake_stages.clear()
     fake_probe.clear()
-    again = run_comparison(cfg, ['ccop', 'none'], seeds=[7, 8, 9])
+    again = run_comparison(cfg, ['ccop', 'none'], seeds=[7, 8, 9],
+                           probe=fake_probe)
     assert not fake_stages and not fake_probe
     assert again['values'] == res['values']
     # one more seed: only its stages run
-    run_comparison(cfg, ['ccop', 'none'], seeds=[7, 8, 9, 10])
+    run_comparison(cfg, ['ccop', 'none'], seeds=[7, 8, 9, 10],
+                   probe=fake_probe)
     assert {c[3] for c in fake_stages} == {10}
 
 
@@ -148,7 +162,8 @@ def test_record_format(tmp_path, fake_stages, fake_probe):
     cfg = _cfg(tmp_path)
     record = str(tmp_path / 'out' / 'science.json')
     res = run_comparison(cfg, ['ccop', 'mocov2', 'none'], seeds=[7, 8],
-                         record=record, command='compare --seeds 2')
+                         record=record, command='compare --seeds 2',
+                         probe=fake_probe)
     with open(record) as f:
         obj = json.load(f)
     assert set(obj) == {'protocol', 'results'}
@@ -183,58 +198,42 @@ def test_record_format(tmp_path, fake_stages, fake_probe):
     assert 'test_mocov2_seed8' in text or '| test mocov2 seed 8 |' in text
 
 
-def test_probe_unavailable_is_null_and_logged(tmp_path, fake_stages,
-                                              monkeypatch, capsys):
-    monkeypatch.setattr(main_job, 'PROBE_FUNCTION',
-                        'ccop_plugin.no_such_module.linear_probe')
+def test_no_probe_is_null_and_records_no_stage(tmp_path, fake_stages):
     cfg = _cfg(tmp_path)
     res = run_comparison(cfg, ['ccop'], seeds=[7, 8])
     assert res['values']['ccop']['probe_acc'] == [None, None]
-    assert 'probe accuracy not measured' in capsys.readouterr().out
     obj = science_record.read_science_record(
         osp.join(cfg.work_dir, 'science.json'))
     assert obj['results']['ccop']['probe_acc'] == [None, None]
+    assert obj['protocol']['evaluation']['probe_acc'].startswith('no probe')
     # nothing recorded as done: a later run with the probe measures it
     assert not osp.exists(osp.join(cfg.work_dir, 'probe_ccop', 'stage.json'))
 
 
-def test_probe_failure_is_null_and_retried(tmp_path, fake_stages,
-                                           monkeypatch, capsys):
+def test_probe_failure_is_null_and_retried(tmp_path, fake_stages, capsys):
     def broken(*a, **k):
         raise RuntimeError('boom')
-    monkeypatch.setattr(main_job, '_probe_function', lambda: broken)
-    monkeypatch.setattr(main_job, 'probe_accuracy', broken)
-    r = run_method(_cfg(tmp_path), 'none', seed=8, probe=True)
+    r = run_method(_cfg(tmp_path), 'none', seed=8, probe=broken)
     assert r['probe']['acc'] is None
     assert 'probe_none_seed8: the probe failed (RuntimeError: boom)' in \
         capsys.readouterr().out
+    seen = FakeProbe()
+    again = run_method(_cfg(tmp_path), 'none', seed=8, probe=seen)
+    assert again['probe']['acc'] == pytest.approx(0.68) and len(seen) == 1
 
 
-def test_probe_accuracy_calls_the_probe_once_through_one_function(
-        monkeypatch, tmp_path):
-    mod = type(sys)('fake_probe_mod')
-    got = {}
-
-    def linear_probe(checkpoint, data_root, seed=0, train_split='train',
-                     val_split='val'):
-        got.update(checkpoint=checkpoint, data_root=data_root, seed=seed,
-                   val_split=val_split)
-        return dict(acc=0.25, extra=1)
-    mod.linear_probe = linear_probe
-    monkeypatch.setitem(sys.modules, 'fake_probe_mod', mod)
-    monkeypatch.setattr(main_job, 'PROBE_FUNCTION',
-                        'fake_probe_mod.linear_probe')
-    assert main_job.probe_accuracy('c.pth', 'root', 3, 'wd',
-                                   split='test') == 0.25
-    assert got == dict(checkpoint='c.pth', data_root='root', seed=3,
-                       val_split='test')
-
-    def no_split(checkpoint, data_root, seed=0):
-        return dict(acc=0.5)
-    mod.linear_probe = no_split
-    assert main_job.probe_accuracy(None, 'root', 0, 'wd') == 0.5
-    with pytest.raises(TypeError, match="cannot score on the 'test'"):
-        main_job.probe_accuracy(None, 'root', 0, 'wd', split='test')
+def test_probe_is_passed_in_and_keyed_by_its_name(tmp_path):
+    """The probe is an argument: called once with the split, and recorded
+    under its dotted name (the linear probe's keys stay those of before)."""
+    from ccop_plugin.evaluation.linear_probe import linear_probe
+    seen = FakeProbe()
+    assert stages.probe_accuracy(seen, 'c.pth', 'root', 3,
+                                 split='test') == pytest.approx(0.63)
+    assert seen == [('c.pth', 3)]
+    cfg = MainJobConfig(work_dir=str(tmp_path))
+    step = stages.ProbeStep(cfg, 'ccop', linear_probe)
+    assert step.settings()['function'] == (
+        'ccop_plugin.evaluation.linear_probe.linear_probe')
 
 
 def test_mean_std_and_table():
@@ -407,7 +406,7 @@ def test_pretrain_options_same_budget_for_every_method(tmp_path):
                         pretrain_batch=2, run_seed=4)
     for m, c in PRETRAIN_CONFIGS.items():
         conf = Config.fromfile(get_config_path(c))
-        conf.merge_from_dict(main_job.pretrain_options(cfg, m))
+        conf.merge_from_dict(pretrain.pretrain_options(cfg, m))
         assert conf.train_cfg.max_iters == 8, m
         assert conf.train_dataloader.batch_size == 2, m
         assert conf.randomness.seed == 4, m

@@ -6,13 +6,13 @@ import os.path as osp
 
 import pytest
 
-from ccop_plugin.apis import main_job
-from ccop_plugin.apis.main_job import (
-    MainJobConfig,
-    Stage,
-    prepare_data,
-    run_method,
-)
+from ccop_plugin.apis import stages
+from ccop_plugin.apis.main_job import MainJobConfig, prepare_data, run_method
+from ccop_plugin.apis.stage import Stage
+
+STEPS = dict(data=stages.DataStep, proposals=stages.ProposalsStep,
+             pretrain=stages.PretrainStep, convert=stages.ConvertStep,
+             finetune=stages.FinetuneStep, test=stages.TestStep)
 
 
 @pytest.fixture
@@ -21,20 +21,21 @@ def fake_stages(monkeypatch):
     calls = []
 
     def fake(name):
-        def fn(cfg, *args):
+        def fn(self, work_dir):
+            cfg = self.cfg
             calls.append(name)
-            work_dir = args[-1] if args else cfg.data_root
             os.makedirs(work_dir, exist_ok=True)
             out = osp.join(work_dir, f'{name}.out')
             with open(out, 'w') as f:
                 f.write(json.dumps(dict(iters=cfg.pretrain_iters,
                                         img_size=cfg.img_size)))
-            return dict(checkpoint=out, proposal_file=out,
-                        metrics={'coco/bbox_mAP': 0.5})
+            return dict(checkpoint=out, proposal_file=out, splits={},
+                        iters=cfg.pretrain_iters, batch=cfg.pretrain_batch,
+                        config=name, metrics={'coco/bbox_mAP': 0.5})
         return fn
 
     for name in ('data', 'proposals', 'pretrain', 'convert', 'finetune'):
-        monkeypatch.setattr(main_job, f'stage_{name}', fake(name))
+        monkeypatch.setattr(STEPS[name], 'compute', fake(name))
     return calls
 
 
@@ -126,3 +127,119 @@ def test_record_of_an_older_version_is_recomputed(tmp_path, capsys):
     r = Stage(wd, 'data', dict(seed=0)).run(lambda: dict(data_root='y'))
     assert r['run'] == 'recomputed (recorded before stage keys)'
     assert 'stage data: settings changed' in capsys.readouterr().out
+
+
+# the keys of before the stages became objects: existing work dirs reuse
+# their results (a change of the data format or the proposal preset changes
+# them on purpose, and then these values with it)
+PINNED = {
+    'demo': dict(data='b748817965d84d82', proposals='45e6414d310d7b13',
+                 pretrain='b4472e754d75a16c', convert='294941906d1da23e',
+                 finetune='5ff812a1950c5f82', probe='ec49bf70cda352b4',
+                 none_finetune='f4391258cf36cc05',
+                 none_probe='dc39af697d4baed0'),
+    'cmp': dict(data='e1329e66955a19e3', proposals='c36e91122b6a1a59',
+                pretrain='75d96bfd31b09e74', convert='170d3d35697bb8c2',
+                finetune='c0dfeac06e89d16e', test='3226e5fd4cce7f93',
+                probe='39a3a8f3fc8e4535', none_finetune='acbe65a1697d4b14',
+                none_test='9967a0d156d4d3fd', none_probe='fa6b7d490e12ea63'),
+}
+
+
+def test_stage_keys_are_those_of_before(tmp_path, fake_stages, monkeypatch):
+    from ccop_plugin.evaluation.linear_probe import linear_probe
+    monkeypatch.setattr(stages.ProbeStep, 'compute',
+                        lambda self, out_dir: dict(acc=0.5))
+    monkeypatch.setattr(stages.TestStep, 'compute',
+                        lambda self, out_dir: dict(metrics={}))
+    for tag, kw in (('demo', {}), ('cmp', dict(num_test=40, run_seed=1))):
+        cfg = MainJobConfig(work_dir=str(tmp_path / tag), **kw)
+        up = prepare_data(cfg)
+        keys = dict(data=up['data']['key'],
+                    proposals=up['proposals']['key'])
+        for m in ('ccop', 'none'):
+            pre = '' if m == 'ccop' else 'none_'
+            r = run_method(cfg, m, up, probe=linear_probe)
+            keys.update({pre + k: v['key'] for k, v in r.items()})
+        assert keys == PINNED[tag], tag
+
+
+def test_second_job_in_a_work_dir_is_refused_while_the_first_runs(
+        tmp_path, fake_stages, monkeypatch):
+    """Two jobs in one work dir: the second (other settings) used to move
+    the running stage of the first aside; with the same settings both ran
+    it at once. The work dir is locked for the whole run."""
+    from dataclasses import replace
+
+    from ccop_plugin.apis import report
+    from ccop_plugin.apis.main_job import run_main_job
+    from ccop_plugin.utils.folder_lock import FolderInUseError
+    monkeypatch.setattr(report, 'draw_sample_proposals', lambda *a, **k: None)
+    monkeypatch.setattr(report, 'draw_sample_detections',
+                        lambda *a, **k: None)
+    cfg = MainJobConfig(work_dir=str(tmp_path / 'job'), pretrain_iters=2)
+    second = []
+    real = stages.PretrainStep.compute
+
+    def pretrain_and_meanwhile_start_another(self, out_dir):
+        for other in (replace(cfg, pretrain_iters=3), cfg):
+            with pytest.raises(FolderInUseError, match='is in use by pid'):
+                run_main_job(other)
+            second.append(osp.isdir(out_dir))
+        return real(self, out_dir)
+
+    monkeypatch.setattr(stages.PretrainStep, 'compute',
+                        pretrain_and_meanwhile_start_another)
+    res = run_main_job(cfg)
+    assert second == [True, True]  # the running stage stayed in place
+    assert res['ccop']['pretrain']['run'] == 'computed'
+    assert not osp.exists(osp.join(cfg.work_dir, 'superseded'))
+    assert run_main_job(cfg)['ccop']['pretrain']['run'] == 'reused'
+
+
+def test_main_job_refuses_report_files_it_did_not_write(
+        tmp_path, fake_stages, monkeypatch):
+    """A user's report.md / figures in --work-dir were overwritten without a
+    word; the job now writes only files its manifest lists."""
+    from ccop_plugin.apis import report
+    from ccop_plugin.apis.main_job import run_main_job
+    monkeypatch.setattr(report, 'draw_sample_proposals', lambda *a, **k: None)
+    monkeypatch.setattr(report, 'draw_sample_detections',
+                        lambda *a, **k: None)
+    cfg = MainJobConfig(work_dir=str(tmp_path / 'job'), pretrain_iters=2)
+    os.makedirs(osp.join(cfg.work_dir, 'figures'))
+    notes = osp.join(cfg.work_dir, 'report.md')
+    fig = osp.join(cfg.work_dir, 'figures', 'pretrain_losses.png')
+    for path in (notes, fig):
+        with open(path, 'w') as f:
+            f.write('the user\'s own')
+    with pytest.raises(FileExistsError, match='report.md was not written by '
+                       'the main job'):
+        run_main_job(cfg)
+    assert not fake_stages  # refused before any work
+    os.remove(notes)
+    with pytest.raises(FileExistsError, match='pretrain_losses.png'):
+        run_main_job(cfg)
+    assert open(fig).read() == 'the user\'s own'
+    os.remove(fig)
+    run_main_job(cfg)  # its own files: replaced on a rerun
+    run_main_job(cfg)
+    with open(notes, 'a') as f:
+        f.write('a note added by hand\n')
+    with pytest.raises(FileExistsError, match='or was changed since'):
+        run_main_job(cfg)
+    assert open(notes).read().endswith('a note added by hand\n')
+
+
+def test_demo_cli_refuses_a_busy_work_dir_in_one_line(tmp_path, monkeypatch,
+                                                      capsys):
+    from ccop_plugin.utils.folder_lock import FolderLock
+    monkeypatch.syspath_prepend(osp.join(osp.dirname(osp.dirname(
+        osp.dirname(osp.abspath(__file__)))), 'tools'))
+    import run_demo
+    work = str(tmp_path / 'busy')
+    with FolderLock(work):
+        assert run_demo.main(['--work-dir', work]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f'error: main job work dir {work} is in use by')
+    assert len(err.splitlines()) == 1

@@ -60,7 +60,7 @@ def test_record_written_read_and_foreign_file_refused(tmp_path):
 def test_run_sweep_grid_val_only_and_record_per_point(tmp_path, monkeypatch):
     calls = []
 
-    def fake_comparison(cfg, methods, seeds, record=None, probe=True):
+    def fake_comparison(cfg, methods, seeds, record=None, probe=None):
         calls.append((cfg.num_unlabeled, cfg.pretrain_iters, cfg.num_test,
                       cfg.work_dir, record))
         gain = cfg.pretrain_iters / 1000

@@ -1,0 +1,74 @@
+"""Pre-training runs of the main job: one config in mmengine's ``Runner``,
+in this process, with the data, budget and seed every method shares."""
+import os.path as osp
+from typing import Dict, Optional
+
+from .job_config import MainJobConfig
+from .methods import IMAGE_FOLDER_METHODS
+
+
+def pretrain(config: str, work_dir: str, cfg_options: Optional[Dict] = None,
+             resume: Optional[str] = None) -> None:
+    """Run a pre-training config in mmengine's ``Runner``, in this process.
+
+    Args:
+        config (str): Config file (e.g. from :func:`get_config_path`).
+        work_dir (str): Run folder (logs, checkpoints).
+        cfg_options (dict, optional): ``--cfg-options`` style overrides.
+        resume (str, optional): Checkpoint to resume from.
+    """
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    from mmengine.runner import Runner
+
+    from ccop_plugin.apis.finetune import unique_run_names
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    unique_run_names(cfg)
+    cfg.work_dir = work_dir
+    cfg.launcher = 'none'
+    if resume is not None:
+        cfg.resume, cfg.load_from = True, resume
+    # the Runner makes the config's scope the process default: restore it
+    saved = dict(DefaultScope._instance_dict)
+    try:
+        Runner.from_cfg(cfg).train()
+    finally:
+        DefaultScope._instance_dict.clear()
+        DefaultScope._instance_dict.update(saved)
+
+
+def pretrain_options(cfg: MainJobConfig, method: str) -> Dict:
+    """``--cfg-options`` of a method's pre-training: the data, the budget
+    and the seed, the same for every method."""
+    img_dir = osp.join(osp.abspath(cfg.data_root), 'images', 'unlabeled') + '/'
+    # linear warm-up (at most 5 iterations, as the tiny configs), then cosine
+    warmup = min(5, max(1, cfg.pretrain_iters // 2))
+    if method not in IMAGE_FOLDER_METHODS:  # images listed with proposals
+        options = {
+            'train_dataloader.dataset.data_root': img_dir,
+            'train_dataloader.dataset.ann_file':
+            osp.abspath(cfg.proposal_file),
+            'train_dataloader.dataset.data_prefix.img_path': '',
+        }
+    else:  # an image folder
+        options = {'train_dataloader.dataset.data_root': img_dir}
+    options.update({
+        'train_dataloader.batch_size': cfg.pretrain_batch,
+        'train_cfg.max_iters': cfg.pretrain_iters,
+        # one schedule for every method (the tiny PLRC / MCL configs have
+        # no warm-up of their own)
+        'param_scheduler': [
+            dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
+                 end=warmup),
+            dict(type='CosineAnnealingLR', T_max=cfg.pretrain_iters - warmup,
+                 by_epoch=False, begin=warmup, end=cfg.pretrain_iters),
+        ],
+        'default_hooks.checkpoint.interval': max(1, cfg.pretrain_iters // 4),
+        # the last two only (as the tiny CCOP / MoCo v2 configs): methods x
+        # seeds runs would otherwise fill the disk
+        'default_hooks.checkpoint.max_keep_ckpts': 2,
+        'randomness.seed': cfg.train_seed,
+    })
+    return options

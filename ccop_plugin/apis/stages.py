@@ -1,0 +1,259 @@
+"""The main job's stages, one small object each.
+
+A step object has a ``name`` (its folder under the work dir), ``settings()``
+(what its result depends on: the stage key hashes them with the keys of the
+stages it reads, see :class:`ccop_plugin.apis.stage.Stage`) and
+``compute(out_dir)`` (run it, return its record). The settings dicts are
+those the stage keys were made of since they were introduced: changing one
+recomputes every work dir's stage (``tests/test_apis/test_stage_keys.py``
+pins them).
+"""
+import os.path as osp
+from dataclasses import asdict, dataclass
+from typing import Callable, Dict, Optional
+
+from ccop_plugin.engine.work_dir import (
+    find_resume_checkpoint,
+    list_checkpoints,
+)
+from ccop_plugin.utils.config_path import get_config_path
+from .job_config import MainJobConfig, log
+from .methods import FINETUNE_CONFIG, PRETRAIN_CONFIGS
+from .pretrain import pretrain, pretrain_options
+
+#: ``probe(checkpoint, data_root, seed=..., val_split=...)``: the probe's
+#: accuracy (a fraction, or a dict with ``acc``) of a pre-training checkpoint
+#: (None: a randomly initialised backbone), fit on the train split.
+Probe = Callable[..., object]
+
+
+def probe_name(probe: Callable) -> str:
+    """The dotted name a probe (a function or a callable object) is
+    recorded under."""
+    name = getattr(probe, '__qualname__', type(probe).__qualname__)
+    module = getattr(probe, '__module__', type(probe).__module__)
+    return f'{module}.{name}'
+
+
+def newest_checkpoint(work_dir: str) -> Optional[str]:
+    """The newest ``iter_N.pth`` / ``epoch_N.pth`` of a finished run
+    (numeric order, :func:`ccop_plugin.engine.work_dir.list_checkpoints`)."""
+    ckpts = list_checkpoints(work_dir)
+    return ckpts[-1] if ckpts else None
+
+
+@dataclass
+class DataStep:
+    """The embedded synthetic COCO dataset."""
+    cfg: MainJobConfig
+    name = 'data'
+
+    def settings(self) -> Dict:
+        from ccop_plugin.datagen.coco_writer import FORMAT_VERSION
+        cfg = self.cfg
+        out = dict(seed=cfg.seed, num_unlabeled=cfg.num_unlabeled,
+                   num_train=cfg.num_train, num_val=cfg.num_val,
+                   img_size=cfg.img_size, format_version=FORMAT_VERSION)
+        if cfg.num_test:  # absent when 0: earlier keys stay valid
+            out['num_test'] = cfg.num_test
+        return out
+
+    def compute(self, out_dir: str) -> Dict:
+        from ccop_plugin.datagen import generate_synthetic_coco
+        cfg = self.cfg
+        meta = generate_synthetic_coco(
+            cfg.data_root, seed=cfg.seed, num_unlabeled=cfg.num_unlabeled,
+            num_train=cfg.num_train, num_val=cfg.num_val,
+            img_size=cfg.img_size, num_test=cfg.num_test, verbose=True)
+        return dict(data_root=cfg.data_root,
+                    splits={k: v['num_images']
+                            for k, v in meta['splits'].items()})
+
+
+@dataclass
+class ProposalsStep:
+    """Selective search over the unlabeled split (all cores)."""
+    cfg: MainJobConfig
+    name = 'proposals'
+
+    def settings(self) -> Dict:
+        from ccop_plugin.proposals import get_preset
+        return dict(preset='ccop', params=asdict(get_preset('ccop')))
+
+    def compute(self, out_dir: str) -> Dict:
+        from ccop_plugin.proposals import (
+            RunOptions,
+            get_preset,
+            list_coco_images,
+            run_proposals,
+        )
+        cfg = self.cfg
+        ann = osp.join(cfg.data_root, 'annotations', 'unlabeled.json')
+        summary = run_proposals(
+            list_coco_images(ann),
+            osp.join(cfg.data_root, 'images', 'unlabeled'),
+            get_preset('ccop'), osp.join(out_dir, 'state'), RunOptions(
+                out=cfg.proposal_file, workers=cfg.workers,
+                source=dict(ann_file=ann), log=log)).to_dict()
+        keep = ('images_in_shard', 'processed', 'failed',
+                'proposals_per_image', 'images_per_s', 'workers')
+        return dict(proposal_file=cfg.proposal_file,
+                    **{k: summary[k] for k in keep if k in summary})
+
+
+@dataclass
+class PretrainStep:
+    """Pre-training in mmengine's ``Runner``; an interrupted run resumes
+    from its newest intact checkpoint."""
+    cfg: MainJobConfig
+    method: str
+
+    @property
+    def name(self) -> str:
+        return f'pretrain_{self.method}{self.cfg.stage_suffix}'
+
+    def settings(self) -> Dict:
+        cfg = self.cfg
+        return dict(method=self.method,
+                    config=PRETRAIN_CONFIGS.get(self.method),
+                    iters=cfg.pretrain_iters, batch=cfg.pretrain_batch,
+                    seed=cfg.train_seed)
+
+    def compute(self, out_dir: str) -> Dict:
+        cfg, method = self.cfg, self.method
+        config = get_config_path(PRETRAIN_CONFIGS[method])
+        resume = find_resume_checkpoint(out_dir, warn=log)
+        if resume:
+            log(f'{method}: resuming from {resume}')
+        log(f'{method}: {config} -> {out_dir}')
+        pretrain(config, out_dir, pretrain_options(cfg, method),
+                 resume=resume)
+        ckpt = newest_checkpoint(out_dir)
+        if ckpt is None:
+            raise RuntimeError(
+                f'pre-training wrote no checkpoint in {out_dir}')
+        return dict(checkpoint=ckpt, config=PRETRAIN_CONFIGS[method],
+                    iters=cfg.pretrain_iters, batch=cfg.pretrain_batch,
+                    seed=cfg.train_seed)
+
+
+@dataclass
+class ConvertStep:
+    """The query encoder of a pre-training checkpoint to an mmdet one."""
+    cfg: MainJobConfig
+    method: str
+    checkpoint: Optional[str] = None
+
+    @property
+    def name(self) -> str:
+        return f'convert_{self.method}{self.cfg.stage_suffix}'
+
+    def settings(self) -> Dict:
+        return dict(with_fpn=self.cfg.with_fpn)
+
+    def compute(self, out_dir: str) -> Dict:
+        from ccop_plugin.converters import (
+            convert_to_mmdet,
+            expected_keys_from_config,
+            save_mmdet_checkpoint,
+        )
+        with_fpn = self.cfg.with_fpn
+        # the fine-tuned detector's keys: an FPN of other channels (MCL's)
+        # is skipped and reported instead of loading half-way
+        expected = expected_keys_from_config(
+            get_config_path(FINETUNE_CONFIG), with_fpn=with_fpn)
+        result = convert_to_mmdet(self.checkpoint, with_fpn=with_fpn,
+                                  expected=expected)
+        print(result.report())
+        out = osp.join(out_dir, 'mmdet_init.pth')
+        save_mmdet_checkpoint(result, out)
+        return dict(checkpoint=out, num_mapped=len(result.mapped),
+                    num_skipped=len(result.skipped),
+                    num_missing=len(result.missing or ()))
+
+
+@dataclass
+class FinetuneStep:
+    """Mask R-CNN fine-tuning and COCO evaluation on the val split."""
+    cfg: MainJobConfig
+    method: str
+    checkpoint: Optional[str] = None  # the converted one; None: random
+
+    @property
+    def name(self) -> str:
+        return f'finetune_{self.method}{self.cfg.stage_suffix}'
+
+    def settings(self) -> Dict:
+        cfg = self.cfg
+        return dict(config=FINETUNE_CONFIG, epochs=cfg.finetune_epochs,
+                    seed=cfg.train_seed, init=self.method)
+
+    def compute(self, out_dir: str) -> Dict:
+        from ccop_plugin.apis.finetune import finetune_detector
+        cfg = self.cfg
+        metrics = finetune_detector(
+            get_config_path(FINETUNE_CONFIG), out_dir,
+            checkpoint=self.checkpoint, data_root=cfg.data_root,
+            max_epochs=cfg.finetune_epochs, seed=cfg.train_seed)
+        return dict(metrics=metrics, checkpoint=newest_checkpoint(out_dir),
+                    config=FINETUNE_CONFIG)
+
+
+@dataclass
+class TestStep:
+    """The fine-tuned detector evaluated once on the held-out test split."""
+    cfg: MainJobConfig
+    method: str
+    checkpoint: Optional[str] = None
+
+    @property
+    def name(self) -> str:
+        return f'test_{self.method}{self.cfg.stage_suffix}'
+
+    def settings(self) -> Dict:
+        return dict(config=FINETUNE_CONFIG, split=self.cfg.eval_split)
+
+    def compute(self, out_dir: str) -> Dict:
+        from ccop_plugin.apis.finetune import evaluate_detector
+        from ccop_plugin.datagen import SPLITS
+        cfg = self.cfg
+        metrics = evaluate_detector(
+            get_config_path(FINETUNE_CONFIG), self.checkpoint, out_dir,
+            data_root=cfg.data_root, ann_file=SPLITS[cfg.eval_split][1],
+            img_prefix=f'images/{cfg.eval_split}/')
+        return dict(metrics=metrics, split=cfg.eval_split)
+
+
+def probe_accuracy(probe: Probe, checkpoint: Optional[str], data_root: str,
+                   seed: int, split: str = 'val') -> Optional[float]:
+    """The accuracy ``probe`` reports (a fraction in [0, 1], or None)."""
+    out = probe(checkpoint, data_root, seed=seed, val_split=split)
+    acc = out['acc'] if isinstance(out, dict) else out
+    return None if acc is None else float(acc)
+
+
+@dataclass
+class ProbeStep:
+    """Linear-probe accuracy of the pre-trained backbone (comparison)."""
+    cfg: MainJobConfig
+    method: str
+    probe: Probe
+    checkpoint: Optional[str] = None  # pre-training's; None: random init
+
+    @property
+    def name(self) -> str:
+        return f'probe_{self.method}{self.cfg.stage_suffix}'
+
+    def settings(self) -> Dict:
+        cfg = self.cfg
+        return dict(function=probe_name(self.probe), seed=cfg.train_seed,
+                    init=self.method, split=cfg.eval_split)
+
+    def compute(self, out_dir: str) -> Dict:
+        cfg = self.cfg
+        acc = probe_accuracy(self.probe, self.checkpoint, cfg.data_root,
+                             cfg.train_seed, split=cfg.eval_split)
+        if acc is None:
+            # not a result: the stage must not be recorded as done
+            raise RuntimeError('the probe measured nothing')
+        return dict(acc=acc, split=cfg.eval_split)
