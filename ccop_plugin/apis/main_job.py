@@ -49,6 +49,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 from ccop_plugin.utils.config_path import get_config_path
 from ccop_plugin.utils.fileio import atomic_write_json, atomic_write_text
+from ccop_plugin.utils.machine import machine_info, machine_summary
 from .methods import (
     DEFAULT_METHODS,
     FINETUNE_CONFIG,
@@ -228,6 +229,7 @@ class Stage:
         t0 = time.time()
         result = dict(fn())
         result['seconds'] = round(time.time() - t0, 1)
+        result['machine'] = machine_summary()  # where it was computed
         result.update(stage=self.name, key=self.key, settings=self.settings)
         _write_json(self.marker, result)
         _log(f'{self.name}: finished in {result["seconds"]:.0f} s')
@@ -600,29 +602,6 @@ def check_methods(methods: Sequence[str]) -> List[str]:
     if not methods or len(set(methods)) != len(methods):
         raise ValueError(f'methods must be given once each, got {methods}')
     return methods
-
-
-def machine_info() -> Dict:
-    """Where a run ran: platform, CPUs, torch and the OpenMMLab versions."""
-    import platform
-
-    import torch
-    info = dict(platform=platform.platform(),
-                processor=platform.processor() or platform.machine(),
-                python=platform.python_version(),
-                cpu_count=os.cpu_count(),
-                torch=torch.__version__,
-                torch_threads=torch.get_num_threads(),
-                device=(f'cuda ({torch.cuda.get_device_name(0)})'
-                        if torch.cuda.is_available() else 'cpu'))
-    if hasattr(os, 'sched_getaffinity'):
-        info['cpus_usable'] = len(os.sched_getaffinity(0))
-    for mod in ('mmengine', 'mmcv', 'mmdet', 'mmpretrain', 'ccop_plugin'):
-        try:
-            info[mod] = __import__(mod).__version__
-        except (ImportError, AttributeError):
-            info[mod] = None
-    return info
 
 
 def comparison_protocol(cfg: MainJobConfig, methods: Sequence[str],
