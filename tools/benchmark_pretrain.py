@@ -447,11 +447,13 @@ def to_markdown(args, models, pipes, load, cmd) -> str:
 
 def record_values(args, models, load, cmd) -> tuple:
     """(section, values) of the performance record for this run."""
+    from ccop_plugin.utils.machine import machine_summary
     m, c = models
     common = dict(mocov2_img_s=m['img_per_s'], ccop_img_s=c['img_per_s'],
                   ccop_over_mocov2=c['step_s'] / m['step_s'],
                   setting=setting(args), command=cmd,
-                  load_average=[round(load[0], 2), round(load[1], 2)])
+                  load_average=[round(load[0], 2), round(load[1], 2)],
+                  machine=machine_summary())
     if 'gflop' in c:
         common.update(mocov2_gflop_per_img=m['gflop'] / args.batch,
                       ccop_gflop_per_img=c['gflop'] / args.batch,

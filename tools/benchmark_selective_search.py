@@ -417,6 +417,7 @@ def main(argv=None):
             with open(args.out_md, 'a') as f:
                 f.write('\n'.join(sweep_md) + '\n')
     if args.record:
+        from ccop_plugin.utils.machine import machine_summary
         from ccop_plugin.utils.performance_record import (
             cpu_device_name,
             update_performance_record,
@@ -427,10 +428,12 @@ def main(argv=None):
         if _two_core_run(args):
             values.update(two_core_speedup_full_res=t_loop / t_tool,
                           sec_per_image_full_res=t_loop / n,
-                          two_core_command=cmd, two_core_load_average=loads)
+                          two_core_command=cmd, two_core_load_average=loads,
+                          two_core_machine=machine_summary())
         if sweep:
             values.update(workers_speedup=sweep, sweep_command=cmd,
-                          sweep_load_average=loads)
+                          sweep_load_average=loads,
+                          sweep_machine=machine_summary())
         try:
             update_performance_record(args.record, 'selective_search',
                                       values)

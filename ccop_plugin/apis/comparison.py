@@ -6,13 +6,13 @@
 mean +- std table, a plot with error bars and the machine-readable record
 (:func:`ccop_plugin.apis.report.write_science_record`).
 """
-import os
 import os.path as osp
 import time
 from dataclasses import asdict
 from typing import Dict, List, Optional, Sequence
 
 from ccop_plugin.utils.fileio import atomic_write_text
+from ccop_plugin.utils.machine import machine_info
 from .job_config import MainJobConfig, log
 from .main_job import (
     claim_outputs,
@@ -51,29 +51,6 @@ def check_methods(methods: Sequence[str]) -> List[str]:
     if not methods or len(set(methods)) != len(methods):
         raise ValueError(f'methods must be given once each, got {methods}')
     return methods
-
-
-def machine_info() -> Dict:
-    """Where a run ran: platform, CPUs, torch and the OpenMMLab versions."""
-    import platform
-
-    import torch
-    info = dict(platform=platform.platform(),
-                processor=platform.processor() or platform.machine(),
-                python=platform.python_version(),
-                cpu_count=os.cpu_count(),
-                torch=torch.__version__,
-                torch_threads=torch.get_num_threads(),
-                device=(f'cuda ({torch.cuda.get_device_name(0)})'
-                        if torch.cuda.is_available() else 'cpu'))
-    if hasattr(os, 'sched_getaffinity'):
-        info['cpus_usable'] = len(os.sched_getaffinity(0))
-    for mod in ('mmengine', 'mmcv', 'mmdet', 'mmpretrain', 'ccop_plugin'):
-        try:
-            info[mod] = __import__(mod).__version__
-        except (ImportError, AttributeError):
-            info[mod] = None
-    return info
 
 
 def comparison_protocol(cfg: MainJobConfig, methods: Sequence[str],

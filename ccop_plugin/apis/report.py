@@ -9,6 +9,8 @@ import os.path as osp
 from typing import Dict, List, Optional
 
 from ccop_plugin.utils.fileio import atomic_write_text
+from ccop_plugin.utils.machine import machine_summary
+from .demo_range import expectation_lines
 from .figures import (
     draw_sample_detections,
     draw_sample_proposals,
@@ -93,6 +95,36 @@ def _detections_section(cfg, results: Dict, method: str,
             'score > 0.3):', '', '![detections](figures/detections.png)', '']
 
 
+def _stage_records(cfg, results: Dict, methods: List[str],
+                   comparison: Optional[Dict]) -> List[tuple]:
+    """``(label, stage record)`` of every stage of the report."""
+    out = [(name, results[name]) for name in ('data', 'proposals')]
+    runs = (comparison or {}).get('runs') or {
+        m: {cfg.seed: results[m]} for m in methods}
+    for m in methods:
+        for seed, res in runs[m].items():
+            for st, r in res.items():
+                out.append((f'{st} {m}' + ('' if seed == cfg.seed else
+                                           f' seed {seed}'), r))
+    return out
+
+
+def _machine_section(cfg, results: Dict, methods: List[str],
+                     comparison: Optional[Dict]) -> List[str]:
+    """The machine of this report and of each stage's computation: the AP
+    of a run depends on the processor's kernels (docs/reproducibility.md)."""
+    lines = ['## Machine', '', f'This report: {machine_summary()}.', '']
+    made = {}
+    for label, r in _stage_records(cfg, results, methods, comparison):
+        if isinstance(r, dict) and 'seconds' in r:
+            made.setdefault(r.get('machine') or 'not recorded (computed '
+                            'before stages recorded their machine)',
+                            []).append(label)
+    for machine, labels in made.items():
+        lines += [f"Computed on {machine}: {', '.join(labels)}.", '']
+    return lines
+
+
 def _stages_section(cfg, results: Dict, methods: List[str],
                     comparison: Optional[Dict]) -> List[str]:
     lines = ['## Stages', '',
@@ -106,16 +138,8 @@ def _stages_section(cfg, results: Dict, methods: List[str],
         return (f"| {label} | {r.get('seconds', 0):.0f} | "
                 f"{r.get('run', '-')} | `{r.get('key', '-')}` |")
 
-    for name in ('data', 'proposals'):
-        lines.append(row(name, results[name]))
-    runs = (comparison or {}).get('runs') or {
-        m: {cfg.seed: results[m]} for m in methods}
-    for m in methods:
-        for seed, res in runs[m].items():
-            for st, r in res.items():
-                label = f'{st} {m}' + ('' if seed == cfg.seed else
-                                       f' seed {seed}')
-                lines.append(row(label, r))
+    for label, r in _stage_records(cfg, results, methods, comparison):
+        lines.append(row(label, r))
     return lines
 
 
@@ -136,8 +160,12 @@ def write_report(cfg, results: Dict, methods: List[str],
               'same seed for every method.', '',
               ap_table({m: results[m]['finetune']['metrics']
                         for m in methods})]
+    if not comparison and 'ccop' in methods:
+        lines += expectation_lines(cfg, results['ccop']['finetune']
+                                   ['metrics'])
     lines += _comparison_section(cfg, comparison, fig_dir)
     lines += _detections_section(cfg, results, methods[0], fig_dir)
+    lines += _machine_section(cfg, results, methods, comparison)
     lines += _stages_section(cfg, results, methods, comparison)
     path = osp.join(cfg.work_dir, 'report.md')
     atomic_write_text(path, '\n'.join(lines) + '\n')

@@ -14,6 +14,7 @@ import time
 from typing import Callable, Dict, Optional, Sequence
 
 from ccop_plugin.utils.fileio import atomic_write_json
+from ccop_plugin.utils.machine import machine_summary
 from ccop_plugin.utils.owned_folder import settings_diff, settings_key
 from ccop_plugin.utils.records import read_record
 from .job_config import log
@@ -112,6 +113,7 @@ class Stage:
         t0 = time.time()
         result = dict(fn())
         result['seconds'] = round(time.time() - t0, 1)
+        result['machine'] = machine_summary()  # where it was computed
         result.update(stage=self.name, key=self.key, settings=self.settings)
         atomic_write_json(self.marker, result, default=str)
         log(f'{self.name}: finished in {result["seconds"]:.0f} s')

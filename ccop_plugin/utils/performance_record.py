@@ -29,6 +29,7 @@ import os.path as osp
 from typing import Any, Dict
 
 from .fileio import atomic_write_json
+from .machine import cpu_model
 
 __all__ = ['GROUPS', 'SCHEMA', 'PerformanceRecordError', 'cpu_device_name',
            'load_note',
@@ -37,8 +38,11 @@ __all__ = ['GROUPS', 'SCHEMA', 'PerformanceRecordError', 'cpu_device_name',
 
 _NUM, _STR, _LOAD, _WORKERS = 'number', 'string', 'load', 'workers'
 
-#: optional keys allowed in every measured block
-_PROVENANCE = dict(setting=_STR, command=_STR, load_average=_LOAD)
+#: optional keys allowed in every measured block; ``machine`` is
+#: :func:`ccop_plugin.utils.machine.machine_summary` of the measuring process
+#: (CPU model and id, torch CPU capability, threads, GPU)
+_PROVENANCE = dict(setting=_STR, command=_STR, load_average=_LOAD,
+                   machine=_STR)
 _STEP = dict(mocov2_img_s=_NUM, ccop_img_s=_NUM)
 #: optional: the step's arithmetic (``benchmark_pretrain.py --count-flops``)
 _FLOPS = dict(mocov2_gflop_per_img=_NUM, ccop_gflop_per_img=_NUM,
@@ -61,8 +65,10 @@ SCHEMA: Dict[str, Dict[str, Dict[str, Any]]] = dict(
         optional=dict(device=_STR, two_core_speedup_full_res=_NUM,
                       sec_per_image_full_res=_NUM,
                       two_core_command=_STR, two_core_load_average=_LOAD,
+                      two_core_machine=_STR,
                       workers_speedup=_WORKERS,
-                      sweep_command=_STR, sweep_load_average=_LOAD),
+                      sweep_command=_STR, sweep_load_average=_LOAD,
+                      sweep_machine=_STR),
         one_of=('two_core_speedup_full_res', 'workers_speedup')),
 )
 
@@ -73,8 +79,9 @@ GROUPS = dict(
     gpu=(('fp32', ), ('bf16', )),
     selective_search=(
         ('two_core_speedup_full_res', 'sec_per_image_full_res',
-         'two_core_command', 'two_core_load_average'),
-        ('workers_speedup', 'sweep_command', 'sweep_load_average')),
+         'two_core_command', 'two_core_load_average', 'two_core_machine'),
+        ('workers_speedup', 'sweep_command', 'sweep_load_average',
+         'sweep_machine')),
 )
 
 
@@ -87,16 +94,7 @@ def cpu_device_name(usable_cores: bool = True) -> str:
             affinity; what a step benchmark ran on). False counts the
             machine's, so runs pinned to a subset name the same machine.
     """
-    import platform
-    name = platform.processor() or 'unknown CPU'
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    name = line.split(':', 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    name = cpu_model()['name']
     cores = os.cpu_count()
     if usable_cores and hasattr(os, 'sched_getaffinity'):
         cores = len(os.sched_getaffinity(0))

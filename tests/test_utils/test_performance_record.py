@@ -258,3 +258,26 @@ def test_load_note_warns_only_when_the_cores_were_shared():
 def test_a_gpu_section_needs_a_precision():
     with pytest.raises(PerformanceRecordError, match='fp32, bf16'):
         validate_performance_record(dict(gpu=dict(device='H100')))
+
+
+def test_every_measurement_can_name_its_machine(tmp_path):
+    """A figure of another processor is not comparable: each measured block
+    carries the machine line (CPU model, torch CPU capability, threads)."""
+    from ccop_plugin.utils.machine import machine_summary
+    path = str(tmp_path / 'performance.json')
+    here = machine_summary()
+    rec = update_performance_record(path, 'cpu', dict(CPU, machine=here))
+    assert rec['cpu']['machine'] == here
+    rec = update_performance_record(
+        path, 'gpu', dict(device='H100', fp32=dict(FP32, machine=here)))
+    assert rec['gpu']['fp32']['machine'] == here
+    rec = update_performance_record(path, 'selective_search', dict(
+        SS, two_core_machine=here, sweep_machine=here))
+    assert rec['selective_search']['sweep_machine'] == here
+    # a new sweep replaces its own machine line and keeps the 2-core one
+    rec = update_performance_record(path, 'selective_search', dict(
+        device=SS['device'], workers_speedup={'1': 1.0, '2': 1.9}))
+    assert 'sweep_machine' not in rec['selective_search']
+    assert rec['selective_search']['two_core_machine'] == here
+    with pytest.raises(PerformanceRecordError, match='cpu.machine'):
+        update_performance_record(path, 'cpu', dict(CPU, machine=''))
