@@ -22,7 +22,7 @@ from typing import Dict, List, Sequence
 
 from ccop_plugin.utils.fileio import atomic_write_json
 from .demo_range import DEMO_SETTINGS
-from .main_job import MainJobConfig, stage_suffix
+from .job_config import MainJobConfig
 from .science_record import read_checked_json, refuse_foreign_record
 from .tables import AP_KEYS
 
@@ -63,7 +63,7 @@ def read_run(work_dir: str, run_seed: int, isa: str) -> Dict:
             stage file) or its settings are not the demo's.
     """
     cfg = MainJobConfig(work_dir=work_dir, run_seed=run_seed)
-    sfx = stage_suffix(cfg)
+    sfx = cfg.stage_suffix
     stages = {}
     for st in ('pretrain', 'finetune'):
         path = osp.join(work_dir, f'{st}_ccop{sfx}', 'stage.json')
