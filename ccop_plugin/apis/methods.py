@@ -24,7 +24,7 @@ IMAGE_FOLDER_METHODS = ('mocov2', )
 #: Every method of the comparison; ``none`` is no pre-training (random init).
 METHODS = ('ccop', 'mocov2', 'none', 'ccop_no_curriculum', 'ccop_no_intra',
            'ccop_no_inter', 'ccop_intra_key', 'heatmap', 'plrc', 'mcl')
-#: The comparison's default: the issue's three methods.
+#: The comparison's default: CCOP, its MoCo v2 base and no pre-training.
 DEFAULT_METHODS = ('ccop', 'mocov2', 'none')
 #: The detector every method is fine-tuned with (a packaged config).
 FINETUNE_CONFIG = ('mask_rcnn/'

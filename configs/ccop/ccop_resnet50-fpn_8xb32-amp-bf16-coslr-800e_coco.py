@@ -16,7 +16,7 @@ optim_wrapper = dict(type='AmpOptimWrapper', dtype='bfloat16')
 # the box-aware pipeline). Both inputs measured so far:
 # * GPU: 512 img/s, one H100, bf16 autocast (docs/benchmarks/
 #   pretrain_h100_run2_bf16.md, code before the curriculum embedded only the
-#   valid candidates); the issue-14 target (a step <= 1.4x MoCo v2's 833
+#   valid candidates); the target (a step <= 1.4x MoCo v2's 833
 #   img/s) would be 833 / 1.4 = 595 img/s;
 # * one worker: 81.3-96.0 img/s (2-core development CPU, idle; docs/
 #   benchmarks/pipeline_cpu.md; `tools/benchmark_pretrain.py --device cpu

@@ -1,5 +1,5 @@
 """ccop_plugin has no import cycle and does not launch or reach into the
-repository (issue 11, item 4)."""
+repository."""
 import os.path as osp
 
 import ccop_plugin

@@ -122,7 +122,7 @@ def test_gpu_precisions_from_two_devices_are_not_mixed(tmp_path):
     assert rec['gpu']['device'] == 'H200'
 
 
-def test_validate_accepts_the_issue_example():
+def test_validate_accepts_a_full_record():
     validate_performance_record(dict(
         gpu=dict(device='NVIDIA H100', fp32=FP32, bf16=BF16),
         cpu=dict(device='cpu', mocov2_img_s=1., ccop_img_s=0.5),

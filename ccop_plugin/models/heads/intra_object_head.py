@@ -4,7 +4,7 @@ For the proposals of one image, a query RoI ``q_i`` must be closer to its own
 key RoI ``k_i`` than to the key RoI ``k_j`` of any other proposal of the same
 image whose *key* box overlaps box ``i`` by IoU < 0.05, by a margin of 0.4::
 
-    anchor='query' (paper / issue, default):
+    anchor='query' (the paper's equation, default):
         l_ij = relu(s(q_i, k_j) - s(q_i, k_i) + margin)
     anchor='key' (released code: ``x - x.diag()[None, :]``):
         l_ij = relu(s(q_i, k_j) - s(q_j, k_j) + margin)
