@@ -91,3 +91,12 @@ def test_spread_record_round_trip_and_refusals(tmp_path):
     with pytest.raises(FileExistsError, match='other.json'):
         write_spread_record(str(other), {}, runs)
     assert other.read_text() == '{"a": 1}'
+
+
+def test_stored_range_is_the_record():
+    """The range the report uses is the one the spread tool recorded."""
+    from ccop_plugin.apis.demo_range import DEMO_EXPECTED
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    path = DEMO_EXPECTED['record']
+    record = read_spread_record(osp.join(root, path))
+    assert expected_from_record(record, path) == DEMO_EXPECTED
