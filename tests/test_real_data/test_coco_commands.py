@@ -90,7 +90,8 @@ def test_det_configs_let_mim_test_load_mmengine_checkpoints(name, tmp_path):
     code = ('import sys, torch\n'
             'from mmengine.config import Config\n'
             'Config.fromfile(sys.argv[1])\n'
-            'torch.load(sys.argv[2], map_location="cpu")\n')
+            'from mmengine.runner import CheckpointLoader\n'
+            'CheckpointLoader.load_checkpoint(sys.argv[2], "cpu")\n')
     env = dict(_env())
     env.pop('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', None)
     r = subprocess.run(
