@@ -18,6 +18,14 @@ def _plt():
     return plt
 
 
+def _save(plt, fig, out: str) -> str:
+    """Lay out, write and close ``fig``; return ``out``."""
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
 def plot_curves(rows: List[Dict], keys: Sequence[str], out: str, title: str,
                 ylabel: str = '', label=lambda k: k) -> Optional[str]:
     """One line per key of the logged ``rows`` against the iteration."""
@@ -34,10 +42,7 @@ def plot_curves(rows: List[Dict], keys: Sequence[str], out: str, title: str,
         ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return _save(plt, fig, out)
 
 
 def plot_losses(rows: List[Dict], out: str) -> Optional[str]:
@@ -80,10 +85,7 @@ def plot_comparison(values: Dict[str, Dict[str, List]], out: str,
     if title:
         ax.set_title(title)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return _save(plt, fig, out)
 
 
 def _grid(images: List[np.ndarray], cols: int = 4) -> np.ndarray:
