@@ -53,9 +53,9 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch.profiler import record_function
 
+from ..utils.data_samples import get_view_bboxes
 from ..utils.fused_ema import FusedExponentialMovingAverage
 from ..utils.queue import KeyQueue, remap_queue_keys
-from ..utils.view_geometry import get_view_bboxes
 from .object_branch import ObjectBranch
 
 #: Names of the object branch's parts in checkpoints written before CCOP

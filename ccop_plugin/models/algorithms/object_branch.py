@@ -32,10 +32,10 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch.profiler import record_function
 
+from ..utils.data_samples import get_view_bboxes
 from ..utils.fused_ema import FusedExponentialMovingAverage
 from ..utils.queue import KeyQueue, remap_queue_keys
 from ..utils.rois import boxes_to_rois
-from ..utils.view_geometry import get_view_bboxes
 from .stage_tap import KEY_ENCODER_ATTRS, StageTap, view_index
 
 Maps = List[torch.Tensor]

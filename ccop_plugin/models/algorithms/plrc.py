@@ -10,6 +10,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 from ccop_plugin.utils.view_geometry import map_points_between_views
+from ..utils.data_samples import get_view_bboxes
 from ..utils.point_sampling import (
     grid_centres,
     read_points,
@@ -17,7 +18,6 @@ from ..utils.point_sampling import (
     select_key_points,
 )
 from ..utils.queue import KeyQueue, remap_queue_keys
-from ..utils.view_geometry import get_view_bboxes
 
 
 @MODELS.register_module()

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 
-from ..necks.mcl_neck import bn_mlp
+from ..necks.mcl_projector import bn_mlp
 
 
 @MODELS.register_module()

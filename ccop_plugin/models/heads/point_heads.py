@@ -9,17 +9,59 @@ the distillation head its centre, as mmpretrain's ``DINOHead`` does.
 from typing import List, Optional, Tuple, Union
 
 import torch
+import torch.nn.functional as F
 from mmengine.dist import all_reduce
 from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 
-from ..utils.point_sampling import (
-    dino_distillation_loss,
-    multi_positive_infonce,
-    pad_by_image,
-    point_pair_labels,
-    read_points,
-)
+from ..utils.point_sampling import pad_by_image, read_points
+
+
+def point_pair_labels(region_q: torch.Tensor,
+                      region_k: torch.Tensor) -> torch.Tensor:
+    """``(Nq, Nk)`` bool: point pairs of the same (global) region id."""
+    return region_q[:, None] == region_k[None, :]
+
+
+def multi_positive_infonce(sim: torch.Tensor, pos: torch.Tensor,
+                           temperature: float) -> torch.Tensor:
+    """Contrastive loss with several positives per row.
+
+    ``-mean_{p in P_i} log softmax_j(sim_ij / T)[p]``, averaged over the rows
+    that have a positive (0 if none).
+    """
+    logp = F.log_softmax(sim / temperature, dim=1)
+    npos = pos.sum(1)
+    keep = npos > 0
+    if not keep.any():
+        return sim.sum() * 0.
+    per_row = -(logp * pos).sum(1)[keep] / npos[keep]
+    return per_row.mean()
+
+
+def dino_distillation_loss(student: torch.Tensor, teacher: torch.Tensor,
+                           center: torch.Tensor, student_temp: float,
+                           teacher_temp: float) -> torch.Tensor:
+    """DINO cross-entropy with a centred, sharpened teacher.
+
+    ``mean_m sum_j -softmax((t_m - c) / T_t)_j log softmax(s_m / T_s)_j``;
+    the teacher side carries no gradient.
+
+    Args:
+        student (torch.Tensor): ``(M, D)`` student logits.
+        teacher (torch.Tensor): ``(M, D)`` teacher logits.
+        center (torch.Tensor): ``(1, D)`` centre.
+        student_temp (float): ``T_s``.
+        teacher_temp (float): ``T_t``.
+
+    Returns:
+        torch.Tensor: Scalar (0 with a graph if ``M == 0``).
+    """
+    if student.shape[0] == 0:
+        return student.sum() * 0.
+    t = F.softmax((teacher.detach() - center) / teacher_temp, dim=-1)
+    s = F.log_softmax(student / student_temp, dim=-1)
+    return -(t * s).sum(-1).mean()
 
 
 @MODELS.register_module()

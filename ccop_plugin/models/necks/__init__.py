@@ -1,7 +1,5 @@
-from .dense_point_neck import DensePointNeck, PointPrototypeHead
-from .mcl_neck import MCLProjector
+from .dense_point_neck import DensePointNeck
+from .mcl_projector import MCLProjector
 from .object_roi_neck import ObjectRoINeck
 
-__all__ = [
-    'ObjectRoINeck', 'DensePointNeck', 'PointPrototypeHead', 'MCLProjector'
-]
+__all__ = ['ObjectRoINeck', 'DensePointNeck', 'MCLProjector']

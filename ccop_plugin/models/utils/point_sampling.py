@@ -1,4 +1,8 @@
-"""Point sampling inside regions and point-level labels (PLRC)."""
+"""Point sampling inside regions and reading features at points (PLRC).
+
+The point losses live with the heads that own them
+(:mod:`ccop_plugin.models.heads.point_heads`).
+"""
 from typing import List, Tuple
 
 import torch
@@ -45,28 +49,6 @@ def read_points(feats: torch.Tensor, points: List[torch.Tensor],
     out = F.grid_sample(feats, grid, mode='bilinear', align_corners=False)
     out = out[:, :, 0].transpose(1, 2)  # (B, P, C)
     return torch.cat([out[b, :p.shape[0]] for b, p in enumerate(points)])
-
-
-def point_pair_labels(region_q: torch.Tensor,
-                      region_k: torch.Tensor) -> torch.Tensor:
-    """``(Nq, Nk)`` bool: point pairs of the same (global) region id."""
-    return region_q[:, None] == region_k[None, :]
-
-
-def multi_positive_infonce(sim: torch.Tensor, pos: torch.Tensor,
-                           temperature: float) -> torch.Tensor:
-    """Contrastive loss with several positives per row.
-
-    ``-mean_{p in P_i} log softmax_j(sim_ij / T)[p]``, averaged over the rows
-    that have a positive (0 if none).
-    """
-    logp = F.log_softmax(sim / temperature, dim=1)
-    npos = pos.sum(1)
-    keep = npos > 0
-    if not keep.any():
-        return sim.sum() * 0.
-    per_row = -(logp * pos).sum(1)[keep] / npos[keep]
-    return per_row.mean()
 
 
 def relative_points_in_boxes(rel: torch.Tensor, boxes: torch.Tensor,
@@ -128,31 +110,6 @@ def pad_by_image(x: torch.Tensor,
         mask[b, :n] = True
         start += n
     return out, mask
-
-
-def dino_distillation_loss(student: torch.Tensor, teacher: torch.Tensor,
-                           center: torch.Tensor, student_temp: float,
-                           teacher_temp: float) -> torch.Tensor:
-    """DINO cross-entropy with a centred, sharpened teacher.
-
-    ``mean_m sum_j -softmax((t_m - c) / T_t)_j log softmax(s_m / T_s)_j``;
-    the teacher side carries no gradient.
-
-    Args:
-        student (torch.Tensor): ``(M, D)`` student logits.
-        teacher (torch.Tensor): ``(M, D)`` teacher logits.
-        center (torch.Tensor): ``(1, D)`` centre.
-        student_temp (float): ``T_s``.
-        teacher_temp (float): ``T_t``.
-
-    Returns:
-        torch.Tensor: Scalar (0 with a graph if ``M == 0``).
-    """
-    if student.shape[0] == 0:
-        return student.sum() * 0.
-    t = F.softmax((teacher.detach() - center) / teacher_temp, dim=-1)
-    s = F.log_softmax(student / student_temp, dim=-1)
-    return -(t * s).sum(-1).mean()
 
 
 def grid_centres(h: int, w: int, view_hw: Tuple[int, int],

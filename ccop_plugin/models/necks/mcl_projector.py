@@ -1,4 +1,4 @@
-"""MCL's neck: per-cell conv stack, cell pooling, MLP."""
+"""MCL's projector (a neck): per-cell conv stack, cell pooling, MLP."""
 from typing import List, Optional, Union
 
 import torch

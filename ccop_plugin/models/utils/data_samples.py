@@ -1,7 +1,10 @@
-"""Boxes of the views of an image, read from the data samples.
+"""Checked reads of the fields the pipeline packs into data samples.
 
-Mapping points and boxes between the image and its views (crop + resize +
-flip) lives in :mod:`ccop_plugin.utils.view_geometry`.
+The algorithms read per-image fields (``view_bboxes``) here, so a missing
+or malformed field fails with one message that names the pipeline step
+that adds it. Mapping points and boxes between the image and its views
+(crop + resize + flip) is geometry and lives in
+:mod:`ccop_plugin.utils.view_geometry`.
 """
 from typing import List, Optional
 
