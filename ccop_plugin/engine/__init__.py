@@ -1,4 +1,4 @@
 from .hooks import *  # noqa: F401,F403
-from .model_wrappers import AnyDeviceDistributedDataParallel
+from .model_wrappers import AnyDeviceDistributedDataParallel, unwrap_model
 
-__all__ = ['AnyDeviceDistributedDataParallel']
+__all__ = ['AnyDeviceDistributedDataParallel', 'unwrap_model']

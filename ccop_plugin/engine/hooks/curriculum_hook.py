@@ -20,7 +20,8 @@ from typing import Optional, Sequence
 
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
-from mmpretrain.utils import get_ori_model
+
+from ccop_plugin.engine.model_wrappers import unwrap_model
 
 DATA_BATCH = Optional[dict]
 
@@ -70,10 +71,7 @@ class CurriculumHook(Hook):
         self.values: dict = {}
 
     def _curriculum(self, runner):
-        model = get_ori_model(runner.model)
-        if not hasattr(model, self.curriculum_attr) and hasattr(
-                model, 'module'):
-            model = model.module  # any other wrapper with `.module`
+        model = unwrap_model(runner.model)
         if not hasattr(model, self.curriculum_attr):
             raise AttributeError(
                 f'CurriculumHook: model {type(model).__name__} has no '

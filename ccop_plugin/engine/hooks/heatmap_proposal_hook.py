@@ -8,13 +8,13 @@ import torch
 from mmengine.dist import barrier, is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS, MODELS
 
 from ccop_plugin.datasets.proposal_dataset import (
     ProposalImageDataset,
     find_proposal_dataset,
 )
+from ccop_plugin.engine.model_wrappers import unwrap_model
 from ccop_plugin.models.utils.heatmap_proposals import image_heatmap_boxes
 from ccop_plugin.proposals.proposal_file import write_proposal_file
 from ccop_plugin.proposals.sources import ImageEntry
@@ -117,8 +117,7 @@ class HeatmapProposalHook(Hook):
     def compute(self, runner, dataset: ProposalImageDataset) -> tuple:
         """``(entries, results)`` of :func:`write_proposal_file`: the
         heat-map boxes of every image of ``dataset``."""
-        model = runner.model.module if is_model_wrapper(runner.model) \
-            else runner.model
+        model = unwrap_model(runner.model)
         enc = model.encoder_k.module[0] if hasattr(model, 'encoder_k') \
             else model.backbone
         pre = model.data_preprocessor

@@ -41,17 +41,10 @@ from mmengine.dist import get_rank, get_world_size
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmpretrain.registry import HOOKS
-from mmpretrain.utils import get_ori_model
+
+from ccop_plugin.engine.model_wrappers import unwrap_model
 
 KEY = 'random_state'
-
-
-def _model(runner):
-    model = get_ori_model(runner.model)
-    while hasattr(model, 'module') and isinstance(model.module,
-                                                  torch.nn.Module):
-        model = model.module  # any other wrapper with `.module`
-    return model
 
 
 def _stateful_modules(model: torch.nn.Module) -> Dict[str, torch.nn.Module]:
@@ -169,7 +162,7 @@ class RandomStateHook(Hook):
         self._pending: Optional[Dict] = None
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        checkpoint[KEY] = get_random_state(_model(runner))
+        checkpoint[KEY] = get_random_state(unwrap_model(runner.model))
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         state = checkpoint.get(KEY)
@@ -193,7 +186,7 @@ class RandomStateHook(Hook):
         state, self._pending = self._pending, None
         if state is None:
             return
-        model = _model(runner)
+        model = unwrap_model(runner.model)
         loop = runner.train_loop
         iterator = getattr(loop, 'dataloader_iterator', None)
         if iterator is not None and runner.iter > 0:

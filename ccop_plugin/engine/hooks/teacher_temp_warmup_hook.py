@@ -3,7 +3,8 @@ from typing import Optional
 
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
-from mmpretrain.utils import get_ori_model
+
+from ccop_plugin.engine.model_wrappers import unwrap_model
 
 DATA_BATCH = Optional[dict]
 
@@ -50,7 +51,7 @@ class TeacherTempWarmupHook(Hook):
                           runner,
                           batch_idx: int,
                           data_batch: DATA_BATCH = None) -> None:
-        model = get_ori_model(runner.model)
+        model = unwrap_model(runner.model)
         if not hasattr(model, self.head):
             raise AttributeError(
                 f'TeacherTempWarmupHook: model {type(model).__name__} has '

@@ -68,7 +68,7 @@ def test_hook_sets_and_logs_values_linear():
 
 
 def test_hook_unwraps_wrapper_and_overrides():
-    wrapped = SimpleNamespace(module=_Holder())
+    wrapped = torch.nn.DataParallel(_Holder())  # a registered wrapper
     hook = HOOKS.build(
         dict(type='CurriculumHook', total_iters=10, iou_thr=(0.9, 0.5)))
     runner = _fake_runner(wrapped, 5, max_iters=1000)
