@@ -127,8 +127,8 @@ def _plrc_prepare(model, call):
 
 
 def _heatmap_cfg(cfg):
-    # the reference run's HeatmapCCOP(proposal_generator=dict(warmup_iters=0),
-    # part_thr=0) is CCOP with this box source
+    # the reference values were recorded with the earlier HeatmapCCOP model
+    # (no warm-up, part_thr=0); CCOP with this box source is that model
     cfg.model.box_source.generator.warmup_iters = 0
     cfg.model.box_source.part_thr = 0.0
 
