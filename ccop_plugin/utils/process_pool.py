@@ -33,6 +33,7 @@ from typing import (
     List,
     Optional,
     Sequence,
+    Tuple,
 )
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -149,15 +150,27 @@ def prestart(start_method: Optional[str] = None,
         forkserver.ensure_running()
 
 
-def _pool_processes(ex: ProcessPoolExecutor) -> List[Any]:
-    """The pool's worker :class:`multiprocessing.Process` objects.
+class _RecordingContext:
+    """A multiprocessing context that keeps the processes it starts.
 
-    The executor has no public way to list them, and their exit codes are
-    what tells a stop signal from a crash, so this reads the private
-    ``_processes`` mapping -- here only; an executor without it gives an
-    empty list, and a broken pool then counts as a crash.
+    The executor has no public way to list its workers, and their exit
+    codes are what tells a stop signal from a crash; it does take the
+    context it starts them with (``mp_context=``), so this one hands out
+    the real context's processes and records each. Everything else is the
+    real context's.
     """
-    return list((getattr(ex, '_processes', None) or {}).values())
+
+    def __init__(self, ctx) -> None:
+        self._ctx = ctx
+        self.processes: List[Any] = []
+
+    def Process(self, *args, **kwargs):  # the name of the context API
+        proc = self._ctx.Process(*args, **kwargs)
+        self.processes.append(proc)
+        return proc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ctx, name)
 
 
 def check_stopped(procs: Iterable[Any]) -> None:
@@ -181,10 +194,11 @@ def check_stopped(procs: Iterable[Any]) -> None:
         raise Stopped('workers were stopped by a signal')
 
 
-def _shutdown(ex: ProcessPoolExecutor, hard: bool) -> None:
-    """Shut a pool down; ``hard`` terminates busy workers. Either way the
-    workers have exited on return (they may share the caller's locks)."""
-    procs = _pool_processes(ex)
+def _shutdown(ex: ProcessPoolExecutor, procs: List[Any],
+              hard: bool) -> None:
+    """Shut a pool down; ``hard`` terminates its busy workers ``procs``.
+    Either way the workers have exited on return (they may share the
+    caller's locks)."""
     if hard:
         for p in procs:
             if p.is_alive():
@@ -204,37 +218,38 @@ class _Pool:
         self.ctx = ctx
         self.initargs = (fn, arg, setup, os.getpid())
 
-    def executor(self, workers: int) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(workers, mp_context=self.ctx,
-                                   initializer=_init_worker,
-                                   initargs=self.initargs)
+    def executor(self, workers: int) -> Tuple[ProcessPoolExecutor,
+                                              List[Any]]:
+        """A pool and the (growing) list of the worker processes it
+        starts."""
+        ctx = _RecordingContext(self.ctx)
+        ex = ProcessPoolExecutor(workers, mp_context=ctx,
+                                 initializer=_init_worker,
+                                 initargs=self.initargs)
+        return ex, ctx.processes
 
     def alone(self, task: Any) -> Any:
         """``task`` in a fresh one-worker pool; a crash gives
         ``on_crash(task)``."""
-        ex = self.executor(1)
+        ex, procs = self.executor(1)
         hard = True
-        procs: List[Any] = []
         try:
             try:
-                fut = ex.submit(_call, task)
-                procs = _pool_processes(ex)
-                result = fut.result()
+                result = ex.submit(_call, task).result()
             except BrokenProcessPool:
                 check_stopped(procs)
                 result = self.on_crash(task)
             hard = False
         finally:
-            _shutdown(ex, hard)
+            _shutdown(ex, procs, hard)
         return result
 
     def batch(self, tasks: Deque[Any], workers: int,
               suspects: List[Any]) -> Iterator[Any]:
         """Results of ``tasks`` (consumed) until the pool breaks; then the
         tasks that were in flight are appended to ``suspects``."""
-        ex = self.executor(workers)
+        ex, procs = self.executor(workers)
         inflight: Dict[Any, Any] = {}
-        procs: Dict[int, Any] = {}
         hard = True
         try:
             while tasks or inflight:
@@ -245,7 +260,6 @@ class _Pool:
                     except BrokenProcessPool:
                         tasks.appendleft(t)
                         raise
-                    procs.update((p.pid, p) for p in _pool_processes(ex))
                 done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
                 broken = False
                 for fut in done:
@@ -261,11 +275,11 @@ class _Pool:
                     raise BrokenProcessPool
             hard = False
         except BrokenProcessPool:
-            check_stopped(procs.values())
+            check_stopped(procs)
             suspects.extend(inflight.values())
             inflight.clear()
         finally:
-            _shutdown(ex, hard)
+            _shutdown(ex, procs, hard)
 
 
 def isolated_map(fn: Callable[[Any, Any], Any], arg: Any,
