@@ -209,6 +209,38 @@ def test_overwrite_refused_while_a_job_uses_the_work_dir(img_dir, tmp_path):
     assert s.processed == 6 and s.already_done == 0
 
 
+def test_work_dir_lock_is_a_folder_lock_whose_holder_file_is_not_foreign(
+        img_dir, tmp_path):
+    """The work dir's lock is the package's FolderLock: an --overwrite run
+    names itself in the lock's holder file while it clears the folder, that
+    file is neither foreign state nor left behind, and a second
+    --overwrite run after it works."""
+    from ccop_plugin.utils.folder_lock import HOLDER_FILE, FolderInUseError
+    work = str(tmp_path / 'w.work')
+    run(img_dir, str(tmp_path), 'w')
+    with WorkDirLock(work, exclusive=True) as lock:
+        assert osp.isfile(osp.join(work, HOLDER_FILE))
+        with pytest.raises(FolderInUseError, match='being cleared'):
+            WorkDirLock(work)
+        store_mod.clear_work_dir(work)  # the holder file is not refused
+        assert os.listdir(work) == [HOLDER_FILE]
+        lock.share()
+        assert not osp.exists(osp.join(work, HOLDER_FILE))
+    for _ in range(2):
+        _, s = run(img_dir, str(tmp_path), 'w', overwrite=True)
+        assert s.processed == 6
+        assert HOLDER_FILE not in os.listdir(work)
+
+
+def test_damaged_work_dir_meta_names_the_file(img_dir, tmp_path):
+    run(img_dir, str(tmp_path), 'w')
+    meta_path = str(tmp_path / 'w.work' / 'meta.json')
+    with open(meta_path, 'w') as f:
+        f.write('{"format": ')
+    with pytest.raises(ProposalStateError, match='meta.json: not JSON'):
+        run(img_dir, str(tmp_path), 'w')
+
+
 def test_overwrite_does_not_delete_foreign_files(img_dir, tmp_path):
     work = tmp_path / 'w.work'
     work.mkdir()
