@@ -133,6 +133,11 @@ class Manifest:
             path = osp.relpath(path, self.folder)
         return osp.normpath(path)
 
+    def lists(self, path: str) -> bool:
+        """Whether the manifest lists ``path`` (relative or absolute)."""
+        self._load()
+        return self._rel(path) in self._files
+
     def foreign(self, paths: Iterable[str]) -> List[str]:
         """Those of ``paths`` (relative to the folder, or absolute) that
         exist and were not written by the tool: not listed, or changed since

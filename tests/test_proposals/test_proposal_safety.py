@@ -284,6 +284,37 @@ def test_existing_out_of_another_run_is_not_replaced(img_dir, tmp_path):
         run(img_dir, str(tmp_path), 'a', out=out)
 
 
+def test_outputs_written_are_an_ownership_manifest(img_dir, tmp_path):
+    """written.json is the package's Manifest of the outputs the work dir
+    wrote, with their content's digest: a copy back of the same bytes (new
+    mtime) is still this run's output, an edit is not; a work dir whose
+    written.json has the earlier format (path -> [size, mtime]) keeps its
+    output."""
+    out, _ = run(img_dir, str(tmp_path), 'a')
+    written = osp.join(str(tmp_path / 'a.work'), 'written.json')
+    with open(written) as f:
+        manifest = json.load(f)
+    assert manifest['files'] == [osp.relpath(out, str(tmp_path / 'a.work'))]
+    assert set(manifest['sha256']) == set(manifest['files'])
+    data = read(out)
+    os.remove(out)
+    with open(out, 'wb') as f:
+        f.write(data)
+    st = os.stat(out)
+    os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    run(img_dir, str(tmp_path), 'a', out=out)  # same content: ours
+    st = os.stat(out)
+    with open(written, 'w') as f:  # the format before the manifest
+        json.dump({osp.abspath(out): [st.st_size, st.st_mtime_ns]}, f)
+    run(img_dir, str(tmp_path), 'a', out=out)
+    with open(written) as f:
+        assert json.load(f)['files']  # converted on the way
+    with open(out, 'a') as f:
+        f.write(' ')
+    with pytest.raises(ProposalStateError, match='changed since'):
+        run(img_dir, str(tmp_path), 'a', out=out)
+
+
 # -------------------------------------------------------- changed images
 def test_image_replaced_under_same_name_is_recomputed(img_dir, tmp_path):
     out, s = run(img_dir, str(tmp_path))

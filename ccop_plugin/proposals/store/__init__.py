@@ -6,8 +6,10 @@ A run keeps its state in a *work dir*::
     <work_dir>/images.json                 the ordered image list
                                            [[id, file_name], ...]
     <work_dir>/shard-00003-of-00016.jsonl  one JSON line per finished image
-    <work_dir>/written.json                outputs this work dir wrote (size,
-                                           mtime), so a rerun may replace them
+    <work_dir>/written.json                outputs this work dir wrote (a
+                                           utils.owned_folder Manifest with
+                                           their SHA-256), so a rerun may
+                                           replace them while unchanged
 
 Shard files are append-only and flushed after every image, so a killed run
 loses at most the image being written; a truncated last line is dropped on

@@ -1,5 +1,10 @@
 """The work dir of a proposal run: its files, lock, meta and the outputs
-it wrote (see :mod:`ccop_plugin.proposals.store` for the layout)."""
+it wrote (see :mod:`ccop_plugin.proposals.store` for the layout).
+
+An owned folder like the main job's: :class:`WorkDirLock` is a
+``FolderLock``, ``meta.json`` a checked record (:mod:`ccop_plugin.utils.
+records`) and ``written.json`` a ``Manifest`` of the outputs written
+(:mod:`ccop_plugin.utils.owned_folder`)."""
 import glob
 import json
 import os
@@ -7,8 +12,9 @@ import os.path as osp
 import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ...utils.fileio import atomic_write_text, same_file
+from ...utils.fileio import atomic_write_json, atomic_write_text, same_file
 from ...utils.folder_lock import HOLDER_FILE, FolderInUseError, FolderLock
+from ...utils.owned_folder import Manifest
 from ...utils.records import read_record, write_record
 from ..sources import ImageEntry, entries_digest
 
@@ -147,25 +153,48 @@ def clear_work_dir(work_dir: str) -> int:
     return len(names)
 
 
-def _written_path(work_dir: str) -> str:
-    return osp.join(work_dir, 'written.json')
+WRITTEN_FILE = 'written.json'
 
 
-def _read_written(work_dir: str) -> Dict[str, List[int]]:
+def _outputs(work_dir: str) -> Manifest:
+    """The outputs this work dir wrote, with their content's digest."""
+    return Manifest(work_dir, WRITTEN_FILE, tool=WRITER,
+                    note='outputs this work dir wrote; a rerun replaces '
+                    'only these, and only while unchanged')
+
+
+def _legacy_written(work_dir: str) -> Optional[Dict[str, List[int]]]:
+    """``written.json`` of the format before the manifest (``abs path ->
+    [size, mtime_ns]``), or None."""
     try:
-        with open(_written_path(work_dir)) as f:
+        with open(osp.join(work_dir, WRITTEN_FILE)) as f:
             data = json.load(f)
-        return data if isinstance(data, dict) else {}
     except (OSError, ValueError):
-        return {}
+        return None
+    if not isinstance(data, dict) or 'files' in data:
+        return None
+    return data
+
+
+def _unchanged(path: str, stamp: Any) -> bool:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return stamp == [st.st_size, st.st_mtime_ns]
 
 
 def record_written(work_dir: str, out: str) -> None:
-    """Remember that this work dir wrote ``out`` (its size and mtime)."""
-    st = os.stat(out)
-    written = _read_written(work_dir)
-    written[osp.abspath(out)] = [st.st_size, st.st_mtime_ns]
-    atomic_write_text(_written_path(work_dir), json.dumps(written, indent=1))
+    """Remember that this work dir wrote ``out`` (with its digest)."""
+    legacy = _legacy_written(work_dir)
+    outputs = _outputs(work_dir)
+    if legacy is not None:  # convert: keep the outputs still unchanged
+        atomic_write_json(outputs.path, dict(tool=WRITER, files=[]),
+                          indent=1, end='')
+        kept = [p for p, stamp in legacy.items() if _unchanged(p, stamp)]
+        outputs = _outputs(work_dir)
+        outputs.record(kept)
+    outputs.record([osp.abspath(out)])
 
 
 def check_out_not_input(out: str, inputs: Sequence[Optional[str]] = (),
@@ -205,11 +234,20 @@ def check_out_replaceable(work_dir: str, out: str, overwrite: bool) -> None:
     """
     if overwrite or not osp.lexists(out):
         return
-    st = os.stat(out)
-    mine = _read_written(work_dir).get(osp.abspath(out))
-    if mine == [st.st_size, st.st_mtime_ns]:
-        return
-    why = ('was changed since this run wrote it' if mine else
+    legacy = _legacy_written(work_dir)
+    if legacy is not None:
+        listed = osp.abspath(out) in legacy
+        if _unchanged(out, legacy.get(osp.abspath(out))):
+            return
+    else:
+        outputs = _outputs(work_dir)
+        try:
+            listed = outputs.lists(osp.abspath(out))
+            if listed and not outputs.foreign([osp.abspath(out)]):
+                return
+        except FileExistsError as e:  # an unreadable written.json
+            raise ProposalStateError(str(e)) from None
+    why = ('was changed since this run wrote it' if listed else
            f'was not written by this run (work dir {work_dir})')
     raise ProposalStateError(
         f'--out {out} already exists and {why}; pass --overwrite to replace '
