@@ -11,7 +11,12 @@ from pycocotools import mask as mask_utils
 
 from ..utils.fileio import atomic_write_bytes, atomic_write_json
 from ..utils.folder_lock import HOLDER_FILE
-from ..utils.owned_folder import FolderLock, Manifest, settings_diff
+from ..utils.owned_folder import (
+    FolderInUseError,
+    FolderLock,
+    Manifest,
+    settings_diff,
+)
 from ..utils.records import read_record, write_record
 from .scenes import SceneConfig, render_scene
 
@@ -30,6 +35,11 @@ SPLITS = {
     # optional (num_test > 0): held out from any selection, final figures
     'test': (3, 'annotations/instances_test.json', True),
 }
+
+
+class DatasetFolderInUseError(FolderInUseError, OSError):
+    """Another generator is writing the dataset folder (one line; an
+    ``OSError`` as well, like the generator's other refusals)."""
 
 
 def _atomic_write_json(path: str, obj) -> None:
@@ -307,9 +317,13 @@ def generate_synthetic_coco(out_dir: str,
         if verbose:
             print(f'{out_dir}: dataset complete, skipping generation')
         return dict(_read_meta(out_dir), root=out_dir, skipped=True)
-    with FolderLock(out_dir, what='dataset folder',
-                    hint='wait for it to finish, or use another output '
-                    'folder'):
+    try:
+        lock = FolderLock(out_dir, what='dataset folder',
+                          hint='wait for it to finish, or use another output '
+                          'folder')
+    except FolderInUseError as e:
+        raise DatasetFolderInUseError(str(e)) from None
+    with lock:
         return _generate(out_dir, params, sizes, seed, cfg, overwrite,
                          verbose)
 

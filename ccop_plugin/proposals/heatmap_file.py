@@ -1,7 +1,8 @@
 """Heat-map proposals of an image set, written as a proposal file.
 
-:func:`draw_heatmap_proposals` is the one loop that draws the boxes of an
-image set (:func:`image_heatmap_boxes`, :class:`HeatmapProposalGenerator`):
+:func:`~ccop_plugin.models.utils.heatmap_proposals.draw_heatmap_proposals`
+is the one loop that draws the boxes of an image set
+(:func:`image_heatmap_boxes`, :class:`HeatmapProposalGenerator`):
 :class:`HeatmapProposalHook` runs it every refresh during pre-training and
 :func:`write_heatmap_proposals` (``tools/heatmap_proposals.py``, the recall
 benchmark) runs it on a checkpoint's backbone, so both write the same boxes
@@ -12,8 +13,6 @@ drawn from the key view's features inside the training step: no file.)
 """
 import os.path as osp
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
-
-import numpy as np
 
 from .proposal_file import write_proposal_file
 from .sources import ImageEntry
@@ -79,64 +78,6 @@ def build_heatmap_backbone(checkpoint: Optional[str] = None,
     return net, f'ResNet-{depth} from {checkpoint}'
 
 
-class UnreadableImageError(FileNotFoundError, ValueError):
-    """An image of the set cannot be read; the message names its path."""
-
-
-def draw_heatmap_proposals(images: Sequence[Tuple[str, str]], backbone: Any,
-                           generator: Any, img_scale: int = 224,
-                           mean: Sequence[float] = IMAGENET_MEAN,
-                           std: Sequence[float] = IMAGENET_STD,
-                           to_rgb: bool = True,
-                           progress: Optional[Callable[[int, int], None]]
-                           = None) -> Dict[str, Dict[str, Any]]:
-    """The heat-map proposals of an image set (the one loop).
-
-    Args:
-        images: ``(file_name, path)`` of every image, in order.
-        backbone: Network whose last output is the C5 map; run in eval
-            mode, its training mode is restored afterwards.
-        generator: A :class:`HeatmapProposalGenerator`.
-        img_scale: Square side the images are resized to.
-        mean, std, to_rgb: Input normalisation (the pre-training one).
-        progress: Called as ``progress(done, total)`` after each image.
-
-    Returns:
-        dict: ``file_name -> dict(width, height, boxes)``, boxes ``(N, 4)``
-        float64 COCO ``xywh`` best first: the ``results`` of
-        :func:`write_proposal_file`.
-
-    Raises:
-        UnreadableImageError: an image cannot be read (naming it).
-    """
-    import cv2
-    import torch
-
-    from ccop_plugin.models.utils.heatmap_proposals import image_heatmap_boxes
-    from ccop_plugin.utils.boxes import xyxy_to_xywh
-    results = {}
-    was_training = backbone.training
-    backbone.eval()
-    try:
-        with torch.no_grad():
-            for k, (name, path) in enumerate(images):
-                img = cv2.imread(path, cv2.IMREAD_COLOR)
-                if img is None:
-                    raise UnreadableImageError(
-                        f'{path}: cannot read the image')
-                h, w = img.shape[:2]
-                boxes = image_heatmap_boxes(backbone, img, generator,
-                                            img_scale, mean, std, to_rgb)
-                results[name] = dict(
-                    width=w, height=h,
-                    boxes=xyxy_to_xywh(np.asarray(boxes, np.float64)))
-                if progress is not None:
-                    progress(k + 1, len(images))
-    finally:
-        backbone.train(was_training)
-    return results
-
-
 def write_heatmap_proposals(entries: Sequence[ImageEntry], img_dir: str,
                             out: str, backbone: Any, generator: Any,
                             img_scale: int = 224,
@@ -170,6 +111,9 @@ def write_heatmap_proposals(entries: Sequence[ImageEntry], img_dir: str,
         UnreadableImageError: an image cannot be read (naming it; a
             ``ValueError`` and a ``FileNotFoundError``).
     """
+    from ccop_plugin.models.utils.heatmap_proposals import (
+        draw_heatmap_proposals,
+    )
     if osp.exists(out) and not overwrite:
         raise FileExistsError(f'{out}: exists; pass --overwrite to replace '
                               'it')

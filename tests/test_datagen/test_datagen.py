@@ -359,7 +359,7 @@ def test_cli_full_disk_is_one_line_and_keeps_the_dataset(tmp_path):
 
 
 def test_a_folder_in_use_is_refused_and_the_lock_file_is_not_foreign(
-        tmp_path):
+        tmp_path, capsys):
     """One writer per dataset folder: a second generator is refused while
     the folder is held, and the lock's holder file is not someone else's
     file (the generator still writes into the folder it holds)."""
@@ -369,6 +369,11 @@ def test_a_folder_in_use_is_refused_and_the_lock_file_is_not_foreign(
         with pytest.raises(FolderInUseError, match='in use by pid'):
             generate_synthetic_coco(root, seed=0, **SMALL)
     assert not os.listdir(root)
+    # the tool says so in one line
+    with FolderLock(root, what='dataset folder'):
+        assert _tool('generate_dataset.py').main(['--out', root]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith('error: dataset folder') and 'in use by' in err
     meta = generate_synthetic_coco(root, seed=0, **SMALL)
     assert not meta['skipped']
     assert '.lock-holder.json' not in os.listdir(root)

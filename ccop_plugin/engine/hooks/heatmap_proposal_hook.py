@@ -13,7 +13,7 @@ from ccop_plugin.datasets.proposal_dataset import (
     ProposalImageDataset,
     find_proposal_dataset,
 )
-from ccop_plugin.proposals.heatmap_file import draw_heatmap_proposals
+from ccop_plugin.models.utils.heatmap_proposals import draw_heatmap_proposals
 from ccop_plugin.proposals.proposal_file import write_proposal_file
 from ccop_plugin.proposals.sources import ImageEntry
 

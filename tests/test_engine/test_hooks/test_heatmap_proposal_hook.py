@@ -182,10 +182,10 @@ def test_the_hook_and_the_file_writer_draw_the_same_boxes(tmp_path):
     """One code path: a refresh writes exactly the images and boxes that
     write_heatmap_proposals (tools/heatmap_proposals.py) writes for the
     same backbone, generator and images."""
-    from ccop_plugin.proposals.heatmap_file import (
+    from ccop_plugin.models.utils.heatmap_proposals import (
         UnreadableImageError,
-        write_heatmap_proposals,
     )
+    from ccop_plugin.proposals.heatmap_file import write_heatmap_proposals
     from ccop_plugin.proposals.sources import ImageEntry
     img_dir, ds = _data(tmp_path)
     runner = _runner(tmp_path, SimpleNamespace(dataset=ds))
