@@ -22,7 +22,7 @@ from .version import __version__
 
 # Safe checkpoint loading (weights_only=True, NumPy values and the message
 # hub's buffers rebuilt from validated state) for every scheme mmengine
-# loads, refusals reported in one line: see utils/checkpoint_safety.py.
+# loads, refusals reported in one line: see utils/checkpoint_safety/.
 # Fixes for the pinned stack on recent torch / NumPy: see utils/compat.py.
 patch_mmengine_loaders()
 install_excepthook()

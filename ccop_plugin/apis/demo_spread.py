@@ -20,10 +20,9 @@ import os.path as osp
 import statistics
 from typing import Dict, List, Sequence
 
-from ccop_plugin.utils.fileio import atomic_write_json
+from ccop_plugin.utils.records import read_record, write_record
 from .demo_range import DEMO_SETTINGS
 from .job_config import MainJobConfig
-from .science_record import read_checked_json, refuse_foreign_record
 from .tables import AP_KEYS
 
 #: Instruction-set caps a run can be forced to (environment variables read
@@ -45,7 +44,7 @@ _RUN_KEYS = ('isa', 'run_seed', 'values', 'machine', 'pretrain_s',
 
 
 def _read_stage(path: str) -> Dict:
-    return read_checked_json(path, lambda obj, p: None if isinstance(
+    return read_record(path, lambda obj, p: None if isinstance(
         obj, dict) else _bad(p, 'not a stage record'))
 
 
@@ -110,19 +109,18 @@ def _check_record(obj, path: str) -> None:
 
 def read_spread_record(path: str) -> Dict:
     """Read and check a record of :func:`write_spread_record`."""
-    return read_checked_json(path, _check_record)
+    return read_record(path, _check_record)
 
 
 def write_spread_record(path: str, protocol: Dict,
                         runs: List[Dict]) -> Dict:
     """Write the record (atomically; only over a record of this writer,
     anything else there is an error and nothing is written)."""
-    obj = dict(protocol=dict(protocol, writer=SPREAD_WRITER), runs=runs)
-    _check_record(obj, path)
-    refuse_foreign_record(path, read_spread_record, SPREAD_WRITER,
-                          'a demo spread record', 'another --record path')
-    atomic_write_json(path, obj, allow_nan=False, indent=1)
-    return obj
+    return write_record(path, dict(protocol=protocol, runs=runs),
+                        SPREAD_WRITER, _check_record,
+                        what='a demo spread record',
+                        hint='another --record path', allow_nan=False,
+                        indent=1)
 
 
 def _range(runs: Sequence[Dict]) -> Dict[str, List[float]]:

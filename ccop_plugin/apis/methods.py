@@ -15,6 +15,9 @@ PRETRAIN_CONFIGS = {
     'ccop_no_inter': 'ablations/ccop_resnet18-fpn_no-inter_cpu-tiny.py',
     'ccop_intra_key': 'ablations/ccop_resnet18-fpn_intra-key_cpu-tiny.py',
     # related methods the plugin ships
+    # the in-step variant (HeatmapBoxSource: boxes from the key view's heat
+    # map in each step); the key is kept so earlier records and work dirs
+    # still read, the name says the variant
     'heatmap': 'mix/ccop_resnet18-fpn_heatmap-instep_cpu-tiny.py',
     'plrc': 'plrc/plrc_resnet18_cpu-tiny.py',
     'mcl': 'mcl/mcl_resnet18-fpn_cpu-tiny.py',
@@ -37,4 +40,4 @@ METHOD_NAMES = dict(
     ccop_no_intra='CCOP, no intra-image loss',
     ccop_no_inter='CCOP, no inter-image object loss',
     ccop_intra_key='CCOP, intra-image loss anchored at the key',
-    heatmap='CCOP + heat-map proposals', plrc='PLRC', mcl='MCL')
+    heatmap='CCOP + heat-map proposals (in-step)', plrc='PLRC', mcl='MCL')

@@ -206,29 +206,8 @@ def convert_to_mmdet(src: Union[str, Mapping],
     else:
         neck_ok = is_fpn
     for k, v in sd.items():
-        reason = None
-        if k.startswith('backbone.'):
-            pass
-        elif k.startswith('neck.'):
-            if not with_fpn:
-                reason = 'FPN not transferred (--no-fpn)'
-            elif not is_fpn:
-                reason = 'neck is not an FPN (e.g. a projection head)'
-            elif not neck_ok:
-                reason = ('FPN differs from the target FPN (norm_cfg / '
-                          'channels): not transferred')
-        else:
-            reason = next((r for p, r in SKIP_REASONS if k.startswith(p)),
-                          None)
-            if reason is None:
-                reason = ('queue / buffer' if 'queue' in k or
-                          k.endswith('_ptr') else 'not part of a detector')
-        if reason is None and expected:
-            if k not in expected:
-                reason = 'not in the target model'
-            elif tuple(expected[k]) != tuple(v.shape):
-                reason = (f'shape {tuple(v.shape)} != target '
-                          f'{tuple(expected[k])}')
+        reason = _skip_reason(k, tuple(v.shape), with_fpn, is_fpn, neck_ok,
+                              expected)
         if reason is None:
             res.state_dict[k] = v.detach().clone()
             res.mapped.append((k, k))
@@ -240,24 +219,61 @@ def convert_to_mmdet(src: Union[str, Mapping],
             f'{name}: no weight maps to an mmdet detector (expected keys '
             f'under backbone. / neck.; the checkpoint has {tops})')
     if expected:
-        tops = ('backbone.', 'neck.') if with_fpn else ('backbone.', )
-        # BN's num_batches_tracked is a counter, not a weight (Detectron2
-        # files do not have it): not reported
-        res.missing = [k for k in expected
-                       if k.startswith(tops) and k not in res.state_dict
-                       and not k.endswith('num_batches_tracked')]
-        neck_missing = [k for k in res.missing if k.startswith('neck.')]
-        if neck_missing and not any(t.startswith('neck.')
-                                    for _, t in res.mapped):
-            why = ('its FPN differs from the target FPN (norm_cfg / '
-                   'channels)' if is_fpn else
-                   'the checkpoint has no FPN (e.g. MoCo v2 / DenseCL: '
-                   'backbone only)')
-            res.warnings.append(
-                f'the target FPN gets no weights ({len(neck_missing)} keys): '
-                f'{why}; it starts from its random initialisation (convert '
-                'with --no-fpn if that is intended)')
+        _report_missing(res, expected, with_fpn, is_fpn)
     return res
+
+
+def _skip_reason(k: str, shape: tuple, with_fpn: bool, is_fpn: bool,
+                 neck_ok: bool, expected: Optional[Mapping[str, torch.Size]]
+                 ) -> Optional[str]:
+    """Why the checkpoint key ``k`` (of ``shape``) is not transferred, or
+    None when it is."""
+    reason = None
+    if k.startswith('backbone.'):
+        pass
+    elif k.startswith('neck.'):
+        if not with_fpn:
+            reason = 'FPN not transferred (--no-fpn)'
+        elif not is_fpn:
+            reason = 'neck is not an FPN (e.g. a projection head)'
+        elif not neck_ok:
+            reason = ('FPN differs from the target FPN (norm_cfg / '
+                      'channels): not transferred')
+    else:
+        reason = next((r for p, r in SKIP_REASONS if k.startswith(p)), None)
+        if reason is None:
+            reason = ('queue / buffer' if 'queue' in k or
+                      k.endswith('_ptr') else 'not part of a detector')
+    if reason is None and expected:
+        if k not in expected:
+            reason = 'not in the target model'
+        elif tuple(expected[k]) != shape:
+            reason = f'shape {shape} != target {tuple(expected[k])}'
+    return reason
+
+
+def _report_missing(res: ConversionResult,
+                    expected: Mapping[str, torch.Size], with_fpn: bool,
+                    is_fpn: bool) -> None:
+    """Fill ``res.missing`` (target keys no weight maps to) and warn when
+    the target FPN gets no weights at all."""
+    tops = ('backbone.', 'neck.') if with_fpn else ('backbone.', )
+    # BN's num_batches_tracked is a counter, not a weight (Detectron2
+    # files do not have it): not reported
+    res.missing = [k for k in expected
+                   if k.startswith(tops) and k not in res.state_dict
+                   and not k.endswith('num_batches_tracked')]
+    neck_missing = [k for k in res.missing if k.startswith('neck.')]
+    if neck_missing and not any(t.startswith('neck.')
+                                for _, t in res.mapped):
+        why = ('its FPN differs from the target FPN (norm_cfg / '
+               'channels)' if is_fpn else
+               'the checkpoint has no FPN (e.g. MoCo v2 / DenseCL: '
+               'backbone only)')
+        res.warnings.append(
+            f'the target FPN gets no weights ({len(neck_missing)} keys): '
+            f'{why}; it starts from its random initialisation (convert '
+            'with --no-fpn if that is intended)')
 
 
 def save_checkpoint(obj, out: str) -> None:

@@ -1,5 +1,4 @@
 """Write synthetic scenes as a COCO-format dataset (atomic, resumable)."""
-import json
 import os
 import os.path as osp
 import time
@@ -11,7 +10,14 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from ..utils.fileio import atomic_write_bytes, atomic_write_json
-from ..utils.owned_folder import Manifest
+from ..utils.folder_lock import HOLDER_FILE
+from ..utils.owned_folder import (
+    FolderInUseError,
+    FolderLock,
+    Manifest,
+    settings_diff,
+)
+from ..utils.records import read_record, write_record
 from .scenes import SceneConfig, render_scene
 
 FORMAT_VERSION = 2
@@ -19,6 +25,8 @@ META_FILE = 'meta.json'
 # written first, before any other file: the folder is this tool's, and the
 # files listed are the ones it wrote (the only ones it may replace or delete)
 MANIFEST_FILE = '.ccop_datagen_manifest.json'
+# the writer tag of meta.json and the manifest
+WRITER = 'ccop_plugin.datagen.generate_synthetic_coco'
 # split name -> (index in the seed sequence, annotation file, labelled)
 SPLITS = {
     'unlabeled': (0, 'annotations/unlabeled.json', False),
@@ -27,6 +35,11 @@ SPLITS = {
     # optional (num_test > 0): held out from any selection, final figures
     'test': (3, 'annotations/instances_test.json', True),
 }
+
+
+class DatasetFolderInUseError(FolderInUseError, OSError):
+    """Another generator is writing the dataset folder (one line; an
+    ``OSError`` as well, like the generator's other refusals)."""
 
 
 def _atomic_write_json(path: str, obj) -> None:
@@ -54,8 +67,7 @@ def _legacy_files(out_dir: str) -> Optional[List[str]]:
     """Files of a dataset written before the manifest existed, read from its
     ``meta.json`` (None when there is no such ``meta.json``)."""
     try:
-        with open(osp.join(out_dir, META_FILE)) as f:
-            meta = json.load(f)
+        meta = _read_meta(out_dir)
         if meta['params']['format_version'] != FORMAT_VERSION:
             return None
         files = [META_FILE]
@@ -68,9 +80,21 @@ def _legacy_files(out_dir: str) -> Optional[List[str]]:
     return [osp.normpath(f) for f in files]
 
 
+def _check_meta(obj, path: str) -> None:
+    if not (isinstance(obj, dict) and isinstance(obj.get('params'), dict)
+            and isinstance(obj.get('splits'), dict)):
+        raise ValueError(f'{path}: not a dataset meta.json (needs "params" '
+                         'and "splits" objects)')
+
+
+def _read_meta(out_dir: str) -> Dict:
+    """The checked ``meta.json`` of ``out_dir`` (``OSError`` when absent,
+    ``ValueError`` naming the file when damaged)."""
+    return read_record(osp.join(out_dir, META_FILE), _check_meta)
+
+
 def _manifest(out_dir: str) -> Manifest:
-    return Manifest(out_dir, MANIFEST_FILE,
-                    tool='ccop_plugin.datagen.generate_synthetic_coco')
+    return Manifest(out_dir, MANIFEST_FILE, tool=WRITER)
 
 
 def _owned_files(out_dir: str) -> List[str]:
@@ -84,7 +108,8 @@ def _owned_files(out_dir: str) -> List[str]:
     manifest = _manifest(out_dir)
     if manifest.exists:
         return manifest.files()
-    if not osp.isdir(out_dir) or not os.listdir(out_dir):
+    # the holder file of the run's own FolderLock is not someone else's
+    if not osp.isdir(out_dir) or not set(os.listdir(out_dir)) - {HOLDER_FILE}:
         return []
     legacy = _legacy_files(out_dir)
     if legacy is not None:
@@ -128,33 +153,33 @@ def _split_sizes(num_unlabeled, num_train, num_val,
     return sizes
 
 
-def _read_params(meta_path: str) -> Optional[Dict]:
+def _read_params(out_dir: str) -> Optional[Dict]:
+    """The parameters of the dataset in ``out_dir`` (None: no readable
+    ``meta.json``, an unfinished or damaged dataset)."""
     try:
-        with open(meta_path) as f:
-            return json.load(f).get('params')
-    except (OSError, ValueError, AttributeError):
+        return _read_meta(out_dir)['params']
+    except (OSError, ValueError):
         return None
 
 
 def is_complete(out_dir: str, params: Optional[Dict] = None) -> bool:
     """Whether ``out_dir`` holds a finished dataset (with ``params``)."""
-    meta_path = osp.join(out_dir, META_FILE)
-    if not osp.isfile(meta_path):
-        return False
     try:
-        with open(meta_path) as f:
-            meta = json.load(f)
+        meta = _read_meta(out_dir)
     except (OSError, ValueError):
         return False
     if params is not None and meta.get('params') != params:
         return False
-    for split in meta.get('splits', {}).values():
-        if not osp.isfile(osp.join(out_dir, split['ann_file'])):
-            return False
-        img_dir = osp.join(out_dir, split['img_dir'])
-        names = split.get('file_names', [])
-        if any(not osp.isfile(osp.join(img_dir, n)) for n in names):
-            return False
+    try:
+        for split in meta['splits'].values():
+            if not osp.isfile(osp.join(out_dir, split['ann_file'])):
+                return False
+            img_dir = osp.join(out_dir, split['img_dir'])
+            names = split.get('file_names', [])
+            if any(not osp.isfile(osp.join(img_dir, n)) for n in names):
+                return False
+    except (KeyError, TypeError, AttributeError):
+        return False
     return True
 
 
@@ -260,6 +285,10 @@ def generate_synthetic_coco(out_dir: str,
     files; a dataset of an earlier version is recognised by its
     ``meta.json``). A non-empty folder of other files, or a file in the way
     that the manifest does not list, is an error and nothing is written.
+    The folder is held (:class:`FolderLock`) while it is written: a second
+    generator into it is refused. ``meta.json`` is a record tagged with its
+    writer (:mod:`ccop_plugin.utils.records`); a damaged one marks an
+    unfinished dataset.
 
     Args:
         out_dir (str): Output folder.
@@ -283,24 +312,43 @@ def generate_synthetic_coco(out_dir: str,
     scene_kwargs.setdefault('height', img_size)
     scene_kwargs.setdefault('width', img_size)
     cfg = SceneConfig(**scene_kwargs)
+    params = _params(seed, sizes, cfg)
+    if is_complete(out_dir, params):
+        if verbose:
+            print(f'{out_dir}: dataset complete, skipping generation')
+        return dict(_read_meta(out_dir), root=out_dir, skipped=True)
+    try:
+        lock = FolderLock(out_dir, what='dataset folder',
+                          hint='wait for it to finish, or use another output '
+                          'folder')
+    except FolderInUseError as e:
+        raise DatasetFolderInUseError(str(e)) from None
+    with lock:
+        return _generate(out_dir, params, sizes, seed, cfg, overwrite,
+                         verbose)
+
+
+def _params(seed: int, sizes: Dict[str, int], cfg: SceneConfig) -> Dict:
+    """The parameters a dataset is recognised by (``meta.json``'s
+    ``params``)."""
     params = dict(
         format_version=FORMAT_VERSION, seed=int(seed), sizes=sizes,
         scene={k: (list(v) if isinstance(v, tuple) else v)
                for k, v in asdict(cfg).items()})
     params['scene']['classes'] = list(cfg.classes)
+    return params
+
+
+def _generate(out_dir: str, params: Dict, sizes: Dict[str, int], seed: int,
+              cfg: SceneConfig, overwrite: bool, verbose: bool) -> Dict:
+    """Write the dataset into ``out_dir`` (whose lock the caller holds)."""
     meta_path = osp.join(out_dir, META_FILE)
-    if is_complete(out_dir, params):
-        with open(meta_path) as f:
-            meta = json.load(f)
-        if verbose:
-            print(f'{out_dir}: dataset complete, skipping generation')
-        return dict(meta, root=out_dir, skipped=True)
-    if osp.isfile(meta_path) and not overwrite and \
-            _read_params(meta_path) != params:
+    old = _read_params(out_dir)
+    if old is not None and old != params and not overwrite:
         raise FileExistsError(
             f'{out_dir} holds a dataset generated with other parameters '
-            f'(see {meta_path}); pass overwrite=True (--overwrite) or use '
-            'another output folder')
+            f'({settings_diff(old, params)}; see {meta_path}); pass '
+            'overwrite=True (--overwrite) or use another output folder')
     plan = _plan(sizes)
     stale = _claim(out_dir, plan)
     if osp.isfile(meta_path):
@@ -312,7 +360,9 @@ def generate_synthetic_coco(out_dir: str,
     _remove_stale(out_dir, stale)
     seconds = time.perf_counter() - t0
     meta = dict(params=params, classes=list(cfg.classes), splits=splits_meta)
-    _atomic_write_json(meta_path, meta)
+    meta = write_record(meta_path, meta, WRITER, _check_meta,
+                        what='the meta.json of a generated dataset',
+                        hint='another output folder', indent=1, end='')
     _write_manifest(out_dir, plan)
     if verbose:
         total = sum(sizes.values())

@@ -7,10 +7,8 @@ sample, and ``HeatmapProposalHook`` swaps the file through
 :meth:`ProposalImageDataset.load_proposals`.
 """
 import logging
-import os
 import os.path as osp
-from collections import defaultdict
-from typing import List, Optional, Sequence
+from typing import List, Optional
 
 import numpy as np
 from mmengine.dataset import BaseDataset
@@ -24,91 +22,16 @@ from ..proposals.proposal_file import (
 )
 from ..proposals.sources import list_image_dir
 from ..utils.boxes import xywh_to_xyxy
+from .image_files import (
+    _size_agrees,
+    check_images_exist,
+    image_problem,
+    image_size,
+)
+from .proposal_stats import log_proposal_stats
 
 MISSING_IMAGES = ('error', 'skip')
 SIZE_CHECKS = 8  # images whose real size is compared with the file's
-
-
-def find_missing_files(img_dir: str, names: Sequence[str]) -> List[int]:
-    """Positions of ``names`` (relative to ``img_dir``) that are no file.
-
-    One directory listing per folder (cheap for 100k images in one folder);
-    a name not in its listing is checked once more with ``isfile`` (case
-    folding, links).
-    """
-    by_dir = defaultdict(list)
-    for i, name in enumerate(names):
-        d, base = osp.split(osp.join(img_dir, name))
-        by_dir[d].append((i, base))
-    missing = []
-    for d, items in by_dir.items():
-        try:
-            present = set(os.listdir(d or '.'))
-        except OSError:
-            present = set()
-        for i, base in items:
-            if base not in present and not osp.isfile(osp.join(d, base)):
-                missing.append(i)
-    return sorted(missing)
-
-
-def find_empty_files(img_dir: str, names: Sequence[str],
-                     exclude: Sequence[int] = ()) -> List[int]:
-    """Positions of ``names`` (relative to ``img_dir``) that are files of
-    0 bytes (an interrupted copy; no decoder reads them). One ``stat`` per
-    image; ``exclude`` (e.g. the missing ones) is not looked at."""
-    skip = set(exclude)
-    empty = []
-    for i, name in enumerate(names):
-        if i in skip:
-            continue
-        try:
-            if os.stat(osp.join(img_dir, name)).st_size == 0:
-                empty.append(i)
-        except OSError:
-            pass  # gone since it was listed: the load-time check sees it
-    return empty
-
-
-def image_problem(path: str) -> Optional[str]:
-    """Why the local image ``path`` cannot be used (unreadable, empty, not
-    decodable), or None (a remote path is not looked at)."""
-    if '://' in path:
-        return None
-    try:
-        with open(path, 'rb') as f:
-            data = f.read()
-    except OSError as e:
-        return f'cannot be read ({e.strerror or e})'
-    if not data:
-        return 'empty file (0 bytes)'
-    import cv2
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    return 'not a decodable image' if img is None else None
-
-
-def image_size(path: str) -> Optional[tuple]:
-    """``(height, width)`` of a local image from its header (PIL reads no
-    pixels), or None when it cannot be read."""
-    if '://' in path:
-        return None
-    try:
-        from PIL import Image
-        with Image.open(path) as im:
-            w, h = im.size
-    except Exception:
-        return None
-    return int(h), int(w)
-
-
-def _size_agrees(file_hw, real_hw) -> bool:
-    # cv2 (the pipeline) turns an EXIF-rotated photo upright; PIL's header
-    # size is the stored one: a swapped pair is the same image
-    return tuple(file_hw) in (tuple(real_hw), tuple(real_hw[::-1]))
-
-
-def _pct(a: int, b: int) -> str:
-    return f'{100.0 * a / b:.1f}%' if b else '0%'
 
 
 @DATASETS.register_module()
@@ -395,71 +318,11 @@ class ProposalImageDataset(BaseDataset):
 
     def _check_images_exist(self, img_dir: str, names: List[str]):
         """``(names on disk, number skipped)``; raises under ``'error'``."""
-        if '://' in img_dir:
-            print_log(f'ProposalImageDataset: images under {img_dir} are not '
-                      'checked for existence (remote storage)',
-                      logger='current')
-            return names, 0
-        missing = find_missing_files(img_dir, names)
-        empty = find_empty_files(img_dir, names, exclude=missing)
-        if not missing and not empty:
-            return names, 0
-        parts = []
-        for bad, how in ((missing, 'are missing'),
-                         (empty, 'are empty files (0 bytes)')):
-            if bad:
-                first = ', '.join(repr(names[i]) for i in bad[:5])
-                parts.append(f'{len(bad)} of {len(names)} images listed in '
-                             f'{self.ann_file} {how} under {img_dir!r} '
-                             f'(first: {first})')
-        what = '; '.join(parts)
-        if self.missing_images == 'error':
-            error = FileNotFoundError if missing else ValueError
-            raise error(
-                f'{what}; fix data_root / data_prefix["img_path"] or the '
-                'files, or set missing_images="skip" in the dataset config '
-                'to train without them')
-        print_log(f'ProposalImageDataset: skipped {what} '
-                  '(missing_images="skip")', logger='current',
-                  level=logging.WARNING)
-        missing = missing + empty
-        gone = set(missing)
-        return [n for i, n in enumerate(names) if i not in gone], len(gone)
+        return check_images_exist(img_dir, names, self.ann_file,
+                                  self.missing_images)
 
     def _log_stats(self) -> None:
-        s = self.proposal_stats
-        print_log(format_proposal_stats(s), logger='current')
-        if s['boxes'] and s['invalid'] * 2 > s['boxes']:
-            print_log(
-                f'ProposalImageDataset: {s["invalid"]} of {s["boxes"]} '
-                f'proposals in {s["file"]} ({_pct(s["invalid"], s["boxes"])})'
-                ' are invalid (non-finite, empty or outside the image) and '
-                'will be dropped; check the file (COCO bbox is [x, y, width, '
-                'height] in pixels) or regenerate it with '
-                'tools/selective_search.py', logger='current',
-                level=logging.WARNING)
-        elif s['images'] and s['fallback'] * 2 > s['images']:
-            print_log(
-                f'ProposalImageDataset: {s["fallback"]} of {s["images"]} '
-                f'images ({_pct(s["fallback"], s["images"])}) have no valid '
-                f'proposal in {s["file"]}; the whole image stands in for '
-                'them', logger='current', level=logging.WARNING)
-
-
-def format_proposal_stats(s: dict) -> str:
-    """One log line of :attr:`ProposalImageDataset.proposal_stats`."""
-    line = (f'ProposalImageDataset: {s["images"]} images, {s["boxes"]} '
-            f'proposals from {s["file"]}: {s["invalid"]} invalid '
-            f'({_pct(s["invalid"], s["boxes"])}) will be dropped; '
-            f'{s["fallback"]} images ({_pct(s["fallback"], s["images"])}) '
-            f'use the whole image ({s["not_listed"]} not in the file, '
-            f'{s["no_box"]} without a box, '
-            f'{s["fallback"] - s["not_listed"] - s["no_box"]} with only '
-            'invalid boxes)')
-    if s.get('skipped_missing'):
-        line += (f'; {s["skipped_missing"]} missing or empty images '
-                 'skipped')
-    return line
+        log_proposal_stats(self.proposal_stats)
 
 
 def find_proposal_dataset(dataset) -> Optional[ProposalImageDataset]:

@@ -1,15 +1,18 @@
 """Heat-map proposals of an image set, written as a proposal file.
 
-The boxes are drawn exactly as :class:`HeatmapProposalHook` draws them during
-pre-training (:func:`image_heatmap_boxes`, :class:`HeatmapProposalGenerator`)
-and written by the proposal file's writer (:func:`write_proposal_file`), so
+:func:`~ccop_plugin.models.utils.heatmap_proposals.draw_heatmap_proposals`
+is the one loop that draws the boxes of an image set
+(:func:`image_heatmap_boxes`, :class:`HeatmapProposalGenerator`):
+:class:`HeatmapProposalHook` runs it every refresh during pre-training and
+:func:`write_heatmap_proposals` (``tools/heatmap_proposals.py``, the recall
+benchmark) runs it on a checkpoint's backbone, so both write the same boxes
+with the proposal file's writer (:func:`write_proposal_file`) and
 selective-search and heat-map proposals are measured on equal terms by
-:mod:`.recall`.
+:mod:`.recall`. (CCOP's in-step heat-map boxes, ``HeatmapBoxSource``, are
+drawn from the key view's features inside the training step: no file.)
 """
 import os.path as osp
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
-
-import numpy as np
 
 from .proposal_file import write_proposal_file
 from .sources import ImageEntry
@@ -105,31 +108,18 @@ def write_heatmap_proposals(entries: Sequence[ImageEntry], img_dir: str,
 
     Raises:
         FileExistsError: ``out`` exists and not ``overwrite``.
-        ValueError: an image cannot be read (naming it).
+        UnreadableImageError: an image cannot be read (naming it; a
+            ``ValueError`` and a ``FileNotFoundError``).
     """
-    import cv2
-    import torch
-
-    from ccop_plugin.models.utils.heatmap_proposals import image_heatmap_boxes
-    from ccop_plugin.utils.boxes import xyxy_to_xywh
+    from ccop_plugin.models.utils.heatmap_proposals import (
+        draw_heatmap_proposals,
+    )
     if osp.exists(out) and not overwrite:
         raise FileExistsError(f'{out}: exists; pass --overwrite to replace '
                               'it')
-    results = {}
-    with torch.no_grad():
-        for k, e in enumerate(entries):
-            path = osp.join(img_dir, e.file_name)
-            img = cv2.imread(path, cv2.IMREAD_COLOR)
-            if img is None:
-                raise ValueError(f'{path}: cannot read the image')
-            h, w = img.shape[:2]
-            boxes = image_heatmap_boxes(backbone, img, generator, img_scale,
-                                        mean, std, to_rgb)
-            results[e.file_name] = dict(
-                width=w, height=h,
-                boxes=xyxy_to_xywh(np.asarray(boxes, np.float64)))
-            if progress is not None:
-                progress(k + 1, len(entries))
+    results = draw_heatmap_proposals(
+        [(e.file_name, osp.join(img_dir, e.file_name)) for e in entries],
+        backbone, generator, img_scale, mean, std, to_rgb, progress)
     counts = write_proposal_file(out, entries, results, info=info)
     counts['proposals_per_image'] = round(
         counts['annotations'] / max(counts['images'], 1), 2)

@@ -14,8 +14,11 @@ Three questions every resumable writer of the package answers the same way:
   :mod:`ccop_plugin.utils.folder_lock`) holds the folder for a whole run.
 
 Users: the main job's stages and outputs (:mod:`ccop_plugin.apis.stage`,
-:mod:`ccop_plugin.apis.main_job`) and the dataset generator's manifest
-(:mod:`ccop_plugin.datagen.coco_writer`).
+:mod:`ccop_plugin.apis.main_job`), the dataset generator's manifest and
+lock (:mod:`ccop_plugin.datagen.coco_writer`) and the proposal store's
+work-dir lock (:mod:`ccop_plugin.proposals.store.work_dir`). A folder's
+lock writes its holder file (``folder_lock.HOLDER_FILE``) into it while
+held exclusively: a user of this module never counts it as a foreign file.
 """
 import hashlib
 import json
@@ -129,6 +132,11 @@ class Manifest:
         if osp.isabs(path):
             path = osp.relpath(path, self.folder)
         return osp.normpath(path)
+
+    def lists(self, path: str) -> bool:
+        """Whether the manifest lists ``path`` (relative or absolute)."""
+        self._load()
+        return self._rel(path) in self._files
 
     def foreign(self, paths: Iterable[str]) -> List[str]:
         """Those of ``paths`` (relative to the folder, or absolute) that

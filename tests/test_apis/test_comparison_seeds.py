@@ -18,7 +18,7 @@ from ccop_plugin.apis import (
 )
 from ccop_plugin.apis.comparison import run_comparison
 from ccop_plugin.apis.main_job import MainJobConfig, run_method
-from ccop_plugin.apis.methods import METHODS, PRETRAIN_CONFIGS
+from ccop_plugin.apis.methods import METHOD_NAMES, METHODS, PRETRAIN_CONFIGS
 
 STEPS = dict(data=stages.DataStep, proposals=stages.ProposalsStep,
              pretrain=stages.PretrainStep, convert=stages.ConvertStep,
@@ -394,7 +394,12 @@ def test_every_method_has_a_packaged_config_with_its_ablation():
             a.pop(k), b.pop(k)
         assert a == b, m
     assert models['heatmap'].type == 'CCOP'
+    # the method runs the in-step variant (boxes from the key view's heat
+    # map inside each step, no proposal file), and its name says so; the
+    # key stays 'heatmap' so that earlier records and work dirs keep reading
     assert models['heatmap'].box_source.type == 'HeatmapBoxSource'
+    assert 'instep' in PRETRAIN_CONFIGS['heatmap']
+    assert 'in-step' in METHOD_NAMES['heatmap']
     assert models['plrc'].type == 'PLRC' and models['mcl'].type == 'MCL'
 
 

@@ -21,6 +21,7 @@ from ccop_plugin.datagen import (
     render_scene,
     write_scenes,
 )
+from ccop_plugin.datagen.coco_writer import is_complete
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SMALL = dict(num_unlabeled=4, num_train=6, num_val=3, img_size=96)
@@ -355,3 +356,47 @@ def test_cli_full_disk_is_one_line_and_keeps_the_dataset(tmp_path):
     kept = [p for p in before if p.startswith(('images', 'annotations'))]
     assert len(kept) == 6 and all(after[p] == before[p] for p in kept)
     assert not [p for p in after if p.endswith('.tmp')]
+
+
+def test_a_folder_in_use_is_refused_and_the_lock_file_is_not_foreign(
+        tmp_path, capsys):
+    """One writer per dataset folder: a second generator is refused while
+    the folder is held, and the lock's holder file is not someone else's
+    file (the generator still writes into the folder it holds)."""
+    from ccop_plugin.utils.folder_lock import FolderInUseError, FolderLock
+    root = str(tmp_path / 'd')
+    with FolderLock(root, what='dataset folder'):
+        with pytest.raises(FolderInUseError, match='in use by pid'):
+            generate_synthetic_coco(root, seed=0, **SMALL)
+    assert not os.listdir(root)
+    # the tool says so in one line
+    with FolderLock(root, what='dataset folder'):
+        assert _tool('generate_dataset.py').main(['--out', root]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith('error: dataset folder') and 'in use by' in err
+    meta = generate_synthetic_coco(root, seed=0, **SMALL)
+    assert not meta['skipped']
+    assert '.lock-holder.json' not in os.listdir(root)
+
+
+def test_other_parameters_are_named(tmp_path):
+    root = str(tmp_path / 'd')
+    generate_synthetic_coco(root, seed=0, **SMALL)
+    with pytest.raises(FileExistsError, match=r'seed 0 -> 1'):
+        generate_synthetic_coco(root, seed=1, **SMALL)
+
+
+def test_meta_json_is_a_checked_record(tmp_path):
+    """meta.json carries its writer; a damaged one is not a finished
+    dataset, and is regenerated."""
+    root = str(tmp_path / 'd')
+    generate_synthetic_coco(root, seed=0, **SMALL)
+    meta_path = osp.join(root, 'meta.json')
+    with open(meta_path) as f:
+        meta = json.load(f)
+    assert meta['writer'] == 'ccop_plugin.datagen.generate_synthetic_coco'
+    with open(meta_path, 'w') as f:
+        f.write('{"params": ')
+    assert not is_complete(root)
+    again = generate_synthetic_coco(root, seed=0, **SMALL)
+    assert not again['skipped'] and is_complete(root)

@@ -10,7 +10,7 @@ from mmengine.registry import DefaultScope
 from mmpretrain.registry import DATASETS
 
 import ccop_plugin  # noqa: F401
-from ccop_plugin.datasets import proposal_dataset
+from ccop_plugin.datasets import image_files, proposal_dataset, proposal_stats
 from ccop_plugin.proposals.proposal_file import read_proposal_file
 
 NAMES = ['a.png', 'b.png', 'c.png']
@@ -26,9 +26,10 @@ def mmpretrain_scope():
 def logs(monkeypatch):
     """Messages the dataset logs, as ``(level, text)``."""
     out = []
-    monkeypatch.setattr(
-        proposal_dataset, 'print_log',
-        lambda msg, logger=None, level=20: out.append((level, msg)))
+    for module in (proposal_dataset, image_files, proposal_stats):
+        monkeypatch.setattr(
+            module, 'print_log',
+            lambda msg, logger=None, level=20: out.append((level, msg)))
     return out
 
 

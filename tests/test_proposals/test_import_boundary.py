@@ -39,7 +39,9 @@ def test_import_ccop_plugin_loads_only_the_file_format():
                          check=True)
     r = json.loads(out.stdout.strip().splitlines()[-1])
     assert not HEAVY & set(r['after_import']), r['after_import']
+    # the file format (its reader/writer and the reader's entry checks)
     assert r['after_import'] == ['ccop_plugin.proposals',
+                                 'ccop_plugin.proposals.proposal_checks',
                                  'ccop_plugin.proposals.proposal_file',
                                  'ccop_plugin.proposals.sources']
     # the package's names still work, loaded on first use

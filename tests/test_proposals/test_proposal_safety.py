@@ -209,6 +209,38 @@ def test_overwrite_refused_while_a_job_uses_the_work_dir(img_dir, tmp_path):
     assert s.processed == 6 and s.already_done == 0
 
 
+def test_work_dir_lock_is_a_folder_lock_whose_holder_file_is_not_foreign(
+        img_dir, tmp_path):
+    """The work dir's lock is the package's FolderLock: an --overwrite run
+    names itself in the lock's holder file while it clears the folder, that
+    file is neither foreign state nor left behind, and a second
+    --overwrite run after it works."""
+    from ccop_plugin.utils.folder_lock import HOLDER_FILE, FolderInUseError
+    work = str(tmp_path / 'w.work')
+    run(img_dir, str(tmp_path), 'w')
+    with WorkDirLock(work, exclusive=True) as lock:
+        assert osp.isfile(osp.join(work, HOLDER_FILE))
+        with pytest.raises(FolderInUseError, match='being cleared'):
+            WorkDirLock(work)
+        store_mod.clear_work_dir(work)  # the holder file is not refused
+        assert os.listdir(work) == [HOLDER_FILE]
+        lock.share()
+        assert not osp.exists(osp.join(work, HOLDER_FILE))
+    for _ in range(2):
+        _, s = run(img_dir, str(tmp_path), 'w', overwrite=True)
+        assert s.processed == 6
+        assert HOLDER_FILE not in os.listdir(work)
+
+
+def test_damaged_work_dir_meta_names_the_file(img_dir, tmp_path):
+    run(img_dir, str(tmp_path), 'w')
+    meta_path = str(tmp_path / 'w.work' / 'meta.json')
+    with open(meta_path, 'w') as f:
+        f.write('{"format": ')
+    with pytest.raises(ProposalStateError, match='meta.json: not JSON'):
+        run(img_dir, str(tmp_path), 'w')
+
+
 def test_overwrite_does_not_delete_foreign_files(img_dir, tmp_path):
     work = tmp_path / 'w.work'
     work.mkdir()
@@ -246,6 +278,37 @@ def test_existing_out_of_another_run_is_not_replaced(img_dir, tmp_path):
     assert '--overwrite' in str(e.value.code)
     assert read(out) != b'{"not": "ours"}'  # still run a's output
     # an output edited after the run wrote it is not replaced either
+    with open(out, 'a') as f:
+        f.write(' ')
+    with pytest.raises(ProposalStateError, match='changed since'):
+        run(img_dir, str(tmp_path), 'a', out=out)
+
+
+def test_outputs_written_are_an_ownership_manifest(img_dir, tmp_path):
+    """written.json is the package's Manifest of the outputs the work dir
+    wrote, with their content's digest: a copy back of the same bytes (new
+    mtime) is still this run's output, an edit is not; a work dir whose
+    written.json has the earlier format (path -> [size, mtime]) keeps its
+    output."""
+    out, _ = run(img_dir, str(tmp_path), 'a')
+    written = osp.join(str(tmp_path / 'a.work'), 'written.json')
+    with open(written) as f:
+        manifest = json.load(f)
+    assert manifest['files'] == [osp.relpath(out, str(tmp_path / 'a.work'))]
+    assert set(manifest['sha256']) == set(manifest['files'])
+    data = read(out)
+    os.remove(out)
+    with open(out, 'wb') as f:
+        f.write(data)
+    st = os.stat(out)
+    os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    run(img_dir, str(tmp_path), 'a', out=out)  # same content: ours
+    st = os.stat(out)
+    with open(written, 'w') as f:  # the format before the manifest
+        json.dump({osp.abspath(out): [st.st_size, st.st_mtime_ns]}, f)
+    run(img_dir, str(tmp_path), 'a', out=out)
+    with open(written) as f:
+        assert json.load(f)['files']  # converted on the way
     with open(out, 'a') as f:
         f.write(' ')
     with pytest.raises(ProposalStateError, match='changed since'):

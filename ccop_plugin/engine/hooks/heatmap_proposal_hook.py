@@ -3,8 +3,6 @@ import logging
 import os.path as osp
 from typing import Optional
 
-import cv2
-import torch
 from mmengine.dist import barrier, is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
@@ -15,10 +13,9 @@ from ccop_plugin.datasets.proposal_dataset import (
     find_proposal_dataset,
 )
 from ccop_plugin.engine.model_wrappers import unwrap_model
-from ccop_plugin.models.utils.heatmap_proposals import image_heatmap_boxes
+from ccop_plugin.models.utils.heatmap_proposals import draw_heatmap_proposals
 from ccop_plugin.proposals.proposal_file import write_proposal_file
 from ccop_plugin.proposals.sources import ImageEntry
-from ccop_plugin.utils.boxes import xyxy_to_xywh
 
 
 @HOOKS.register_module()
@@ -113,36 +110,25 @@ class HeatmapProposalHook(Hook):
                 "that dataset's proposals")
         return dataset
 
-    @torch.no_grad()
     def compute(self, runner, dataset: ProposalImageDataset) -> tuple:
         """``(entries, results)`` of :func:`write_proposal_file`: the
-        heat-map boxes of every image of ``dataset``."""
+        heat-map boxes of every image of ``dataset``, drawn by
+        :func:`draw_heatmap_proposals` (the loop of
+        ``tools/heatmap_proposals.py``)."""
         model = unwrap_model(runner.model)
         enc = model.encoder_k.module[0] if hasattr(model, 'encoder_k') \
             else model.backbone
         pre = model.data_preprocessor
-        was_training = enc.training
-        enc.eval()
         mean, std = pre.mean.flatten(), pre.std.flatten()
         to_rgb = bool(getattr(pre, '_channel_conversion', False))
         img_dir = dataset.data_prefix.get('img_path', '') or ''
-        entries, results = [], {}
-        try:
-            for i in range(len(dataset)):
-                info = dataset.get_data_info(i)
-                img = cv2.imread(info['img_path'], cv2.IMREAD_COLOR)
-                if img is None:
-                    raise FileNotFoundError(
-                        f'{info["img_path"]}: cannot read the image')
-                h, w = img.shape[:2]
-                boxes = image_heatmap_boxes(enc, img, self.generator,
-                                            self.img_scale, mean, std, to_rgb)
-                rel = osp.relpath(info['img_path'], img_dir)
-                entries.append(ImageEntry(i + 1, rel))
-                results[rel] = dict(width=w, height=h,
-                                    boxes=xyxy_to_xywh(boxes))
-        finally:
-            enc.train(was_training)
+        paths = [dataset.get_data_info(i)['img_path']
+                 for i in range(len(dataset))]
+        entries = [ImageEntry(i + 1, osp.relpath(p, img_dir))
+                   for i, p in enumerate(paths)]
+        results = draw_heatmap_proposals(
+            [(e.file_name, p) for e, p in zip(entries, paths)], enc,
+            self.generator, self.img_scale, mean, std, to_rgb)
         return entries, results
 
     def refresh(self, runner, out_file: str) -> str:

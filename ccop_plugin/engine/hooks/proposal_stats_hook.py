@@ -8,10 +8,8 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmpretrain.registry import HOOKS
 
-from ccop_plugin.datasets.proposal_dataset import (
-    find_proposal_dataset,
-    format_proposal_stats,
-)
+from ccop_plugin.datasets.proposal_dataset import find_proposal_dataset
+from ccop_plugin.datasets.proposal_stats import format_proposal_stats
 
 FIELDS = ('images', 'kept', 'dropped', 'fallback')
 

@@ -6,12 +6,15 @@ can come from the network instead of selective search. The heat-map box
 follows ContrastiveCrop (xyupeng/ContrastiveCrop): channel sum, per-image
 min-max normalisation, box around the pixels above ``thr`` (0.1).
 
-:class:`HeatmapProposalGenerator` draws the boxes; :class:`HeatmapBoxSource`
+:class:`HeatmapProposalGenerator` draws the boxes; :func:`image_heatmap_boxes`
+those of one image and :func:`draw_heatmap_proposals` those of an image set
+(the one loop of ``HeatmapProposalHook`` and
+``ccop_plugin.proposals.heatmap_file``); :class:`HeatmapBoxSource`
 plugs it into CCOP without selective search
 (``CCOP(box_source=dict(type='HeatmapBoxSource', ...))``,
 ``configs/mix/ccop_resnet18-fpn_heatmap-instep_cpu-tiny.py``).
 """
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -21,6 +24,7 @@ from mmengine.logging import MessageHub
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
+from ccop_plugin.utils.boxes import xyxy_to_xywh
 from ccop_plugin.utils.view_geometry import map_boxes_between_views
 
 
@@ -221,6 +225,58 @@ def image_heatmap_boxes(backbone: torch.nn.Module, img_bgr: np.ndarray,
     x = (x[None].float().to(dev) - mean.to(dev)) / std.to(dev)
     boxes = generator(backbone(x)[-1], (s, s))[0].cpu().numpy()
     return boxes * np.array([w / s, h / s, w / s, h / s])
+
+
+class UnreadableImageError(FileNotFoundError, ValueError):
+    """An image of the set cannot be read; the message names its path."""
+
+
+def draw_heatmap_proposals(images: Sequence[Tuple[str, str]], backbone: Any,
+                           generator: Any, img_scale: int,
+                           mean: Sequence[float], std: Sequence[float],
+                           to_rgb: bool = True,
+                           progress: Optional[Callable[[int, int], None]]
+                           = None) -> Dict[str, Dict[str, Any]]:
+    """The heat-map proposals of an image set (the one loop).
+
+    Args:
+        images: ``(file_name, path)`` of every image, in order.
+        backbone: Network whose last output is the C5 map; run in eval
+            mode, its training mode is restored afterwards.
+        generator: A :class:`HeatmapProposalGenerator`.
+        img_scale: Square side the images are resized to.
+        mean, std, to_rgb: Input normalisation (the pre-training one).
+        progress: Called as ``progress(done, total)`` after each image.
+
+    Returns:
+        dict: ``file_name -> dict(width, height, boxes)``, boxes ``(N, 4)``
+        float64 COCO ``xywh`` best first: the ``results`` of
+        :func:`write_proposal_file`.
+
+    Raises:
+        UnreadableImageError: an image cannot be read (naming it).
+    """
+    results = {}
+    was_training = backbone.training
+    backbone.eval()
+    try:
+        with torch.no_grad():
+            for k, (name, path) in enumerate(images):
+                img = cv2.imread(path, cv2.IMREAD_COLOR)
+                if img is None:
+                    raise UnreadableImageError(
+                        f'{path}: cannot read the image')
+                h, w = img.shape[:2]
+                boxes = image_heatmap_boxes(backbone, img, generator,
+                                            img_scale, mean, std, to_rgb)
+                results[name] = dict(
+                    width=w, height=h,
+                    boxes=xyxy_to_xywh(np.asarray(boxes, np.float64)))
+                if progress is not None:
+                    progress(k + 1, len(images))
+    finally:
+        backbone.train(was_training)
+    return results
 
 
 @MODELS.register_module()

@@ -6,8 +6,10 @@ A run keeps its state in a *work dir*::
     <work_dir>/images.json                 the ordered image list
                                            [[id, file_name], ...]
     <work_dir>/shard-00003-of-00016.jsonl  one JSON line per finished image
-    <work_dir>/written.json                outputs this work dir wrote (size,
-                                           mtime), so a rerun may replace them
+    <work_dir>/written.json                outputs this work dir wrote (a
+                                           utils.owned_folder Manifest with
+                                           their SHA-256), so a rerun may
+                                           replace them while unchanged
 
 Shard files are append-only and flushed after every image, so a killed run
 loses at most the image being written; a truncated last line is dropped on
@@ -28,8 +30,11 @@ search ran at when the cost bounds shrank the image) and ``redo`` (how many
 times the image was recomputed: the record with the highest ``redo`` wins;
 at equal ``redo`` a result wins over a failure).
 
-The whole work dir is locked while a run uses it (``flock`` on the folder:
-shared by the shards of a run, exclusive while ``--overwrite`` empties it).
+The whole work dir is locked while a run uses it (the package's
+:class:`~ccop_plugin.utils.folder_lock.FolderLock`: shared by the shards of a
+run, exclusive while ``--overwrite`` empties it; its holder file is not
+state). ``meta.json`` is a checked record with its writer tag
+(:mod:`ccop_plugin.utils.records`).
 
 :func:`merge_work_dir` checks that every image of the list has exactly one
 result or failure and writes the COCO-style proposal JSON atomically
@@ -53,6 +58,7 @@ from .work_dir import (
     WORK_FILE_RE,
     WORK_FORMAT,
     ProposalStateError,
+    WorkDirInUseError,
     WorkDirLock,
     check_out_not_input,
     check_out_replaceable,
@@ -67,8 +73,8 @@ from .work_dir import (
 
 __all__ = [
     'SHARD_RE', 'WORK_FILE_RE', 'WORK_FORMAT', 'ProposalStateError',
-    'ShardWriter', 'WorkDirLock', 'boxes_to_record', 'check_out_not_input',
-    'check_out_replaceable',
+    'ShardWriter', 'WorkDirInUseError', 'WorkDirLock', 'boxes_to_record',
+    'check_out_not_input', 'check_out_replaceable',
     'check_writable', 'clear_work_dir', 'collect_records',
     'drop_partial_tail', 'failures_report_path', 'finished_records',
     'iter_records', 'load_work_dir', 'merge_work_dir', 'prepare_work_dir',

@@ -1,5 +1,10 @@
 """The work dir of a proposal run: its files, lock, meta and the outputs
-it wrote (see :mod:`ccop_plugin.proposals.store` for the layout)."""
+it wrote (see :mod:`ccop_plugin.proposals.store` for the layout).
+
+An owned folder like the main job's: :class:`WorkDirLock` is a
+``FolderLock``, ``meta.json`` a checked record (:mod:`ccop_plugin.utils.
+records`) and ``written.json`` a ``Manifest`` of the outputs written
+(:mod:`ccop_plugin.utils.owned_folder`)."""
 import glob
 import json
 import os
@@ -7,15 +12,24 @@ import os.path as osp
 import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ...utils.fileio import atomic_write_text, same_file
+from ...utils.fileio import atomic_write_json, atomic_write_text, same_file
+from ...utils.folder_lock import HOLDER_FILE, FolderInUseError, FolderLock
+from ...utils.owned_folder import Manifest
+from ...utils.records import read_record, write_record
 from ..sources import ImageEntry, entries_digest
 
 WORK_FORMAT = 'ccop_plugin-proposals-work/1'
+# the writer tag of meta.json
+WRITER = 'ccop_plugin.proposals.store.prepare_work_dir'
 SHARD_RE = re.compile(r'^shard-(\d+)-of-(\d+)\.jsonl$')
 
 
 class ProposalStateError(RuntimeError):
     """The work dir or its shard files do not fit the requested run."""
+
+
+class WorkDirInUseError(ProposalStateError, FolderInUseError):
+    """Another run holds the work dir's lock (one line)."""
 
 
 # --------------------------------------------------------------------------
@@ -76,59 +90,45 @@ WORK_FILE_RE = re.compile(
     r'|^\.(meta|images|written)\.json\.\w+\.tmp$')
 
 
-class WorkDirLock:
-    """``flock`` on the work dir itself, held for a whole run.
+class WorkDirLock(FolderLock):
+    """The package's :class:`FolderLock` on the work dir, held for a whole
+    run.
 
     Runs (and the shards of one run) hold it shared; ``exclusive=True``
     (``--overwrite``) fails while any other run holds it, so a running job's
-    state is never deleted under it. The folder is created if needed.
+    state is never deleted under it; while exclusive, the holder is named in
+    the lock's holder file (not state: :func:`clear_work_dir` leaves it,
+    :meth:`share` removes it). The folder is created if needed.
 
     Raises:
-        ProposalStateError: another run holds the lock.
+        WorkDirInUseError: another run holds the lock (a
+            :class:`ProposalStateError` and a ``FolderInUseError``).
     """
 
     def __init__(self, work_dir: str, exclusive: bool = False):
-        import fcntl
         self.work_dir = work_dir
-        os.makedirs(work_dir, exist_ok=True)
-        self._fd: Optional[int] = os.open(work_dir,
-                                          os.O_RDONLY | os.O_DIRECTORY)
-        mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+        if exclusive:
+            hint = ('--overwrite would delete its results. Stop that job '
+                    'first, or use another --work-dir / --out')
+        else:
+            hint = ('it is being cleared by a run with --overwrite; wait '
+                    'for it to start, or use another --work-dir / --out')
         try:
-            fcntl.flock(self._fd, mode | fcntl.LOCK_NB)
-        except OSError as e:
-            os.close(self._fd)
-            self._fd = None
-            if not isinstance(e, BlockingIOError):
-                raise ProposalStateError(
-                    f'cannot lock work dir {work_dir} ({e.strerror or e}); '
-                    'use a --work-dir on a local file system') from None
-            if exclusive:
+            super().__init__(work_dir, exclusive, what='work dir', hint=hint)
+        except FolderInUseError as e:
+            msg = str(e)
+            if exclusive and ' is in use by ' in msg:
                 msg = (f'work dir {work_dir} is in use by a running job; '
-                       '--overwrite would delete its results. Stop that job '
-                       'first, or use another --work-dir / --out')
-            else:
-                msg = (f'work dir {work_dir} is being cleared by a run with '
-                       '--overwrite; wait for it to start, or use another '
-                       '--work-dir / --out')
-            raise ProposalStateError(msg) from None
+                       f'{hint}')
+            raise WorkDirInUseError(msg) from None
 
     def share(self) -> None:
-        """Downgrade an exclusive lock to shared (other shards may join)."""
-        import fcntl
-        assert self._fd is not None
-        fcntl.flock(self._fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-
-    def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # releases the lock
-            self._fd = None
-
-    def __enter__(self) -> 'WorkDirLock':
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+        """Downgrade an exclusive lock to shared (other shards may join);
+        the holder file goes (shared holders are not named)."""
+        was_exclusive = self.exclusive
+        super().share()
+        if was_exclusive:
+            _remove_quietly(osp.join(self.folder, HOLDER_FILE))
 
 
 def clear_work_dir(work_dir: str) -> int:
@@ -139,7 +139,8 @@ def clear_work_dir(work_dir: str) -> int:
         ProposalStateError: the folder holds other files (not a work dir:
             nothing is deleted).
     """
-    names = sorted(os.listdir(work_dir))
+    # the lock's holder file belongs to the run that clears the folder
+    names = sorted(n for n in os.listdir(work_dir) if n != HOLDER_FILE)
     other = [n for n in names if not WORK_FILE_RE.match(n)
              or osp.isdir(osp.join(work_dir, n))]
     if other:
@@ -152,25 +153,48 @@ def clear_work_dir(work_dir: str) -> int:
     return len(names)
 
 
-def _written_path(work_dir: str) -> str:
-    return osp.join(work_dir, 'written.json')
+WRITTEN_FILE = 'written.json'
 
 
-def _read_written(work_dir: str) -> Dict[str, List[int]]:
+def _outputs(work_dir: str) -> Manifest:
+    """The outputs this work dir wrote, with their content's digest."""
+    return Manifest(work_dir, WRITTEN_FILE, tool=WRITER,
+                    note='outputs this work dir wrote; a rerun replaces '
+                    'only these, and only while unchanged')
+
+
+def _legacy_written(work_dir: str) -> Optional[Dict[str, List[int]]]:
+    """``written.json`` of the format before the manifest (``abs path ->
+    [size, mtime_ns]``), or None."""
     try:
-        with open(_written_path(work_dir)) as f:
+        with open(osp.join(work_dir, WRITTEN_FILE)) as f:
             data = json.load(f)
-        return data if isinstance(data, dict) else {}
     except (OSError, ValueError):
-        return {}
+        return None
+    if not isinstance(data, dict) or 'files' in data:
+        return None
+    return data
+
+
+def _unchanged(path: str, stamp: Any) -> bool:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return stamp == [st.st_size, st.st_mtime_ns]
 
 
 def record_written(work_dir: str, out: str) -> None:
-    """Remember that this work dir wrote ``out`` (its size and mtime)."""
-    st = os.stat(out)
-    written = _read_written(work_dir)
-    written[osp.abspath(out)] = [st.st_size, st.st_mtime_ns]
-    atomic_write_text(_written_path(work_dir), json.dumps(written, indent=1))
+    """Remember that this work dir wrote ``out`` (with its digest)."""
+    legacy = _legacy_written(work_dir)
+    outputs = _outputs(work_dir)
+    if legacy is not None:  # convert: keep the outputs still unchanged
+        atomic_write_json(outputs.path, dict(tool=WRITER, files=[]),
+                          indent=1, end='')
+        kept = [p for p, stamp in legacy.items() if _unchanged(p, stamp)]
+        outputs = _outputs(work_dir)
+        outputs.record(kept)
+    outputs.record([osp.abspath(out)])
 
 
 def check_out_not_input(out: str, inputs: Sequence[Optional[str]] = (),
@@ -210,11 +234,20 @@ def check_out_replaceable(work_dir: str, out: str, overwrite: bool) -> None:
     """
     if overwrite or not osp.lexists(out):
         return
-    st = os.stat(out)
-    mine = _read_written(work_dir).get(osp.abspath(out))
-    if mine == [st.st_size, st.st_mtime_ns]:
-        return
-    why = ('was changed since this run wrote it' if mine else
+    legacy = _legacy_written(work_dir)
+    if legacy is not None:
+        listed = osp.abspath(out) in legacy
+        if _unchanged(out, legacy.get(osp.abspath(out))):
+            return
+    else:
+        outputs = _outputs(work_dir)
+        try:
+            listed = outputs.lists(osp.abspath(out))
+            if listed and not outputs.foreign([osp.abspath(out)]):
+                return
+        except FileExistsError as e:  # an unreadable written.json
+            raise ProposalStateError(str(e)) from None
+    why = ('was changed since this run wrote it' if listed else
            f'was not written by this run (work dir {work_dir})')
     raise ProposalStateError(
         f'--out {out} already exists and {why}; pass --overwrite to replace '
@@ -234,8 +267,7 @@ def prepare_work_dir(work_dir: str, entries: Sequence[ImageEntry],
     meta = dict(format=WORK_FORMAT, config=config, num_images=len(entries),
                 images_sha1=entries_digest(entries), source=source)
     if osp.exists(meta_path):
-        with open(meta_path) as f:
-            old = json.load(f)
+        old = _read_meta(meta_path)
         problems = []
         if old.get('format') != WORK_FORMAT:
             problems.append(f'format {old.get("format")!r} != {WORK_FORMAT!r}')
@@ -257,11 +289,29 @@ def prepare_work_dir(work_dir: str, entries: Sequence[ImageEntry],
                 + '; '.join(problems) + '. Use another --work-dir (or --out), '
                 'or --overwrite to start over.')
     else:
-        atomic_write_text(meta_path, json.dumps(meta, indent=1))
+        write_record(meta_path, meta, WRITER, _check_meta,
+                     what='the meta.json of a proposal work dir',
+                     hint='another --work-dir', indent=1, end='')
     images_path = osp.join(work_dir, 'images.json')
     if not osp.exists(images_path):
         atomic_write_text(images_path, json.dumps(
             [[e.id, e.file_name] for e in entries], separators=(',', ':')))
+
+
+def _check_meta(obj: Any, path: str) -> None:
+    if not isinstance(obj, dict) or not isinstance(obj.get('format'), str):
+        raise ValueError(f'{path}: not the meta.json of a proposal work dir '
+                         '(no "format")')
+
+
+def _read_meta(meta_path: str) -> Dict[str, Any]:
+    """The checked ``meta.json`` of a work dir."""
+    try:
+        return read_record(meta_path, _check_meta)
+    except ValueError as e:
+        raise ProposalStateError(
+            f'{e}; use another --work-dir (or --out), or --overwrite to '
+            'start over') from None
 
 
 def load_work_dir(work_dir: str) -> Tuple[Dict[str, Any], List[ImageEntry]]:
@@ -273,8 +323,7 @@ def load_work_dir(work_dir: str) -> Tuple[Dict[str, Any], List[ImageEntry]]:
             raise ProposalStateError(
                 f'{work_dir} is not a proposal work dir ({osp.basename(p)} '
                 'is missing)')
-    with open(meta_path) as f:
-        meta = json.load(f)
+    meta = _read_meta(meta_path)
     with open(images_path) as f:
         entries = [ImageEntry(int(i), str(n)) for i, n in json.load(f)]
     if entries_digest(entries) != meta.get('images_sha1'):

@@ -176,3 +176,37 @@ def test_resume_goes_on_with_the_last_refresh(tmp_path, mm_logs):
     hook.before_train(runner)
     assert ds2.proposal_file == str(path)
     assert ds2.proposal_stats['boxes'] == 1
+
+
+def test_the_hook_and_the_file_writer_draw_the_same_boxes(tmp_path):
+    """One code path: a refresh writes exactly the images and boxes that
+    write_heatmap_proposals (tools/heatmap_proposals.py) writes for the
+    same backbone, generator and images."""
+    from ccop_plugin.models.utils.heatmap_proposals import (
+        UnreadableImageError,
+    )
+    from ccop_plugin.proposals.heatmap_file import write_heatmap_proposals
+    from ccop_plugin.proposals.sources import ImageEntry
+    img_dir, ds = _data(tmp_path)
+    runner = _runner(tmp_path, SimpleNamespace(dataset=ds))
+    hook = HOOKS.build(dict(
+        type='HeatmapProposalHook', interval=1, start_epoch=1, img_scale=64,
+        generator=dict(num_boxes=3, thr=0.3, window=1., min_size=1)))
+    path = hook.refresh(runner, str(tmp_path / 'hook.json'))
+    entries = [ImageEntry(k + 1, i[0]) for k, i in enumerate(IMAGES)]
+    out = str(tmp_path / 'tool.json')
+    write_heatmap_proposals(entries, str(img_dir), out,
+                            runner.model.backbone, hook.generator, 64, MEAN,
+                            STD, True)
+    by_hook, by_tool = (json.loads(open(p).read()) for p in (path, out))
+    assert by_hook['images'] == by_tool['images']
+    assert by_hook['annotations'] == by_tool['annotations']
+    assert len(by_hook['annotations']) > len(IMAGES)
+    # an unreadable image is one error naming it, for both
+    (img_dir / 'c.png').write_bytes(b'')
+    for draw in (lambda: hook.refresh(runner, str(tmp_path / 'x.json')),
+                 lambda: write_heatmap_proposals(
+                     entries, str(img_dir), str(tmp_path / 'y.json'),
+                     runner.model.backbone, hook.generator, 64)):
+        with pytest.raises(UnreadableImageError, match='c.png: cannot read'):
+            draw()
