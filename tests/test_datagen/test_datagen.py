@@ -186,6 +186,7 @@ def test_cli_texture_by_class_and_test_split(tmp_path):
     assert json.dumps(meta).count('"texture_by_class": true') == 1
 
 
+@pytest.mark.slow
 def test_cli_subprocess(tmp_path):
     r = subprocess.run(
         [sys.executable, osp.join(REPO, 'tools/generate_dataset.py'),
