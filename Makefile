@@ -1,12 +1,13 @@
 # ccop_plugin — the two commands of the README, and the setup they share.
 #   make demo   the main job: synthetic data -> proposals -> CCOP -> Mask R-CNN -> report
-#   make test   the house lint (ruff.toml), then the test suite
+#   make test   the house lint (ruff.toml), then the whole test suite
+#   make test-fast  the lint, then the unit tier (no slow, e2e, packaging)
 # Both create/refresh the virtual environment first (seconds when up to date).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 export CCOP_VENV := $(abspath $(VENV))
 
-.PHONY: install lint test demo compare science science-related science-all clean-demo
+.PHONY: install lint test test-fast demo compare science science-related science-all clean-demo
 
 install:
 	bash tools/setup_env.sh
@@ -19,8 +20,15 @@ lint: install
 	       'imports: $(PY) -m ruff check --fix $(LINT_PATHS)' >&2; \
 	  exit 1; }
 
+# every tier (pytest.ini names them); the 15 slowest tests at the end
 test: lint
-	$(PY) -m pytest tests -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(PY) -m pytest tests -q -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
+
+# the unit tier: the tests not marked slow, e2e or packaging
+FAST_TIER := not slow and not e2e and not packaging
+test-fast: lint
+	$(PY) -m pytest tests -q -p no:cacheprovider -m "$(FAST_TIER)" \
+	  --durations=15 $(PYTEST_ARGS)
 
 demo: install
 	$(PY) tools/run_demo.py $(DEMO_ARGS)

@@ -25,62 +25,98 @@ def restore_default_scope():
     DefaultScope._instance_dict = saved
 
 
-def write_tiny_proposal_coco(root, num_imgs=4, size=(120, 150), min_side=40.,
-                             with_anns=True):
-    """Random JPEGs in ``root/images`` and ``root/proposals.json`` (COCO
-    style, 6 random boxes per image unless ``with_anns`` is False)."""
-    import json
-
-    import cv2
-    import numpy as np
-    rng = np.random.default_rng(0)
-    (root / 'images').mkdir(exist_ok=True)
-    images, anns = [], []
-    h, w = size
-    for i in range(num_imgs):
-        img = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
-        name = f'{i:03d}.jpg'
-        cv2.imwrite(str(root / 'images' / name), img)
-        images.append(dict(id=i + 1, file_name=name, width=w, height=h))
-        for _ in range(6 if with_anns else 0):
-            x, y = rng.uniform(0, w * 0.5), rng.uniform(0, h * 0.5)
-            bw = rng.uniform(min_side, w * 0.5)
-            bh = rng.uniform(min_side, h * 0.5)
-            anns.append(dict(id=len(anns) + 1, image_id=i + 1,
-                             category_id=1, bbox=[x, y, bw, bh],
-                             area=bw * bh, iscrowd=0))
-    with open(root / 'proposals.json', 'w') as f:
-        json.dump(dict(images=images, annotations=anns,
-                       categories=[dict(id=1, name='proposal')]), f)
-
-
 @pytest.fixture
 def tiny_proposal_coco():
-    """:func:`write_tiny_proposal_coco`, for tests in any folder."""
+    """:func:`ccop_plugin.testing.write_tiny_proposal_coco` (random JPEGs
+    and a proposal file, written where the test says), for tests in any
+    folder."""
+    from ccop_plugin.testing import write_tiny_proposal_coco
     return write_tiny_proposal_coco
+
+
+@pytest.fixture(scope='session')
+def tiny_proposal_data(tmp_path_factory):
+    """``tiny_proposal_data(num_imgs=4, with_anns=True, **kw)``: the folder
+    of :func:`ccop_plugin.testing.write_tiny_proposal_coco` with these
+    arguments, written once per session and shared: read it, never write
+    into it (use ``tiny_proposal_coco`` for a folder of your own)."""
+    from ccop_plugin.testing import write_tiny_proposal_coco
+    made = {}
+
+    def get(num_imgs=4, with_anns=True, **kw):
+        key = (num_imgs, with_anns, tuple(sorted(kw.items())))
+        if key not in made:
+            made[key] = write_tiny_proposal_coco(
+                tmp_path_factory.mktemp('tiny_proposals'),
+                num_imgs=num_imgs, with_anns=with_anns, **kw)
+        return made[key]
+
+    return get
+
+
+@pytest.fixture(scope='session')
+def tiny_detection_data(tmp_path_factory):
+    """Data root of :func:`ccop_plugin.testing.write_tiny_detection_coco`
+    (2 train + 1 val synthetic images of 64 px with boxes and masks),
+    written once per session and shared: read it, never write into it."""
+    from ccop_plugin.testing import write_tiny_detection_coco
+    return write_tiny_detection_coco(
+        tmp_path_factory.mktemp('tiny_detection') / 'synth')
+
+
+@pytest.fixture(scope='session')
+def tiny_ccop_checkpoint(tmp_path_factory):
+    """Path of a real CCOP checkpoint of the narrow model
+    (:func:`ccop_plugin.testing.write_tiny_ccop_checkpoint`, a few MB),
+    written once per session: load it, never change it."""
+    from ccop_plugin.testing import write_tiny_ccop_checkpoint
+    return write_tiny_ccop_checkpoint(
+        tmp_path_factory.mktemp('tiny_ccop') / 'ccop_narrow.pth')
+
+
+@pytest.fixture(scope='session')
+def tiny_main_job(tmp_path_factory):
+    """``(cfg, results)`` of the main job run once per session on
+    :func:`ccop_plugin.testing.tiny_main_job_config` (every stage computed,
+    3 pre-training iterations). Tests may rerun it in place (every stage is
+    then reused); they must not change its settings or its files."""
+    from ccop_plugin.apis.main_job import run_main_job
+    from ccop_plugin.testing import tiny_main_job_config
+    cfg = tiny_main_job_config(str(tmp_path_factory.mktemp('main_job') /
+                                   'demo'))
+    return cfg, run_main_job(cfg)
 
 
 CONFIGS = osp.join(osp.dirname(__file__), '..', 'configs')
 
 
 @pytest.fixture
-def tiny_runner(tiny_proposal_coco, tmp_path):
+def tiny_runner(tiny_proposal_data, tmp_path):
     """Build a runner for a tiny pre-training config on generated data.
 
-    ``tiny_runner(cfg_file, iters=3, with_anns=True, num_imgs=4, edit=None)``:
-    ``iters`` iterations at a constant lr for iteration-based configs,
-    logging every iteration, no checkpoints; ``edit(cfg)`` may change the
-    config before the runner is built.
+    ``tiny_runner(cfg_file, iters=3, with_anns=True, num_imgs=4, edit=None,
+    narrow=True)``: ``iters`` iterations at a constant lr for
+    iteration-based configs, logging every iteration, no checkpoint before
+    the last iteration and none of the optimizer's state; the model is the
+    narrow one of :func:`ccop_plugin.testing.narrow_resnet18` unless
+    ``narrow`` is False; the images are the session's shared
+    ``tiny_proposal_data``, the work dir ``tmp_path / 'work'``;
+    ``edit(cfg)`` may change the config before the runner is built.
     """
 
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
     from mmengine.runner import Runner
 
-    def build(cfg_file, iters=3, with_anns=True, num_imgs=4, edit=None):
-        tiny_proposal_coco(tmp_path, num_imgs=num_imgs, with_anns=with_anns)
+    from ccop_plugin.testing import light_checkpoints, narrow_resnet18
+
+    def build(cfg_file, iters=3, with_anns=True, num_imgs=4, edit=None,
+              narrow=True):
+        data = tiny_proposal_data(num_imgs=num_imgs, with_anns=with_anns)
         cfg = Config.fromfile(osp.join(CONFIGS, cfg_file))
-        cfg.train_dataloader.dataset.data_root = str(tmp_path) + '/'
+        if narrow:
+            narrow_resnet18(cfg.model)
+        cfg.train_dataloader.dataset.data_root = str(data) + '/'
         cfg.train_dataloader.dataset.ann_file = 'proposals.json'
         cfg.train_dataloader.dataset.data_prefix = dict(img_path='images/')
         if cfg.train_cfg.type == 'IterBasedTrainLoop':
@@ -90,6 +126,7 @@ def tiny_runner(tiny_proposal_coco, tmp_path):
         cfg.work_dir = str(tmp_path / 'work')
         cfg.default_hooks.checkpoint = dict(type='CheckpointHook',
                                             interval=1000)
+        light_checkpoints(cfg)
         cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
         cfg.launcher = 'none'
         if edit is not None:

@@ -4,6 +4,7 @@ import os.path as osp
 import subprocess
 import sys
 
+import pytest
 import torch
 from mmengine.config import Config
 
@@ -17,6 +18,7 @@ PRETRAIN_TRANSFORMS = ('LoadProposals', 'BoxAwareMultiView',
                        'PackBoxSelfSupInputs')
 
 
+@pytest.mark.slow
 def test_import_registers_in_a_fresh_process():
     """`import ccop_plugin` alone fills the registries (no import tricks)."""
     code = ('import ccop_plugin\n'
@@ -65,6 +67,7 @@ def test_tiny_model_from_config_builds_and_runs():
     assert all(torch.isfinite(v) for v in losses.values())
 
 
+@pytest.mark.slow
 def test_pretraining_configs_import_the_plugin():
     """Pre-training configs load the plugin through `custom_imports`."""
     import glob

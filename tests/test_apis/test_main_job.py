@@ -2,15 +2,15 @@
 import json
 import os.path as osp
 
-from ccop_plugin.apis.main_job import MainJobConfig, run_main_job
+import pytest
+
+from ccop_plugin.apis.main_job import run_main_job
+
+pytestmark = pytest.mark.e2e
 
 
-def test_main_job_runs_reports_and_reuses_stages(tmp_path, capsys):
-    cfg = MainJobConfig(
-        work_dir=str(tmp_path / 'demo'), num_unlabeled=8, num_train=8,
-        num_val=4, img_size=96, pretrain_iters=2, pretrain_batch=4,
-        finetune_epochs=1, workers=1)
-    results = run_main_job(cfg)
+def test_main_job_runs_reports_and_reuses_stages(tiny_main_job, capsys):
+    cfg, results = tiny_main_job  # run once per session (tests/conftest.py)
     metrics = results['ccop']['finetune']['metrics']
     assert {'coco/bbox_mAP', 'coco/segm_mAP'} <= set(metrics)
     report = osp.join(cfg.work_dir, 'report.md')
@@ -19,7 +19,7 @@ def test_main_job_runs_reports_and_reuses_stages(tmp_path, capsys):
     for fig in ('proposals.png', 'pretrain_losses.png', 'curriculum.png'):
         assert osp.isfile(osp.join(cfg.work_dir, 'figures', fig)), fig
     with open(osp.join(cfg.work_dir, 'pretrain_ccop', 'stage.json')) as f:
-        assert json.load(f)['iters'] == 2
+        assert json.load(f)['iters'] == cfg.pretrain_iters
     capsys.readouterr()
 
     again = run_main_job(cfg)  # every stage is reused

@@ -2,31 +2,35 @@
 same settings gives the same AP value for value and the same pre-trained
 weights tensor for tensor. (Across processors it is not: see
 docs/reproducibility.md; what varies there is measured, not tested.)"""
+import dataclasses
 import glob
 import json
 import os.path as osp
 
+import pytest
 import torch
 
-from ccop_plugin.apis.main_job import MainJobConfig, run_main_job
+from ccop_plugin.apis.main_job import run_main_job
 from ccop_plugin.utils.machine import machine_summary
 
+pytestmark = pytest.mark.e2e
 
-def _run(work_dir):
-    cfg = MainJobConfig(
-        work_dir=work_dir, num_unlabeled=8, num_train=8, num_val=4,
-        img_size=96, pretrain_iters=3, pretrain_batch=4, finetune_epochs=1,
-        workers=1)
-    results = run_main_job(cfg)
+
+def _last_pretrain_state(work_dir):
     ckpt = glob.glob(osp.join(work_dir, 'pretrain_ccop', 'iter_*.pth'))
-    state = torch.load(sorted(ckpt)[-1], map_location='cpu',
-                       weights_only=False)['state_dict']
-    return cfg, results, state
+    return torch.load(sorted(ckpt)[-1], map_location='cpu',
+                      weights_only=False)['state_dict']
 
 
-def test_a_rerun_from_scratch_gives_the_same_figures(tmp_path):
-    cfg, first, state_a = _run(str(tmp_path / 'a'))
-    _, second, state_b = _run(str(tmp_path / 'b'))
+def test_a_rerun_from_scratch_gives_the_same_figures(tiny_main_job,
+                                                     tmp_path):
+    # the first run is the session's (tests/conftest.py); the second has
+    # the same settings in a new work dir
+    first_cfg, first = tiny_main_job
+    cfg = dataclasses.replace(first_cfg, work_dir=str(tmp_path / 'b'))
+    second = run_main_job(cfg)
+    state_a = _last_pretrain_state(first_cfg.work_dir)
+    state_b = _last_pretrain_state(cfg.work_dir)
     # nothing was reused: the second run computed every stage itself
     assert all(second['ccop'][st]['run'] == 'computed'
                for st in ('pretrain', 'convert', 'finetune'))

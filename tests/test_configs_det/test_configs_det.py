@@ -108,6 +108,7 @@ def test_small_config_builds_and_reverts_syncbn():
     assert [f.shape[1] for f in feats] == [128] * 5
 
 
+@pytest.mark.slow
 def test_short_finetune_runs_and_evaluates(tmp_path):
     """Convert a fake CCOP checkpoint, fine-tune 3 iterations on a few
     generated images (SyncBN config in one CPU process), evaluate."""

@@ -217,6 +217,7 @@ def test_lvis_accumulate_runs_under_numpy2(tmp_path):
     assert ev.get_results()['AP'] == pytest.approx(0.0)
 
 
+@pytest.mark.e2e
 @needs_lvis
 def test_lvis_v1_config_trains_and_evaluates(tmp_path):
     """The repo's LVIS v1 config (1203 classes, class-balanced sampling,
@@ -237,6 +238,7 @@ def test_lvis_v1_config_trains_and_evaluates(tmp_path):
             assert -1.0 <= metrics[key] <= 1.0  # LVIS reports -1 if no GT
 
 
+@pytest.mark.e2e
 @needs_cityscapes
 def test_cityscapes_config_trains_and_evaluates(tmp_path):
     """The repo's Cityscapes config: 2 iterations, then both of its metrics,

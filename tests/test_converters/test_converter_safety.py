@@ -330,6 +330,7 @@ def test_existing_output_needs_overwrite_and_keeps_its_mode(tmp_path, fmt,
     assert not [f for f in os.listdir(tmp_path) if f.endswith('.tmp')]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('fmt', ['mmdet', 'detectron2'])
 def test_full_disk_gives_one_line_and_keeps_the_old_output(tmp_path, fmt,
                                                            real_ckpt):

@@ -131,6 +131,7 @@ def test_bare_torchvision_style_state_dict():
     assert set(res.state_dict) == {'backbone.' + k for k in bb}
 
 
+@pytest.mark.slow
 def test_refuses_when_nothing_maps(tmp_path):
     sd = {'encoder_k.module.backbone.conv1.weight': torch.randn(64, 3, 7, 7),
           'queue': torch.randn(4, 4)}

@@ -187,6 +187,7 @@ def test_cli_texture_by_class_and_test_split(tmp_path):
     assert json.dumps(meta).count('"texture_by_class": true') == 1
 
 
+@pytest.mark.slow
 def test_cli_subprocess(tmp_path):
     r = subprocess.run(
         [sys.executable, osp.join(REPO, 'tools/generate_dataset.py'),
@@ -322,6 +323,7 @@ def test_texture_names_the_class_only_when_asked(tmp_path, by_class):
         assert res['acc'] < res['chance'] + 0.12
 
 
+@pytest.mark.slow
 def test_cli_full_disk_is_one_line_and_keeps_the_dataset(tmp_path):
     """A write error (here: files may not grow past 1 KB, as on a full disk)
     ends the tool with one line naming the file, not an OSError traceback;

@@ -77,6 +77,7 @@ def _tensors(obj, prefix=''):
     return out
 
 
+@pytest.mark.slow
 def test_resume_is_exact(tmp_path, tiny_proposal_coco):
     data = tmp_path / 'data'
     data.mkdir()

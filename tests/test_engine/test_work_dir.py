@@ -81,6 +81,7 @@ def test_resume_when_last_checkpoint_names_a_missing_file(tmp_path):
     assert 'iter_6.pth (no such file)' in warnings[0]
 
 
+@pytest.mark.slow
 def test_train_cli_refuses_and_keeps_the_checkpoints(tmp_path):
     wd = str(tmp_path / 'run')
     os.makedirs(wd)
@@ -100,6 +101,7 @@ def test_train_cli_refuses_and_keeps_the_checkpoints(tmp_path):
     assert open(osp.join(wd, 'last_checkpoint')).read() == p2
 
 
+@pytest.mark.slow
 def test_second_train_run_in_a_held_work_dir_is_refused(tmp_path):
     """Two runs in one work dir (seeds 0 and 123) both trained and the
     first's checkpoints were overwritten by the second's: a run holds the
@@ -127,6 +129,7 @@ def test_second_train_run_in_a_held_work_dir_is_refused(tmp_path):
         assert sorted(os.listdir(wd)) == before
 
 
+@pytest.mark.slow
 def test_work_dir_lock_hook_holds_the_work_dir_for_mim_train(tmp_path):
     """``mim train`` builds mmengine's Runner itself: the hook takes the
     lock when the run starts and gives it back when it ends; the lock is

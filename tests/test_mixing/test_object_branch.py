@@ -14,6 +14,7 @@ MIX_CONFIGS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('cfg_file,algo,own_losses', MIX_CONFIGS,
                          ids=lambda x: x if isinstance(x, str) else '')
 def test_mix_trains_two_iterations(tiny_runner, cfg_file, algo, own_losses):
@@ -60,6 +61,7 @@ def test_mix_trains_two_iterations(tiny_runner, cfg_file, algo, own_losses):
         assert 'train/curriculum_iou_thr' in logged
 
 
+@pytest.mark.slow
 def test_stock_densecl_on_the_proposal_pipeline(tiny_runner, tmp_path):
     """A user config: stock DenseCL + the packaged proposal pipeline, with
     neither `_delete_` nor a collate_fn fix (DenseCL's inherited collate_fn

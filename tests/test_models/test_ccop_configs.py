@@ -35,10 +35,14 @@ def test_paper_config_values():
     assert model.img_neck.mlp[0].in_features == 2048
 
 
+@pytest.mark.slow
 def test_tiny_config_trains_with_runner(tmp_path):
     from mmengine.runner import Runner
+
+    from ccop_plugin.testing import light_checkpoints
     cfg = Config.fromfile(TINY)
     cfg.work_dir = str(tmp_path)
+    light_checkpoints(cfg)  # the config's model, no optimizer state saved
 
     class _Data(torch.utils.data.Dataset):
         metainfo = {}

@@ -11,6 +11,8 @@ import zipfile
 
 import pytest
 
+pytestmark = pytest.mark.packaging
+
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 SOURCES = ('ccop_plugin', 'configs', 'tools', 'requirements', 'setup.py',
            'MANIFEST.in', 'README.md', 'requirements.txt')

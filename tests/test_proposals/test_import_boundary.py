@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 HEAVY = {'ccop_plugin.proposals.runner', 'ccop_plugin.proposals.search',
@@ -31,6 +33,7 @@ print(json.dumps(dict(
 '''
 
 
+@pytest.mark.slow
 def test_import_ccop_plugin_loads_only_the_file_format():
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep +
                os.environ.get('PYTHONPATH', ''))

@@ -184,6 +184,7 @@ def run_tool(*args):
         env={'PYTHONPATH': ROOT, 'PATH': '/usr/bin:/bin'}, timeout=300)
 
 
+@pytest.mark.slow
 def test_tool(files, tmp_path):
     gt, props = files
     other = write_props(tmp_path / 'other.json', {'zzz.png': [MISS]})
@@ -273,6 +274,7 @@ def test_bad_ground_truth_is_one_line_error(tmp_path, files):
         load_ground_truth(str(tmp_path / 'nothing.json'))
 
 
+@pytest.mark.slow
 def test_heatmap_tool_then_recall(tmp_path):
     import cv2
     rng = np.random.default_rng(1)

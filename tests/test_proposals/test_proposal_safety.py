@@ -132,6 +132,7 @@ def test_workers_stopped_by_signal_stop_the_run():
     assert not issubclass(ProposalRunInterrupted, Exception)
 
 
+@pytest.mark.slow
 def test_sigkill_of_main_process_leaves_no_orphans(tmp_path):
     """kill -9 of a --workers 2 run: fork server, workers and resource
     tracker all exit within seconds."""

@@ -106,6 +106,7 @@ def test_output_is_brief_format_and_loads_with_pycocotools(img_dir, tmp_path):
     assert report.startswith('corrupt.jpg\t') and 'decode' in report
 
 
+@pytest.mark.slow
 def test_parallel_equals_single_process_and_rerun_is_noop(img_dir,
                                                          tmp_path):
     out1, _ = run(img_dir, str(tmp_path), 'one', workers=1)
@@ -130,6 +131,7 @@ def test_soco_preset_runs(img_dir, tmp_path):
             assert w >= 32 and h >= 32 or (w, h) == (W, H)
 
 
+@pytest.mark.slow
 def test_resume_after_partial_run_and_truncated_line(img_dir, tmp_path):
     ref, _ = run(img_dir, str(tmp_path), 'ref')
     # a "killed" run: some finished lines, then a half-written one
@@ -150,6 +152,7 @@ def test_resume_after_partial_run_and_truncated_line(img_dir, tmp_path):
     assert read(out) == read(ref)
 
 
+@pytest.mark.slow
 def test_killed_cli_run_resumes_to_identical_json(tmp_path):
     """SIGKILL a real CLI run mid-way; the rerun gives the same bytes."""
     d = str(tmp_path / 'imgs')
@@ -185,6 +188,7 @@ def test_killed_cli_run_resumes_to_identical_json(tmp_path):
     assert read(out) == read(out_ref)
 
 
+@pytest.mark.slow
 def test_shards_merge_to_full_set(img_dir, tmp_path):
     ref, _ = run(img_dir, str(tmp_path), 'ref')
     entries = list_image_dir(img_dir)
@@ -220,6 +224,7 @@ def test_shards_merge_to_full_set(img_dir, tmp_path):
     assert r.returncode != 0 and 'more than one result' in r.stderr
 
 
+@pytest.mark.slow
 def test_work_dir_refuses_other_settings(img_dir, tmp_path):
     run(img_dir, str(tmp_path), 'w')
     with pytest.raises(ProposalStateError, match='max_num'):

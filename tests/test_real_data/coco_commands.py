@@ -11,8 +11,10 @@ changes (:func:`tiny`):
 * ``--launcher pytorch --gpus 8`` is dropped: one process (mim's default
   launcher ``none``);
 * ``--cfg-options`` for batch size, workers and epochs are appended
-  (batch 2, no loader workers, 1 epoch), ``--workers 1`` for the proposal
-  tool;
+  (batch 2, no loader workers, 1 epoch) and checkpoints without the
+  optimizer's state (nothing resumes from them, and it is the largest part
+  of an R50 checkpoint after the weights), ``--workers 1`` for the
+  proposal tool;
 * checkpoint names follow the epoch override: ``epoch_800.pth`` /
   ``epoch_12.pth`` become ``epoch_1.pth``.
 """
@@ -80,7 +82,8 @@ def tiny(cmd: str) -> str:
         return cmd + _cfg_options(
             *(f'{dl}.{o}' for dl in loaders for o in LOADER_OVERRIDES
               if not (dl == 'val_dataloader' and o.startswith('batch'))),
-            f'train_cfg.max_epochs={TINY_EPOCHS}')
+            f'train_cfg.max_epochs={TINY_EPOCHS}',
+            'default_hooks.checkpoint.save_optimizer=False')
     if cmd.startswith('mim test'):
         return cmd + _cfg_options(
             *(f'test_dataloader.{o}' for o in LOADER_OVERRIDES[1:]))

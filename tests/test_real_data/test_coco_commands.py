@@ -78,6 +78,7 @@ def test_no_other_coco_proposal_path_in_docs():
     assert not bad, bad
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', [DET_PAPERS, DET_PLAIN])
 def test_det_configs_let_mim_test_load_mmengine_checkpoints(name, tmp_path):
     """``mim test mmdet <config> --checkpoint epoch_N.pth`` loads a full
@@ -150,6 +151,7 @@ def coco_run(tmp_path_factory):
     return root, cmds, outs, log
 
 
+@pytest.mark.e2e
 def test_readme_commands_run_on_real_photos(coco_run):
     root, cmds, outs, _ = coco_run
     kinds = [c.split()[1] if c.startswith('python') else c.split()[1] + ' '

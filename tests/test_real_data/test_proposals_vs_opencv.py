@@ -80,6 +80,7 @@ def tool_output(tmp_path_factory):
     return json.loads(out.read_text())
 
 
+@pytest.mark.slow
 def test_tool_output_equals_direct_opencv(tool_output):
     preset = PRESETS['ccop']
     names = {im['id']: im['file_name'] for im in tool_output['images']}

@@ -9,6 +9,8 @@ from mmengine.registry import DefaultScope
 
 import ccop_plugin  # noqa: F401
 
+pytestmark = pytest.mark.slow
+
 
 def _losses_finite(runner):
     scalars = runner.message_hub.log_scalars

@@ -71,6 +71,7 @@ def test_import_sets_no_env_var_and_torch_load_refuses(tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_child_python_keeps_safe_loading(tmp_path):
     """A child process that imports nothing but torch: nothing leaked."""
     path, marker = evil_checkpoint(tmp_path)
@@ -234,6 +235,7 @@ def _tiny_pretrain_argv(data, work, iters):
             'default_hooks.logger.interval=1']
 
 
+@pytest.mark.slow
 def test_train_resume_real_pretraining_checkpoint_and_refusal(
         tmp_path, tiny_proposal_coco, monkeypatch, capsys):
     """tools/train.py: a real pre-training checkpoint resumes with safe
@@ -269,6 +271,7 @@ def test_train_resume_real_pretraining_checkpoint_and_refusal(
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_finetune_checkpoint_resumes(tmp_path):
     """A real (tiny) mmdet fine-tuning checkpoint resumes."""
     from mmengine.registry import DefaultScope
@@ -299,6 +302,7 @@ def test_finetune_checkpoint_resumes(tmp_path):
     assert ck['meta']['iter'] == 2
 
 
+@pytest.mark.slow
 def test_every_mmdet_config_imports_the_plugin(tmp_path):
     """Fine-tuning --resume needs the allowlist: each config imports the
     plugin; a fresh process that only parses a paper config loads a

@@ -184,6 +184,7 @@ def test_sigterm_handling_is_undone_and_yields_to_the_process(tmp_path):
     assert seen == [signal.SIGTERM] and open(p).read() == 'new'
 
 
+@pytest.mark.slow
 def test_sigkill_and_sigterm_of_a_writing_process(tmp_path):
     """A real process: SIGTERM mid-write exits 143 leaving no temporary;
     SIGKILL leaves one, which the next write of that file removes."""

@@ -11,6 +11,7 @@ from ccop_plugin.utils.folder_lock import (
 )
 
 
+@pytest.mark.slow
 def test_second_exclusive_holder_is_refused_naming_the_first(tmp_path):
     folder = tmp_path / 'w'
     with FolderLock(str(folder)):

@@ -26,6 +26,7 @@ print('failed-before-import', failed)
 '''
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(np.__version__ < '2', reason='NumPy 1 is not affected')
 def test_hue_fix_applies_whenever_the_plugin_is_imported():
     res = subprocess.run([sys.executable, '-c', CODE], capture_output=True,

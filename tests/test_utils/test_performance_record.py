@@ -143,6 +143,7 @@ def _load_tool(name):
     return mod
 
 
+@pytest.mark.slow
 def test_pretrain_benchmark_records_interleaved_steps(tmp_path, capsys):
     """A tiny CPU run: both models' steps timed in one process, the median
     ratio and the load average in the table, the cpu section recorded."""

@@ -160,6 +160,7 @@ def _dtype(spec, state):
     return Reduce(np.dtype, (spec, False, True), state)
 
 
+@pytest.mark.slow
 def test_crafted_dtypes_are_refused(tmp_path):
     """dtype states with fields / flags, object dtypes and scalars reading
     pointers: refused in one line (loaded in a child: today's code may

@@ -146,6 +146,7 @@ def _runner(work_dir, max_iters, resume=False, load_from=None):
         experiment_name=f'ccop_{max_iters}_{int(resume)}')
 
 
+@pytest.mark.slow
 def test_runner_train_and_resume(tmp_path):
     runner = _runner(tmp_path, max_iters=2)
     runner.train()

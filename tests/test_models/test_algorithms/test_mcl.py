@@ -69,6 +69,7 @@ def test_cosine_momentum_schedule(max_iters):
     assert torch.allclose(key_after, key_before, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_runner_advances_momentum(tiny_runner):
     """In the runner, max_iters reaches CosineEMA (RuntimeInfoHook) and the
     EMA steps once per iteration (32-px views, batch 2: fast)."""
