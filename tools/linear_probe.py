@@ -3,10 +3,15 @@
 
     python tools/linear_probe.py CHECKPOINT --data-root work_dirs/demo/data
     python tools/linear_probe.py none --data-root ... --seed 1   # random init
+    python tools/linear_probe.py supervised --data-root ... --seed 0 \\
+        --val-split test      # the positive control
 
-Frozen backbone (+ FPN when the checkpoint has one), RoIAlign features of the
-ground-truth boxes, a logistic regression fitted on the train split and scored
-on the val split. Prints one line; --out writes the full result as JSON (an
+Frozen backbone (C4 + C5, never an FPN: the same layers for every method),
+RoIAlign features of the ground-truth boxes pooled to POOL x POOL, a logistic
+regression fitted on the train split, its L2 weight and iterations chosen on
+--select-split, scored on --val-split. "supervised" first trains the same
+ResNet supervised on the train split's boxes and labels (the probe's
+positive control). Prints one line; --out writes the full result as JSON (an
 existing file is kept unless --overwrite).
 """
 import argparse
@@ -14,6 +19,7 @@ import os.path as osp
 import sys
 
 from ccop_plugin.evaluation import ProbeError, linear_probe
+from ccop_plugin.evaluation.linear_probe import POOL
 
 
 def parse_args(argv=None):
@@ -22,62 +28,103 @@ def parse_args(argv=None):
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('checkpoint',
                    help='CCOP / mmpretrain (MoCo v2, DenseCL) / torchvision '
-                   'checkpoint, or "none" for a random initialisation')
+                   'checkpoint, "none" for a random initialisation or '
+                   '"supervised" for the supervised positive control')
     p.add_argument('--data-root', required=True,
                    help='the synthetic dataset (tools/generate_dataset.py)')
     p.add_argument('--seed', type=int, default=0,
-                   help='seed of the random initialisation')
+                   help='seed of the random initialisation (and of the '
+                   'supervised training)')
     p.add_argument('--train-split', default='train')
-    p.add_argument('--val-split', default='val')
+    p.add_argument('--val-split', default='val',
+                   help='the split the accuracy is measured on')
+    p.add_argument('--select-split', default='val',
+                   help='the split the weight decay and iterations are '
+                   'chosen on; "none": no choice (--weight-decay 1e-2, '
+                   '--max-iter 300 unless given)')
     p.add_argument('--features', default='backbone',
                    choices=['backbone', 'box_stats', 'mask_texture'],
                    help='box_stats / mask_texture: trivial colour+size / '
                    'texture-of-the-mask-interior baselines (no network)')
-    p.add_argument('--pool', type=int, default=1,
+    p.add_argument('--pool', type=int, default=POOL,
                    help='RoI features average-pooled to POOL x POOL')
     p.add_argument('--no-fpn', action='store_true',
-                   help='pool C4 + C5 of the backbone even when the '
-                   'checkpoint has an FPN')
-    p.add_argument('--weight-decay', type=float, default=1e-2)
-    p.add_argument('--max-iter', type=int, default=300,
-                   help='L-BFGS iterations')
+                   help='accepted for old commands: the probe never reads '
+                   'an FPN now')
+    p.add_argument('--weight-decay', type=float, default=None,
+                   help='fix the L2 weight (default: chosen on '
+                   '--select-split)')
+    p.add_argument('--max-iter', type=int, default=None,
+                   help='fix the L-BFGS iterations (default: chosen on '
+                   '--select-split)')
+    p.add_argument('--supervised-steps', type=int, default=None,
+                   help='optimisation steps of the supervised control\'s '
+                   'training (default: the library\'s STEPS)')
     p.add_argument('--out', help='write the result as JSON')
     p.add_argument('--overwrite', action='store_true',
                    help='replace an existing --out file')
     return p.parse_args(argv)
 
 
+def _check_paths(a) -> str:
+    """The one-line problem with the arguments, or ''."""
+    if a.out and osp.isdir(a.out):
+        return f'{a.out}: is a directory; give the output file'
+    if a.out and osp.exists(a.out) and not a.overwrite:
+        return f'{a.out}: exists; pass --overwrite to replace it'
+    if (a.checkpoint.lower() not in ('none', 'supervised')
+            and not osp.isfile(a.checkpoint)):
+        return f'{a.checkpoint}: no such checkpoint file'
+    return ''
+
+
+def _run(a):
+    kw = dict(seed=a.seed, train_split=a.train_split, val_split=a.val_split,
+              select_split=None if a.select_split.lower() == 'none'
+              else a.select_split,
+              features=a.features, pool=a.pool, weight_decay=a.weight_decay,
+              max_iter=a.max_iter)
+    if a.checkpoint.lower() == 'supervised':
+        from ccop_plugin.evaluation import supervised_probe
+        if a.supervised_steps is not None:
+            kw['steps'] = a.supervised_steps
+        return supervised_probe(a.data_root, **kw)
+    ckpt = None if a.checkpoint.lower() == 'none' else a.checkpoint
+    return linear_probe(ckpt, a.data_root, **kw)
+
+
+def _summary(a, res) -> str:
+    name = res['encoder']['source']
+    if a.checkpoint.lower() == 'none' and a.features == 'backbone':
+        name = f'random init (seed {a.seed})'
+    elif a.checkpoint.lower() == 'supervised':
+        name = f'supervised control (seed {a.seed})'
+    line = (f'{name}: object accuracy {100 * res["acc"]:.1f}% on '
+            f'{res["n_val"]} {a.val_split} objects (chance '
+            f'{100 * res["chance"]:.1f}%, train {100 * res["train_acc"]:.1f}%')
+    if res.get('select_acc') is not None:
+        line += (f', {res["select_split"]} {100 * res["select_acc"]:.1f}%; '
+                 f'weight decay {res["weight_decay"]:g}, {res["max_iter"]} '
+                 f'iterations chosen on {res["select_split"]}')
+        if res['selected_on_scored_split']:
+            line += ' (the scored split: optimistic)'
+    return line + (f'), fitted on {res["n_train"]}, {res["num_classes"]} '
+                   f'classes, {res["feature_dim"]}-d features, '
+                   f'{res["seconds"]:.1f} s')
+
+
 def main(argv=None) -> int:
     a = parse_args(argv)
-    if a.out and osp.exists(a.out) and not a.overwrite:
-        print(f'error: {a.out}: exists; pass --overwrite to replace it',
-              file=sys.stderr)
-        return 1
-    if a.out and osp.isdir(a.out):
-        print(f'error: {a.out}: is a directory; give the output file',
-              file=sys.stderr)
-        return 1
-    ckpt = None if a.checkpoint.lower() == 'none' else a.checkpoint
-    if ckpt is not None and not osp.isfile(ckpt):
-        print(f'error: {ckpt}: no such checkpoint file', file=sys.stderr)
+    problem = _check_paths(a)
+    if problem:
+        print(f'error: {problem}', file=sys.stderr)
         return 1
     try:
-        res = linear_probe(ckpt, a.data_root, seed=a.seed,
-                           train_split=a.train_split, val_split=a.val_split,
-                           features=a.features, pool=a.pool,
-                           weight_decay=a.weight_decay, max_iter=a.max_iter,
-                           with_fpn=not a.no_fpn)
+        res = _run(a)
     except (ProbeError, FileNotFoundError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
-    name = res['encoder']['source']
-    if ckpt is None and a.features == 'backbone':
-        name = f'random init (seed {a.seed})'
-    print(f'{name}: object accuracy {100 * res["acc"]:.1f}% '
-          f'(chance {100 * res["chance"]:.1f}%, train '
-          f'{100 * res["train_acc"]:.1f}%) on {res["n_val"]} {a.val_split} '
-          f'objects, fitted on {res["n_train"]}, {res["num_classes"]} '
-          f'classes, {res["feature_dim"]}-d features, {res["seconds"]:.1f} s')
+    print(_summary(a, res))
     if a.out:
         from ccop_plugin.utils.fileio import atomic_write_json
         try:

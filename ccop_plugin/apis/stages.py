@@ -23,7 +23,9 @@ from .pretrain import pretrain, pretrain_options
 
 #: ``probe(checkpoint, data_root, seed=..., val_split=...)``: the probe's
 #: accuracy (a fraction, or a dict with ``acc``) of a pre-training checkpoint
-#: (None: a randomly initialised backbone), fit on the train split.
+#: (None: a randomly initialised backbone), fit on the train split. A probe
+#: whose results change for the same input carries a new ``version``
+#: attribute (part of the probe stage's key).
 Probe = Callable[..., object]
 
 
@@ -246,8 +248,12 @@ class ProbeStep:
 
     def settings(self) -> Dict:
         cfg = self.cfg
-        return dict(function=probe_name(self.probe), seed=cfg.train_seed,
-                    init=self.method, split=cfg.eval_split)
+        out = dict(function=probe_name(self.probe), seed=cfg.train_seed,
+                   init=self.method, split=cfg.eval_split)
+        version = getattr(self.probe, 'version', None)
+        if version is not None:  # absent: earlier keys stay valid
+            out['version'] = version
+        return out
 
     def compute(self, out_dir: str) -> Dict:
         cfg = self.cfg

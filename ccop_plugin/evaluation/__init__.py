@@ -1,15 +1,21 @@
 """Evaluation of pre-trained representations without fine-tuning."""
 from .linear_probe import (
-    ProbeError,
     build_encoder,
     extract_features,
-    fit_logistic_regression,
     linear_probe,
-    load_split,
-    probe_features,
+    pool_roi_features,
 )
+from .probe_classifier import (
+    fit_logistic_regression,
+    probe_features,
+    select_regularisation,
+)
+from .probe_data import ProbeError, load_split
+from .supervised_control import supervised_probe, train_supervised_backbone
 
 __all__ = [
     'ProbeError', 'build_encoder', 'extract_features',
-    'fit_logistic_regression', 'linear_probe', 'load_split', 'probe_features'
+    'fit_logistic_regression', 'linear_probe', 'load_split',
+    'pool_roi_features', 'probe_features', 'select_regularisation',
+    'supervised_probe', 'train_supervised_backbone'
 ]

@@ -30,9 +30,9 @@ def build_heatmap_backbone(checkpoint: Optional[str] = None,
     Args:
         checkpoint (str, optional): A pre-training checkpoint (CCOP, heat-map
             CCOP, MoCo v2, ... or a bare ResNet state dict); its query
-            encoder is read with the converters' reader
-            (:func:`ccop_plugin.converters.convert_to_mmdet`, backbone only)
-            and the depth is taken from it. None: a randomly initialised
+            encoder is read by the library's one backbone loader
+            (``models.utils.backbone_loader.load_resnet_backbone``) and the
+            depth is taken from it. None: a randomly initialised
             ResNet (seeded) -- a baseline, not a trained network.
         depth (int): ResNet depth without a checkpoint.
         seed (int): Seed of the random initialisation.
@@ -41,41 +41,13 @@ def build_heatmap_backbone(checkpoint: Optional[str] = None,
         tuple: ``(backbone in eval mode, description)``.
 
     Raises:
-        ValueError: one line naming the checkpoint when it holds no ResNet.
+        BackboneLoadError: (a ``ValueError``) one line naming the
+            checkpoint when it holds no ResNet.
     """
-    import torch
-    from mmdet.models.backbones import ResNet
-
-    from ccop_plugin.converters import (
-        ConversionError,
-        convert_to_mmdet,
-        infer_resnet_depth,
-    )
-    if checkpoint is None:
-        torch.manual_seed(seed)
-        net = ResNet(depth=depth, out_indices=(3, ), init_cfg=None)
-        net.eval()
-        return net, f'ResNet-{depth}, random initialisation (seed {seed})'
-    try:
-        res = convert_to_mmdet(checkpoint, with_fpn=False)
-    except (ConversionError, OSError, RuntimeError) as e:
-        raise ValueError(f'{checkpoint}: {e}'.split('\n')[0]) from None
-    sd = {k[len('backbone.'):]: v for k, v in res.state_dict.items()
-          if k.startswith('backbone.')}
-    depth = infer_resnet_depth(res.state_dict)
-    if depth is None:
-        raise ValueError(f'{checkpoint}: no ResNet backbone found in the '
-                         'checkpoint')
-    net = ResNet(depth=depth, out_indices=(3, ), init_cfg=None)
-    missing, unexpected = net.load_state_dict(sd, strict=False)
-    missing = [k for k in missing if not k.endswith('num_batches_tracked')]
-    if missing or unexpected:
-        raise ValueError(f'{checkpoint}: backbone weights do not fit a '
-                         f'ResNet-{depth} ({len(missing)} missing, '
-                         f'{len(unexpected)} unexpected, e.g. '
-                         f'{(missing + unexpected)[0]})')
-    net.eval()
-    return net, f'ResNet-{depth} from {checkpoint}'
+    from ccop_plugin.models.utils.backbone_loader import load_resnet_backbone
+    net, info = load_resnet_backbone(checkpoint, depth, seed,
+                                     out_indices=(3, ))
+    return net, info['description']
 
 
 def write_heatmap_proposals(entries: Sequence[ImageEntry], img_dir: str,

@@ -14,12 +14,13 @@ send it to P2 (its assignment starts from level 0), which we keep available as
 ``oversize_level=0``; by default (``oversize_level=-1``) it goes to the
 coarsest level, P5.
 
-Each RoI is pooled by ``torchvision.ops.roi_align`` (``aligned=True`` as
-Detectron2's ``ROIAlignV2``, ``sampling_ratio=0`` as the reference) to 7x7,
-flattened (256 * 49 = 12544) and projected by an MLP 12544-2048-128
-(fc-[dropout]-relu-fc). The reference ``LinearNormNeck`` has a dropout of 0.1
-after the first fc (``dropout=0.1`` reproduces it). L2 normalisation is done by
-the algorithm.
+Each RoI is pooled by ``torchvision.ops.roi_align`` through the package's
+one RoI pooling (:func:`~ccop_plugin.models.utils.rois.roi_align_level`;
+``aligned=True`` as Detectron2's ``ROIAlignV2``, ``sampling_ratio=0`` as the
+reference) to 7x7, flattened (256 * 49 = 12544) and projected by an MLP
+12544-2048-128 (fc-[dropout]-relu-fc). The reference ``LinearNormNeck`` has a
+dropout of 0.1 after the first fc (``dropout=0.1`` reproduces it). L2
+normalisation is done by the algorithm.
 """
 from typing import List, Optional, Sequence, Union
 
@@ -27,7 +28,8 @@ import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
-from torchvision.ops import roi_align
+
+from ..utils.rois import roi_align_level
 
 
 @MODELS.register_module()
@@ -123,10 +125,7 @@ class ObjectRoINeck(BaseModule):
             (rois.shape[0], feats[0].shape[1], self.roi_size, self.roi_size))
         if rois.shape[0] == 0:
             return out
-        # box coordinates stay float32 (half / bfloat16 would round them to
-        # whole pixels on 224-px views); pooling runs in float32 as under
-        # torchvision's autocast rule for roi_align
-        rois = rois.float()
+        rois = rois.float()  # see roi_align_level: boxes stay float32
         levels = self.assign_levels(rois)
         for lvl, (feat, stride) in enumerate(zip(feats, self.featmap_strides)):
             inds = torch.nonzero(levels == lvl, as_tuple=True)[0]
@@ -135,13 +134,8 @@ class ObjectRoINeck(BaseModule):
                 # one element only: a half-precision sum could overflow
                 out = out + feat.reshape(-1)[:1].sum().to(out.dtype) * 0.
                 continue
-            pooled = roi_align(
-                feat.float(),
-                rois[inds],
-                output_size=self.roi_size,
-                spatial_scale=1. / stride,
-                sampling_ratio=self.sampling_ratio,
-                aligned=self.aligned)
+            pooled = roi_align_level(feat, rois[inds], stride, self.roi_size,
+                                     self.sampling_ratio, self.aligned)
             out = out.index_put((inds, ), pooled.to(out.dtype))
         return out
 
