@@ -56,6 +56,7 @@ class Levers:
     iters: int = 200
     workers: int = 0
     num_unlabeled: int = 200
+    seed: int = 0             # the run's seed (data order, init, views)
 
 
 _COLOUR = dict(
@@ -211,7 +212,8 @@ def run_protocol_sweep(points: Dict[str, Levers], work_dir: str,
     out: List[Dict] = [p for n, p in done.items() if n not in points]
     for name, lv in points.items():
         old = done.get(name)
-        if old is not None and old['levers'] == asdict(lv):
+        # levers added since a point was recorded take their defaults
+        if old is not None and asdict(Levers(**old['levers'])) == asdict(lv):
             out.append(old)
             continue
         data = osp.join(work_dir, f'data_u{lv.num_unlabeled}_s{data_seed}')
@@ -224,7 +226,7 @@ def run_protocol_sweep(points: Dict[str, Levers], work_dir: str,
             shutil.rmtree(run_dir)
         t0 = time.time()
         pretrain(get_config_path(SWEEP_CONFIG), run_dir,
-                 lever_options(lv, img_dir, seed=0))
+                 lever_options(lv, img_dir, seed=lv.seed))
         secs = time.time() - t0
         point = dict(name=name, levers=asdict(lv), seconds=round(secs, 1),
                      sec_per_iter=round(secs / lv.iters, 3),
@@ -264,6 +266,15 @@ SWEEP_POINTS.update(
     w16_nocolour_noblur_s08_t01_lr0015=replace(
         _w16, colour='none', blur=False, scale_min=0.8, iters=400,
         temperature=0.1, lr=0.015),
+)
+# the learning point, one lever at a time put back towards the failing runs
+_learns = SWEEP_POINTS['w16_nocolour_noblur_s05_t01_lr0015']
+SWEEP_POINTS.update(
+    w16_light_noblur_s05_t01_lr0015=replace(_learns, colour='light'),
+    w16_nocolour_noblur_s03_t01_lr0015=replace(_learns, scale_min=0.3),
+    w16_nocolour_noblur_s05_t02_lr0015=replace(_learns, temperature=0.2),
+    w16_nocolour_noblur_s05_t01_lr006=replace(_learns, lr=0.06),
+    w16_nocolour_noblur_s05_t01_lr0015_seed1=replace(_learns, seed=1),
 )
 
 
