@@ -24,7 +24,6 @@ def parse_args(argv=None):
     p.add_argument('--work-dir', default='work_dirs/protocol_sweep')
     p.add_argument('--record',
                    default='docs/benchmarks/science_protocol_sweep.json')
-    p.add_argument('--data-seed', type=int, default=0)
     return p.parse_args(argv)
 
 
@@ -32,7 +31,7 @@ def main(argv=None) -> int:
     a = parse_args(argv)
     try:
         run_protocol_sweep({n: SWEEP_POINTS[n] for n in a.points},
-                           a.work_dir, a.record, data_seed=a.data_seed,
+                           a.work_dir, a.record,
                            protocol=dict(command=' '.join(sys.argv)))
     except (FileExistsError, ValueError) as e:
         print(f'sweep_science_protocol: {e}', file=sys.stderr)

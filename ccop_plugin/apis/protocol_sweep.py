@@ -14,7 +14,7 @@ lr, temperature, batch, iterations, data-loader workers, number of
 unlabeled images). Its record (``write_protocol_sweep`` is the only
 writer)::
 
-    {"protocol": {"writer", "config", "data_seed", "learns_below",
+    {"protocol": {"writer", "config", "learns_below", "final_loss",
                   "machine"},
      "points": [{"name", "levers": {...}, "final_loss", "chance",
                  "over_chance", "learns", "loss_curve": [[iter, loss]...],
@@ -57,6 +57,7 @@ class Levers:
     workers: int = 0
     num_unlabeled: int = 200
     seed: int = 0             # the run's seed (data order, init, views)
+    data_seed: int = 0        # the synthetic data's seed
 
 
 _COLOUR = dict(
@@ -191,7 +192,7 @@ def protocol_sweep_table(points: Sequence[Dict]) -> str:
 
 
 def run_protocol_sweep(points: Dict[str, Levers], work_dir: str,
-                       record: str, data_seed: int = 0,
+                       record: str,
                        protocol: Optional[Dict] = None) -> List[Dict]:
     """Run each point (a finished point with the same levers in ``record``
     is kept, not rerun) and rewrite the record and its markdown table
@@ -205,7 +206,7 @@ def run_protocol_sweep(points: Dict[str, Levers], work_dir: str,
     if osp.exists(record):
         done = {p['name']: p
                 for p in read_protocol_sweep(record)['points']}
-    proto = dict(protocol or {}, config=SWEEP_CONFIG, data_seed=data_seed,
+    proto = dict(protocol or {}, config=SWEEP_CONFIG,
                  learns_below=LEARNS_BELOW,
                  final_loss='mean of the last 10 % of the logged losses',
                  machine=machine_info())
@@ -216,8 +217,9 @@ def run_protocol_sweep(points: Dict[str, Levers], work_dir: str,
         if old is not None and asdict(Levers(**old['levers'])) == asdict(lv):
             out.append(old)
             continue
-        data = osp.join(work_dir, f'data_u{lv.num_unlabeled}_s{data_seed}')
-        generate_synthetic_coco(data, seed=data_seed,
+        data = osp.join(work_dir,
+                        f'data_u{lv.num_unlabeled}_s{lv.data_seed}')
+        generate_synthetic_coco(data, seed=lv.data_seed,
                                 num_unlabeled=lv.num_unlabeled)
         img_dir = osp.join(osp.abspath(data), 'images', 'unlabeled') + '/'
         run_dir = osp.join(work_dir, name)
@@ -246,20 +248,12 @@ SWEEP_POINTS.update(
     w16_c64_q256_u2000=_w16,
     w16_light_noblur_s03=replace(_w16, colour='light', blur=False,
                                  scale_min=0.3, iters=400),
-    w16_nocolour_noblur_s03=replace(_w16, colour='none', blur=False,
-                                    scale_min=0.3, iters=400),
     w16_light_noblur_s03_t01=replace(_w16, colour='light', blur=False,
                                      scale_min=0.3, iters=400,
-                                     temperature=0.1),
-    w16_light_noblur_s05_t01=replace(_w16, colour='light', blur=False,
-                                     scale_min=0.5, iters=400,
                                      temperature=0.1),
     w16_light_noblur_s03_t01_lr0015=replace(
         _w16, colour='light', blur=False, scale_min=0.3, iters=400,
         temperature=0.1, lr=0.015),
-    w16_light_noblur_s03_t01_lr0005=replace(
-        _w16, colour='light', blur=False, scale_min=0.3, iters=400,
-        temperature=0.1, lr=0.005),
     w16_nocolour_noblur_s05_t01_lr0015=replace(
         _w16, colour='none', blur=False, scale_min=0.5, iters=400,
         temperature=0.1, lr=0.015),
@@ -275,6 +269,7 @@ SWEEP_POINTS.update(
     w16_nocolour_noblur_s05_t02_lr0015=replace(_learns, temperature=0.2),
     w16_nocolour_noblur_s05_t01_lr006=replace(_learns, lr=0.06),
     w16_nocolour_noblur_s05_t01_lr0015_seed1=replace(_learns, seed=1),
+    w16_nocolour_noblur_s05_t01_lr0015_data1=replace(_learns, data_seed=1),
 )
 
 
@@ -285,5 +280,5 @@ def levers(name: str) -> Levers:
 
 __all__ = ['Levers', 'LEARNS_BELOW', 'SWEEP_POINTS', 'chance_loss',
            'lever_options', 'levers', 'protocol_sweep_table',
-           'read_protocol_sweep', 'replace', 'run_protocol_sweep',
+           'read_protocol_sweep', 'run_protocol_sweep',
            'summarise_run', 'view_pipeline', 'write_protocol_sweep']

@@ -181,7 +181,7 @@ def test_sweep_summary_and_record(tmp_path):
     from dataclasses import asdict
     point['levers'] = asdict(protocol_sweep.Levers(width=16))
     rec = str(tmp_path / 'sweep.json')
-    protocol_sweep.write_protocol_sweep(rec, dict(data_seed=0), [point])
+    protocol_sweep.write_protocol_sweep(rec, dict(command='x'), [point])
     assert protocol_sweep.read_protocol_sweep(rec)['points'][0]['name'] == 'p'
     table = protocol_sweep.protocol_sweep_table([point])
     assert '| p | width=16 |' in table
@@ -191,3 +191,18 @@ def test_sweep_summary_and_record(tmp_path):
     with pytest.raises(FileExistsError, match='not a protocol sweep record'):
         protocol_sweep.write_protocol_sweep(other, {}, [point])
     assert open(other).read() == '{"mine": 1}'
+
+
+def test_committed_sweep_record_is_the_tools_points():
+    """Every point of the committed record is a named point of the tool
+    with the same levers, so `make science-protocol` reproduces it."""
+    from dataclasses import asdict
+    repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    rec = protocol_sweep.read_protocol_sweep(
+        osp.join(repo, 'docs/benchmarks/science_protocol_sweep.json'))
+    for p in rec['points']:
+        assert p['name'] in protocol_sweep.SWEEP_POINTS, p['name']
+        assert asdict(protocol_sweep.Levers(**p['levers'])) == asdict(
+            protocol_sweep.SWEEP_POINTS[p['name']]), p['name']
+        assert p['learns'] == (p['over_chance'] <= 0.75)
+    assert any(p['learns'] for p in rec['points'])
