@@ -175,11 +175,9 @@ def test_sweep_summary_and_record(tmp_path):
     assert s['final_loss'] == pytest.approx(ln - 1.95, abs=1e-4)
     assert s['learns'] == (s['final_loss'] <= 0.75 * ln)
     assert s['loss_curve'][0] == [10, round(ln - 0.1, 4)]
-    point = dict(name='p', levers=vars(protocol_sweep.Levers()).copy()
-                 if hasattr(protocol_sweep.Levers(), '__dict__') else {},
-                 sec_per_iter=0.5, **s)
     from dataclasses import asdict
-    point['levers'] = asdict(protocol_sweep.Levers(width=16))
+    point = dict(name='p', levers=asdict(protocol_sweep.Levers(width=16)),
+                 sec_per_iter=0.5, **s)
     rec = str(tmp_path / 'sweep.json')
     protocol_sweep.write_protocol_sweep(rec, dict(command='x'), [point])
     assert protocol_sweep.read_protocol_sweep(rec)['points'][0]['name'] == 'p'
