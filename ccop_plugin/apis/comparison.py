@@ -28,7 +28,12 @@ from .methods import (
     PRETRAIN_CONFIGS,
 )
 from .report import write_report
-from .science_record import check_record_path, write_science_record
+from .science_record import (
+    OVER_CHANCE_KEYS,
+    check_record_path,
+    pretrain_over_chance,
+    write_science_record,
+)
 from .stages import Probe, probe_name
 from .stats import compute_seconds
 from .tables import comparison_table, paired_table, pretrain_loss_table
@@ -99,7 +104,9 @@ def comparison_protocol(cfg: MainJobConfig, methods: Sequence[str],
 def collect_results(runs: Dict[str, Dict[int, Dict]], methods: Sequence[str],
                     seeds: Sequence[int]) -> Dict[str, Dict[str, List]]:
     """``{method: {probe_acc, bbox_ap, segm_ap: [one value per seed]}}``
-    from :func:`run_method`'s records (test split when there is one)."""
+    from :func:`run_method`'s records (test split when there is one), and
+    for pre-trained methods each final loss over its chance level
+    (:func:`~ccop_plugin.apis.science_record.pretrain_over_chance`)."""
     out = {}
     for m in methods:
         vals = dict(probe_acc=[], bbox_ap=[], segm_ap=[])
@@ -109,6 +116,11 @@ def collect_results(runs: Dict[str, Dict[int, Dict]], methods: Sequence[str],
             vals['bbox_ap'].append(metrics.get('coco/bbox_mAP'))
             vals['segm_ap'].append(metrics.get('coco/segm_mAP'))
             vals['probe_acc'].append((r.get('probe') or {}).get('acc'))
+        ratios = [pretrain_over_chance(runs[m][s].get('pretrain'))
+                  for s in seeds]
+        for k in OVER_CHANCE_KEYS:  # null for a seed without the loss
+            if any(k in r for r in ratios):
+                vals[k] = [r.get(k) for r in ratios]
         out[m] = vals
     return out
 

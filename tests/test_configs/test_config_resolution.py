@@ -33,7 +33,8 @@ HELPER_VARS = {
     'crop_size', 'photometric_pipeline', 'view_pipeline', 'region_pipeline',
     'max_iters', 'max_epochs', 'warmup_epochs', 'pretrained_ckpt', 'norm_cfg',
 }
-HELPER_PREFIXES = ('proposal_', 'tiny_', 'ssl_protocol_', 'object_branch_')
+HELPER_PREFIXES = ('proposal_', 'tiny_', 'ssl_protocol_', 'object_branch_',
+                   'science_')
 
 
 def _runtime_keys(cfg_dict):

@@ -1,0 +1,284 @@
+"""Protocol sweep: under which pre-training settings does mmpretrain's MoCo
+v2 measurably learn on the synthetic data?
+
+A comparison of pre-training methods means something only when the
+reference method learns. Its image InfoNCE over a queue of ``K`` negatives
+starts at chance, ``ln(K + 1)`` (the positive is one of ``K + 1`` equally
+likely keys); a run *learns* when its final loss (the mean of the last 10 %
+of the logged values) is at most :data:`LEARNS_BELOW` of chance.
+
+Each sweep point is one MoCo v2 run (``configs/mocov2/
+mocov2_resnet18_cpu-tiny.py``) with a set of :class:`Levers` (backbone
+width, view size, crop scales, colour augmentation, queue, key momentum,
+lr, temperature, batch, iterations, data-loader workers, number of
+unlabeled images). Its record (``write_protocol_sweep`` is the only
+writer)::
+
+    {"protocol": {"writer", "config", "learns_below", "final_loss",
+                  "machine"},
+     "points": [{"name", "levers": {...}, "final_loss", "chance",
+                 "over_chance", "learns", "loss_curve": [[iter, loss]...],
+                 "seconds", "sec_per_iter"}]}
+"""
+import math
+import os.path as osp
+import time
+from dataclasses import asdict, dataclass, replace
+from typing import Dict, List, Optional, Sequence
+
+from ..utils.fileio import atomic_write_text
+from ..utils.records import read_record, write_record
+from .stats import final_losses, read_scalars
+
+PROTOCOL_SWEEP_WRITER = 'ccop_plugin.apis.protocol_sweep.write_protocol_sweep'
+
+#: A run learns when its final InfoNCE is at most this fraction of chance.
+LEARNS_BELOW = 0.75
+
+#: The config every sweep point overrides.
+SWEEP_CONFIG = 'mocov2/mocov2_resnet18_cpu-tiny.py'
+
+
+@dataclass(frozen=True)
+class Levers:
+    """The settings a sweep point varies (defaults: the tiny config run at
+    the old science budget)."""
+    width: int = 64           # ResNet-18 stem and base channels
+    crop: int = 96            # view side (px)
+    scale_min: float = 0.1    # RandomResizedCrop's smallest area fraction
+    colour: str = 'mocov2'    # colour augmentation: mocov2 | light | none
+    blur: bool = True         # MoCo v2's Gaussian blur (p 0.5)
+    queue: int = 256          # negatives K
+    momentum: float = 0.001   # mmpretrain's: 1 - the key EMA coefficient
+    lr: float = 0.03
+    temperature: float = 0.2
+    batch: int = 16
+    iters: int = 200
+    workers: int = 0
+    num_unlabeled: int = 200
+    seed: int = 0             # the run's seed (data order, init, views)
+    data_seed: int = 0        # the synthetic data's seed
+
+
+_COLOUR = dict(
+    mocov2=(dict(brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1),
+            0.8, 0.2),
+    light=(dict(brightness=0.2, contrast=0.2, saturation=0.1, hue=0.02),
+           0.5, 0.1),
+)
+
+
+def view_pipeline(lv: Levers) -> List[Dict]:
+    """One view's transforms for the levers."""
+    out = [dict(type='RandomResizedCrop', scale=lv.crop,
+                crop_ratio_range=(lv.scale_min, 1.), backend='pillow')]
+    if lv.colour != 'none':
+        if lv.colour not in _COLOUR:
+            raise ValueError(f'colour must be one of mocov2, light, none; '
+                             f'got {lv.colour!r}')
+        jitter, p_jitter, p_gray = _COLOUR[lv.colour]
+        out += [
+            dict(type='RandomApply',
+                 transforms=[dict(type='ColorJitter', **jitter)],
+                 prob=p_jitter),
+            dict(type='RandomGrayscale', prob=p_gray, keep_channels=True,
+                 channel_weights=(0.114, 0.587, 0.2989)),
+        ]
+    if lv.blur:
+        out.append(dict(type='GaussianBlur', magnitude_range=(0.1, 2.0),
+                        magnitude_std='inf', prob=0.5))
+    out.append(dict(type='RandomFlip', prob=0.5))
+    return out
+
+
+def lever_options(lv: Levers, img_dir: str, seed: int = 0) -> Dict:
+    """``--cfg-options`` of the MoCo v2 tiny config for the levers."""
+    warmup = min(max(1, lv.iters // 20), 50)
+    feat = lv.width * 8  # ResNet-18's last stage: 8 x base channels
+    return {
+        'model.backbone.stem_channels': lv.width,
+        'model.backbone.base_channels': lv.width,
+        'model.neck.in_channels': feat,
+        'model.neck.hid_channels': feat,
+        'model.queue_len': lv.queue,
+        'model.momentum': lv.momentum,
+        'model.head.temperature': lv.temperature,
+        'train_dataloader.dataset.data_root': img_dir,
+        'train_dataloader.dataset.pipeline': [
+            dict(type='LoadImageFromFile'),
+            dict(type='MultiView', num_views=2,
+                 transforms=[view_pipeline(lv)]),
+            dict(type='PackInputs')],
+        'train_dataloader.batch_size': lv.batch,
+        'train_dataloader.num_workers': lv.workers,
+        'train_dataloader.persistent_workers': lv.workers > 0,
+        'optim_wrapper.optimizer.lr': lv.lr,
+        'train_cfg.max_iters': lv.iters,
+        'param_scheduler': [
+            dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
+                 end=warmup),
+            dict(type='CosineAnnealingLR', T_max=lv.iters - warmup,
+                 by_epoch=False, begin=warmup, end=lv.iters)],
+        'default_hooks.checkpoint.interval': lv.iters,
+        'default_hooks.checkpoint.max_keep_ckpts': 1,
+        'default_hooks.logger.interval': max(1, lv.iters // 40),
+        'randomness.seed': seed,
+    }
+
+
+def chance_loss(queue: int) -> float:
+    """InfoNCE of a model that has learnt nothing: ``ln(K + 1)``."""
+    return math.log(queue + 1)
+
+
+def summarise_run(run_dir: str, queue: int) -> Dict:
+    """Final loss, chance, their ratio and the loss curve of a run."""
+    rows = read_scalars(run_dir)
+    curve = [[r['iter'], round(r['loss'], 4)] for r in rows if 'loss' in r]
+    if not curve:
+        raise ValueError(f'{run_dir}: no logged loss')
+    final = final_losses(rows)['loss']
+    chance = chance_loss(queue)
+    return dict(final_loss=round(final, 4), chance=round(chance, 4),
+                over_chance=round(final / chance, 4),
+                learns=final <= LEARNS_BELOW * chance, loss_curve=curve)
+
+
+def _check_sweep(obj, path: str) -> None:
+    def bad(msg):
+        raise ValueError(f'{path}: not a protocol sweep record: {msg}')
+    if not isinstance(obj, dict) or set(obj) != {'protocol', 'points'}:
+        bad('expected exactly the keys "protocol" and "points"')
+    if not isinstance(obj['points'], list):
+        bad('"points" must be a list')
+    need = {'name', 'levers', 'final_loss', 'chance', 'over_chance'}
+    for p in obj['points']:
+        if not isinstance(p, dict) or not need <= set(p):
+            bad(f'every point needs {", ".join(sorted(need))}')
+
+
+def read_protocol_sweep(path: str) -> Dict:
+    """Read and check a record of :func:`write_protocol_sweep`."""
+    return read_record(path, _check_sweep)
+
+
+def write_protocol_sweep(path: str, protocol: Dict,
+                         points: List[Dict]) -> Dict:
+    """Replace the sweep record atomically (only a record of this writer)."""
+    return write_record(path, dict(protocol=protocol, points=points),
+                        PROTOCOL_SWEEP_WRITER, _check_sweep,
+                        what='a protocol sweep record', allow_nan=False)
+
+
+def _changed(lv: Levers) -> str:
+    base = asdict(Levers())
+    diff = [f'{k}={v}' for k, v in asdict(lv).items() if base[k] != v]
+    return ', '.join(diff) or '(tiny config)'
+
+
+def protocol_sweep_table(points: Sequence[Dict]) -> str:
+    """Markdown: one row per point, its levers against the tiny config."""
+    lines = [
+        '| point | levers (changed from the tiny config) | final InfoNCE '
+        '| chance ln(K+1) | ratio | learns | s/iter |',
+        '| --- | --- | --- | --- | --- | --- | --- |']
+    for p in points:
+        lines.append(
+            f"| {p['name']} | {_changed(Levers(**p['levers']))} | "
+            f"{p['final_loss']:.2f} | {p['chance']:.2f} | "
+            f"{p['over_chance']:.2f} | {'yes' if p.get('learns') else 'no'}"
+            f" | {p.get('sec_per_iter', float('nan')):.2f} |")
+    return '\n'.join(lines) + '\n'
+
+
+def run_protocol_sweep(points: Dict[str, Levers], work_dir: str,
+                       record: str,
+                       protocol: Optional[Dict] = None) -> List[Dict]:
+    """Run each point (a finished point with the same levers in ``record``
+    is kept, not rerun) and rewrite the record and its markdown table
+    (``record`` with ``.md``) after each one."""
+    from ccop_plugin.datagen import generate_synthetic_coco
+    from ccop_plugin.utils import get_config_path
+    from ccop_plugin.utils.machine import machine_info
+    from .pretrain import pretrain
+
+    done: Dict[str, Dict] = {}
+    if osp.exists(record):
+        done = {p['name']: p
+                for p in read_protocol_sweep(record)['points']}
+    proto = dict(protocol or {}, config=SWEEP_CONFIG,
+                 learns_below=LEARNS_BELOW,
+                 final_loss='mean of the last 10 % of the logged losses',
+                 machine=machine_info())
+    out: List[Dict] = [p for n, p in done.items() if n not in points]
+    for name, lv in points.items():
+        old = done.get(name)
+        # levers added since a point was recorded take their defaults
+        if old is not None and asdict(Levers(**old['levers'])) == asdict(lv):
+            out.append(old)
+            continue
+        data = osp.join(work_dir,
+                        f'data_u{lv.num_unlabeled}_s{lv.data_seed}')
+        generate_synthetic_coco(data, seed=lv.data_seed,
+                                num_unlabeled=lv.num_unlabeled)
+        img_dir = osp.join(osp.abspath(data), 'images', 'unlabeled') + '/'
+        run_dir = osp.join(work_dir, name)
+        if osp.isdir(run_dir):  # a stale or changed point: start afresh
+            import shutil
+            shutil.rmtree(run_dir)
+        t0 = time.time()
+        pretrain(get_config_path(SWEEP_CONFIG), run_dir,
+                 lever_options(lv, img_dir, seed=lv.seed))
+        secs = time.time() - t0
+        point = dict(name=name, levers=asdict(lv), seconds=round(secs, 1),
+                     sec_per_iter=round(secs / lv.iters, 3),
+                     **summarise_run(run_dir, lv.queue))
+        out.append(point)
+        write_protocol_sweep(record, proto, out)
+        atomic_write_text(osp.splitext(record)[0] + '.md',
+                          protocol_sweep_table(out))
+    return out
+
+
+#: The sweep of docs/science.md, in the order it was run.
+SWEEP_POINTS: Dict[str, Levers] = {}
+_w16 = Levers(width=16, crop=64, scale_min=0.2, batch=32, workers=2,
+              num_unlabeled=2000, momentum=0.01, iters=600, lr=0.06)
+SWEEP_POINTS.update(
+    w16_c64_q256_u2000=_w16,
+    w16_light_noblur_s03=replace(_w16, colour='light', blur=False,
+                                 scale_min=0.3, iters=400),
+    w16_light_noblur_s03_t01=replace(_w16, colour='light', blur=False,
+                                     scale_min=0.3, iters=400,
+                                     temperature=0.1),
+    w16_light_noblur_s03_t01_lr0015=replace(
+        _w16, colour='light', blur=False, scale_min=0.3, iters=400,
+        temperature=0.1, lr=0.015),
+    w16_nocolour_noblur_s05_t01_lr0015=replace(
+        _w16, colour='none', blur=False, scale_min=0.5, iters=400,
+        temperature=0.1, lr=0.015),
+    w16_nocolour_noblur_s08_t01_lr0015=replace(
+        _w16, colour='none', blur=False, scale_min=0.8, iters=400,
+        temperature=0.1, lr=0.015),
+)
+# the learning point, one lever at a time put back towards the failing runs
+_learns = SWEEP_POINTS['w16_nocolour_noblur_s05_t01_lr0015']
+SWEEP_POINTS.update(
+    w16_light_noblur_s05_t01_lr0015=replace(_learns, colour='light'),
+    w16_nocolour_noblur_s03_t01_lr0015=replace(_learns, scale_min=0.3),
+    w16_nocolour_noblur_s05_t02_lr0015=replace(_learns, temperature=0.2),
+    w16_nocolour_noblur_s05_t01_lr006=replace(_learns, lr=0.06),
+    w16_nocolour_noblur_s05_t01_lr0015_seed1=replace(_learns, seed=1),
+    w16_nocolour_noblur_s05_t01_lr0015_data1=replace(_learns, data_seed=1),
+)
+
+
+def levers(name: str) -> Levers:
+    """The levers of a named sweep point."""
+    return SWEEP_POINTS[name]
+
+
+__all__ = ['Levers', 'LEARNS_BELOW', 'SWEEP_POINTS', 'chance_loss',
+           'lever_options', 'levers', 'protocol_sweep_table',
+           'read_protocol_sweep', 'run_protocol_sweep',
+           'summarise_run', 'view_pipeline', 'write_protocol_sweep']

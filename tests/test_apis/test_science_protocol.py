@@ -1,0 +1,206 @@
+"""The science protocol: its sweep record, the loss-over-chance fields of
+the science record and the packaged cpu-science configs."""
+import json
+import math
+import os
+import os.path as osp
+
+import pytest
+
+from ccop_plugin.apis import comparison, protocol_sweep, science_record
+from ccop_plugin.utils import get_config_path
+
+SCIENCE_CONFIGS = {
+    'mocov2': 'mocov2/mocov2_resnet18-w16_cpu-science.py',
+    'ccop': 'ccop/ccop_resnet18-w16-fpn_cpu-science.py',
+    'ccop_no_curriculum':
+    'ablations/ccop_resnet18-w16-fpn_no-curriculum_cpu-science.py',
+    'ccop_no_intra': 'ablations/ccop_resnet18-w16-fpn_no-intra_cpu-science.py',
+    'ccop_no_inter': 'ablations/ccop_resnet18-w16-fpn_no-inter_cpu-science.py',
+    'ccop_intra_key':
+    'ablations/ccop_resnet18-w16-fpn_intra-key_cpu-science.py',
+}
+
+
+def _model(name):
+    from mmengine.config import Config
+    return Config.fromfile(get_config_path(SCIENCE_CONFIGS[name])).model
+
+
+def _write_scalars(run_dir, rows):
+    d = osp.join(run_dir, '20260101_000000', 'vis_data')
+    os.makedirs(d)
+    with open(osp.join(d, 'scalars.json'), 'w') as f:
+        for r in rows:
+            f.write(json.dumps(r) + '\n')
+
+
+def test_science_configs_share_everything_but_the_algorithm():
+    moco, ccop = _model('mocov2'), _model('ccop')
+    for key in ('queue_len', 'momentum'):
+        assert moco[key] == ccop[key]
+    # the same ResNet-18 (CCOP also taps the stages its FPN reads)
+    assert moco.backbone == {k: v for k, v in ccop.backbone.items()
+                             if k != 'out_indices'}
+    assert moco.backbone.base_channels == 16
+    assert moco.neck.in_channels == ccop.img_neck.in_channels == 128
+    assert moco.head.temperature == ccop.head.temperature
+    from mmengine.config import Config
+    cfgs = {m: Config.fromfile(get_config_path(p))
+            for m, p in SCIENCE_CONFIGS.items()}
+    ref = cfgs['mocov2']
+    for m, cfg in cfgs.items():
+        assert cfg.optim_wrapper.optimizer == ref.optim_wrapper.optimizer
+        for key in ('param_scheduler', 'train_cfg', 'randomness'):
+            assert cfg[key] == ref[key], (m, key)
+        for key in ('batch_size', 'num_workers'):
+            assert cfg.train_dataloader[key] == ref.train_dataloader[key]
+    # the ablations leave out exactly one part
+    assert cfgs['ccop_no_intra'].model.intra_head is None
+    assert cfgs['ccop_no_inter'].model.roi_head is None
+    assert cfgs['ccop_intra_key'].model.intra_head.anchor == 'key'
+    cur = cfgs['ccop_no_curriculum'].model.curriculum
+    assert cur.iou_thr[0] == cur.iou_thr[1]
+
+
+def test_chance_levels_follow_the_config():
+    ccop = science_record.chance_levels(_model('ccop'))
+    assert ccop['loss_img'] == pytest.approx(math.log(257))
+    assert ccop['loss_roi'] == pytest.approx(math.log(257))
+    assert ccop['loss_intra'] == pytest.approx(0.4)  # the triplet margin
+    # a head left out has no chance level
+    assert 'loss_roi' not in science_record.chance_levels(
+        _model('ccop_no_inter'))
+    assert 'loss_intra' not in science_record.chance_levels(
+        _model('ccop_no_intra'))
+    assert science_record.chance_levels(dict(queue_len=64))['loss'] == (
+        pytest.approx(math.log(65)))
+
+
+def test_over_chance_uses_the_image_loss_not_the_total():
+    model = dict(queue_len=256, roi_queue_len=256, roi_head=dict(),
+                 intra_head=dict(margin=0.4))
+    got = science_record.over_chance(
+        dict(loss=9.0, loss_img=2.0 * math.log(257) / 4, loss_roi=math.log(
+            257), loss_intra=0.2), model)
+    assert got == pytest.approx(dict(infonce_over_chance=0.5,
+                                     roi_infonce_over_chance=1.0,
+                                     intra_over_chance=0.5))
+    # MoCo logs one loss, its InfoNCE
+    assert science_record.over_chance(
+        dict(loss=math.log(257) * 0.75), dict(queue_len=256)) == (
+        pytest.approx(dict(infonce_over_chance=0.75)))
+
+
+def test_collect_results_adds_over_chance_per_seed(tmp_path):
+    runs = {}
+    for s, loss in ((0, 2.0), (1, 4.0)):
+        run_dir = str(tmp_path / f'pre{s}')
+        _write_scalars(run_dir, [dict(iter=i, loss=9., loss_img=loss,
+                                      loss_roi=3.0, loss_intra=0.3)
+                                 for i in (10, 20)])
+        runs.setdefault('ccop', {})[s] = dict(
+            pretrain=dict(checkpoint=osp.join(run_dir, 'iter_20.pth'),
+                          config=SCIENCE_CONFIGS['ccop']),
+            finetune=dict(metrics={'coco/bbox_mAP': 0.1,
+                                   'coco/segm_mAP': 0.05}))
+        runs.setdefault('none', {})[s] = dict(finetune=dict(
+            metrics={'coco/bbox_mAP': 0.05, 'coco/segm_mAP': 0.02}))
+    vals = comparison.collect_results(runs, ['ccop', 'none'], [0, 1])
+    ln = math.log(257)
+    assert vals['ccop']['infonce_over_chance'] == pytest.approx(
+        [2.0 / ln, 4.0 / ln])
+    assert vals['ccop']['roi_infonce_over_chance'] == pytest.approx(
+        [3.0 / ln] * 2)
+    assert vals['ccop']['intra_over_chance'] == pytest.approx([0.75] * 2)
+    assert set(vals['none']) == set(science_record.RECORD_KEYS)
+
+
+def test_record_with_data_seeds_supervised_and_over_chance(tmp_path):
+    path = str(tmp_path / 'science.json')
+    proto = dict(seeds=[0, 1], data_seeds=[0, 1])
+    res = dict(mocov2=dict(probe_acc=[.5] * 4, bbox_ap=[.1] * 4,
+                           segm_ap=[None] * 4,
+                           infonce_over_chance=[.6, .7, .65, None]),
+               none=dict(probe_acc=[.4] * 4, bbox_ap=[.1] * 4,
+                         segm_ap=[.1] * 4))
+    obj = science_record.write_science_record(path, proto, res,
+                                              supervised=[.9] * 4)
+    assert science_record.read_science_record(path) == obj
+    assert obj['results']['supervised'] == dict(probe_acc=[.9] * 4)
+    assert obj['protocol']['methods'] == ['mocov2', 'none']
+    # one value per data seed and run seed
+    with pytest.raises(ValueError, match=r'one value per seed \(4\)'):
+        science_record.write_science_record(
+            path, proto, dict(none=dict(probe_acc=[.4] * 2,
+                                        bbox_ap=[.1] * 2,
+                                        segm_ap=[.1] * 2)))
+    bad = dict(obj)
+    bad['results'] = dict(obj['results'],
+                          none=dict(res['none'], extra=[1] * 4))
+    with pytest.raises(ValueError, match='must have the keys'):
+        science_record._check_record(bad, path)
+    bad['results'] = dict(obj['results'],
+                          supervised=dict(probe_acc=[.9] * 4,
+                                          bbox_ap=[.1] * 4))
+    with pytest.raises(ValueError, match='results.supervised'):
+        science_record._check_record(bad, path)
+
+
+def test_sweep_levers_resolve_to_a_moco_config(tmp_path):
+    from mmengine.config import Config
+    lv = protocol_sweep.Levers(width=16, crop=64, colour='light', blur=False,
+                               queue=64, iters=40, workers=1)
+    cfg = Config.fromfile(get_config_path(protocol_sweep.SWEEP_CONFIG))
+    cfg.merge_from_dict(protocol_sweep.lever_options(lv, '/x/'))
+    assert cfg.model.backbone.base_channels == 16
+    assert cfg.model.neck.in_channels == 128
+    assert cfg.model.queue_len == 64
+    assert cfg.train_cfg.max_iters == 40
+    view = cfg.train_dataloader.dataset.pipeline[1]['transforms'][0]
+    types = [t['type'] for t in view]
+    assert 'GaussianBlur' not in types and types[0] == 'RandomResizedCrop'
+    assert view[0]['scale'] == 64
+    with pytest.raises(ValueError, match='colour'):
+        protocol_sweep.view_pipeline(protocol_sweep.Levers(colour='neon'))
+
+
+def test_sweep_summary_and_record(tmp_path):
+    run_dir = str(tmp_path / 'run')
+    ln = math.log(257)
+    _write_scalars(run_dir, [dict(iter=i * 10, loss=ln - i * 0.1)
+                             for i in range(1, 21)])
+    s = protocol_sweep.summarise_run(run_dir, 256)
+    assert s['chance'] == pytest.approx(ln, abs=1e-4)
+    assert s['final_loss'] == pytest.approx(ln - 1.95, abs=1e-4)
+    assert s['learns'] == (s['final_loss'] <= 0.75 * ln)
+    assert s['loss_curve'][0] == [10, round(ln - 0.1, 4)]
+    from dataclasses import asdict
+    point = dict(name='p', levers=asdict(protocol_sweep.Levers(width=16)),
+                 sec_per_iter=0.5, **s)
+    rec = str(tmp_path / 'sweep.json')
+    protocol_sweep.write_protocol_sweep(rec, dict(command='x'), [point])
+    assert protocol_sweep.read_protocol_sweep(rec)['points'][0]['name'] == 'p'
+    table = protocol_sweep.protocol_sweep_table([point])
+    assert '| p | width=16 |' in table
+    other = str(tmp_path / 'other.json')
+    with open(other, 'w') as f:
+        f.write('{"mine": 1}')
+    with pytest.raises(FileExistsError, match='not a protocol sweep record'):
+        protocol_sweep.write_protocol_sweep(other, {}, [point])
+    assert open(other).read() == '{"mine": 1}'
+
+
+def test_committed_sweep_record_is_the_tools_points():
+    """Every point of the committed record is a named point of the tool
+    with the same levers, so `make science-protocol` reproduces it."""
+    from dataclasses import asdict
+    repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    rec = protocol_sweep.read_protocol_sweep(
+        osp.join(repo, 'docs/benchmarks/science_protocol_sweep.json'))
+    for p in rec['points']:
+        assert p['name'] in protocol_sweep.SWEEP_POINTS, p['name']
+        assert asdict(protocol_sweep.Levers(**p['levers'])) == asdict(
+            protocol_sweep.SWEEP_POINTS[p['name']]), p['name']
+        assert p['learns'] == (p['over_chance'] <= 0.75)
+    assert any(p['learns'] for p in rec['points'])

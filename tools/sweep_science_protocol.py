@@ -1,0 +1,43 @@
+#!/usr/bin/env python
+"""Sweep MoCo v2's pre-training settings for a protocol in which it learns.
+
+    python tools/sweep_science_protocol.py --points w16_c64_q256_u2000
+
+Runs each named point of ``ccop_plugin.apis.protocol_sweep.SWEEP_POINTS``
+(default: all) one after the other, and rewrites the record
+(``--record``, default docs/benchmarks/science_protocol_sweep.json) and its
+markdown table (same name, ``.md``) after each. A point already in the
+record with the same settings is kept, not rerun.
+"""
+import argparse
+import sys
+
+from ccop_plugin.apis.protocol_sweep import SWEEP_POINTS, run_protocol_sweep
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument('--points', nargs='+', default=list(SWEEP_POINTS),
+                   choices=list(SWEEP_POINTS))
+    p.add_argument('--work-dir', default='work_dirs/protocol_sweep')
+    p.add_argument('--record',
+                   default='docs/benchmarks/science_protocol_sweep.json')
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    a = parse_args(argv)
+    try:
+        run_protocol_sweep({n: SWEEP_POINTS[n] for n in a.points},
+                           a.work_dir, a.record,
+                           protocol=dict(command=' '.join(sys.argv)))
+    except (FileExistsError, ValueError) as e:
+        print(f'sweep_science_protocol: {e}', file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
