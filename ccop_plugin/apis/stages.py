@@ -42,15 +42,39 @@ def newest_checkpoint(work_dir: str) -> Optional[str]:
     return ckpts[-1] if ckpts else None
 
 
+def detector_config(cfg: MainJobConfig):
+    """The fine-tuning config: the packaged Mask R-CNN one's path on
+    synthetic data; on user data a config with the data's classes, Mask or
+    Faster R-CNN, image scale and batch
+    (:func:`ccop_plugin.apis.user_data.user_detector_config`)."""
+    path = get_config_path(FINETUNE_CONFIG)
+    if not cfg.user_data:
+        return path
+    from ccop_plugin.utils.records import read_record
+    from .user_data import user_detector_config
+    data = read_record(osp.join(cfg.data_root, 'stage.json'))
+    return user_detector_config(cfg, data, path)
+
+
+def _finite(metrics: Dict) -> Dict:
+    """NaN (a category without objects) recorded as null."""
+    return {k: (None if isinstance(v, float) and v != v else v)
+            for k, v in metrics.items()}
+
+
 @dataclass
 class DataStep:
-    """The embedded synthetic COCO dataset."""
+    """The embedded synthetic COCO dataset, or the user's dataset checked
+    and laid out the same way (:mod:`ccop_plugin.apis.user_data`)."""
     cfg: MainJobConfig
     name = 'data'
 
     def settings(self) -> Dict:
         from ccop_plugin.datagen.coco_writer import FORMAT_VERSION
         cfg = self.cfg
+        if cfg.user_data:
+            from .user_data import data_settings
+            return data_settings(cfg)
         out = dict(seed=cfg.seed, num_unlabeled=cfg.num_unlabeled,
                    num_train=cfg.num_train, num_val=cfg.num_val,
                    img_size=cfg.img_size, format_version=FORMAT_VERSION)
@@ -61,6 +85,9 @@ class DataStep:
     def compute(self, out_dir: str) -> Dict:
         from ccop_plugin.datagen import generate_synthetic_coco
         cfg = self.cfg
+        if cfg.user_data:
+            from .user_data import prepare_user_data
+            return prepare_user_data(cfg, cfg.data_root)
         meta = generate_synthetic_coco(
             cfg.data_root, seed=cfg.seed, num_unlabeled=cfg.num_unlabeled,
             num_train=cfg.num_train, num_val=cfg.num_val,
@@ -127,7 +154,7 @@ class PretrainStep:
             log(f'{method}: resuming from {resume}')
         log(f'{method}: {config} -> {out_dir}')
         pretrain(config, out_dir, pretrain_options(cfg, method),
-                 resume=resume)
+                 resume=resume, launcher=cfg.launcher)
         ckpt = newest_checkpoint(out_dir)
         if ckpt is None:
             raise RuntimeError(
@@ -185,17 +212,21 @@ class FinetuneStep:
 
     def settings(self) -> Dict:
         cfg = self.cfg
-        return dict(config=FINETUNE_CONFIG, epochs=cfg.finetune_epochs,
-                    seed=cfg.train_seed, init=self.method)
+        out = dict(config=FINETUNE_CONFIG, epochs=cfg.finetune_epochs,
+                   seed=cfg.train_seed, init=self.method)
+        if cfg.user_data:  # absent on synthetic data: its keys stay valid
+            out.update(img_scale=cfg.img_scale, batch=cfg.finetune_batch)
+        return out
 
     def compute(self, out_dir: str) -> Dict:
         from ccop_plugin.apis.finetune import finetune_detector
         cfg = self.cfg
         metrics = finetune_detector(
-            get_config_path(FINETUNE_CONFIG), out_dir,
+            detector_config(cfg), out_dir,
             checkpoint=self.checkpoint, data_root=cfg.data_root,
             max_epochs=cfg.finetune_epochs, seed=cfg.train_seed)
-        return dict(metrics=metrics, checkpoint=newest_checkpoint(out_dir),
+        return dict(metrics=_finite(metrics),
+                    checkpoint=newest_checkpoint(out_dir),
                     config=FINETUNE_CONFIG)
 
 
@@ -218,10 +249,10 @@ class TestStep:
         from ccop_plugin.datagen import SPLITS
         cfg = self.cfg
         metrics = evaluate_detector(
-            get_config_path(FINETUNE_CONFIG), self.checkpoint, out_dir,
+            detector_config(cfg), self.checkpoint, out_dir,
             data_root=cfg.data_root, ann_file=SPLITS[cfg.eval_split][1],
             img_prefix=f'images/{cfg.eval_split}/')
-        return dict(metrics=metrics, split=cfg.eval_split)
+        return dict(metrics=_finite(metrics), split=cfg.eval_split)
 
 
 def probe_accuracy(probe: Probe, checkpoint: Optional[str], data_root: str,
