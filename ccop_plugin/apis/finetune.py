@@ -212,13 +212,15 @@ def evaluate_detector(config: Union[str, Config],
                       data_root: str,
                       ann_file: str,
                       img_prefix: str,
-                      metrics_file: str = 'test_metrics.json'
+                      metrics_file: str = 'test_metrics.json',
+                      cfg_options: Optional[Dict] = None
                       ) -> Dict[str, float]:
     """Evaluate a fine-tuned detector once on one split (``Runner.test``).
 
     The config's test dataloader and evaluator are pointed at
     ``data_root/ann_file`` with images under ``data_root/img_prefix`` (e.g.
     a held-out test split that no selection has seen); nothing is trained.
+    ``cfg_options``: further config keys (e.g. ``launcher``).
 
     Returns:
         dict: Metric name -> float, also written to
@@ -233,7 +235,8 @@ def evaluate_detector(config: Union[str, Config],
     ann = osp.join(data_root, ann_file)
     if not osp.isfile(ann):
         raise FileNotFoundError(f'{ann}: no such annotation file')
-    cfg = build_finetune_cfg(config, work_dir, data_root=data_root, seed=None)
+    cfg = build_finetune_cfg(config, work_dir, data_root=data_root, seed=None,
+                             cfg_options=cfg_options)
     cfg.model.backbone.init_cfg = None
     cfg.model.init_cfg = None
     cfg.test_dataloader = copy.deepcopy(cfg.val_dataloader)

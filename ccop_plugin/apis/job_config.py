@@ -106,6 +106,21 @@ class MainJobConfig:
                         'unlabeled_proposals.json')
 
 
+def resolve_device(device: str) -> str:
+    """``cpu`` or ``cuda`` for ``auto`` / ``cpu`` / ``cuda``.
+
+    Raises:
+        ValueError: ``cuda`` asked for and torch sees no GPU.
+    """
+    import torch
+    if device == 'auto':
+        return 'cuda' if torch.cuda.is_available() else 'cpu'
+    if device == 'cuda' and not torch.cuda.is_available():
+        raise ValueError('--device cuda: torch sees no GPU (CUDA build of '
+                         'torch and a driver needed); use --device cpu')
+    return device
+
+
 def log(msg: str) -> None:
     """One line of the main job's log (stdout, flushed)."""
     print(f'[main job {time.strftime("%H:%M:%S")}] {msg}', flush=True)

@@ -34,6 +34,7 @@ before any work.
 """
 import os.path as osp
 import time
+from contextlib import nullcontext
 from dataclasses import replace
 from typing import Dict, Optional
 
@@ -196,9 +197,11 @@ def run_main_job(cfg: MainJobConfig) -> Dict:
         UserDataError: a file of the user's dataset is unusable (the
             message names it).
     """
+    from mmengine.dist import get_rank
     t0 = time.time()
-    with job_lock(cfg.work_dir):
-        outputs = claim_outputs(cfg.work_dir)
+    main = get_rank() == 0  # the other ranks of a distributed job only
+    with job_lock(cfg.work_dir) if main else nullcontext():  # train
+        outputs = claim_outputs(cfg.work_dir) if main else None
         if cfg.user_data:
             from .user_data import resolve_user_config
             cfg = resolve_user_config(cfg)
@@ -206,6 +209,8 @@ def run_main_job(cfg: MainJobConfig) -> Dict:
         results = prepare_data(cfg)
         for method in methods:
             results[method] = run_method(cfg, method, results)
+        if not main:
+            return results
         report = write_report(cfg, results, methods)
         record_outputs(outputs)
     log(f'main job done in {time.time() - t0:.0f} s; report: {report}')

@@ -17,7 +17,7 @@ import os
 import sys
 from typing import List, Optional
 
-from .job_config import MainJobConfig
+from .job_config import MainJobConfig, resolve_device
 
 #: The pre-training batch picked on a GPU (``--pretrain-batch`` overrides).
 GPU_PRETRAIN_BATCH = 64
@@ -123,21 +123,6 @@ def config_from_args(args: argparse.Namespace) -> MainJobConfig:
     return MainJobConfig(**values)
 
 
-def resolve_device(device: str) -> str:
-    """``cpu`` or ``cuda`` for ``auto`` / ``cpu`` / ``cuda``.
-
-    Raises:
-        ValueError: ``cuda`` asked for and torch sees no GPU.
-    """
-    import torch
-    if device == 'auto':
-        return 'cuda' if torch.cuda.is_available() else 'cpu'
-    if device == 'cuda' and not torch.cuda.is_available():
-        raise ValueError('--device cuda: torch sees no GPU (CUDA build of '
-                         'torch and a driver needed); use --device cpu')
-    return device
-
-
 def _check_user_data(p: argparse.ArgumentParser,
                      args: argparse.Namespace) -> None:
     given = [k for k in USER_DATA if getattr(args, k, None)]
@@ -174,6 +159,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     cfg = parse_args(argv)
     if cfg.device == 'cpu':  # before anything asks torch for a GPU
         os.environ['CUDA_VISIBLE_DEVICES'] = ''
+    if cfg.launcher != 'none':  # under torchrun: one process per GPU
+        from mmengine.dist import init_dist
+        init_dist(cfg.launcher)  # gloo without a GPU (ccop_plugin's patch)
     try:
         run_main_job(cfg)
     except (FileExistsError, FolderInUseError, UserDataError) as e:

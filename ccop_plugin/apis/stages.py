@@ -56,6 +56,11 @@ def detector_config(cfg: MainJobConfig):
     return user_detector_config(cfg, data, path)
 
 
+def _launcher_option(cfg: MainJobConfig) -> Optional[Dict]:
+    """``launcher`` for the runner of a distributed job, else None."""
+    return None if cfg.launcher == 'none' else dict(launcher=cfg.launcher)
+
+
 def _finite(metrics: Dict) -> Dict:
     """NaN (a category without objects) recorded as null."""
     return {k: (None if isinstance(v, float) and v != v else v)
@@ -135,6 +140,8 @@ class PretrainStep:
     cfg: MainJobConfig
     method: str
 
+    all_ranks = True  # a training run every rank joins
+
     @property
     def name(self) -> str:
         return f'pretrain_{self.method}{self.cfg.stage_suffix}'
@@ -206,6 +213,8 @@ class FinetuneStep:
     method: str
     checkpoint: Optional[str] = None  # the converted one; None: random
 
+    all_ranks = True  # a training run every rank joins
+
     @property
     def name(self) -> str:
         return f'finetune_{self.method}{self.cfg.stage_suffix}'
@@ -224,7 +233,8 @@ class FinetuneStep:
         metrics = finetune_detector(
             detector_config(cfg), out_dir,
             checkpoint=self.checkpoint, data_root=cfg.data_root,
-            max_epochs=cfg.finetune_epochs, seed=cfg.train_seed)
+            max_epochs=cfg.finetune_epochs, seed=cfg.train_seed,
+            cfg_options=_launcher_option(cfg))
         return dict(metrics=_finite(metrics),
                     checkpoint=newest_checkpoint(out_dir),
                     config=FINETUNE_CONFIG)
@@ -236,6 +246,8 @@ class TestStep:
     cfg: MainJobConfig
     method: str
     checkpoint: Optional[str] = None
+
+    all_ranks = True  # a training run every rank joins
 
     @property
     def name(self) -> str:
@@ -251,7 +263,8 @@ class TestStep:
         metrics = evaluate_detector(
             detector_config(cfg), self.checkpoint, out_dir,
             data_root=cfg.data_root, ann_file=SPLITS[cfg.eval_split][1],
-            img_prefix=f'images/{cfg.eval_split}/')
+            img_prefix=f'images/{cfg.eval_split}/',
+            cfg_options=_launcher_option(cfg))
         return dict(metrics=_finite(metrics), split=cfg.eval_split)
 
 

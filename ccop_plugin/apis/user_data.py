@@ -29,7 +29,7 @@ from dataclasses import replace
 from typing import Dict, List, Optional, Tuple
 
 from ccop_plugin.utils.fileio import atomic_write_json
-from .job_config import MainJobConfig, log
+from .job_config import MainJobConfig, log, resolve_device
 from .label_space import check_categories
 
 #: Version of the layout written here (part of the data stage's key).
@@ -135,12 +135,12 @@ def choose_scale(train_ann: str, device: str) -> int:
 
 def resolve_user_config(cfg: MainJobConfig) -> MainJobConfig:
     """The settings taken from the data and the machine: image scale,
-    fine-tuning batch (on a GPU), methods checked.
+    fine-tuning batch (on a GPU), pre-training batch at most the number
+    of unlabeled images (the loader drops an incomplete batch).
 
     Raises:
         UserDataError: an annotation file is missing or unreadable.
     """
-    from .main_job_cli import resolve_device
     for ann, images in labelled_splits(cfg).values():
         _load(ann)
         if not osp.isdir(images):
@@ -155,6 +155,13 @@ def resolve_user_config(cfg: MainJobConfig) -> MainJobConfig:
             f'{device}; --img-scale to change)')
     if cfg.finetune_batch is None and device == 'cuda':
         changes['finetune_batch'] = GPU_FINETUNE_BATCH
+    num = len(find_images(cfg.unlabeled))
+    if num == 0:
+        raise UserDataError(f'{", ".join(cfg.unlabeled)}: no images '
+                            f'({", ".join(IMAGE_EXTENSIONS)}) found')
+    if num < cfg.pretrain_batch:  # the loader drops an incomplete batch
+        changes['pretrain_batch'] = num
+        log(f'pre-training batch {num}: only {num} unlabeled images')
     return replace(cfg, **changes)
 
 

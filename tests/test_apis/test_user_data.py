@@ -209,3 +209,39 @@ def test_main_job_on_real_photos_ccop_vs_none(tmp_path):
     with open(osp.join(cfg.work_dir, 'finetune_ccop', 'stage.json')) as f:
         assert json.load(f)['settings']['img_scale'] == 128
     assert os.listdir(cfg.work_dir).count('superseded') == 0
+
+
+@pytest.mark.parametrize('all_ranks', [False, True])
+def test_other_ranks_read_the_record_of_rank_0(tmp_path, monkeypatch,
+                                               all_ranks):
+    """Under torchrun only rank 0 keeps the books; the training stages run
+    on every rank, the others on rank 0 alone."""
+    import mmengine.dist as dist
+
+    from ccop_plugin.apis.stage import Stage
+    stage = Stage(str(tmp_path), 'pretrain_ccop', dict(iters=2))
+    barriers = []
+
+    def barrier():  # rank 0 writes its record between the two barriers
+        barriers.append(1)
+        if len(barriers) == 2:
+            stage_0 = Stage(str(tmp_path), 'pretrain_ccop', dict(iters=2))
+            os.makedirs(stage_0.dir, exist_ok=True)
+            with open(stage_0.marker, 'w') as f:
+                json.dump(dict(key=stage_0.key, checkpoint='c.pth'), f)
+
+    monkeypatch.setattr(dist, 'get_rank', lambda: 1)
+    monkeypatch.setattr(dist, 'barrier', barrier)
+    calls = []
+    out = stage.run(lambda: calls.append(1) or dict(checkpoint='mine'),
+                    all_ranks=all_ranks)
+    assert out['checkpoint'] == 'c.pth' and out['run'] == 'computed by rank 0'
+    assert calls == ([1] if all_ranks else [])
+    assert len(barriers) == 2
+    assert not osp.exists(stage.started)  # rank 0's alone
+
+
+def test_fewer_unlabeled_images_than_a_batch(tmp_path):
+    from ccop_plugin.apis.user_data import resolve_user_config
+    cfg = resolve_user_config(user_dataset(tmp_path, device='cpu'))
+    assert cfg.pretrain_batch == 6 and cfg.img_scale == 320
