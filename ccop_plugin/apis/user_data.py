@@ -159,9 +159,12 @@ def resolve_user_config(cfg: MainJobConfig) -> MainJobConfig:
     if num == 0:
         raise UserDataError(f'{", ".join(cfg.unlabeled)}: no images '
                             f'({", ".join(IMAGE_EXTENSIONS)}) found')
-    if num < cfg.pretrain_batch:  # the loader drops an incomplete batch
-        changes['pretrain_batch'] = num
-        log(f'pre-training batch {num}: only {num} unlabeled images')
+    from mmengine.dist import get_world_size
+    per_rank = num // get_world_size()  # the images each process reads
+    if per_rank < cfg.pretrain_batch:  # the loader drops a partial batch
+        changes['pretrain_batch'] = max(1, per_rank)
+        log(f'pre-training batch {changes["pretrain_batch"]}: only {num} '
+            'unlabeled images')
     return replace(cfg, **changes)
 
 
