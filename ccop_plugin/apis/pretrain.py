@@ -72,7 +72,12 @@ def pretrain_options(cfg: MainJobConfig, method: str) -> Dict:
         'default_hooks.checkpoint.max_keep_ckpts': 2,
         'randomness.seed': cfg.train_seed,
     })
-    if cfg.user_data:  # loss curves in the report of a short run too
+    if cfg.user_data:
+        # loss curves in the report of a short run too
         options['default_hooks.logger.interval'] = min(
             5, max(1, cfg.pretrain_iters // 10))
+        # mmengine's iteration loop sleeps 2 s at every pass over the data,
+        # which a few hundred images end every few iterations
+        options['train_dataloader.sampler'] = dict(type='InfiniteSampler',
+                                                   shuffle=True)
     return options
