@@ -81,11 +81,12 @@ def _user_data_options(p: argparse.ArgumentParser) -> None:
                        f'({need})')
         g.add_argument(f'--{split}-images', metavar='DIR',
                        help=f'folder the {split} file names are relative to')
-    g.add_argument('--img-scale', type=int, default=None,
+    g.add_argument('--img-scale', type=int, default=None, metavar='PX',
                    help='longer image side for training (default: the '
                    'median of the labelled train images, at most 512 on a '
                    'CPU and 1024 on a GPU)')
     g.add_argument('--methods', dest='job_methods', nargs='+', default=None,
+                   metavar='METHOD',
                    help='pre-training methods, each fine-tuned and '
                    'evaluated (e.g. ccop mocov2 none); default: ccop, and '
                    'ccop none on your own data')
