@@ -160,8 +160,9 @@ class PretrainStep:
         if resume:
             log(f'{method}: resuming from {resume}')
         log(f'{method}: {config} -> {out_dir}')
+        extra = {} if cfg.launcher == 'none' else dict(launcher=cfg.launcher)
         pretrain(config, out_dir, pretrain_options(cfg, method),
-                 resume=resume, launcher=cfg.launcher)
+                 resume=resume, **extra)
         ckpt = newest_checkpoint(out_dir)
         if ckpt is None:
             raise RuntimeError(
