@@ -17,8 +17,6 @@ with ``tools/run_demo.py`` when both use the same work dir and settings.
 """
 import sys
 
-from run_demo import build_parser, config_from_args
-
 from ccop_plugin.apis.comparison import (
     DEFAULT_METHODS,
     METHODS,
@@ -26,12 +24,13 @@ from ccop_plugin.apis.comparison import (
     comparison_seeds,
     run_comparison,
 )
+from ccop_plugin.apis.main_job_cli import build_parser, config_from_args
 from ccop_plugin.proposals.run_types import ProposalRunInterrupted
 from ccop_plugin.utils.folder_lock import FolderInUseError
 
 
 def parse_args(argv=None):
-    p = build_parser(__doc__.split('\n\n')[0])
+    p = build_parser(__doc__.split('\n\n')[0], user_data=False)
     p.set_defaults(num_test=40)
     p.add_argument('--seeds', type=int, default=3,
                    help='runs per method (run seeds --seed .. --seed + N-1)')

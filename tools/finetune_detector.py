@@ -6,7 +6,9 @@
         --checkpoint work_dirs/ccop_tiny/ccop_tiny_mmdet.pth \
         --data-root data/synth --work-dir work_dirs/finetune_tiny
 
-Validates once after training; the metrics are printed as JSON and written
+Classes and heads come from the train annotation file (a category subset
+of any ids and names works; ccop_plugin.apis.label_space). Validates once
+after training; the metrics are printed as JSON and written
 to <work-dir>/finetune_metrics.json (ccop_plugin.apis.finetune_detector).
 Checkpoints load safely (ccop_plugin.utils.checkpoint_safety); one that safe
 loading refuses is reported in one line (exit 1) and is loaded only with
@@ -59,7 +61,7 @@ def main(argv=None) -> int:
     except CheckpointError as e:  # refused or unreadable: one line
         print(error_line(e), file=sys.stderr)
         return 1
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ValueError) as e:  # e.g. mismatched splits
         print(f'error: {e}', file=sys.stderr)
         return 1
     finally:

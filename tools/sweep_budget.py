@@ -11,16 +11,15 @@ every finished stage.
 """
 import sys
 
-from run_demo import build_parser, config_from_args
-
 from ccop_plugin.apis.comparison import comparison_seeds
+from ccop_plugin.apis.main_job_cli import build_parser, config_from_args
 from ccop_plugin.apis.sweep import run_sweep
 from ccop_plugin.proposals.run_types import ProposalRunInterrupted
 from ccop_plugin.utils.folder_lock import FolderInUseError
 
 
 def parse_args(argv=None):
-    p = build_parser(__doc__.split('\n\n')[0])
+    p = build_parser(__doc__.split('\n\n')[0], user_data=False)
     p.set_defaults(work_dir='work_dirs/sweep')
     p.add_argument('--iters', type=int, nargs='+', default=[100, 200, 400],
                    help='pre-training iterations of the grid (replaces '

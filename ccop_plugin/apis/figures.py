@@ -1,6 +1,7 @@
 """Figures of the main job's report (PNG): training curves, the comparison's
 bars with error bars, sample proposals and sample detections. Every function
 returns the path it wrote, or None when there was nothing to draw."""
+import copy
 import json
 import os.path as osp
 from typing import Dict, List, Optional, Sequence
@@ -99,6 +100,11 @@ def _grid(images: List[np.ndarray], cols: int = 4) -> np.ndarray:
     return canvas
 
 
+def _zoom(img: np.ndarray) -> int:
+    """2 for small images (the synthetic scenes), else 1."""
+    return 2 if max(img.shape[:2]) <= 256 else 1
+
+
 def draw_sample_proposals(proposal_file: str, img_dir: str, out: str,
                           num: int = 8, max_boxes: int = 12) -> Optional[str]:
     """Draw the first ``max_boxes`` proposals of ``num`` images in a grid."""
@@ -113,9 +119,10 @@ def draw_sample_proposals(proposal_file: str, img_dir: str, out: str,
         if img is None:
             continue
         boxes = index.boxes[name]
-        img = cv2.resize(img, None, fx=2, fy=2,
+        z = _zoom(img)
+        img = cv2.resize(img, None, fx=z, fy=z,
                          interpolation=cv2.INTER_NEAREST)
-        tiles.append(draw_proposals(img, boxes[:max_boxes] * 2, thickness=1,
+        tiles.append(draw_proposals(img, boxes[:max_boxes] * z, thickness=1,
                                     label=False,
                                     title=f'{min(len(boxes), max_boxes)} of '
                                     f'{len(boxes)}'))
@@ -125,16 +132,18 @@ def draw_sample_proposals(proposal_file: str, img_dir: str, out: str,
     return out
 
 
-def draw_sample_detections(config: str, checkpoint: str, data_root: str,
+def draw_sample_detections(config, checkpoint: str, data_root: str,
                            out: str, num: int = 8,
                            score_thr: float = 0.3) -> Optional[str]:
-    """Run the fine-tuned detector on validation images and draw results."""
+    """Run the fine-tuned detector (``config``: a path or a ``Config``) on
+    validation images and draw the results."""
     import cv2
     from mmdet.apis import inference_detector, init_detector
     from mmengine.config import Config
 
     from ccop_plugin.apis.finetune import set_data_root
-    cfg = Config.fromfile(config)
+    cfg = (Config.fromfile(config) if isinstance(config, str) else
+           copy.deepcopy(config))
     set_data_root(cfg, data_root)
     cfg.model.init_cfg = None
     model = init_detector(cfg, checkpoint, device='cpu')
@@ -162,14 +171,15 @@ def draw_sample_detections(config: str, checkpoint: str, data_root: str,
                     np.uint8)
             x1, y1, x2, y2 = box.astype(int)
             cv2.rectangle(vis, (x1, y1), (x2, y2), color, 1)
-        vis = cv2.resize(vis, None, fx=2, fy=2,
+        z = _zoom(vis)
+        vis = cv2.resize(vis, None, fx=z, fy=z,
                          interpolation=cv2.INTER_NEAREST)
         for box, label, score in zip(res.bboxes[keep].numpy(),
                                      res.labels[keep].numpy(),
                                      res.scores[keep].numpy()):
             name = classes[label] if label < len(classes) else str(label)
             cv2.putText(vis, f'{name} {score:.2f}',
-                        (int(box[0]) * 2, max(10, int(box[1]) * 2 - 3)),
+                        (int(box[0]) * z, max(10, int(box[1]) * z - 3)),
                         cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1)
         tiles.append(vis)
     if not tiles:

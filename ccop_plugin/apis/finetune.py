@@ -15,6 +15,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.hooks import Hook
 
 from ccop_plugin.utils.fileio import atomic_write_json
+from .label_space import apply_label_space
 
 _DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 _EVALUATORS = ('val_evaluator', 'test_evaluator')
@@ -109,6 +110,10 @@ def build_finetune_cfg(config: Union[str, Config],
         cfg_options (dict, optional): Further ``--cfg-options`` style keys,
             merged last.
         seed (int, optional): Random seed.
+
+    A ``CocoDataset`` config gets the label space of its train annotation
+    file (:func:`ccop_plugin.apis.label_space.apply_label_space`):
+    ``metainfo.classes`` of every split and the heads' ``num_classes``.
     """
     cfg = (copy.deepcopy(config) if isinstance(config, Config) else
            Config.fromfile(config))
@@ -146,6 +151,9 @@ def build_finetune_cfg(config: Union[str, Config],
         cfg.randomness = dict(seed=seed)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    # classes and heads from the train file: a category subset or other
+    # names would otherwise fail in evaluation after a whole training
+    apply_label_space(cfg)
     unique_run_names(cfg)
     return cfg
 
@@ -204,13 +212,15 @@ def evaluate_detector(config: Union[str, Config],
                       data_root: str,
                       ann_file: str,
                       img_prefix: str,
-                      metrics_file: str = 'test_metrics.json'
+                      metrics_file: str = 'test_metrics.json',
+                      cfg_options: Optional[Dict] = None
                       ) -> Dict[str, float]:
     """Evaluate a fine-tuned detector once on one split (``Runner.test``).
 
     The config's test dataloader and evaluator are pointed at
     ``data_root/ann_file`` with images under ``data_root/img_prefix`` (e.g.
     a held-out test split that no selection has seen); nothing is trained.
+    ``cfg_options``: further config keys (e.g. ``launcher``).
 
     Returns:
         dict: Metric name -> float, also written to
@@ -225,7 +235,8 @@ def evaluate_detector(config: Union[str, Config],
     ann = osp.join(data_root, ann_file)
     if not osp.isfile(ann):
         raise FileNotFoundError(f'{ann}: no such annotation file')
-    cfg = build_finetune_cfg(config, work_dir, data_root=data_root, seed=None)
+    cfg = build_finetune_cfg(config, work_dir, data_root=data_root, seed=None,
+                             cfg_options=cfg_options)
     cfg.model.backbone.init_cfg = None
     cfg.model.init_cfg = None
     cfg.test_dataloader = copy.deepcopy(cfg.val_dataloader)
@@ -252,3 +263,42 @@ def summarize(metrics: Dict[str, float],
     """One line of the headline AP numbers (x100, as papers report)."""
     return ', '.join(f'{k.split("/")[-1]} {100 * metrics[k]:.1f}'
                      for k in keys if k in metrics)
+
+
+def _pipelines(cfg: Config):
+    """Every pipeline list of ``cfg``'s dataloaders (inner datasets)."""
+    for name in _DATALOADERS:
+        loader = cfg.get(name)
+        if loader and loader.get('dataset'):
+            pipe = _inner_dataset(loader.dataset).get('pipeline')
+            if pipe:
+                yield pipe
+
+
+def boxes_only(cfg: Config) -> None:
+    """Turn a Mask R-CNN config into Faster R-CNN (annotations with boxes
+    only): no mask head, no masks loaded, bbox evaluation only."""
+    cfg.model.type = 'FasterRCNN'
+    cfg.model.roi_head.mask_roi_extractor = None
+    cfg.model.roi_head.mask_head = None
+    if cfg.model.get('train_cfg') and cfg.model.train_cfg.get('rcnn'):
+        cfg.model.train_cfg.rcnn.pop('mask_size', None)
+    for pipe in _pipelines(cfg):
+        for t in pipe:
+            if t.get('type') == 'LoadAnnotations':
+                t.with_mask = False
+    for name in _EVALUATORS:
+        ev = cfg.get(name)
+        for e in (ev if isinstance(ev, list) else [ev] if ev else []):
+            if isinstance(e.get('metric'), (list, tuple)):
+                e.metric = [m for m in e.metric if m != 'segm']
+
+
+def set_img_scale(cfg: Config, scale: int) -> None:
+    """Every ``Resize`` of ``cfg``'s pipelines to a longer side of
+    ``scale`` px (aspect ratio kept)."""
+    for pipe in _pipelines(cfg):
+        for t in pipe:
+            if t.get('type') == 'Resize':
+                t.scale = (scale, scale)
+                t.keep_ratio = True

@@ -2,7 +2,7 @@
 import os.path as osp
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Tuple
 
 
 @dataclass
@@ -23,6 +23,18 @@ class MainJobConfig:
         finetune_epochs: Mask R-CNN epochs on the train split.
         workers: Proposal workers (None: all cores).
         with_fpn: Transfer the pre-trained FPN too (the papers' protocol).
+        unlabeled / train_ann / train_images / val_ann / val_images /
+            test_ann / test_images: A user's dataset instead of the
+            synthetic scenes (:mod:`ccop_plugin.apis.user_data`): unlabeled
+            image folders and COCO-format labelled splits.
+        img_scale: Longer image side of fine-tuning and of the unlabeled
+            copies (user data; None: chosen from the data).
+        methods: The main job's methods (empty: ``ccop``, and ``ccop
+            none`` on user data).
+        finetune_batch: Fine-tuning batch (None: the config's, 8 on a GPU).
+        device: ``auto`` (cuda when torch sees a GPU), ``cpu`` or ``cuda``.
+        launcher: mmengine's launcher of the training runs (``pytorch``:
+            several GPUs under torchrun).
     """
     work_dir: str = 'work_dirs/demo'
     seed: int = 0
@@ -37,6 +49,30 @@ class MainJobConfig:
     finetune_epochs: int = 6
     workers: Optional[int] = None
     with_fpn: bool = True
+    unlabeled: Tuple[str, ...] = ()
+    train_ann: Optional[str] = None
+    train_images: Optional[str] = None
+    val_ann: Optional[str] = None
+    val_images: Optional[str] = None
+    test_ann: Optional[str] = None
+    test_images: Optional[str] = None
+    img_scale: Optional[int] = None
+    methods: Tuple[str, ...] = ()
+    finetune_batch: Optional[int] = None
+    device: str = 'auto'
+    launcher: str = 'none'
+
+    @property
+    def user_data(self) -> bool:
+        """Whether the job runs on a user's dataset (not synthetic)."""
+        return bool(self.train_ann)
+
+    @property
+    def job_methods(self) -> Tuple[str, ...]:
+        """The methods the main job runs."""
+        if self.methods:
+            return tuple(self.methods)
+        return ('ccop', 'none') if self.user_data else ('ccop', )
 
     @property
     def train_seed(self) -> int:
@@ -44,9 +80,14 @@ class MainJobConfig:
         return self.seed if self.run_seed is None else self.run_seed
 
     @property
+    def has_test(self) -> bool:
+        """Whether the data has a held-out test split."""
+        return bool(self.test_ann) if self.user_data else self.num_test > 0
+
+    @property
     def eval_split(self) -> str:
         """Split of the final figures: ``test`` when there is one."""
-        return 'test' if self.num_test > 0 else 'val'
+        return 'test' if self.has_test else 'val'
 
     @property
     def stage_suffix(self) -> str:
@@ -63,6 +104,21 @@ class MainJobConfig:
     def proposal_file(self) -> str:
         return osp.join(self.data_root, 'annotations',
                         'unlabeled_proposals.json')
+
+
+def resolve_device(device: str) -> str:
+    """``cpu`` or ``cuda`` for ``auto`` / ``cpu`` / ``cuda``.
+
+    Raises:
+        ValueError: ``cuda`` asked for and torch sees no GPU.
+    """
+    import torch
+    if device == 'auto':
+        return 'cuda' if torch.cuda.is_available() else 'cpu'
+    if device == 'cuda' and not torch.cuda.is_available():
+        raise ValueError('--device cuda: torch sees no GPU (CUDA build of '
+                         'torch and a driver needed); use --device cpu')
+    return device
 
 
 def log(msg: str) -> None:

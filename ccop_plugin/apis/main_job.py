@@ -34,6 +34,7 @@ before any work.
 """
 import os.path as osp
 import time
+from contextlib import nullcontext
 from dataclasses import replace
 from typing import Dict, Optional
 
@@ -159,7 +160,7 @@ def run_method(cfg: MainJobConfig, method: str,
         before.append(results['convert'])
     results['finetune'] = run_step(wd, FinetuneStep(cfg, method, init),
                                    before)
-    if cfg.num_test > 0:
+    if cfg.has_test:
         results['test'] = run_step(
             wd, TestStep(cfg, method, results['finetune']['checkpoint']),
             [results['finetune'], upstream['data']])
@@ -183,18 +184,34 @@ def _run_probe(cfg: MainJobConfig, method: str, probe: Probe,
 
 
 def run_main_job(cfg: MainJobConfig) -> Dict:
-    """Run the CCOP main job and write ``<work_dir>/report.md``.
+    """Run the main job's methods (``cfg.job_methods``) and write
+    ``<work_dir>/report.md``.
+
+    On a user's dataset (``cfg.train_ann``) the settings taken from the
+    data (image scale, device, batch) are resolved first
+    (:func:`ccop_plugin.apis.user_data.resolve_user_config`).
 
     Raises:
         FolderInUseError: another job runs in ``cfg.work_dir``.
         FileExistsError: a report file in the work dir is not the job's.
+        UserDataError: a file of the user's dataset is unusable (the
+            message names it).
     """
+    from mmengine.dist import get_rank
     t0 = time.time()
-    with job_lock(cfg.work_dir):
-        outputs = claim_outputs(cfg.work_dir)
+    main = get_rank() == 0  # the other ranks of a distributed job only
+    with job_lock(cfg.work_dir) if main else nullcontext():  # train
+        outputs = claim_outputs(cfg.work_dir) if main else None
+        if cfg.user_data:
+            from .user_data import resolve_user_config
+            cfg = resolve_user_config(cfg)
+        methods = list(cfg.job_methods)
         results = prepare_data(cfg)
-        results['ccop'] = run_method(cfg, 'ccop', results)
-        report = write_report(cfg, results, ['ccop'])
+        for method in methods:
+            results[method] = run_method(cfg, method, results)
+        if not main:
+            return results
+        report = write_report(cfg, results, methods)
         record_outputs(outputs)
     log(f'main job done in {time.time() - t0:.0f} s; report: {report}')
     return results

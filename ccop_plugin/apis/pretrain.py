@@ -8,7 +8,7 @@ from .methods import IMAGE_FOLDER_METHODS
 
 
 def pretrain(config: str, work_dir: str, cfg_options: Optional[Dict] = None,
-             resume: Optional[str] = None) -> None:
+             resume: Optional[str] = None, launcher: str = 'none') -> None:
     """Run a pre-training config in mmengine's ``Runner``, in this process.
 
     Args:
@@ -16,6 +16,7 @@ def pretrain(config: str, work_dir: str, cfg_options: Optional[Dict] = None,
         work_dir (str): Run folder (logs, checkpoints).
         cfg_options (dict, optional): ``--cfg-options`` style overrides.
         resume (str, optional): Checkpoint to resume from.
+        launcher (str): mmengine's launcher (``pytorch`` under torchrun).
     """
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
@@ -27,7 +28,7 @@ def pretrain(config: str, work_dir: str, cfg_options: Optional[Dict] = None,
         cfg.merge_from_dict(cfg_options)
     unique_run_names(cfg)
     cfg.work_dir = work_dir
-    cfg.launcher = 'none'
+    cfg.launcher = launcher
     if resume is not None:
         cfg.resume, cfg.load_from = True, resume
     # the Runner makes the config's scope the process default: restore it
@@ -71,4 +72,12 @@ def pretrain_options(cfg: MainJobConfig, method: str) -> Dict:
         'default_hooks.checkpoint.max_keep_ckpts': 2,
         'randomness.seed': cfg.train_seed,
     })
+    if cfg.user_data:
+        # loss curves in the report of a short run too
+        options['default_hooks.logger.interval'] = min(
+            5, max(1, cfg.pretrain_iters // 10))
+        # mmengine's iteration loop sleeps 2 s at every pass over the data,
+        # which a few hundred images end every few iterations
+        options['train_dataloader.sampler'] = dict(type='InfiniteSampler',
+                                                   shuffle=True)
     return options

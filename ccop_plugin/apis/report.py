@@ -20,15 +20,29 @@ from .figures import (
 )
 from .methods import FINETUNE_CONFIG, METHOD_NAMES
 from .stats import read_scalars
-from .tables import ap_table, comparison_table
+from .tables import ap_table, comparison_table, per_category_table
+
+
+def _data_line(cfg, d: Dict) -> str:
+    if not cfg.user_data:
+        return (f"Splits: {d['splits']} images of {cfg.img_size} px "
+                f'(seed {cfg.seed}).')
+    skipped = d.get('skipped') or []
+    return (f"Your data: {d['splits']} images; {len(d['classes'])} "
+            f"categories ({', '.join(d['classes'])}) from "
+            f'`{cfg.train_ann}`; image scale {d["img_scale"]} px (longer '
+            'side; unlabeled images stored at most that size); '
+            + ('masks in every annotation: Mask R-CNN.' if d['masks'] else
+               'boxes only: Faster R-CNN (bbox AP only).')
+            + (f' Unlabeled images not decodable, skipped: '
+               f"{', '.join(skipped)}." if skipped else ''))
 
 
 def _data_section(cfg, results: Dict, fig_dir: str) -> List[str]:
     d = results['data']
     p = results['proposals']
     lines = ['## Data and proposals', '',
-             f"Splits: {d['splits']} images of {cfg.img_size} px "
-             f'(seed {cfg.seed}). Selective search: '
+             _data_line(cfg, d) + ' Selective search: '
              f"{p.get('proposals_per_image', 0):.1f} proposals per image, "
              f"{p.get('failed', 0)} failures, "
              f"{p.get('images_per_s', 0):.1f} images/s with "
@@ -79,13 +93,13 @@ def _comparison_section(cfg, comparison: Optional[Dict],
 
 def _detections_section(cfg, results: Dict, method: str,
                         fig_dir: str) -> List[str]:
-    from ccop_plugin.utils.config_path import get_config_path
     ft = results[method]['finetune']
     if not ft.get('checkpoint'):
         return []
+    from .stages import detector_config
     try:
         fig = draw_sample_detections(
-            get_config_path(FINETUNE_CONFIG), ft['checkpoint'],
+            detector_config(cfg), ft['checkpoint'],
             cfg.data_root, osp.join(fig_dir, 'detections.png'))
     except Exception as e:  # the report must not lose the AP table
         return [f'(sample detections not drawn: {e})', '']
@@ -143,6 +157,34 @@ def _stages_section(cfg, results: Dict, methods: List[str],
     return lines
 
 
+def _finetune_section(cfg, results: Dict, methods: List[str]) -> List[str]:
+    metrics = {m: results[m]['finetune']['metrics'] for m in methods}
+    if not cfg.user_data:
+        return ['## Mask R-CNN fine-tuning (COCO AP on the synthetic val '
+                'split)', '', f'Config `{FINETUNE_CONFIG}`, '
+                f'{cfg.finetune_epochs} epochs, same seed for every method.',
+                '', ap_table(metrics)]
+    from .user_data import per_class_ap
+    det = 'Mask R-CNN' if results['data']['masks'] else \
+        'Faster R-CNN (boxes only)'
+    lines = [f'## {det} fine-tuning (COCO AP on your val split)', '',
+             f'Config `{FINETUNE_CONFIG}` with your classes'
+             + ('' if results['data']['masks'] else ', without its mask '
+                'head') + f', image scale {cfg.img_scale} px, '
+             f'{cfg.finetune_epochs} epochs, same seed for every method.',
+             '', ap_table(metrics)]
+    per = {m: per_class_ap(v) for m, v in metrics.items()}
+    table = per_category_table(per)
+    if table:
+        lines += ['Per category: bbox AP (x100; - where the val split has '
+                  'no object of it).', '', table]
+    if cfg.has_test:
+        lines += [f'Held-out test split (`{cfg.test_ann}`):', '',
+                  ap_table({m: results[m]['test']['metrics']
+                            for m in methods})]
+    return lines
+
+
 def write_report(cfg, results: Dict, methods: List[str],
                  comparison: Optional[Dict] = None) -> str:
     """Write ``<work_dir>/report.md`` and its figures; return its path."""
@@ -153,14 +195,13 @@ def write_report(cfg, results: Dict, methods: List[str],
              'pre-training -> conversion -> Mask R-CNN fine-tuning -> COCO '
              'evaluation. Rerun with the same command: finished stages are '
              'reused.', '']
+    if cfg.user_data:
+        lines[2] = lines[2].replace('Synthetic COCO-style data',
+                                    'Your images and COCO labels')
     lines += _data_section(cfg, results, fig_dir)
     lines += _pretrain_section(results, fig_dir)
-    lines += ['## Mask R-CNN fine-tuning (COCO AP on the synthetic val split)',
-              '', f'Config `{FINETUNE_CONFIG}`, {cfg.finetune_epochs} epochs, '
-              'same seed for every method.', '',
-              ap_table({m: results[m]['finetune']['metrics']
-                        for m in methods})]
-    if not comparison and 'ccop' in methods:
+    lines += _finetune_section(cfg, results, methods)
+    if not comparison and 'ccop' in methods and not cfg.user_data:
         lines += expectation_lines(cfg, results['ccop']['finetune']
                                    ['metrics'])
     lines += _comparison_section(cfg, comparison, fig_dir)

@@ -98,30 +98,52 @@ class Stage:
             f'recomputing{moved}')
         return f'recomputed ({why})'
 
-    def run(self, fn: Callable[[], Dict]) -> Dict:
+    def run(self, fn: Callable[[], Dict], all_ranks: bool = False) -> Dict:
+        """The stage's record: reused, or computed by ``fn``.
+
+        In a distributed job (torchrun, ``--launcher pytorch``) rank 0
+        alone keeps the books (supersedes, records) and, unless
+        ``all_ranks`` (the training runs, which every rank joins), alone
+        computes; the other ranks wait for it and read its record.
+        """
+        from mmengine.dist import barrier, get_rank
         found = self.done()
         if found is not None:
             log(f'{self.name}: done before, reusing (same settings, '
                 f'{self.marker})')
             return dict(found, run='reused')
-        status = self._prepare()
-        os.makedirs(self.dir, exist_ok=True)
-        atomic_write_json(self.started, dict(key=self.key,
-                                             settings=self.settings),
-                          default=str)
-        log(f'{self.name}: start')
+        main = get_rank() == 0
+        if main:
+            status = self._prepare()
+            os.makedirs(self.dir, exist_ok=True)
+            atomic_write_json(self.started, dict(key=self.key,
+                                                 settings=self.settings),
+                              default=str)
+            log(f'{self.name}: start')
+        barrier()  # every rank sees the prepared folder
         t0 = time.time()
-        result = dict(fn())
-        result['seconds'] = round(time.time() - t0, 1)
-        result['machine'] = machine_summary()  # where it was computed
-        result.update(stage=self.name, key=self.key, settings=self.settings)
-        atomic_write_json(self.marker, result, default=str)
-        log(f'{self.name}: finished in {result["seconds"]:.0f} s')
+        result = dict(fn()) if main or all_ranks else {}
+        if main:
+            result['seconds'] = round(time.time() - t0, 1)
+            result['machine'] = machine_summary()  # where it was computed
+            result.update(stage=self.name, key=self.key,
+                          settings=self.settings)
+            atomic_write_json(self.marker, result, default=str)
+            log(f'{self.name}: finished in {result["seconds"]:.0f} s')
+        barrier()  # the record is written
+        if not main:
+            found = self.done()
+            if found is None:
+                raise RuntimeError(f'{self.name}: rank 0 recorded no '
+                                   f'result in {self.marker}')
+            return dict(found, run='computed by rank 0')
         return dict(result, run=status)
 
 
 def run_step(work_dir: str, step, upstream: Sequence[Dict] = ()) -> Dict:
-    """Run a step object (``name``, ``settings()``, ``compute(out_dir)``)
-    as a cached :class:`Stage` of ``work_dir``."""
+    """Run a step object (``name``, ``settings()``, ``compute(out_dir)``;
+    ``all_ranks = True``: every rank of a distributed job computes it) as
+    a cached :class:`Stage` of ``work_dir``."""
     stage = Stage(work_dir, step.name, step.settings(), upstream)
-    return stage.run(lambda: step.compute(stage.dir))
+    return stage.run(lambda: step.compute(stage.dir),
+                     all_ranks=getattr(step, 'all_ranks', False))

@@ -44,15 +44,44 @@ def newest_checkpoint(work_dir: str) -> Optional[str]:
     return ckpts[-1] if ckpts else None
 
 
+def detector_config(cfg: MainJobConfig):
+    """The fine-tuning config: the packaged Mask R-CNN one's path on
+    synthetic data; on user data a config with the data's classes, Mask or
+    Faster R-CNN, image scale and batch
+    (:func:`ccop_plugin.apis.user_data.user_detector_config`)."""
+    path = get_config_path(FINETUNE_CONFIG)
+    if not cfg.user_data:
+        return path
+    from ccop_plugin.utils.records import read_record
+    from .user_data import user_detector_config
+    data = read_record(osp.join(cfg.data_root, 'stage.json'))
+    return user_detector_config(cfg, data, path)
+
+
+def _launcher_option(cfg: MainJobConfig) -> Optional[Dict]:
+    """``launcher`` for the runner of a distributed job, else None."""
+    return None if cfg.launcher == 'none' else dict(launcher=cfg.launcher)
+
+
+def _finite(metrics: Dict) -> Dict:
+    """NaN (a category without objects) recorded as null."""
+    return {k: (None if isinstance(v, float) and v != v else v)
+            for k, v in metrics.items()}
+
+
 @dataclass
 class DataStep:
-    """The embedded synthetic COCO dataset."""
+    """The embedded synthetic COCO dataset, or the user's dataset checked
+    and laid out the same way (:mod:`ccop_plugin.apis.user_data`)."""
     cfg: MainJobConfig
     name = 'data'
 
     def settings(self) -> Dict:
         from ccop_plugin.datagen.coco_writer import FORMAT_VERSION
         cfg = self.cfg
+        if cfg.user_data:
+            from .user_data import data_settings
+            return data_settings(cfg)
         out = dict(seed=cfg.seed, num_unlabeled=cfg.num_unlabeled,
                    num_train=cfg.num_train, num_val=cfg.num_val,
                    img_size=cfg.img_size, format_version=FORMAT_VERSION)
@@ -63,6 +92,9 @@ class DataStep:
     def compute(self, out_dir: str) -> Dict:
         from ccop_plugin.datagen import generate_synthetic_coco
         cfg = self.cfg
+        if cfg.user_data:
+            from .user_data import prepare_user_data
+            return prepare_user_data(cfg, cfg.data_root)
         meta = generate_synthetic_coco(
             cfg.data_root, seed=cfg.seed, num_unlabeled=cfg.num_unlabeled,
             num_train=cfg.num_train, num_val=cfg.num_val,
@@ -110,6 +142,8 @@ class PretrainStep:
     cfg: MainJobConfig
     method: str
 
+    all_ranks = True  # a training run every rank joins
+
     @property
     def name(self) -> str:
         return f'pretrain_{self.method}{self.cfg.stage_suffix}'
@@ -128,8 +162,9 @@ class PretrainStep:
         if resume:
             log(f'{method}: resuming from {resume}')
         log(f'{method}: {config} -> {out_dir}')
+        extra = {} if cfg.launcher == 'none' else dict(launcher=cfg.launcher)
         pretrain(config, out_dir, pretrain_options(cfg, method),
-                 resume=resume)
+                 resume=resume, **extra)
         ckpt = newest_checkpoint(out_dir)
         if ckpt is None:
             raise RuntimeError(
@@ -181,23 +216,30 @@ class FinetuneStep:
     method: str
     checkpoint: Optional[str] = None  # the converted one; None: random
 
+    all_ranks = True  # a training run every rank joins
+
     @property
     def name(self) -> str:
         return f'finetune_{self.method}{self.cfg.stage_suffix}'
 
     def settings(self) -> Dict:
         cfg = self.cfg
-        return dict(config=FINETUNE_CONFIG, epochs=cfg.finetune_epochs,
-                    seed=cfg.train_seed, init=self.method)
+        out = dict(config=FINETUNE_CONFIG, epochs=cfg.finetune_epochs,
+                   seed=cfg.train_seed, init=self.method)
+        if cfg.user_data:  # absent on synthetic data: its keys stay valid
+            out.update(img_scale=cfg.img_scale, batch=cfg.finetune_batch)
+        return out
 
     def compute(self, out_dir: str) -> Dict:
         from ccop_plugin.apis.finetune import finetune_detector
         cfg = self.cfg
         metrics = finetune_detector(
-            get_config_path(FINETUNE_CONFIG), out_dir,
+            detector_config(cfg), out_dir,
             checkpoint=self.checkpoint, data_root=cfg.data_root,
-            max_epochs=cfg.finetune_epochs, seed=cfg.train_seed)
-        return dict(metrics=metrics, checkpoint=newest_checkpoint(out_dir),
+            max_epochs=cfg.finetune_epochs, seed=cfg.train_seed,
+            cfg_options=_launcher_option(cfg))
+        return dict(metrics=_finite(metrics),
+                    checkpoint=newest_checkpoint(out_dir),
                     config=FINETUNE_CONFIG)
 
 
@@ -207,6 +249,8 @@ class TestStep:
     cfg: MainJobConfig
     method: str
     checkpoint: Optional[str] = None
+
+    all_ranks = True  # a training run every rank joins
 
     @property
     def name(self) -> str:
@@ -220,10 +264,11 @@ class TestStep:
         from ccop_plugin.datagen import SPLITS
         cfg = self.cfg
         metrics = evaluate_detector(
-            get_config_path(FINETUNE_CONFIG), self.checkpoint, out_dir,
+            detector_config(cfg), self.checkpoint, out_dir,
             data_root=cfg.data_root, ann_file=SPLITS[cfg.eval_split][1],
-            img_prefix=f'images/{cfg.eval_split}/')
-        return dict(metrics=metrics, split=cfg.eval_split)
+            img_prefix=f'images/{cfg.eval_split}/',
+            cfg_options=_launcher_option(cfg))
+        return dict(metrics=_finite(metrics), split=cfg.eval_split)
 
 
 def probe_accuracy(probe: Probe, checkpoint: Optional[str], data_root: str,

@@ -15,13 +15,36 @@ AP_KEYS = (('bbox AP', 'coco/bbox_mAP'), ('bbox AP50', 'coco/bbox_mAP_50'),
 
 
 def ap_table(metrics: Dict[str, Dict[str, float]]) -> str:
-    """Markdown table of COCO AP (x100) per method."""
-    head = '| pre-training | ' + ' | '.join(n for n, _ in AP_KEYS) + ' |'
-    lines = [head, '|' + ' --- |' * (len(AP_KEYS) + 1)]
+    """Markdown table of COCO AP (x100) per method (mask columns only when
+    some method has mask AP: a boxes-only detector has none)."""
+    keys = [(n, k) for n, k in AP_KEYS
+            if k.startswith('coco/bbox') or any(k in m for m in
+                                                metrics.values())]
+    head = '| pre-training | ' + ' | '.join(n for n, _ in keys) + ' |'
+    lines = [head, '|' + ' --- |' * (len(keys) + 1)]
     for method, m in metrics.items():
-        vals = [f'{100 * m[k]:.1f}' if k in m else '-' for _, k in AP_KEYS]
+        vals = [f'{100 * m[k]:.1f}' if m.get(k) is not None else '-'
+                for _, k in keys]
         lines.append(f'| {METHOD_NAMES.get(method, method)} | ' +
                      ' | '.join(vals) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
+def per_category_table(per_class: Dict[str, Dict[str, Optional[float]]]
+                       ) -> str:
+    """Markdown: bbox AP (x100) per category (rows) and method (columns);
+    '' when no method has per-category values."""
+    methods = [m for m, v in per_class.items() if v]
+    if not methods:
+        return ''
+    cats = list(per_class[methods[0]])
+    lines = ['| category | ' + ' | '.join(METHOD_NAMES.get(m, m)
+                                         for m in methods) + ' |',
+             '|' + ' --- |' * (len(methods) + 1)]
+    for c in cats:
+        vals = [per_class[m].get(c) for m in methods]
+        lines.append(f'| {c} | ' + ' | '.join(
+            '-' if v is None else f'{100 * v:.1f}' for v in vals) + ' |')
     return '\n'.join(lines) + '\n'
 
 
