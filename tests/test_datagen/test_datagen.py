@@ -1,6 +1,5 @@
 """Synthetic COCO shapes: determinism, mask/box agreement, file layout."""
 import filecmp
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -154,20 +153,12 @@ def test_bad_parameters():
         SceneConfig(min_objects=3, max_objects=2)
 
 
-def _tool(name):
-    path = osp.join(REPO, 'tools', name)
-    spec = importlib.util.spec_from_file_location(name[:-3], path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_cli(tmp_path, capsys):
     out = str(tmp_path / 'cli')
     argv = ['--out', out, '--seed', '1', '--num-unlabeled', '2',
             '--num-train', '2', '--num-val', '1', '--img-size', '64',
             '--classes', 'circle', 'star']
-    main = _tool('generate_dataset.py').main
+    from ccop_plugin.datagen.cli import main
     assert main(argv) == 0
     meta = json.load(open(osp.join(out, 'meta.json')))
     assert meta['classes'] == ['circle', 'star']
@@ -177,7 +168,8 @@ def test_cli(tmp_path, capsys):
 
 def test_cli_texture_by_class_and_test_split(tmp_path):
     out = str(tmp_path / 'f1')
-    assert _tool('generate_dataset.py').main(
+    from ccop_plugin.datagen.cli import main
+    assert main(
         ['--out', out, '--num-unlabeled', '1', '--num-train', '2',
          '--num-val', '1', '--num-test', '2', '--img-size', '32',
          '--texture-by-class']) == 0
@@ -218,7 +210,8 @@ def test_refuses_a_folder_it_did_not_create(tmp_path, capsys):
     with pytest.raises(FileExistsError):
         generate_synthetic_coco(root, seed=0, overwrite=True, **SMALL)
     # the CLI: one line naming the folder, exit 1, nothing touched
-    assert _tool('generate_dataset.py').main(
+    from ccop_plugin.datagen.cli import main
+    assert main(
         ['--out', root, '--num-unlabeled', '1', '--num-train', '1',
          '--num-val', '1', '--img-size', '32']) == 1
     err = capsys.readouterr().err.strip()
