@@ -1,13 +1,14 @@
 """Command lines of the proposal tools.
 
-``tools/selective_search.py``, ``tools/merge_proposals.py`` and
-``tools/visualize_proposals.py`` are a call to one ``*_main`` function here:
-it parses the arguments, runs, prints a failure as one ``error:`` line and
-returns the exit status (1 for bad input or a refused file, the code of
-:class:`ProposalRunInterrupted` for a stopped run, 130 for Ctrl-C); nothing
-here ends the process.
+``tools/selective_search.py``, ``tools/merge_proposals.py``,
+``tools/visualize_proposals.py`` and ``tools/proposal_recall.py`` are a call
+to one ``*_main`` function here: it parses the arguments, runs, prints a
+failure as one ``error:`` line and returns the exit status (1 for bad input
+or a refused file, the code of :class:`ProposalRunInterrupted` for a
+stopped run, 130 for Ctrl-C); nothing here ends the process.
 """
 import argparse
+import json
 import os.path as osp
 import sys
 from typing import Optional, Sequence
@@ -15,7 +16,7 @@ from typing import Optional, Sequence
 __all__ = [
     'build_search_parser', 'build_search_config', 'selective_search_main',
     'build_merge_parser', 'merge_main', 'build_visualize_parser',
-    'visualize_main'
+    'visualize_main', 'build_recall_parser', 'recall_main'
 ]
 
 PRESET_NAMES = ('ccop', 'soco')
@@ -275,3 +276,84 @@ def visualize_main(argv: Optional[Sequence[str]] = None) -> int:
         return _error(f'could not write {args.out}')
     print(f'wrote {args.out} ({len(boxes)} proposals on {name})')
     return 0
+
+
+# --------------------------------------------------------------------- recall
+def build_recall_parser() -> argparse.ArgumentParser:
+    """``tools/proposal_recall.py``'s options."""
+    p = argparse.ArgumentParser(
+        description='Proposal recall against ground-truth boxes (recall and '
+        'AR at k proposals).',
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument('ann_file', help='COCO annotation file (ground truth)')
+    p.add_argument('proposals', nargs='+', help='proposal JSON file(s)')
+    p.add_argument('--labels', nargs='+',
+                   help='row labels, one per proposal file (default: names)')
+    p.add_argument('--nums', type=int, nargs='+', default=[10, 50, 100],
+                   help='numbers of leading proposals')
+    p.add_argument('--iou', type=float, nargs='+', default=[0.5, 0.7],
+                   help='IoU thresholds of the recall columns')
+    p.add_argument('--out-json', help='write the results as JSON')
+    p.add_argument('--out-md', help='write the table as Markdown')
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace existing --out-json / --out-md files')
+    return p
+
+
+def _check_outputs(paths, overwrite):
+    """One-line error for an output that exists (without --overwrite) or
+    is a folder."""
+    for path in paths:
+        if path is None:
+            continue
+        if osp.isdir(path):
+            raise ValueError(f'{path}: is a folder; give an output file')
+        if osp.exists(path) and not overwrite:
+            raise ValueError(f'{path}: exists; pass --overwrite to replace '
+                             'it')
+
+
+def recall_main(argv: Optional[Sequence[str]] = None) -> int:
+    """``tools/proposal_recall.py``: measure, print, write; returns the exit
+    status (1 with one ``error:`` line for bad options or inputs)."""
+    from ..utils.fileio import atomic_write_text
+    args = build_recall_parser().parse_args(argv)
+    try:
+        if args.labels and len(args.labels) != len(args.proposals):
+            raise ValueError(f'--labels: {len(args.labels)} labels for '
+                             f'{len(args.proposals)} proposal files')
+        if any(n < 1 for n in args.nums):
+            raise ValueError(f'--nums must be >= 1, got {args.nums}')
+        if any(not 0 < t <= 1 for t in args.iou):
+            raise ValueError(f'--iou must be in (0, 1], got {args.iou}')
+        _check_outputs([args.out_json, args.out_md], args.overwrite)
+        from .recall import (
+            evaluate_proposal_file,
+            format_recall_markdown,
+            format_recall_table,
+            load_ground_truth,
+        )
+        gt = load_ground_truth(args.ann_file)
+        labels = args.labels or [osp.basename(p) for p in args.proposals]
+        rows = []
+        for label, path in zip(labels, args.proposals):
+            rows.append((label, evaluate_proposal_file(
+                args.ann_file, path, args.nums, args.iou, gt=gt)))
+    except (ValueError, FileNotFoundError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 1
+    print(f'{args.ann_file}: {len(gt.names)} images, {gt.num_boxes} '
+          f'ground-truth boxes ({gt.num_ignored} crowd/ignored left out)')
+    print(format_recall_table(rows))
+    for label, r in rows:
+        if r['missing_images'] or r['dropped_invalid']:
+            print(f'note: {label}: {r["missing_images"]} ground-truth '
+                  'images missing from the file (zero recall), '
+                  f'{r["dropped_invalid"]} invalid boxes dropped')
+    if args.out_json:
+        atomic_write_text(args.out_json, json.dumps(
+            [dict(label=label, **r) for label, r in rows], indent=1) + '\n')
+    if args.out_md:
+        atomic_write_text(args.out_md, format_recall_markdown(rows) + '\n')
+    return 0
+
