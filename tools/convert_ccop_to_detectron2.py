@@ -13,11 +13,9 @@ PIXEL_STD [58.395, 57.12, 57.375]. With --config, a Detectron2 yaml (its
 _BASE_ chain followed) is checked against them; nothing is written on a
 mismatch.
 """
-import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from convert_ccop_to_mmdet import main  # noqa: E402
+from ccop_plugin.converters.cli import main
 
 if __name__ == '__main__':
     sys.exit(main(default_format='detectron2'))

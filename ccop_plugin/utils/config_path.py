@@ -9,7 +9,10 @@ import os
 import os.path as osp
 from typing import List
 
-__all__ = ['get_config_root', 'get_config_path', 'list_configs']
+__all__ = [
+    'get_config_root', 'get_config_path', 'list_configs',
+    'get_mmpretrain_config_path'
+]
 
 
 def get_config_root() -> str:
@@ -65,3 +68,18 @@ def get_config_path(name: str) -> str:
                                 f'{", ".join(matches)}')
     raise FileNotFoundError(f'config {name!r} is not in {root} (see '
                             'ccop_plugin.utils.list_configs())')
+
+
+def get_mmpretrain_config_path(name: str) -> str:
+    """Absolute path of a config that mmpretrain ships (``<mmpretrain>/.mim/
+    configs/<name>``), e.g. the MoCo v2 baseline the benchmarks compare with.
+
+    Raises:
+        FileNotFoundError: mmpretrain ships no such config.
+    """
+    import mmpretrain
+    path = osp.join(list(mmpretrain.__path__)[0], '.mim', 'configs', name)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{path}: mmpretrain ships no config '
+                                f'{name!r}; reinstall mmpretrain 1.x')
+    return path

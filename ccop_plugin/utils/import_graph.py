@@ -11,10 +11,11 @@ cycle.
 import ast
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Set
+from typing import Dict, List, Optional, Set, Tuple
 
 __all__ = [
-    'module_names', 'imports', 'import_graph', 'find_cycles', 'to_dot'
+    'module_names', 'imports', 'import_graph', 'find_cycles', 'to_dot',
+    'build_parser', 'describe_graph'
 ]
 
 
@@ -160,3 +161,54 @@ def to_dot(graph: Dict[str, Set[str]], strip: str = '') -> str:
             lines.append(f'  "{label(m)}" -> "{label(d)}";')
     lines.append('}')
     return '\n'.join(lines) + '\n'
+
+
+def build_parser():
+    """``tools/import_graph.py``'s options."""
+    import argparse
+    p = argparse.ArgumentParser(
+        description="Print the import graph of ccop_plugin's modules and its "
+        'import cycles.')
+    p.add_argument('package_dir', nargs='?', default=None,
+                   help='package folder (default: the installed '
+                   'ccop_plugin)')
+    p.add_argument('--dot', action='store_true',
+                   help='print Graphviz dot instead of a list')
+    return p
+
+
+def describe_graph(package_dir: Optional[str] = None,
+                   dot: bool = False) -> Tuple[str, List[List[str]]]:
+    """The graph as text and its cycles.
+
+    Args:
+        package_dir (str, optional): Package folder; None is the installed
+            ``ccop_plugin``.
+        dot (bool): Graphviz dot instead of one ``module: imports`` line per
+            module and a summary line.
+
+    Returns:
+        tuple: ``(text, cycles)``.
+
+    Raises:
+        NotADirectoryError: ``package_dir`` is not a package folder.
+    """
+    if package_dir is None:
+        import ccop_plugin
+        package_dir = list(ccop_plugin.__path__)[0]
+    if not osp.isfile(osp.join(package_dir, '__init__.py')):
+        raise NotADirectoryError(f'{package_dir}: not a package folder (no '
+                                 '__init__.py)')
+    graph = import_graph(package_dir)
+    prefix = osp.basename(osp.abspath(package_dir)) + '.'
+    cycles = find_cycles(graph)
+    if dot:
+        return to_dot(graph, strip=prefix), cycles
+    lines = []
+    for m in sorted(graph):
+        deps = ', '.join(d.replace(prefix, '', 1) for d in sorted(graph[m]))
+        lines.append(f'{m.replace(prefix, "", 1)}: {deps or "-"}')
+    lines.append(f'{len(graph)} modules, '
+                 f'{sum(len(v) for v in graph.values())} imports, '
+                 f'{len(cycles)} cycle(s)')
+    return '\n'.join(lines) + '\n', cycles

@@ -147,11 +147,8 @@ def test_short_finetune_runs_and_evaluates(tmp_path):
 
 
 def test_finetune_cli_refuses_missing_checkpoint(tmp_path, capsys):
-    path = osp.join(REPO, 'tools/finetune_detector.py')
-    spec = importlib.util.spec_from_file_location('finetune_detector', path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    rc = mod.main([SMALL_CFG, '--work-dir', str(tmp_path / 'w'),
-                   '--checkpoint', str(tmp_path / 'missing.pth')])
+    from ccop_plugin.engine.finetune_cli import main
+    rc = main([SMALL_CFG, '--work-dir', str(tmp_path / 'w'),
+               '--checkpoint', str(tmp_path / 'missing.pth')])
     assert rc == 1
     assert 'does not exist' in capsys.readouterr().err

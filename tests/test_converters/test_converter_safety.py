@@ -1,7 +1,6 @@
 """Converters: safe loading, one-line errors, output paths and permissions,
 FPN-without-weights report, Detectron2 settings and yaml check."""
 import argparse
-import importlib.util
 import os
 import os.path as osp
 import pickle
@@ -19,6 +18,7 @@ from ccop_plugin.converters import (
     expected_keys_from_config,
     save_detectron2,
 )
+from ccop_plugin.converters.cli import main
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SMALL_CFG = osp.join(
@@ -26,20 +26,12 @@ SMALL_CFG = osp.join(
     'mask-rcnn_r18-ccop-tiny_fpn-bn-4conv1fc_6e_synth.py')
 
 
-def _main(name='convert_ccop_to_mmdet.py'):
-    path = osp.join(REPO, 'tools', name)
-    spec = importlib.util.spec_from_file_location(name[:-3], path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.main
-
-
 def mmdet_main(argv):
-    return _main()(argv)
+    return main(argv)
 
 
 def d2_main(argv):
-    return _main()(argv, default_format='detectron2')
+    return main(argv, default_format='detectron2')
 
 
 class Evil:

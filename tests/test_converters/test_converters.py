@@ -1,5 +1,4 @@
 """CCOP -> mmdet / Detectron2 weight conversion."""
-import importlib.util
 import os.path as osp
 import pickle
 import subprocess
@@ -19,19 +18,12 @@ from ccop_plugin.converters import (
     infer_resnet_depth,
     save_mmdet_checkpoint,
 )
+from ccop_plugin.converters.cli import main
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SMALL_CFG = osp.join(
     REPO, 'configs/mask_rcnn',
     'mask-rcnn_r18-ccop-tiny_fpn-bn-4conv1fc_6e_synth.py')
-
-
-def _tool(name):
-    path = osp.join(REPO, 'tools', name)
-    spec = importlib.util.spec_from_file_location(name[:-3], path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def build_small_maskrcnn(init_cfg=None):
@@ -177,7 +169,6 @@ def test_d2_names():
 
 def test_detectron2_export(tmp_path, fake_ccop_ckpt, fake_ccop_sd):
     out = str(tmp_path / 'ccop_d2.pkl')
-    main = _tool('convert_ccop_to_detectron2.py').main
     assert main([fake_ccop_ckpt, out], default_format='detectron2') == 0
     with open(out, 'rb') as f:
         d2 = pickle.load(f)
@@ -198,7 +189,6 @@ def test_detectron2_export(tmp_path, fake_ccop_ckpt, fake_ccop_sd):
 
 def test_mmdet_cli_report(tmp_path, fake_ccop_ckpt, capsys):
     out = str(tmp_path / 'ccop_mmdet.pth')
-    main = _tool('convert_ccop_to_mmdet.py').main
     assert main([fake_ccop_ckpt, out, '--config', SMALL_CFG]) == 0
     stdout = capsys.readouterr().out
     assert 'mapped: 168 keys' in stdout

@@ -1,6 +1,5 @@
 """Synthetic COCO shapes: determinism, mask/box agreement, file layout."""
 import filecmp
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -155,20 +154,12 @@ def test_bad_parameters():
         SceneConfig(min_objects=3, max_objects=2)
 
 
-def _tool(name):
-    path = osp.join(REPO, 'tools', name)
-    spec = importlib.util.spec_from_file_location(name[:-3], path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_cli(tmp_path, capsys):
     out = str(tmp_path / 'cli')
     argv = ['--out', out, '--seed', '1', '--num-unlabeled', '2',
             '--num-train', '2', '--num-val', '1', '--img-size', '64',
             '--classes', 'circle', 'star']
-    main = _tool('generate_dataset.py').main
+    from ccop_plugin.datagen.cli import main
     assert main(argv) == 0
     meta = json.load(open(osp.join(out, 'meta.json')))
     assert meta['classes'] == ['circle', 'star']
@@ -178,7 +169,8 @@ def test_cli(tmp_path, capsys):
 
 def test_cli_texture_by_class_and_test_split(tmp_path):
     out = str(tmp_path / 'f1')
-    assert _tool('generate_dataset.py').main(
+    from ccop_plugin.datagen.cli import main
+    assert main(
         ['--out', out, '--num-unlabeled', '1', '--num-train', '2',
          '--num-val', '1', '--num-test', '2', '--img-size', '32',
          '--texture-by-class']) == 0
@@ -220,7 +212,8 @@ def test_refuses_a_folder_it_did_not_create(tmp_path, capsys):
     with pytest.raises(FileExistsError):
         generate_synthetic_coco(root, seed=0, overwrite=True, **SMALL)
     # the CLI: one line naming the folder, exit 1, nothing touched
-    assert _tool('generate_dataset.py').main(
+    from ccop_plugin.datagen.cli import main
+    assert main(
         ['--out', root, '--num-unlabeled', '1', '--num-train', '1',
          '--num-val', '1', '--img-size', '32']) == 1
     err = capsys.readouterr().err.strip()
@@ -365,6 +358,7 @@ def test_a_folder_in_use_is_refused_and_the_lock_file_is_not_foreign(
     """One writer per dataset folder: a second generator is refused while
     the folder is held, and the lock's holder file is not someone else's
     file (the generator still writes into the folder it holds)."""
+    from ccop_plugin.datagen.cli import main as datagen_main
     from ccop_plugin.utils.folder_lock import FolderInUseError, FolderLock
     root = str(tmp_path / 'd')
     with FolderLock(root, what='dataset folder'):
@@ -373,7 +367,7 @@ def test_a_folder_in_use_is_refused_and_the_lock_file_is_not_foreign(
     assert not os.listdir(root)
     # the tool says so in one line
     with FolderLock(root, what='dataset folder'):
-        assert _tool('generate_dataset.py').main(['--out', root]) == 1
+        assert datagen_main(['--out', root]) == 1
     err = capsys.readouterr().err
     assert err.startswith('error: dataset folder') and 'in use by' in err
     meta = generate_synthetic_coco(root, seed=0, **SMALL)

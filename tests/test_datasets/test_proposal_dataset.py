@@ -122,15 +122,6 @@ def test_dataloader_batch_with_mixed_box_counts(tmp_path):
     assert batch['data_samples'][2].ori_shape == (60, 80)
 
 
-def test_benchmark_pipelines_smoke():
-    from ccop_plugin.datasets.benchmark import benchmark_pipelines
-    rows = benchmark_pipelines(num_images=2, repeats=1, warmup=1)
-    assert [r['name'] for r in rows] == ['mocov2', 'ccop']
-    assert all(r['img_per_s'] > 0 for r in rows)
-    assert rows[0]['boxes_per_img'] is None  # MoCo v2 carries no boxes
-    assert rows[1]['boxes_per_img'] > 0
-
-
 def test_labelled_ann_file_is_refused_as_proposals_and_usable_as_image_list(
         tmp_path):
     """A COCO annotation file (several categories) is ground truth: taking

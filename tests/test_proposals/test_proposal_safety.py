@@ -32,6 +32,7 @@ from ccop_plugin.proposals import (
 from ccop_plugin.proposals import proposal_file as proposal_file_mod
 from ccop_plugin.proposals import runner as runner_mod
 from ccop_plugin.proposals import store as store_mod
+from ccop_plugin.proposals.cli import merge_main, selective_search_main
 from ccop_plugin.proposals.search import search_shape
 from ccop_plugin.proposals.store import WorkDirLock, iter_records, shard_files
 from ccop_plugin.utils import fileio as fileio_mod
@@ -47,14 +48,6 @@ def img_dir(tmp_path):
     d = str(tmp_path / 'imgs')
     write_scenes(d, 6, H, W, seed=7)
     return d
-
-
-def import_tool(name):
-    sys.path.insert(0, osp.join(REPO, 'tools'))
-    try:
-        return __import__(name)
-    finally:
-        sys.path.pop(0)
 
 
 def records(work):
@@ -252,7 +245,8 @@ def test_overwrite_does_not_delete_foreign_files(img_dir, tmp_path):
 
 
 # ------------------------------------------------------------ foreign out
-def test_existing_out_of_another_run_is_not_replaced(img_dir, tmp_path):
+def test_existing_out_of_another_run_is_not_replaced(img_dir, tmp_path,
+                                                     capsys):
     out = str(tmp_path / 'taken.json')
     with open(out, 'w') as f:
         f.write('{"not": "ours"}')
@@ -272,11 +266,10 @@ def test_existing_out_of_another_run_is_not_replaced(img_dir, tmp_path):
                   work_b, RunOptions(workers=1, progress=False, log=quiet))
     with pytest.raises(ProposalStateError, match='already exists'):
         merge_work_dir(work_b, out, log=quiet)
-    merge_tool = import_tool('merge_proposals')
-    with pytest.raises(SystemExit) as e:
-        merge_tool.main(['--out', out, '--work-dir', work_b])
-    assert str(e.value.code).startswith('error: ')
-    assert '--overwrite' in str(e.value.code)
+    assert merge_main(['--out', out, '--work-dir', work_b]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and err.count('\n') == 1
+    assert '--overwrite' in err
     assert read(out) != b'{"not": "ours"}'  # still run a's output
     # an output edited after the run wrote it is not replaced either
     with open(out, 'a') as f:
@@ -379,11 +372,10 @@ def test_bad_limit_is_a_clear_error(img_dir, tmp_path, limit, capsys):
     with pytest.raises(ValueError, match='--limit'):
         list_images(img_dir, limit=limit)
     assert len(list_images(img_dir, limit=2)) == 2
-    tool = import_tool('selective_search')
-    with pytest.raises(SystemExit) as e:
-        tool.main([img_dir, '--out', str(tmp_path / 'x.json'), '--limit',
-                   str(limit), '--workers', '1'])
-    assert 'error: --limit must be a positive' in str(e.value.code)
+    assert selective_search_main([img_dir, '--out', str(tmp_path / 'x.json'),
+                                  '--limit', str(limit), '--workers',
+                                  '1']) == 1
+    assert 'error: --limit must be a positive' in capsys.readouterr().err
     assert not osp.exists(str(tmp_path / 'x.json.work'))
 
 
@@ -564,15 +556,13 @@ def test_cli_maps_an_interrupted_run_to_exit_143(img_dir, tmp_path,
         raise ProposalRunInterrupted('interrupted: 2 images saved')
 
     monkeypatch.setattr(proposals, 'run_proposals', stopped)
-    tool = import_tool('selective_search')
-    with pytest.raises(SystemExit) as e:
-        tool.main([img_dir, '--out', str(tmp_path / 'x.json'),
-                   '--workers', '1'])
-    assert e.value.code == 143
+    assert selective_search_main([img_dir, '--out', str(tmp_path / 'x.json'),
+                                  '--workers', '1']) == 143
 
 
 def test_out_that_is_an_input_is_refused_whatever_the_flags(img_dir,
-                                                            tmp_path):
+                                                            tmp_path,
+                                                            capsys):
     """``--out`` naming the run's own ``--ann-file`` (for COCO: the
     instances file) or one of its images would replace an input with
     proposals: refused before any work, with --overwrite too."""
@@ -586,15 +576,14 @@ def test_out_that_is_an_input_is_refused_whatever_the_flags(img_dir,
     before = read(ann_file)
     os.symlink(ann_file, str(tmp_path / 'link.json'))
     image = osp.join(img_dir, names[0])
-    tool = import_tool('selective_search')
     for out in (ann_file, str(tmp_path / 'link.json'),
                 osp.join(img_dir, '..', 'instances.json'), image):
         for extra in ([], ['--overwrite']):
-            with pytest.raises(SystemExit) as e:
-                tool.main([img_dir, '--ann-file', ann_file, '--out', out,
-                           '--workers', '1', '--no-progress'] + extra)
-            msg = str(e.value.code)
-            assert msg.startswith('error: ') and '\n' not in msg, msg
+            assert selective_search_main(
+                [img_dir, '--ann-file', ann_file, '--out', out,
+                 '--workers', '1', '--no-progress'] + extra) == 1
+            msg = capsys.readouterr().err
+            assert msg.startswith('error: ') and msg.count('\n') == 1, msg
             assert 'input' in msg and out in msg, msg
     assert read(ann_file) == before
     assert not glob.glob(str(tmp_path / '*.work'))

@@ -309,23 +309,25 @@ def test_workers_start_after_opencv_threads_ran_in_parent(tmp_path):
     assert s.processed == 2 and s.failed == 0
 
 
-def test_visualize_tool(img_dir, tmp_path):
-    sys.path.insert(0, osp.join(REPO, 'tools'))
-    try:
-        import visualize_proposals
-    finally:
-        sys.path.pop(0)
+def test_visualize_tool(img_dir, tmp_path, capsys):
+    from ccop_plugin.proposals.cli import visualize_main
     out, _ = run(img_dir, str(tmp_path))
     png = str(tmp_path / 'vis.png')
-    visualize_proposals.main([img_dir, '--proposals', out, '--file-name',
-                              'sub/a.jpg', '--out', png])
+    assert visualize_main([img_dir, '--proposals', out, '--file-name',
+                           'sub/a.jpg', '--out', png]) == 0
     vis = cv2.imread(png)
     orig = cv2.imread(osp.join(img_dir, 'sub/a.jpg'))
     assert vis.shape == orig.shape and (vis != orig).any()
     png2 = str(tmp_path / 'vis2.png')
-    visualize_proposals.main([osp.join(img_dir, 'img_00.jpg'), '--out', png2,
-                              '--max-num', '5'])
+    assert visualize_main([osp.join(img_dir, 'img_00.jpg'), '--out', png2,
+                           '--max-num', '5']) == 0
     assert cv2.imread(png2).shape == (H, W, 3)
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f'wrote {png2} (5 proposals on img_00.jpg)')
+    # an unwritable PNG is one error line and exit 1
+    assert visualize_main([osp.join(img_dir, 'img_00.jpg'), '--out',
+                           str(tmp_path / 'no' / 'dir' / 'x.png')]) == 1
+    assert capsys.readouterr().err.startswith('error: could not write ')
 
 
 def test_round_trip_through_load_proposals(img_dir, tmp_path):

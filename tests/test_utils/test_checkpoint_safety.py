@@ -1,7 +1,6 @@
 """Safe checkpoint loading: malicious pickles are refused everywhere, the
 project's own checkpoints load with ``weights_only=True``."""
 import argparse
-import importlib.util
 import os
 import os.path as osp
 import pickle
@@ -213,14 +212,6 @@ def test_weights_pickle_allows_only_numpy_and_containers(tmp_path):
         load_weights_pickle(str(tmp_path / 'bad.pkl'))
 
 
-def _train_tool():
-    path = osp.join(REPO, 'tools', 'train.py')
-    spec = importlib.util.spec_from_file_location('ccop_train_tool', path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def _tiny_pretrain_argv(data, work, iters):
     cfg = osp.join(CFG_DIR, 'ccop/ccop_resnet18-fpn_cpu-tiny.py')
     return ['train.py', cfg,
@@ -237,34 +228,30 @@ def _tiny_pretrain_argv(data, work, iters):
 
 @pytest.mark.slow
 def test_train_resume_real_pretraining_checkpoint_and_refusal(
-        tmp_path, tiny_proposal_coco, monkeypatch, capsys):
+        tmp_path, tiny_proposal_coco, capsys):
     """tools/train.py: a real pre-training checkpoint resumes with safe
     loading; a malicious one is refused in one line, exit 1."""
     from mmengine.registry import DefaultScope
+
+    from ccop_plugin.engine.train_cli import main as train_main
     tiny_proposal_coco(tmp_path, num_imgs=4)
-    train = _train_tool()
     work = tmp_path / 'work'
-    monkeypatch.setattr(sys, 'argv', _tiny_pretrain_argv(tmp_path, work, 2))
     with DefaultScope.overwrite_default_scope('mmpretrain'):
-        train.main()
+        assert train_main(_tiny_pretrain_argv(tmp_path, work, 2)[1:]) == 0
     ckpt = str(work / 'iter_2.pth')
     assert osp.isfile(ckpt)
     load_checkpoint_file(ckpt)  # the allowlist covers it
-    monkeypatch.setattr(
-        sys, 'argv', _tiny_pretrain_argv(tmp_path, work, 3) + ['--resume'])
     with DefaultScope.overwrite_default_scope('mmpretrain'):
-        train.main()
+        assert train_main(
+            _tiny_pretrain_argv(tmp_path, work, 3)[1:] + ['--resume']) == 0
     assert osp.isfile(work / 'iter_3.pth')
     assert load_checkpoint_file(str(work / 'iter_3.pth'))['meta'][
         'iter'] == 3
     evil, marker = evil_checkpoint(tmp_path)
     capsys.readouterr()
-    monkeypatch.setattr(sys, 'argv', _tiny_pretrain_argv(
-        tmp_path, tmp_path / 'work2', 3) + ['--resume', evil])
-    with pytest.raises(SystemExit) as e:
-        with DefaultScope.overwrite_default_scope('mmpretrain'):
-            train.main()
-    assert e.value.code == 1
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        assert train_main(_tiny_pretrain_argv(
+            tmp_path, tmp_path / 'work2', 3)[1:] + ['--resume', evil]) == 1
     err = [ln for ln in capsys.readouterr().err.splitlines()
            if ln.startswith('error:')]
     assert len(err) == 1 and evil in err[0] and 'exec' in err[0]

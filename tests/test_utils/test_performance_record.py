@@ -132,29 +132,33 @@ def test_validate_accepts_a_full_record():
 
 
 # ------------------------------------------------- tools/benchmark_pretrain.py
-def _load_tool(name):
-    import importlib.util
-    import os.path as osp
-    path = osp.join(osp.dirname(osp.dirname(osp.dirname(
-        osp.abspath(__file__)))), 'tools', name)
-    spec = importlib.util.spec_from_file_location(name[:-3], path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def _pretrain_main(argv):
+    """What ``tools/benchmark_pretrain.py`` runs, from the package."""
+    from ccop_plugin.benchmarks import pretrain_step as ps
+    return ps.run_pretrain_benchmark(ps.parse_args(argv),
+                                     ps.command_line(argv))
+
+
+def _selective_search_main(argv):
+    """What ``tools/benchmark_selective_search.py`` runs, from the
+    package."""
+    from ccop_plugin.benchmarks import selective_search as ssb
+    return ssb.run_selective_search_benchmark(
+        ssb.parse_args(argv),
+        ssb.command_line('tools/benchmark_selective_search.py', argv))
 
 
 @pytest.mark.slow
 def test_pretrain_benchmark_records_interleaved_steps(tmp_path, capsys):
     """A tiny CPU run: both models' steps timed in one process, the median
     ratio and the load average in the table, the cpu section recorded."""
-    tool = _load_tool('benchmark_pretrain.py')
     path = str(tmp_path / 'performance.json')
     update_performance_record(path, 'selective_search', SS)
-    rc = tool.main(['--device', 'cpu', '--depth', '18', '--batch', '2',
-                    '--size', '32', '--boxes', '2', '--iters', '2',
-                    '--warmup', '0', '--queue-len', '64', '--no-profile',
-                    '--pipeline-images', '0', '--count-flops',
-                    '--record', path])
+    rc = _pretrain_main(['--device', 'cpu', '--depth', '18', '--batch', '2',
+                         '--size', '32', '--boxes', '2', '--iters', '2',
+                         '--warmup', '0', '--queue-len', '64',
+                         '--no-profile', '--pipeline-images', '0',
+                         '--count-flops', '--record', path])
     out = capsys.readouterr().out
     assert rc == 0
     # the arithmetic: CCOP does more than MoCo v2 (FPNs, RoI MLPs), the
@@ -178,40 +182,57 @@ def test_pretrain_benchmark_records_interleaved_steps(tmp_path, capsys):
 
 def test_pretrain_benchmark_refuses_a_broken_record_before_measuring(
         tmp_path, capsys):
-    tool = _load_tool('benchmark_pretrain.py')
     path = tmp_path / 'performance.json'
     path.write_text('{"cpu": 1}')
-    rc = tool.main(['--device', 'cpu', '--pipeline-images', '0',
-                    '--record', str(path)])
-    err = capsys.readouterr().err.strip()
-    assert rc == 1 and err.startswith(f'error: {path}: cpu must be')
+    with pytest.raises(PerformanceRecordError,
+                       match=f'^{path}: cpu must be'):
+        _pretrain_main(['--device', 'cpu', '--pipeline-images', '0',
+                        '--record', str(path)])
+    assert capsys.readouterr().out == ''  # refused before measuring
     assert path.read_text() == '{"cpu": 1}'
 
 
+def test_pretrain_benchmark_tool_maps_a_broken_record_to_exit_1(tmp_path):
+    """The tool turns the library's refusal into one line and exit 1."""
+    import subprocess
+    import sys
+    path = tmp_path / 'performance.json'
+    path.write_text('{"cpu": 1}')
+    tool = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), 'tools', 'benchmark_pretrain.py')
+    proc = subprocess.run(
+        [sys.executable, tool, '--device', 'cpu', '--pipeline-images', '0',
+         '--record', str(path)], capture_output=True, text=True)
+    assert proc.returncode == 1, proc.stderr
+    err = proc.stderr.strip()
+    assert err.startswith(f'error: {path}: cpu must be') and '\n' not in err
+    assert proc.stdout == ''
+
+
 def test_pretrain_benchmark_gpu_values_follow_the_schema(monkeypatch):
-    tool = _load_tool('benchmark_pretrain.py')
-    monkeypatch.setattr(tool, 'device_name', lambda d: 'NVIDIA H200')
-    args = tool.parse_args(['--device', 'cuda', '--amp', '--boxes', '16'])
+    from ccop_plugin.benchmarks import pretrain_step as ps
+    monkeypatch.setattr(ps, 'device_name', lambda d: 'NVIDIA H200')
+    args = ps.parse_args(['--device', 'cuda', '--amp', '--boxes', '16'])
     models = [dict(name='mocov2', step_s=0.04, img_per_s=800.,
                    peak_mem_gib=2.0),
               dict(name='ccop', step_s=0.05, img_per_s=640.,
                    peak_mem_gib=3.2)]
-    section, values = tool.record_values(args, models, (1.0, 2.0), 'cmd')
+    section, values = ps.record_values(args, models, (1.0, 2.0), 'cmd')
     assert section == 'gpu' and values['device'] == 'NVIDIA H200'
     validate_performance_record({section: values})
     assert values['bf16']['ccop_peak_gib'] == 3.2
     assert math.isclose(values['bf16']['ccop_over_mocov2'], 1.25)
-    assert tool.workers_needed(640., 40.7) == 16
+    assert ps.workers_needed(640., 40.7) == 16
 
 
 # ----------------------------------------- tools/benchmark_selective_search.py
 def test_selective_search_benchmark_records_its_section(tmp_path, capsys):
-    tool = _load_tool('benchmark_selective_search.py')
     path = str(tmp_path / 'performance.json')
     update_performance_record(path, 'cpu', CPU)
-    rc = tool.main(['--num-images', '1', '--size', '96x72', '--workers', '2',
-                    '--max-sizes', '48', '--no-unscaled-k',
-                    '--sweep-workers', '2', '64', '--record', path])
+    rc = _selective_search_main(
+        ['--num-images', '1', '--size', '96x72', '--workers', '2',
+         '--max-sizes', '48', '--no-unscaled-k',
+         '--sweep-workers', '2', '64', '--record', path])
     out = capsys.readouterr().out
     assert rc == 0 and 'Worker sweep at full resolution' in out
     rec = read_performance_record(path)
@@ -229,15 +250,15 @@ def test_selective_search_benchmark_records_its_section(tmp_path, capsys):
 
 def test_selective_search_benchmark_refuses_before_measuring(tmp_path,
                                                              capsys):
-    tool = _load_tool('benchmark_selective_search.py')
+    from ccop_plugin.benchmarks import selective_search as ssb
     path = tmp_path / 'performance.json'
     path.write_text('{"selective_search": {"workers_speedup": {}}}')
-    rc = tool.main(['--workers', '2', '--sweep-workers', '1',
-                    '--record', str(path)])
-    assert rc == 1
-    assert capsys.readouterr().err.startswith(f'error: {path}: ')
+    with pytest.raises(PerformanceRecordError, match=f'^{path}: '):
+        _selective_search_main(['--workers', '2', '--sweep-workers', '1',
+                                '--record', str(path)])
+    assert capsys.readouterr().out == ''  # refused before measuring
     with pytest.raises(SystemExit):  # 3 workers, no sweep: nothing to record
-        tool.main(['--workers', '3', '--record', str(path)])
+        ssb.parse_args(['--workers', '3', '--record', str(path)])
     assert 'nothing to record' in capsys.readouterr().err
 
 

@@ -253,12 +253,9 @@ def test_uncaught_refusal_prints_one_line(tmp_path, capsys):
 
 
 def _finetune_tool():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'ccop_finetune_tool', osp.join(REPO, 'tools', 'finetune_detector.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    """The module behind ``tools/finetune_detector.py``."""
+    from ccop_plugin.engine import finetune_cli
+    return finetune_cli
 
 
 def test_finetune_detector_refusal_one_line_and_opt_in(tmp_path, monkeypatch,

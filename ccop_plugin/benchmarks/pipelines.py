@@ -1,12 +1,14 @@
-"""Time CCOP's box-aware two-view pipeline against mmpretrain's MoCo v2 one.
+"""Time data pipelines as one data-loader worker runs them.
 
 :func:`benchmark_pipelines` generates (or takes) JPEGs plus a proposal JSON,
-builds both pipelines in one process and reports images/s, so the data side
-can be checked against the budget "box-aware >= 0.8x MoCo v2" without a GPU::
-
-    python -c "from ccop_plugin.datasets.benchmark import main; main()" \
-        --num-images 64 --repeats 3
+builds the pipelines in one process and reports images/s, so the data side
+can be checked against the budget "box-aware >= 0.8x MoCo v2" without a GPU
+(``tools/benchmark_pipelines.py``). The pipelines compared by default are
+those of the configs: CCOP's box-aware one from the packaged paper config,
+MoCo v2's from mmpretrain's packaged config, so the benchmark always times
+what training runs.
 """
+import argparse
 import copy
 import os.path as osp
 import tempfile
@@ -18,34 +20,51 @@ import numpy as np
 
 from ..proposals.proposal_file import write_proposal_file
 from ..proposals.sources import ImageEntry
-from .transforms.box_aware_views import CCOP_PHOTOMETRIC
+from ..utils.config_path import (
+    get_config_path,
+    get_mmpretrain_config_path,
+)
 
-#: mmpretrain's MoCo v2 view pipeline (configs/_base_/datasets/
-#: imagenet_bs32_mocov2.py), with the same photometric part as CCOP's.
-MOCOV2_PIPELINE = [
-    dict(type='LoadImageFromFile'),
-    dict(
-        type='MultiView',
-        num_views=2,
-        transforms=[[
-            dict(type='RandomResizedCrop', scale=224,
-                 crop_ratio_range=(0.2, 1.), backend='pillow'),
-            *CCOP_PHOTOMETRIC,
-            dict(type='RandomFlip', prob=0.5),
-        ]]),
-    dict(type='PackInputs'),
-]
+#: CCOP's paper config (packaged): its box-aware training pipeline.
+CCOP_CFG = 'ccop/ccop_resnet50-fpn_8xb32-coslr-800e_coco.py'
+#: mmpretrain's MoCo v2 config (packaged with mmpretrain).
+MOCO_CFG = 'mocov2/mocov2_resnet50_8xb32-coslr-200e_in1k.py'
 
-#: CCOP's box-aware pipeline (reference ``ContrastiveBox`` settings).
-CCOP_PIPELINE = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadProposals', max_num=100),
-    dict(type='BoxAwareMultiView', num_views=2, size=224, scale=(0.1, 1.),
-         ratio=(3. / 4., 4. / 3.), part_thr=0.6, area_thr=144,
-         min_num_boxes=1, max_tries=10, flip_prob=0.5,
-         transforms=[CCOP_PHOTOMETRIC]),
-    dict(type='PackBoxSelfSupInputs'),
-]
+
+def ccop_config_path() -> str:
+    """Path of CCOP's packaged paper config."""
+    return get_config_path(CCOP_CFG)
+
+
+def mocov2_config_path() -> str:
+    """Path of mmpretrain's packaged MoCo v2 config."""
+    return get_mmpretrain_config_path(MOCO_CFG)
+
+
+def config_pipelines() -> Dict[str, list]:
+    """``{'mocov2': ..., 'ccop': ...}``: the training pipelines of the two
+    configs (fresh copies)."""
+    from mmengine.config import Config
+
+    def pipeline(path):
+        return copy.deepcopy(
+            Config.fromfile(path).train_dataloader.dataset.pipeline)
+    return dict(mocov2=pipeline(mocov2_config_path()),
+                ccop=pipeline(ccop_config_path()))
+
+
+def with_cv2_crop(pipeline: Sequence) -> list:
+    """A copy of ``pipeline`` whose ``RandomResizedCrop`` uses OpenCV."""
+    def visit(node):
+        if isinstance(node, dict):
+            node = {k: visit(v) for k, v in node.items()}
+            if node.get('type') == 'RandomResizedCrop':
+                node['backend'] = 'cv2'
+            return node
+        if isinstance(node, (list, tuple)):
+            return [visit(v) for v in node]
+        return node
+    return visit(copy.deepcopy(list(pipeline)))
 
 
 def write_benchmark_images(out_dir: str,
@@ -95,7 +114,7 @@ def benchmark_pipelines(pipelines: Optional[Dict[str, Sequence]] = None,
 
     Args:
         pipelines (dict, optional): name -> pipeline config list. Defaults to
-            ``{'mocov2': MOCOV2_PIPELINE, 'ccop': CCOP_PIPELINE}``.
+            :func:`config_pipelines` (MoCo v2's and CCOP's configs).
         data_root (str, optional): Image root; None generates 640x480 JPEGs
             in a temporary folder.
         ann_file (str, optional): Proposal JSON under ``data_root``.
@@ -117,7 +136,7 @@ def benchmark_pipelines(pipelines: Optional[Dict[str, Sequence]] = None,
     import torch
 
     import ccop_plugin  # noqa: F401  (registers the transforms)
-    pipelines = pipelines or dict(mocov2=MOCOV2_PIPELINE, ccop=CCOP_PIPELINE)
+    pipelines = pipelines or config_pipelines()
     threads = (torch.get_num_threads(), cv2.getNumThreads())
     if worker_threads is not None:
         torch.set_num_threads(worker_threads)
@@ -176,28 +195,34 @@ def _run(pipelines, data_root, ann_file, num_images, repeats, warmup,
     return rows
 
 
-def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
-    """CLI: print the :func:`benchmark_pipelines` table."""
-    import argparse
+def build_parser() -> argparse.ArgumentParser:
+    """``tools/benchmark_pipelines.py``'s options."""
     p = argparse.ArgumentParser(description='box-aware vs MoCo v2 pipeline')
     p.add_argument('--num-images', type=int, default=32)
     p.add_argument('--repeats', type=int, default=2)
     p.add_argument('--threads', type=int, default=1,
                    help='torch/OpenCV threads (1 = as a data-loader worker)')
-    args = p.parse_args(argv)
-    rows = benchmark_pipelines(num_images=args.num_images,
-                               repeats=args.repeats,
-                               worker_threads=args.threads)
-    print('| pipeline | images/s | ms/image | boxes kept/image | relative |')
-    print('|---|---|---|---|---|')
+    return p
+
+
+def pipelines_table(rows: List[Dict]) -> str:
+    """The markdown table of :func:`benchmark_pipelines`' rows."""
+    lines = ['| pipeline | images/s | ms/image | boxes kept/image | '
+             'relative |', '|---|---|---|---|---|']
     for r in rows:
         kept = ('-' if r['boxes_per_img'] is None else
                 round(r['boxes_per_img'], 1))
-        print(f"| {r['name']} | {r['img_per_s']:.1f} | "
-              f"{1000 * r['sec_per_img']:.2f} | {kept} | "
-              f"{r['relative']:.2f} |")
+        lines.append(f"| {r['name']} | {r['img_per_s']:.1f} | "
+                     f"{1000 * r['sec_per_img']:.2f} | {kept} | "
+                     f"{r['relative']:.2f} |")
+    return '\n'.join(lines)
+
+
+def run_pipeline_benchmark(args: argparse.Namespace) -> List[Dict]:
+    """Run :func:`benchmark_pipelines` with :func:`build_parser`'s options
+    and print its table."""
+    rows = benchmark_pipelines(num_images=args.num_images,
+                               repeats=args.repeats,
+                               worker_threads=args.threads)
+    print(pipelines_table(rows))
     return rows
-
-
-if __name__ == '__main__':
-    main()
