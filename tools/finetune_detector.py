@@ -19,6 +19,7 @@ import sys
 from mmengine.config import DictAction
 
 from ccop_plugin.apis import finetune_detector, summarize
+from ccop_plugin.engine.hooks import NonFiniteLossError
 from ccop_plugin.utils.checkpoint_safety import (
     CheckpointError,
     error_line,
@@ -59,7 +60,7 @@ def main(argv=None) -> int:
     except CheckpointError as e:  # refused or unreadable: one line
         print(error_line(e), file=sys.stderr)
         return 1
-    except FileNotFoundError as e:
+    except (FileNotFoundError, NonFiniteLossError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
     finally:

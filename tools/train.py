@@ -24,6 +24,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from ccop_plugin.engine.hooks import NonFiniteLossError
 from ccop_plugin.engine.work_dir import (
     WorkDirError,
     lock_work_dir,
@@ -105,6 +106,9 @@ def main() -> None:
         runner.train()
     except CheckpointError as e:  # refused or unreadable: one line
         print(error_line(e), file=sys.stderr)
+        sys.exit(1)
+    except NonFiniteLossError as e:  # NaN / inf loss: one line
+        print(f'error: {e}', file=sys.stderr)
         sys.exit(1)
 
 
