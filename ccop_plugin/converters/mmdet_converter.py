@@ -210,10 +210,10 @@ def convert_to_mmdet(src: Union[str, Mapping],
         if k.startswith('backbone.'):
             pass
         elif k.startswith('neck.'):
-            if not with_fpn:
-                reason = 'FPN not transferred (--no-fpn)'
-            elif not is_fpn:
+            if not is_fpn:
                 reason = 'neck is not an FPN (e.g. a projection head)'
+            elif not with_fpn:
+                reason = 'FPN not transferred (--no-fpn)'
             elif not neck_ok:
                 reason = ('FPN differs from the target FPN (norm_cfg / '
                           'channels): not transferred')
