@@ -8,7 +8,8 @@ shards for cluster job arrays.
 
 Examples::
 
-    # COCO train2017, CCOP's reference settings, all cores
+    # COCO train2017, CCOP's reference settings, all cores (images over
+    # 2 megapixels are searched shrunk; --max-pixels none: full resolution)
     python tools/selective_search.py data/coco/train2017 \\
         --ann-file data/coco/annotations/instances_train2017.json \\
         --out data/coco/proposals/selective_search_train2017.json

@@ -153,6 +153,7 @@ def parse_args(argv: Optional[List[str]] = None) -> MainJobConfig:
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the main job; the exit status (1: refused input or work dir,
     143: stopped by SIGTERM, results kept and resumable)."""
+    from ccop_plugin.engine.hooks import NonFiniteLossError
     from ccop_plugin.proposals.run_types import ProposalRunInterrupted
     from ccop_plugin.utils.folder_lock import FolderInUseError
     from .main_job import run_main_job
@@ -165,7 +166,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         init_dist(cfg.launcher)  # gloo without a GPU (ccop_plugin's patch)
     try:
         run_main_job(cfg)
-    except (FileExistsError, FolderInUseError, UserDataError) as e:
+    except (FileExistsError, FolderInUseError, UserDataError,
+            NonFiniteLossError) as e:  # a NaN / inf loss names its stage
         print(f'error: {e}', file=sys.stderr)
         return 1
     except ProposalRunInterrupted as e:  # SIGTERM: results kept, resumable

@@ -232,10 +232,10 @@ def _skip_reason(k: str, shape: tuple, with_fpn: bool, is_fpn: bool,
     if k.startswith('backbone.'):
         pass
     elif k.startswith('neck.'):
-        if not with_fpn:
-            reason = 'FPN not transferred (--no-fpn)'
-        elif not is_fpn:
+        if not is_fpn:
             reason = 'neck is not an FPN (e.g. a projection head)'
+        elif not with_fpn:
+            reason = 'FPN not transferred (--no-fpn)'
         elif not neck_ok:
             reason = ('FPN differs from the target FPN (norm_cfg / '
                       'channels): not transferred')

@@ -16,6 +16,7 @@ from ..utils.checkpoint_safety import (
     error_line,
     trust_checkpoints,
 )
+from .hooks import NonFiniteLossError
 
 __all__ = ['build_parser', 'main']
 
@@ -59,7 +60,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except CheckpointError as e:  # refused or unreadable: one line
         print(error_line(e), file=sys.stderr)
         return 1
-    except (FileNotFoundError, ValueError) as e:  # e.g. mismatched splits
+    except (FileNotFoundError, ValueError, NonFiniteLossError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
     finally:

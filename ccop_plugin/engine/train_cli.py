@@ -17,6 +17,7 @@ from ..utils.checkpoint_safety import (
     trust_checkpoints,
 )
 from ..utils.folder_lock import FolderInUseError
+from .hooks import NonFiniteLossError
 from .work_dir import WorkDirError, lock_work_dir, plan_training_start
 
 __all__ = ['build_parser', 'parse_args', 'build_config', 'main']
@@ -109,5 +110,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         runner.train()
     except CheckpointError as e:  # refused or unreadable: one line
         print(error_line(e), file=sys.stderr)
+        return 1
+    except NonFiniteLossError as e:  # NaN / inf loss: one line
+        print(f'error: {e}', file=sys.stderr)
         return 1
     return 0

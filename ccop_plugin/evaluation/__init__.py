@@ -1,4 +1,5 @@
 """Evaluation of pre-trained representations without fine-tuning."""
+from .bn_stats import bn_statistics_drift, format_drift
 from .linear_probe import (
     build_encoder,
     extract_features,
@@ -14,6 +15,7 @@ from .probe_data import ProbeError, load_split
 from .supervised_control import supervised_probe, train_supervised_backbone
 
 __all__ = [
+    'bn_statistics_drift', 'format_drift',
     'ProbeError', 'build_encoder', 'extract_features',
     'fit_logistic_regression', 'linear_probe', 'load_split',
     'pool_roi_features', 'probe_features', 'select_regularisation',

@@ -4,10 +4,16 @@ Two presets reproduce the proposal recipes of the methods we follow:
 
 ``ccop`` (default; CCOP, arXiv 2111.13651)
     As CCOP's reference ``tools/selective_search.py``: OpenCV selective search
-    in *fast* mode at full resolution; keep boxes whose aspect ratio ``w / h``
-    lies in the open interval ``(1/3, 3)`` and whose side ``sqrt(w * h)``
-    exceeds 20 px; greedy NMS at IoU 0.5 with random scores; keep the 50
-    best-scored survivors.
+    in *fast* mode at full resolution up to 2 megapixels; keep boxes whose
+    aspect ratio ``w / h`` lies in the open interval ``(1/3, 3)`` and whose
+    side ``sqrt(w * h)`` exceeds 20 px; greedy NMS at IoU 0.5 with random
+    scores; keep the 50 best-scored survivors. Unlike the reference, the
+    preset bounds the cost (``max_pixels=2_000_000``,
+    ``max_search_aspect=8``): a larger photo (e.g. 2000 x 1334) is searched
+    shrunk to 2 megapixels and its boxes are mapped back, so they differ
+    from a direct OpenCV call on the full image; ``--max-pixels none``
+    (``max_pixels=None``) searches every image at full resolution, as the
+    reference does.
 
 ``soco`` (SoCo, arXiv 2106.02637, ``selective_search/filters.py``)
     One graph segmentation (OpenCV's *single* strategy, ``k=300, sigma=0.9``,

@@ -1,7 +1,14 @@
 # CCOP on tiny data, CPU, minutes: ResNet-18 + FPN, 96-px views, queues of 256,
-# batch 4, 20 iterations. Paths point at data/demo; override them with e.g.
+# batch 4, 20 iterations. Paths: the embedded dataset and its proposals as
+#   python tools/generate_dataset.py --out data/synth
+#   python tools/selective_search.py data/synth/images/unlabeled \
+#       --ann-file data/synth/annotations/unlabeled.json \
+#       --out data/synth/annotations/unlabeled_proposals.json
+# write them (the tiny configs share this layout); for other data set all
+# three, e.g.
 #   --cfg-options train_dataloader.dataset.data_root=/path/ \
-#                 train_dataloader.dataset.ann_file=proposals.json
+#                 train_dataloader.dataset.ann_file=proposals.json \
+#                 train_dataloader.dataset.data_prefix.img_path=images/
 _base_ = [
     './ccop_resnet50-fpn_8xb32-coslr-800e_coco.py',
     '../_base_/schedules/cpu-tiny_20iters.py',
@@ -23,7 +30,7 @@ model = dict(
         dropout=0.),
     curriculum=dict(n_jitter=10))
 
-data_root = 'data/demo/'
+data_root = 'data/synth/'
 # the paper's box-aware pipeline with 96-px views
 train_pipeline = _base_.train_pipeline
 train_pipeline[2].update(
@@ -35,8 +42,8 @@ train_dataloader = dict(
     persistent_workers=False,
     dataset=dict(
         data_root=data_root,
-        ann_file='proposals.json',
-        data_prefix=dict(img_path='images/'),
+        ann_file='annotations/unlabeled_proposals.json',
+        data_prefix=dict(img_path='images/unlabeled/'),
         pipeline=train_pipeline))
 
 optim_wrapper = _base_.tiny_optim_wrapper

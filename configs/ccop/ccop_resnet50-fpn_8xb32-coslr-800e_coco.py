@@ -143,7 +143,9 @@ custom_hooks = [
 
 default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=50, max_keep_ckpts=3),
-    logger=dict(type='LoggerHook', interval=50))
+    logger=dict(type='LoggerHook', interval=50),
+    # stop at the first NaN / inf loss with one line (stage, iteration)
+    non_finite_loss=dict(type='NonFiniteLossHook'))
 
 # lr 0.3 is for 8 GPUs x 32 images
 auto_scale_lr = dict(base_batch_size=256)

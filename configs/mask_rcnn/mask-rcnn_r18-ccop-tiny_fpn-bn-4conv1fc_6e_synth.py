@@ -139,7 +139,9 @@ auto_scale_lr = dict(enable=False, base_batch_size=4)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
     checkpoint=dict(type='CheckpointHook', interval=max_epochs,
-                    max_keep_ckpts=1))
+                    max_keep_ckpts=1),
+    # stop at the first NaN / inf loss with one line (stage, iteration)
+    non_finite_loss=dict(type='NonFiniteLossHook'))
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 # `--launcher pytorch` with CPU processes too: the plugin's DDP wrapper and
 # its patch of mmengine's launcher (no CUDA device needed)

@@ -26,4 +26,5 @@ train_pipeline = [
 train_dataloader = dict(dataset=dict(dataset=dict(pipeline=train_pipeline)))
 
 optim_wrapper = _base_.ssl_protocol_optim_wrapper
+default_hooks = _base_.ssl_protocol_default_hooks
 load_from = None

@@ -39,6 +39,7 @@ train_pipeline = [
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 
 optim_wrapper = _base_.ssl_protocol_optim_wrapper
+default_hooks = _base_.ssl_protocol_default_hooks
 param_scheduler = [
     dict(
         type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,

@@ -10,3 +10,4 @@ _base_ = [
 model = _base_.ssl_protocol_model
 
 optim_wrapper = _base_.ssl_protocol_optim_wrapper
+default_hooks = _base_.ssl_protocol_default_hooks

@@ -20,3 +20,6 @@ model = dict(
         init_cfg=dict(
             type='Pretrained', prefix='backbone.',
             checkpoint=pretrained_ckpt)))
+# stop at the first NaN / inf loss with one line (stage, iteration) instead
+# of training on and evaluating an empty result
+default_hooks = dict(non_finite_loss=dict(type='NonFiniteLossHook'))

@@ -27,9 +27,11 @@ train_dataloader = dict(
     dataset=dict(
         _delete_=True,
         type='ProposalImageDataset',
-        data_root='data/demo/',
-        ann_file='proposals.json',
-        data_prefix=dict(img_path='images/'),
+        # the layout of configs/ccop/ccop_resnet18-fpn_cpu-tiny.py (its
+        # comment has the commands that write it)
+        data_root='data/synth/',
+        ann_file='annotations/unlabeled_proposals.json',
+        data_prefix=dict(img_path='images/unlabeled/'),
         pipeline=train_pipeline))
 optim_wrapper = dict(
     _delete_=True, type='OptimWrapper',

@@ -92,6 +92,8 @@ param_scheduler = [
 ]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=100)
 default_hooks = dict(
-    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3))
+    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3),
+    # stop at the first NaN / inf loss with one line (stage, iteration)
+    non_finite_loss=dict(type='NonFiniteLossHook'))
 auto_scale_lr = dict(base_batch_size=4096)
 sync_bn = 'torch'  # released convert_sync_bn=True

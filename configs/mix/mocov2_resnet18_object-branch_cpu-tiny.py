@@ -26,9 +26,12 @@ custom_hooks = [
 # the proposal pipeline, tiny: 96-px views, batch 4, no workers
 train_dataloader = _base_.proposal_dataloader
 train_dataloader.update(batch_size=4, num_workers=0, persistent_workers=False)
-train_dataloader.dataset.update(data_root='data/demo/',
-                                ann_file='proposals.json',
-                                data_prefix=dict(img_path='images/'))
+# data: the layout of configs/ccop/ccop_resnet18-fpn_cpu-tiny.py (its comment
+# has the commands that write it)
+train_dataloader.dataset.update(
+    data_root='data/synth/',
+    ann_file='annotations/unlabeled_proposals.json',
+    data_prefix=dict(img_path='images/unlabeled/'))
 train_dataloader.dataset.pipeline[2].update(size=96, area_thr=26)
 
 optim_wrapper = _base_.tiny_optim_wrapper

@@ -44,7 +44,8 @@ train_dataloader = dict(
     dataset=dict(
         _delete_=True,
         type='CustomDataset',
-        data_root='data/demo/images/',
+        # the unlabeled images of tools/generate_dataset.py --out data/synth
+        data_root='data/synth/images/unlabeled/',
         ann_file='',
         with_label=False,
         pipeline=train_pipeline))

@@ -1,6 +1,9 @@
 # PLRC on tiny data, CPU: ResNet-18, 64-px views, queue 256, batch 4,
-# 2x2 grid regions, 4 of 8 points per region. Override the data paths with
-#   --cfg-options train_dataloader.dataset.data_root=/path/
+# 2x2 grid regions, 4 of 8 points per region. Data: the layout of
+# configs/ccop/ccop_resnet18-fpn_cpu-tiny.py; for other data set all three
+#   --cfg-options train_dataloader.dataset.data_root=/path/ \
+#                 train_dataloader.dataset.ann_file=proposals.json \
+#                 train_dataloader.dataset.data_prefix.img_path=images/
 _base_ = ['./plrc_resnet50_8xb32-coslr-100e_in1k.py']
 
 crop_size = 64
@@ -40,9 +43,11 @@ train_dataloader = dict(
     dataset=dict(
         _delete_=True,
         type='ProposalImageDataset',
-        data_root='data/demo/',
-        ann_file='proposals.json',
-        data_prefix=dict(img_path='images/'),
+        # the layout of configs/ccop/ccop_resnet18-fpn_cpu-tiny.py (its
+        # comment has the commands that write it)
+        data_root='data/synth/',
+        ann_file='annotations/unlabeled_proposals.json',
+        data_prefix=dict(img_path='images/unlabeled/'),
         pipeline=train_pipeline))
 optim_wrapper = dict(optimizer=dict(lr=0.03))
 max_iters = 10

@@ -25,3 +25,7 @@ python tools/convert_ccop_to_mmdet.py \
 mim train mmdet configs/mask_rcnn/mask-rcnn_r50-ccop-pre_fpn_1x_coco.py \
     --launcher pytorch --gpus 8 \
     --cfg-options model.backbone.init_cfg.checkpoint=ccop_r50_mmdet.pth
+#    the plain protocol uses the checkpoint's stored BN statistics; after a short
+#    pre-training they do not fit (python tools/check_bn_stats.py ccop_r50_mmdet.pth
+#    data/coco/val2017 says so): add model.backbone.norm_eval=False
+#    model.backbone.frozen_stages=-1 to --cfg-options (docs/troubleshooting.md)

@@ -245,3 +245,22 @@ def test_demo_cli_refuses_a_busy_work_dir_in_one_line(tmp_path, monkeypatch,
     err = capsys.readouterr().err.strip()
     assert err.startswith(f'error: main job work dir {work} is in use by')
     assert len(err.splitlines()) == 1
+
+
+def test_main_job_cli_names_a_non_finite_loss_in_one_line(monkeypatch,
+                                                           capsys):
+    """A NaN loss in any training stage of the main job ends it with exit 1
+    and the hook's one line (not a traceback, not exit 0)."""
+    from ccop_plugin.apis import main_job
+    from ccop_plugin.apis.main_job_cli import main
+    from ccop_plugin.engine.hooks import NonFiniteLossError
+    line = ('fine-tuning (mask-rcnn_r18-ccop-tiny) stopped at iteration 18: '
+            'loss is nan')
+
+    def run(cfg):
+        raise NonFiniteLossError(line)
+
+    monkeypatch.setattr(main_job, 'run_main_job', run)
+    assert main(['--work-dir', 'unused']) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f'error: {line}'

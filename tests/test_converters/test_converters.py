@@ -114,6 +114,12 @@ def test_mmpretrain_mocov2_checkpoint():
     reasons = dict(res.skipped)
     assert reasons['neck.mlp.0.weight'].startswith('neck is not an FPN')
     assert not res.missing
+    # --no-fpn on a checkpoint without an FPN: the neck is still named for
+    # what it is (it was labelled "FPN not transferred")
+    res = convert_to_mmdet(dict(state_dict=sd, meta={}), with_fpn=False)
+    reasons = dict(res.skipped)
+    assert reasons['neck.mlp.0.weight'].startswith('neck is not an FPN')
+    assert 'FPN not transferred' not in res.report()
 
 
 def test_bare_torchvision_style_state_dict():

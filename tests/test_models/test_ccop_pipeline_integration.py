@@ -30,6 +30,8 @@ def test_tiny_pipeline_feeds_ccop(tmp_path, tiny_proposal_coco):
     cfg = Config.fromfile(TINY)
     ds_cfg = cfg.train_dataloader.dataset
     ds_cfg.data_root = str(tmp_path) + '/'
+    ds_cfg.ann_file = 'proposals.json'
+    ds_cfg.data_prefix = dict(img_path='images/')
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         dataset = DATASETS.build(ds_cfg)
         items = [dataset[i] for i in range(2)]

@@ -16,7 +16,12 @@ changes (:func:`tiny`):
   of an R50 checkpoint after the weights), ``--workers 1`` for the
   proposal tool;
 * checkpoint names follow the epoch override: ``epoch_800.pth`` /
-  ``epoch_12.pth`` become ``epoch_1.pth``.
+  ``epoch_12.pth`` become ``epoch_1.pth``;
+* mmdet's plain protocol (step 4') gets the settings the commands file
+  gives for a short pre-training, ``model.backbone.norm_eval=False
+  model.backbone.frozen_stages=-1``: the 2-iteration checkpoint's BN
+  statistics are not settled, and with the stored ones the fine-tuning loss
+  turns NaN (the run then stops with exit status 1).
 """
 import re
 from pathlib import Path
@@ -32,6 +37,10 @@ MULTI_GPU = ' --launcher pytorch --gpus 8'
 LOADER_OVERRIDES = ('batch_size=2', 'num_workers=0',
                     'persistent_workers=False')
 TINY_EPOCHS = 1
+PLAIN_PROTOCOL = 'mask-rcnn_r50-ccop-pre_fpn_1x_coco.py'
+# what the commands file says to add after a short pre-training
+SHORT_PRETRAINING = ('model.backbone.norm_eval=False',
+                     'model.backbone.frozen_stages=-1')
 
 
 def read_commands(path: Path = COMMANDS_FILE) -> List[str]:
@@ -79,11 +88,12 @@ def tiny(cmd: str) -> str:
         loaders = ['train_dataloader']
         if ' mmdet ' in cmd:
             loaders.append('val_dataloader')
+        short = SHORT_PRETRAINING if PLAIN_PROTOCOL in cmd else ()
         return cmd + _cfg_options(
             *(f'{dl}.{o}' for dl in loaders for o in LOADER_OVERRIDES
               if not (dl == 'val_dataloader' and o.startswith('batch'))),
             f'train_cfg.max_epochs={TINY_EPOCHS}',
-            'default_hooks.checkpoint.save_optimizer=False')
+            'default_hooks.checkpoint.save_optimizer=False', *short)
     if cmd.startswith('mim test'):
         return cmd + _cfg_options(
             *(f'test_dataloader.{o}' for o in LOADER_OVERRIDES[1:]))

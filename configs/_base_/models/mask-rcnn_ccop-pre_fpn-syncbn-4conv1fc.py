@@ -6,6 +6,7 @@
 # mmdet config and set
 #     model = _base_.ssl_protocol_model
 #     optim_wrapper = _base_.ssl_protocol_optim_wrapper
+#     default_hooks = _base_.ssl_protocol_default_hooks
 # Names start with `ssl_protocol_` so that they never clash with mmdet's.
 
 # registers the plugin and its safe checkpoint loading (the allowlist that
@@ -30,3 +31,7 @@ ssl_protocol_model = dict(
             norm_cfg=norm_cfg),
         mask_head=dict(norm_cfg=norm_cfg)))
 ssl_protocol_optim_wrapper = dict(paramwise_cfg=dict(norm_decay_mult=0.))
+# stop at the first NaN / inf loss with one line (stage, iteration) instead
+# of training on and evaluating an empty result
+ssl_protocol_default_hooks = dict(
+    non_finite_loss=dict(type='NonFiniteLossHook'))

@@ -6,7 +6,7 @@
 #     optim_wrapper = _base_.tiny_optim_wrapper
 #     param_scheduler = _base_.tiny_param_scheduler
 #     train_cfg = _base_.tiny_train_cfg
-#     default_hooks = _base_.tiny_default_hooks
+#     default_hooks = _base_.tiny_default_hooks   (checkpoint, logger, NaN stop)
 #     log_processor = _base_.tiny_log_processor
 #     auto_scale_lr = _base_.tiny_auto_scale_lr
 #     randomness = _base_.tiny_randomness
@@ -24,7 +24,9 @@ tiny_train_cfg = dict(
 tiny_default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=10, by_epoch=False,
                     max_keep_ckpts=2),
-    logger=dict(type='LoggerHook', interval=5))
+    logger=dict(type='LoggerHook', interval=5),
+    # stop at the first NaN / inf loss with one line (stage, iteration)
+    non_finite_loss=dict(type='NonFiniteLossHook'))
 tiny_log_processor = dict(by_epoch=False)
 tiny_auto_scale_lr = dict(base_batch_size=4)
 tiny_randomness = dict(seed=0)
