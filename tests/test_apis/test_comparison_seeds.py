@@ -29,8 +29,6 @@ def stage_settings(cfg, name, method=None):
     step = STEPS[name]
     return (step(cfg) if name == 'data' else step(cfg, method)).settings()
 
-TOOLS = osp.join(osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))), 'tools')
 
 
 @pytest.fixture
@@ -352,9 +350,8 @@ def test_unknown_method_and_bad_seeds_are_refused(tmp_path):
     assert foreign.read_text() == '{}'
 
 
-def test_cli_seeds_and_methods(monkeypatch, capsys):
-    monkeypatch.syspath_prepend(TOOLS)
-    import compare_pretraining as cp
+def test_cli_seeds_and_methods(capsys):
+    from ccop_plugin.apis import comparison_cli as cp
     cfg, methods, seeds, record, probe, command = cp.parse_args(
         ['--seed', '5', '--work-dir', 'w'])
     assert seeds == [5, 6, 7] and methods == ['ccop', 'mocov2', 'none']

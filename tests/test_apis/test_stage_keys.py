@@ -233,15 +233,12 @@ def test_main_job_refuses_report_files_it_did_not_write(
     assert open(notes).read().endswith('a note added by hand\n')
 
 
-def test_demo_cli_refuses_a_busy_work_dir_in_one_line(tmp_path, monkeypatch,
-                                                      capsys):
+def test_demo_cli_refuses_a_busy_work_dir_in_one_line(tmp_path, capsys):
+    from ccop_plugin.apis.main_job_cli import main
     from ccop_plugin.utils.folder_lock import FolderLock
-    monkeypatch.syspath_prepend(osp.join(osp.dirname(osp.dirname(
-        osp.dirname(osp.abspath(__file__)))), 'tools'))
-    import run_demo
     work = str(tmp_path / 'busy')
     with FolderLock(work):
-        assert run_demo.main(['--work-dir', work]) == 1
+        assert main(['--work-dir', work]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith(f'error: main job work dir {work} is in use by')
     assert len(err.splitlines()) == 1

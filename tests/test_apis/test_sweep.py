@@ -1,14 +1,11 @@
 """Budget sweep: separation statistics, record format, grid wiring."""
 import json
 import os.path as osp
-import sys
 
 import pytest
 
 from ccop_plugin.apis import sweep
 from ccop_plugin.apis.main_job import MainJobConfig
-
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def _vals(ccop, moco, none):
@@ -95,11 +92,7 @@ def test_run_sweep_grid_val_only_and_record_per_point(tmp_path, monkeypatch):
 
 
 def test_cli_refuses_test_split(capsys):
-    sys.path.insert(0, osp.join(REPO, 'tools'))
-    try:
-        import sweep_budget
-        with pytest.raises(SystemExit):
-            sweep_budget.parse_args(['--num-test', '10'])
-        assert 'val split only' in capsys.readouterr().err
-    finally:
-        sys.path.remove(osp.join(REPO, 'tools'))
+    from ccop_plugin.apis.sweep_cli import parse_args
+    with pytest.raises(SystemExit):
+        parse_args(['--num-test', '10'])
+    assert 'val split only' in capsys.readouterr().err

@@ -1,5 +1,4 @@
 """Object-level linear probe: classifier, seed handling, end to end."""
-import importlib.util
 import json
 import os.path as osp
 
@@ -10,6 +9,7 @@ from mmdet.models.necks import FPN
 from ccop_plugin.evaluation import (
     ProbeError,
     build_encoder,
+    cli,
     fit_logistic_regression,
     linear_probe,
     load_split,
@@ -18,8 +18,6 @@ from ccop_plugin.evaluation import (
     select_regularisation,
 )
 from ccop_plugin.evaluation.linear_probe import WEIGHT_DECAYS
-
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def _clusters(n, num_classes, dim, separable, seed):
@@ -217,43 +215,33 @@ def test_split_is_read_with_pycocotools_skipping_crowd_and_empty(tmp_path):
         load_split(str(root), 'val')
 
 
-def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'linear_probe_tool', osp.join(REPO, 'tools', 'linear_probe.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_cli_writes_json_and_keeps_existing_files(tiny_data, tmp_path,
                                                    capsys):
-    tool = _tool()
     out = str(tmp_path / 'probe.json')
-    assert tool.main(['none', '--data-root', tiny_data, '--out', out,
-                      '--max-iter', '20']) == 0
+    assert cli.main(['none', '--data-root', tiny_data, '--out', out,
+                     '--max-iter', '20']) == 0
     line = capsys.readouterr().out
     assert 'random init (seed 0)' in line and 'object accuracy' in line
     with open(out) as f:
         first = json.load(f)
     assert first['n_val'] > 0
-    assert tool.main(['none', '--data-root', tiny_data, '--out', out,
-                      '--seed', '1', '--max-iter', '20']) == 1
+    assert cli.main(['none', '--data-root', tiny_data, '--out', out,
+                     '--seed', '1', '--max-iter', '20']) == 1
     assert 'exists' in capsys.readouterr().err
     with open(out) as f:
         assert json.load(f) == first
-    assert tool.main(['none', '--data-root', tiny_data, '--out', out,
-                      '--seed', '1', '--max-iter', '20',
-                      '--overwrite']) == 0
+    assert cli.main(['none', '--data-root', tiny_data, '--out', out,
+                     '--seed', '1', '--max-iter', '20',
+                     '--overwrite']) == 0
     with open(out) as f:
         assert json.load(f)['seed'] == 1
 
 
 def test_cli_supervised_control_and_old_flags(tiny_data, tmp_path, capsys):
-    tool = _tool()
     out = str(tmp_path / 'control.json')
-    assert tool.main(['supervised', '--data-root', tiny_data, '--out', out,
-                      '--supervised-steps', '2', '--max-iter', '20',
-                      '--no-fpn', '--pool', '1']) == 0
+    assert cli.main(['supervised', '--data-root', tiny_data, '--out', out,
+                     '--supervised-steps', '2', '--max-iter', '20',
+                     '--no-fpn', '--pool', '1']) == 0
     line = capsys.readouterr().out
     assert line.startswith('supervised control (seed 0): object accuracy')
     assert 'chosen on val' in line and line.count('\n') == 1
@@ -263,11 +251,10 @@ def test_cli_supervised_control_and_old_flags(tiny_data, tmp_path, capsys):
 
 
 def test_cli_one_line_errors(tmp_path, capsys):
-    tool = _tool()
-    assert tool.main(['none', '--data-root', str(tmp_path)]) == 1
+    assert cli.main(['none', '--data-root', str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.startswith('error: ') and err.count('\n') == 1
     assert 'instances_train.json' in err
-    assert tool.main([str(tmp_path / 'nope.pth'), '--data-root',
-                      str(tmp_path)]) == 1
+    assert cli.main([str(tmp_path / 'nope.pth'), '--data-root',
+                     str(tmp_path)]) == 1
     assert 'no such checkpoint' in capsys.readouterr().err

@@ -79,11 +79,6 @@ def test_cli_text_dot_and_refusal():
         describe_graph(REPO + '/docs')
 
 
-# their shared command line moves into the library with the main job's
-# options; until then they import it from tools/run_demo.py
-IMPORTS_ANOTHER_TOOL = {'compare_pretraining.py', 'sweep_budget.py'}
-
-
 def test_tools_are_thin_and_independent():
     """Every tool is a command line over the package: at most 200 lines, no
     edit of ``sys.path``, no import of another tool."""
@@ -96,8 +91,6 @@ def test_tools_are_thin_and_independent():
         text = open(path).read()
         assert len(text.splitlines()) <= 200, path
         assert 'sys.path' not in text, path
-        if osp.basename(path) in IMPORTS_ANOTHER_TOOL:
-            continue
         for node in ast.walk(ast.parse(text)):
             if isinstance(node, ast.Import):
                 mods = [a.name for a in node.names]
@@ -106,3 +99,105 @@ def test_tools_are_thin_and_independent():
             else:
                 continue
             assert not {m.split('.')[0] for m in mods} & names, path
+
+
+#: Calls that load a module from a folder or a file.
+LOADERS = {'spec_from_file_location', 'syspath_prepend', 'insert', 'append'}
+
+
+def _loads_a_tool(source: str) -> list:
+    """The lines of ``source`` that load a module from the repository's
+    tools/: a loader call whose path, followed through the names it is
+    built from, holds a ``tools`` component and starts from the test's own
+    ``__file__`` (a path from an installed package's ``__file__``, such as
+    mmdet's shipped converters, is not the repository's)."""
+    import ast
+    tree = ast.parse(source)
+    assigned = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    assigned.setdefault(target.id, []).append(node.value)
+
+    def parts(expr, depth=0):
+        """(string constants, roots) of ``expr`` and the names it uses."""
+        consts, roots = set(), set()
+        for n in ast.walk(expr):
+            if isinstance(n, ast.Constant) and isinstance(n.value, str):
+                consts.update(n.value.split('/'))
+            elif isinstance(n, ast.Name) and n.id == '__file__':
+                roots.add('own')
+            elif isinstance(n, ast.Attribute) and n.attr == '__file__':
+                roots.add('package')
+            elif isinstance(n, ast.Name) and depth < 4:
+                for value in assigned.get(n.id, []):
+                    c, r = parts(value, depth + 1)
+                    consts |= c
+                    roots |= r
+        return consts, roots
+
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(
+            func, 'id', '')
+        if name not in LOADERS:
+            continue
+        if name in ('insert', 'append') and 'sys.path' not in ast.unparse(
+                func):
+            continue
+        consts, roots = set(), set()
+        for arg in node.args:
+            c, r = parts(arg)
+            consts |= c
+            roots |= r
+        if 'tools' in consts and roots == {'own'}:
+            found.append(node.lineno)
+    return found
+
+
+def test_the_tool_loader_check_tells_the_repository_from_a_package():
+    repo = 'REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))\n'
+    assert _loads_a_tool(repo + (
+        'TOOLS = osp.join(REPO, "tools")\n'
+        'def test(monkeypatch):\n'
+        '    monkeypatch.syspath_prepend(TOOLS)\n')) == [4]
+    assert _loads_a_tool(repo + (
+        'sys.path.insert(0, osp.join(REPO, "tools"))\n'
+        'spec = iu.spec_from_file_location(\n'
+        '    "t", osp.join(REPO, "tools/linear_probe.py"))\n')) == [2, 3]
+    assert _loads_a_tool(
+        'path = osp.join(osp.dirname(mmdet.__file__), ".mim", "tools",\n'
+        '                "dataset_converters", "cityscapes.py")\n'
+        'spec = iu.spec_from_file_location("conv", path)\n'
+        'spec2 = iu.spec_from_file_location(\n'
+        '    "fake", osp.join(osp.dirname(__file__), "fake_ccop.py"))\n'
+        'sys.path.insert(0, osp.dirname(__file__))\n') == []
+
+
+def test_no_test_loads_a_tool():
+    """Tests import the package only: a tool is a parser plus a call into
+    ``ccop_plugin``, whose command line module the tests call directly."""
+    import ast
+    import glob
+    tools = {osp.basename(t)[:-3]
+             for t in glob.glob(osp.join(REPO, 'tools', '*.py'))}
+    offenders = []
+    for path in sorted(glob.glob(osp.join(REPO, 'tests', '**', '*.py'),
+                                 recursive=True)):
+        text = open(path).read()
+        rel = osp.relpath(path, REPO)
+        offenders += [f'{rel}:{line}' for line in _loads_a_tool(text)]
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                mods = [node.module or '']
+            else:
+                continue
+            if {m.split('.')[0] for m in mods} & tools:
+                offenders.append(f'{rel}:{node.lineno}')
+    assert offenders == []
