@@ -54,7 +54,6 @@ def parse_args(argv: Optional[Sequence[str]] = None
     command = ' '.join([TOOL] + list(sys.argv[1:] if argv is None
                                      else argv))
     methods = list(METHODS) if args.methods == ['all'] else args.methods
-    from ..engine.hooks import NonFiniteLossError
     try:
         methods = check_methods(methods)
         seeds = comparison_seeds(cfg, args.seeds)
