@@ -70,6 +70,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if probe:
         from ..evaluation.linear_probe import linear_probe
         probe = linear_probe
+    from ..engine.hooks import NonFiniteLossError
     try:
         run_comparison(cfg, methods, seeds, record=record,
                        probe=probe or None, command=command)
