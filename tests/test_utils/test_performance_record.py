@@ -210,8 +210,10 @@ def test_pretrain_benchmark_tool_maps_a_broken_record_to_exit_1(tmp_path):
 
 
 def test_pretrain_benchmark_gpu_values_follow_the_schema(monkeypatch):
+    from ccop_plugin.benchmarks import pretrain_report
     from ccop_plugin.benchmarks import pretrain_step as ps
-    monkeypatch.setattr(ps, 'device_name', lambda d: 'NVIDIA H200')
+    monkeypatch.setattr(pretrain_report, 'device_name',
+                        lambda d: 'NVIDIA H200')
     args = ps.parse_args(['--device', 'cuda', '--amp', '--boxes', '16'])
     models = [dict(name='mocov2', step_s=0.04, img_per_s=800.,
                    peak_mem_gib=2.0),
