@@ -31,11 +31,16 @@ from typing import Dict, List, Optional, Tuple
 from ccop_plugin.utils.fileio import atomic_write_json
 from .job_config import MainJobConfig, log, resolve_device
 from .label_space import check_categories
+from .user_images import (
+    IMAGE_EXTENSIONS,
+    UserDataError,
+    decode_image,
+    find_images,
+    link_image,
+)
 
 #: Version of the layout written here (part of the data stage's key).
 FORMAT_VERSION = 1
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff',
-                    '.webp')
 #: Largest image scale chosen from the data (``--img-scale`` overrides).
 MAX_SCALE = dict(cpu=512, cuda=1024)
 MIN_SCALE = 64
@@ -44,10 +49,6 @@ GPU_FINETUNE_BATCH = 8
 SPLIT_FILES = dict(train='annotations/instances_train.json',
                    val='annotations/instances_val.json',
                    test='annotations/instances_test.json')
-
-
-class UserDataError(ValueError):
-    """A file of the user's dataset is unusable (the message names it)."""
 
 
 def labelled_splits(cfg: MainJobConfig) -> Dict[str, Tuple[str, str]]:
@@ -78,24 +79,6 @@ def _load(path: str) -> Dict:
     except ValueError as e:
         raise UserDataError(str(e)) from None
     return data
-
-
-def find_images(folders) -> List[str]:
-    """Image files under ``folders`` (recursive, sorted per folder, each
-    file once)."""
-    out, seen = [], set()
-    for folder in folders:
-        if not osp.isdir(folder):
-            raise UserDataError(f'{folder}: no such image folder')
-        for root, dirs, files in os.walk(folder):
-            dirs.sort()
-            for name in sorted(files):
-                path = osp.realpath(osp.join(root, name))
-                if (name.lower().endswith(IMAGE_EXTENSIONS)
-                        and path not in seen):
-                    seen.add(path)
-                    out.append(path)
-    return out
 
 
 def _fingerprint(cfg: MainJobConfig) -> str:
@@ -170,29 +153,6 @@ def resolve_user_config(cfg: MainJobConfig) -> MainJobConfig:
 
 # ------------------------------------------------------------ unlabeled
 
-def _decode(path: str, scale: int):
-    """RGB PIL image of ``path``: EXIF orientation applied, shrunk so that
-    its longer side is at most ``scale``."""
-    from PIL import Image, ImageOps
-    with Image.open(path) as im:
-        if im.format == 'JPEG':
-            im.draft('RGB', (scale, scale))  # decode at a reduced size
-        im = ImageOps.exif_transpose(im)
-        if im.mode in ('I;16', 'I;16B', 'I', 'F'):
-            import numpy as np
-            a = np.asarray(im, dtype=np.float64)
-            lo, hi = float(a.min()), float(a.max())
-            a = (a - lo) * (255.0 / (hi - lo or 1.0))
-            im = Image.fromarray(a.astype(np.uint8))
-        im = im.convert('RGB')
-        w, h = im.size
-        f = scale / max(w, h)
-        if f < 1:
-            im = im.resize((max(1, round(w * f)), max(1, round(h * f))),
-                           Image.BILINEAR)
-        return im
-
-
 def _prepare_unlabeled(cfg: MainJobConfig, data_root: str) -> Dict:
     paths = find_images(cfg.unlabeled)
     if not paths:
@@ -204,7 +164,7 @@ def _prepare_unlabeled(cfg: MainJobConfig, data_root: str) -> Dict:
     for n, path in enumerate(paths, 1):
         name = f'{n:06d}.jpg'
         try:
-            im = _decode(path, cfg.img_scale)
+            im = decode_image(path, cfg.img_scale)
         except Exception as e:  # an unreadable file is skipped, not fatal
             skipped.append(path)
             log(f'unlabeled image skipped: {path} ({type(e).__name__}: '
@@ -222,37 +182,6 @@ def _prepare_unlabeled(cfg: MainJobConfig, data_root: str) -> Dict:
 
 
 # ------------------------------------------------------------- labelled
-
-def _stored_and_shown_size(path: str) -> Tuple[Tuple[int, int],
-                                               Tuple[int, int]]:
-    """(stored size, size after EXIF orientation) of an image file."""
-    from PIL import Image
-    with Image.open(path) as im:
-        size = im.size
-        orient = im.getexif().get(0x0112, 1)
-    return size, (size[::-1] if orient in (5, 6, 7, 8) else size)
-
-
-def _link_image(src: str, dst: str, ann: str, im: Dict) -> None:
-    """``dst``: ``src`` as mmdet will decode it in the annotations' frame."""
-    from PIL import Image
-    stored, shown = _stored_and_shown_size(src)
-    want = (im.get('width'), im.get('height'))
-    os.makedirs(osp.dirname(dst), exist_ok=True)
-    if osp.lexists(dst):
-        os.remove(dst)
-    if None in want or want == shown:
-        im['width'], im['height'] = shown  # OpenCV applies the rotation
-        os.symlink(src, dst)
-    elif want == stored:  # annotated on the stored pixels: drop the EXIF
-        with Image.open(src) as pil:
-            pil.convert('RGB').save(dst + '.png')
-        os.replace(dst + '.png', dst)
-    else:
-        raise UserDataError(
-            f'{ann}: image {im["file_name"]!r} is {want[0]}x{want[1]} in the '
-            f'file but {shown[0]}x{shown[1]} on disk ({src})')
-
 
 def _has_mask(a: Dict) -> bool:
     seg = a.get('segmentation')
@@ -288,7 +217,7 @@ def _prepare_split(split: str, ann: str, img_dir: str, data_root: str,
             raise UserDataError(f'{ann}: image {im["file_name"]!r} not found '
                                 f'in {img_dir}')
         im = dict(im)
-        _link_image(src, osp.join(data_root, 'images', split,
+        link_image(src, osp.join(data_root, 'images', split,
                                   im['file_name']), ann, im)
         images.append(im)
     anns = []
