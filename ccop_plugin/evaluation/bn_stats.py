@@ -79,8 +79,7 @@ def bn_statistics_drift(checkpoint: Union[str, Dict],
              else list(images)[:num_images])
     if len(paths) < 2:
         raise ValueError('need at least 2 images for batch statistics')
-    backbone, _, info = build_encoder(checkpoint, with_fpn=False,
-                                      fpn_channels=None)
+    backbone, info = build_encoder(checkpoint)
     running_vars = [m.running_var for m in backbone.modules()
                     if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     min_var = float(min(v.min() for v in running_vars))

@@ -27,6 +27,6 @@ def test_registers_in_mmpretrain_and_mmengine_not_in_mmdet():
     assert 'CCOP' in pre['MODELS'] and pre['TRANSFORMS'] and pre['HOOKS']
     assert _ours(mmengine_reg) == {
         'MODEL_WRAPPERS': ['AnyDeviceDistributedDataParallel'],
-        'HOOKS': ['WorkDirLockHook']}  # for mmpretrain and mmdet configs
+        'HOOKS': ['NonFiniteLossHook', 'WorkDirLockHook']}  # both scopes
     # mmdet's own registries (not the mmengine ones it re-exports)
     assert _ours(mmdet_reg, skip=vars(mmengine_reg).values()) == {}

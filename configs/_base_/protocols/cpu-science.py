@@ -44,7 +44,9 @@ science_train_cfg = dict(
 science_default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=science_max_iters // 2,
                     by_epoch=False, max_keep_ckpts=2),
-    logger=dict(type='LoggerHook', interval=10))
+    logger=dict(type='LoggerHook', interval=10),
+    # stop at the first NaN / inf loss with one line (stage, iteration)
+    non_finite_loss=dict(type='NonFiniteLossHook'))
 science_log_processor = dict(by_epoch=False)
 science_auto_scale_lr = dict(base_batch_size=32)
 science_randomness = dict(seed=0)
