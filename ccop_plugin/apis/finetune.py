@@ -11,21 +11,14 @@ import time
 import uuid
 from typing import Dict, Optional, Sequence, Union
 
-from mmengine.config import Config, ConfigDict
+from mmengine.config import Config
 from mmengine.hooks import Hook
 
 from ccop_plugin.utils.fileio import atomic_write_json
-from .label_space import apply_label_space
+from .label_space import DATALOADERS, apply_label_space, inner_dataset
 
-_DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 _EVALUATORS = ('val_evaluator', 'test_evaluator')
 
-
-def _inner_dataset(ds: ConfigDict) -> ConfigDict:
-    """The dataset under wrappers (RepeatDataset, ClassBalancedDataset)."""
-    while 'dataset' in ds and isinstance(ds['dataset'], dict):
-        ds = ds['dataset']
-    return ds
 
 
 def set_data_root(cfg: Config, data_root: str) -> None:
@@ -35,15 +28,15 @@ def set_data_root(cfg: Config, data_root: str) -> None:
     ``ann_file`` (the file the metric must read).
     """
     data_root = data_root.rstrip('/') + '/'
-    for name in _DATALOADERS:
+    for name in DATALOADERS:
         if cfg.get(name) and cfg[name].get('dataset'):
-            _inner_dataset(cfg[name].dataset).data_root = data_root
+            inner_dataset(cfg[name].dataset).data_root = data_root
     for name, loader in (('val_evaluator', 'val_dataloader'),
                          ('test_evaluator', 'test_dataloader')):
         ev = cfg.get(name)
         if not ev or not cfg.get(loader):
             continue
-        ann = _inner_dataset(cfg[loader].dataset).get('ann_file')
+        ann = inner_dataset(cfg[loader].dataset).get('ann_file')
         evs = ev if isinstance(ev, list) else [ev]
         for e in evs:
             if 'ann_file' in e and ann:
@@ -240,7 +233,7 @@ def evaluate_detector(config: Union[str, Config],
     cfg.model.backbone.init_cfg = None
     cfg.model.init_cfg = None
     cfg.test_dataloader = copy.deepcopy(cfg.val_dataloader)
-    ds = _inner_dataset(cfg.test_dataloader.dataset)
+    ds = inner_dataset(cfg.test_dataloader.dataset)
     ds.ann_file = ann_file
     ds.data_prefix = dict(img=img_prefix)
     ev = copy.deepcopy(cfg.val_evaluator)
@@ -267,10 +260,10 @@ def summarize(metrics: Dict[str, float],
 
 def _pipelines(cfg: Config):
     """Every pipeline list of ``cfg``'s dataloaders (inner datasets)."""
-    for name in _DATALOADERS:
+    for name in DATALOADERS:
         loader = cfg.get(name)
         if loader and loader.get('dataset'):
-            pipe = _inner_dataset(loader.dataset).get('pipeline')
+            pipe = inner_dataset(loader.dataset).get('pipeline')
             if pipe:
                 yield pipe
 

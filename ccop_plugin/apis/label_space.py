@@ -17,13 +17,14 @@ from typing import Dict, List, Optional, Sequence
 
 from mmengine.config import Config, ConfigDict
 
-_DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 #: Dataset types whose label space this module derives (LVIS and
 #: Cityscapes have their own category handling).
 COCO_TYPES = ('CocoDataset', 'mmdet.CocoDataset')
 
 
-def _inner_dataset(ds: ConfigDict) -> ConfigDict:
+def inner_dataset(ds: ConfigDict) -> ConfigDict:
+    """The dataset under wrappers (RepeatDataset, ClassBalancedDataset)."""
     while 'dataset' in ds and isinstance(ds['dataset'], dict):
         ds = ds['dataset']
     return ds
@@ -119,7 +120,7 @@ def apply_label_space(cfg: Config,
             classes or lists them in another order (labels would mean other
             classes).
     """
-    train = _inner_dataset(cfg.train_dataloader.dataset)
+    train = inner_dataset(cfg.train_dataloader.dataset)
     ann = _ann_path(train)
     if classes is None:
         if (train.get('type') not in COCO_TYPES or not ann
@@ -130,11 +131,11 @@ def apply_label_space(cfg: Config,
         # dataset (none in the file) give way to the file's
         classes = file_classes(ann, named) or file_classes(ann)
     classes = list(classes)
-    for name in _DATALOADERS:
+    for name in DATALOADERS:
         loader = cfg.get(name)
         if not loader or not loader.get('dataset'):
             continue
-        ds = _inner_dataset(loader.dataset)
+        ds = inner_dataset(loader.dataset)
         meta = dict(ds.get('metainfo') or {})
         if list(meta.get('classes') or ()) != classes:
             meta = dict(classes=tuple(classes))  # a palette for other names
