@@ -35,6 +35,10 @@ def parse_args(argv=None):
     p.add_argument('--seed', type=int, default=0,
                    help='seed of the random initialisation (and of the '
                    'supervised training)')
+    p.add_argument('--width', type=int, default=64,
+                   help='stem and base channels of the random '
+                   'initialisation (16: the science protocol); a '
+                   'checkpoint\'s width is read from it')
     p.add_argument('--train-split', default='train')
     p.add_argument('--val-split', default='val',
                    help='the split the accuracy is measured on')
@@ -90,7 +94,7 @@ def _run(a):
             kw['steps'] = a.supervised_steps
         return supervised_probe(a.data_root, **kw)
     ckpt = None if a.checkpoint.lower() == 'none' else a.checkpoint
-    return linear_probe(ckpt, a.data_root, **kw)
+    return linear_probe(ckpt, a.data_root, random_width=a.width, **kw)
 
 
 def _summary(a, res) -> str:
