@@ -37,8 +37,9 @@ def parse_args(argv=None):
                    'supervised training)')
     p.add_argument('--width', type=int, default=64,
                    help='stem and base channels of the random '
-                   'initialisation (16: the science protocol); a '
-                   'checkpoint\'s width is read from it')
+                   'initialisation and of the supervised control (16: the '
+                   'science protocol); a checkpoint\'s width is read from '
+                   'it')
     p.add_argument('--train-split', default='train')
     p.add_argument('--val-split', default='val',
                    help='the split the accuracy is measured on')
@@ -92,7 +93,7 @@ def _run(a):
         from ccop_plugin.evaluation import supervised_probe
         if a.supervised_steps is not None:
             kw['steps'] = a.supervised_steps
-        return supervised_probe(a.data_root, **kw)
+        return supervised_probe(a.data_root, width=a.width, **kw)
     ckpt = None if a.checkpoint.lower() == 'none' else a.checkpoint
     return linear_probe(ckpt, a.data_root, random_width=a.width, **kw)
 

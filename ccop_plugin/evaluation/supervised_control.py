@@ -75,6 +75,7 @@ def train_supervised_backbone(data_root: str, seed: int = 0,
                               split: str = 'train', depth: int = 18,
                               steps: int = STEPS, batch_size: int = 8,
                               crop: int = 64, lr: float = 1e-3,
+                              width: int = 64,
                               stages: Sequence[int] = STAGES,
                               pool: int = POOL,
                               log: Optional[Callable[[str], None]] = None
@@ -91,10 +92,10 @@ def train_supervised_backbone(data_root: str, seed: int = 0,
     tr = load_split(data_root, split)
     data = [(read_image(p), b, y) for p, b, y in
             zip(tr['images'], tr['boxes'], tr['labels'])]
-    net, _ = load_resnet_backbone(None, depth, seed)
+    net, _ = load_resnet_backbone(None, depth, seed, width=width)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        dim = sum(64 * 2**s for s in stages) * pool * pool * (
+        dim = sum(width * 2**s for s in stages) * pool * pool * (
             1 if depth in (18, 34) else 4)
         head = torch.nn.Linear(dim, len(tr['classes']))
     gen = torch.Generator().manual_seed(seed)
@@ -123,7 +124,8 @@ def train_supervised_backbone(data_root: str, seed: int = 0,
     net.requires_grad_(False)
     last = hits[-max(1, len(hits) // 10):]
     return net, dict(steps=steps, batch_size=batch_size, crop=crop, lr=lr,
-                     depth=depth, seed=int(seed), split=split,
+                     depth=depth, width=width, seed=int(seed),
+                     split=split,
                      train_acc=float(np.mean(last)) if last else None,
                      seconds=round(time.perf_counter() - t0, 2))
 
@@ -131,6 +133,7 @@ def train_supervised_backbone(data_root: str, seed: int = 0,
 def supervised_probe(data_root: str, seed: int = 0, val_split: str = 'val',
                      steps: int = STEPS, depth: int = 18,
                      log: Optional[Callable[[str], None]] = None,
+                     width: int = 64, crop: int = 64,
                      **probe_kwargs) -> Dict:
     """The probe's positive control for one seed.
 
@@ -138,6 +141,9 @@ def supervised_probe(data_root: str, seed: int = 0, val_split: str = 'val',
     (``probe_kwargs['train_split']``, default ``'train'``) and probes the
     frozen result with :func:`~.linear_probe.linear_probe` (same layers,
     pooling and selection as every method), scored on ``val_split``.
+    ``width`` (stem and base channels) is the architecture's: 16 for the
+    science protocol's ResNet-18; ``crop`` the side of the training views
+    (the image's side or more: whole images).
 
     Returns:
         dict: the probe's result (``acc`` on ``val_split``, ``train_acc``,
@@ -148,7 +154,7 @@ def supervised_probe(data_root: str, seed: int = 0, val_split: str = 'val',
     pool = probe_kwargs.get('pool', POOL)
     net, info = train_supervised_backbone(
         data_root, seed, probe_kwargs.get('train_split', 'train'), depth,
-        steps, stages=stages, pool=pool, log=log)
+        steps, crop=crop, width=width, stages=stages, pool=pool, log=log)
     state = dict(state_dict={'backbone.' + k: v
                              for k, v in net.state_dict().items()})
     res = linear_probe(state, data_root, seed=seed, val_split=val_split,
