@@ -5,6 +5,7 @@ from .checkpoint import (
     describe_fpn,
     from_detectron2_layout,
     infer_resnet_depth,
+    infer_resnet_width,
     load_state_dict,
 )
 from .detectron2_converter import (
@@ -32,6 +33,7 @@ __all__ = [
     'check_output_path', 'convert_to_detectron2', 'convert_to_mmdet',
     'd2_name', 'describe_fpn', 'detectron2_settings', 'expected_keys_for',
     'expected_keys_from_config', 'from_detectron2_layout',
-    'infer_resnet_depth', 'load_state_dict', 'read_detectron2_config',
+    'infer_resnet_depth', 'infer_resnet_width', 'load_state_dict',
+    'read_detectron2_config',
     'save_checkpoint', 'save_detectron2', 'save_mmdet_checkpoint'
 ]

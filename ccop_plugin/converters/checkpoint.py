@@ -113,6 +113,21 @@ def infer_resnet_depth(state_dict: StateDict,
     return _DEPTHS.get((bottleneck, counts))
 
 
+def infer_resnet_width(state_dict: StateDict,
+                       prefix: str = 'backbone.'
+                       ) -> Optional[Tuple[int, int]]:
+    """``(stem_channels, base_channels)`` of the ResNet under ``prefix``,
+    read from the shapes of its stem and first block (None if absent).
+
+    mmdet's / torchvision's ResNet-50 has 64 and 64; the science protocol's
+    ResNet-18 16 and 16."""
+    stem = state_dict.get(prefix + 'conv1.weight')
+    first = state_dict.get(prefix + 'layer1.0.conv1.weight')
+    if stem is None or first is None:
+        return None
+    return int(stem.shape[0]), int(first.shape[0])
+
+
 def describe_fpn(state_dict: StateDict,
                  prefix: str = 'neck.') -> Optional[Dict]:
     """mmdet FPN arguments that reproduce the FPN under ``prefix``.

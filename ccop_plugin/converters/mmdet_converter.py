@@ -22,6 +22,7 @@ from .checkpoint import (
     describe_fpn,
     from_detectron2_layout,
     infer_resnet_depth,
+    infer_resnet_width,
     load_state_dict,
 )
 
@@ -111,9 +112,10 @@ def expected_keys_for(state_dict: StateDict,
                       with_fpn: bool = True) -> Dict[str, torch.Size]:
     """Key shapes of the mmdet ResNet (+ FPN) matching a checkpoint.
 
-    Builds mmdet's ``ResNet`` of the inferred depth and, when the checkpoint
-    has an FPN and ``with_fpn``, mmdet's ``FPN`` with the same channels and
-    norm (no weights are downloaded).
+    Builds mmdet's ``ResNet`` of the inferred depth and width (stem and
+    base channels) and, when the checkpoint has an FPN and ``with_fpn``,
+    mmdet's ``FPN`` with the same channels and norm (no weights are
+    downloaded).
     """
     from mmdet.models.backbones import ResNet
     from mmdet.models.necks import FPN
@@ -121,8 +123,9 @@ def expected_keys_for(state_dict: StateDict,
     depth = infer_resnet_depth(sd)
     if depth is None:
         return {}
-    keys = {'backbone.' + k: v.shape
-            for k, v in ResNet(depth=depth).state_dict().items()}
+    stem, base = infer_resnet_width(sd) or (64, 64)
+    net = ResNet(depth=depth, stem_channels=stem, base_channels=base)
+    keys = {'backbone.' + k: v.shape for k, v in net.state_dict().items()}
     fpn = describe_fpn(sd) if with_fpn else None
     if fpn is not None:
         norm_cfg = dict(type='BN') if fpn['norm'] == 'bn' else (

@@ -31,6 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--seed', type=int, default=0,
                    help='seed of the random initialisation (and of the '
                    'supervised training)')
+    p.add_argument('--width', type=int, default=64,
+                   help='stem and base channels of the random '
+                   'initialisation and of the supervised control (16: the '
+                   'science protocol); a checkpoint\'s width is read from '
+                   'it')
     p.add_argument('--train-split', default='train')
     p.add_argument('--val-split', default='val',
                    help='the split the accuracy is measured on')
@@ -90,9 +95,9 @@ def _run(a):
         from .supervised_control import supervised_probe
         if a.supervised_steps is not None:
             kw['steps'] = a.supervised_steps
-        return supervised_probe(a.data_root, **kw)
+        return supervised_probe(a.data_root, width=a.width, **kw)
     ckpt = None if a.checkpoint.lower() == 'none' else a.checkpoint
-    return linear_probe(ckpt, a.data_root, **kw)
+    return linear_probe(ckpt, a.data_root, random_width=a.width, **kw)
 
 
 def _summary(a, res) -> str:

@@ -61,9 +61,11 @@ VERSION = 2
 
 # ------------------------------------------------------------------ encoder
 def build_encoder(checkpoint: Optional[Union[str, Mapping]] = None,
-                  seed: int = 0, depth: int = 18
+                  seed: int = 0, depth: int = 18, width: int = 64
                   ) -> Tuple[torch.nn.Module, Dict]:
-    """Frozen ResNet of ``checkpoint`` (None: random init from ``seed``):
+    """Frozen ResNet of ``checkpoint`` (None: random init of ``depth`` and
+    ``width`` from ``seed``; a checkpoint's depth and width are read from
+    it):
     :func:`~ccop_plugin.models.utils.backbone_loader.load_resnet_backbone`,
     its errors as :class:`ProbeError`."""
     from ccop_plugin.models.utils.backbone_loader import (
@@ -71,7 +73,7 @@ def build_encoder(checkpoint: Optional[Union[str, Mapping]] = None,
         load_resnet_backbone,
     )
     try:
-        return load_resnet_backbone(checkpoint, depth, seed)
+        return load_resnet_backbone(checkpoint, depth, seed, width=width)
     except BackboneLoadError as e:
         raise ProbeError(str(e)) from None
 
@@ -151,6 +153,7 @@ def linear_probe(checkpoint: Optional[Union[str, Mapping]],
                  max_iter: Optional[int] = None,
                  batch_size: int = 16,
                  random_depth: int = 18,
+                 random_width: int = 64,
                  select_split: Optional[str] = 'val',
                  stages: Sequence[int] = STAGES) -> Dict:
     """Object-level linear probe of a checkpoint on a labelled dataset.
@@ -171,6 +174,9 @@ def linear_probe(checkpoint: Optional[Union[str, Mapping]],
             :data:`WEIGHT_DECAYS` / :data:`MAX_ITERS`.
         batch_size (int): Images per forward pass.
         random_depth (int): ResNet depth of the random initialisation.
+        random_width (int): Its stem and base channels (64; the science
+            protocol's checkpoints have 16). A checkpoint's own depth and
+            width are read from its tensors.
         select_split (str | None): Split the grid is scored on (default
             val); None: no selection (``weight_decay`` 1e-2 and
             ``max_iter`` 300 unless given).
@@ -195,7 +201,8 @@ def linear_probe(checkpoint: Optional[Union[str, Mapping]],
     splits = _load_splits(data_root, names)
     backbone, info = None, dict(source=features)
     if features == 'backbone':
-        backbone, info = build_encoder(checkpoint, seed, random_depth)
+        backbone, info = build_encoder(checkpoint, seed, random_depth,
+                                       random_width)
     feats = {n: extract_features(s, backbone, features, pool, batch_size,
                                  stages) for n, s in splits.items()}
     (xt, yt), (xv, yv) = feats[train_split], feats[val_split]

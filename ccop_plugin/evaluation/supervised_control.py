@@ -8,9 +8,11 @@ probed like any checkpoint. Features that do know the classes must score
 high there, and random init near chance: if the control does not, the probe
 (or the data) cannot tell methods apart.
 
-Training: random square crops of the train images (objects at their
-original scale, as the probe sees them; a box is kept when its centre is in
-the crop, clipped), random flips and transposes (the classes are shapes, so
+Training: by default whole train images (``crop`` 128, the data's side:
+BatchNorm learns the statistics the probe then feeds the frozen network),
+or random square crops of them (objects at their original scale, as the
+probe sees them; a box is kept when its centre is in the crop, clipped);
+random flips and transposes (the classes are shapes, so
 every one of the eight symmetries of the square keeps the label), AdamW with
 a linear warm-up (5 % of the steps) and a cosine schedule. Seeded: the
 global torch RNG is left untouched.
@@ -28,7 +30,7 @@ from .probe_data import load_split, read_image, to_input
 
 #: optimisation steps of the control's training (batches of ``batch_size``
 #: crops); see docs/science.md for what it reaches
-STEPS = 600
+STEPS = 1000
 
 
 def _random_view(img: np.ndarray, boxes: np.ndarray, labels: np.ndarray,
@@ -74,7 +76,8 @@ def _batch(data, batch_size: int, crop: int, gen: torch.Generator):
 def train_supervised_backbone(data_root: str, seed: int = 0,
                               split: str = 'train', depth: int = 18,
                               steps: int = STEPS, batch_size: int = 8,
-                              crop: int = 64, lr: float = 1e-3,
+                              crop: int = 128, lr: float = 2e-3,
+                              width: int = 64,
                               stages: Sequence[int] = STAGES,
                               pool: int = POOL,
                               log: Optional[Callable[[str], None]] = None
@@ -91,10 +94,10 @@ def train_supervised_backbone(data_root: str, seed: int = 0,
     tr = load_split(data_root, split)
     data = [(read_image(p), b, y) for p, b, y in
             zip(tr['images'], tr['boxes'], tr['labels'])]
-    net, _ = load_resnet_backbone(None, depth, seed)
+    net, _ = load_resnet_backbone(None, depth, seed, width=width)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        dim = sum(64 * 2**s for s in stages) * pool * pool * (
+        dim = sum(width * 2**s for s in stages) * pool * pool * (
             1 if depth in (18, 34) else 4)
         head = torch.nn.Linear(dim, len(tr['classes']))
     gen = torch.Generator().manual_seed(seed)
@@ -123,7 +126,8 @@ def train_supervised_backbone(data_root: str, seed: int = 0,
     net.requires_grad_(False)
     last = hits[-max(1, len(hits) // 10):]
     return net, dict(steps=steps, batch_size=batch_size, crop=crop, lr=lr,
-                     depth=depth, seed=int(seed), split=split,
+                     depth=depth, width=width, seed=int(seed),
+                     split=split,
                      train_acc=float(np.mean(last)) if last else None,
                      seconds=round(time.perf_counter() - t0, 2))
 
@@ -131,6 +135,7 @@ def train_supervised_backbone(data_root: str, seed: int = 0,
 def supervised_probe(data_root: str, seed: int = 0, val_split: str = 'val',
                      steps: int = STEPS, depth: int = 18,
                      log: Optional[Callable[[str], None]] = None,
+                     width: int = 64, crop: int = 128,
                      **probe_kwargs) -> Dict:
     """The probe's positive control for one seed.
 
@@ -138,6 +143,9 @@ def supervised_probe(data_root: str, seed: int = 0, val_split: str = 'val',
     (``probe_kwargs['train_split']``, default ``'train'``) and probes the
     frozen result with :func:`~.linear_probe.linear_probe` (same layers,
     pooling and selection as every method), scored on ``val_split``.
+    ``width`` (stem and base channels) is the architecture's: 16 for the
+    science protocol's ResNet-18; ``crop`` the side of the training views
+    (the image's side or more: whole images).
 
     Returns:
         dict: the probe's result (``acc`` on ``val_split``, ``train_acc``,
@@ -148,7 +156,7 @@ def supervised_probe(data_root: str, seed: int = 0, val_split: str = 'val',
     pool = probe_kwargs.get('pool', POOL)
     net, info = train_supervised_backbone(
         data_root, seed, probe_kwargs.get('train_split', 'train'), depth,
-        steps, stages=stages, pool=pool, log=log)
+        steps, crop=crop, width=width, stages=stages, pool=pool, log=log)
     state = dict(state_dict={'backbone.' + k: v
                              for k, v in net.state_dict().items()})
     res = linear_probe(state, data_root, seed=seed, val_split=val_split,

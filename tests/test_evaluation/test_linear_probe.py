@@ -258,3 +258,24 @@ def test_cli_one_line_errors(tmp_path, capsys):
     assert cli.main([str(tmp_path / 'nope.pth'), '--data-root',
                      str(tmp_path)]) == 1
     assert 'no such checkpoint' in capsys.readouterr().err
+
+
+def test_width_16_random_init_and_checkpoint_probe_alike(tiny_data,
+                                                         tmp_path, capsys):
+    """The science protocol's width-16 ResNet-18: random init with
+    ``--width 16`` and a width-16 checkpoint give the same features for the
+    same weights (C4 + C5 of width 16: 64 + 128 channels)."""
+    rand = linear_probe(None, tiny_data, seed=4, random_width=16,
+                        max_iter=20)
+    assert rand['feature_dim'] == (64 + 128) * 4
+    assert rand['encoder']['width'] == 16
+    net, _ = build_encoder(None, seed=4, width=16)
+    ckpt = str(tmp_path / 'w16.pth')
+    torch.save({'state_dict': {'backbone.' + k: v
+                               for k, v in net.state_dict().items()}}, ckpt)
+    loaded = linear_probe(ckpt, tiny_data, max_iter=20)
+    assert loaded['acc'] == rand['acc']
+    assert loaded['feature_dim'] == rand['feature_dim']
+    assert _tool().main(['none', '--data-root', tiny_data, '--width', '16',
+                         '--seed', '4', '--max-iter', '20']) == 0
+    assert f'{100 * rand["acc"]:.1f}%' in capsys.readouterr().out

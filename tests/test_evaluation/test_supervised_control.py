@@ -59,3 +59,15 @@ def test_control_trains_and_is_probed_like_a_checkpoint(tiny_data):
     assert res['supervised']['steps'] == 2
     assert res['feature_dim'] == (256 + 512) * 4  # the probe's features
     assert 0. <= res['acc'] <= 1. and res['select_split'] == 'val'
+
+
+def test_control_has_the_protocol_width_and_trains_on_whole_images(
+        tiny_data):
+    """The control is the science protocol's architecture (width-16
+    ResNet-18); a crop at least the image's side trains on whole images."""
+    res = supervised_probe(tiny_data, seed=0, val_split='val', steps=2,
+                           width=16, crop=256, max_iter=20)
+    assert res['supervised']['width'] == 16
+    assert res['supervised']['crop'] == 256
+    assert res['encoder']['width'] == 16
+    assert res['feature_dim'] == (64 + 128) * 4

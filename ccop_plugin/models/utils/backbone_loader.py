@@ -19,12 +19,15 @@ def _one_line(text: str) -> str:
     return str(text).strip().split('\n')[0]
 
 
-def _read_backbone(checkpoint: Union[str, Mapping]) -> Tuple[Dict, int, str]:
-    """``(backbone state dict without prefix, depth, source)``."""
+def _read_backbone(checkpoint: Union[str, Mapping]
+                   ) -> Tuple[Dict, int, Tuple[int, int], str]:
+    """``(backbone state dict without prefix, depth, (stem, base)
+    channels, source)``."""
     from ccop_plugin.converters import (
         ConversionError,
         convert_to_mmdet,
         infer_resnet_depth,
+        infer_resnet_width,
     )
     from ccop_plugin.utils.checkpoint_safety import CheckpointError
     name = checkpoint if isinstance(checkpoint, str) else '<state dict>'
@@ -39,33 +42,42 @@ def _read_backbone(checkpoint: Union[str, Mapping]) -> Tuple[Dict, int, str]:
     if depth is None:
         raise BackboneLoadError(f'{name}: no ResNet of a known depth under '
                                 'backbone.')
+    width = infer_resnet_width(res.state_dict)
+    if width is None:
+        raise BackboneLoadError(f'{name}: no ResNet stem (backbone.conv1) '
+                                'or first block under backbone.')
     sd = {k[len('backbone.'):]: v for k, v in res.state_dict.items()
           if k.startswith('backbone.')}
-    return sd, depth, res.source or name
+    return sd, depth, width, res.source or name
 
 
 def load_resnet_backbone(checkpoint: Optional[Union[str, Mapping]] = None,
                          depth: int = 18,
                          seed: int = 0,
-                         out_indices: Sequence[int] = (0, 1, 2, 3)
+                         out_indices: Sequence[int] = (0, 1, 2, 3),
+                         width: int = 64
                          ) -> Tuple[torch.nn.Module, Dict]:
     """A frozen mmdet ``ResNet`` with the weights of ``checkpoint``.
 
     Args:
         checkpoint (str | Mapping | None): A checkpoint (file or state dict)
             the converters read: CCOP, heat-map CCOP, mmpretrain MoCo v2 /
-            DenseCL, bare torchvision / mmdet ResNets, Detectron2 layouts;
-            the depth is read from it. ``None``: a random initialisation
-            drawn from ``seed`` (the global torch RNG is left untouched).
+            DenseCL, bare torchvision / mmdet ResNets, mmdet detectors
+            (their ``backbone.``), Detectron2 layouts; the depth and the
+            width (stem and base channels) are read from its tensors.
+            ``None``: a random initialisation drawn from ``seed`` (the
+            global torch RNG is left untouched).
         depth (int): ResNet depth of the random initialisation.
         seed (int): Seed of the random initialisation.
         out_indices (Sequence[int]): Stages the network returns.
+        width (int): Stem and base channels of the random initialisation
+            (64: torchvision's ResNets; 16: the science protocol's).
 
     Returns:
         tuple: ``(backbone, info)``: the network in eval mode with
         ``requires_grad`` off; ``info`` holds ``source``, ``depth``,
-        ``seed`` (None for a checkpoint), ``loaded`` (number of tensors) and
-        ``description`` (one line).
+        ``width`` (base channels), ``seed`` (None for a checkpoint),
+        ``loaded`` (number of tensors) and ``description`` (one line).
 
     Raises:
         BackboneLoadError: The checkpoint cannot be read, holds no ResNet of
@@ -74,15 +86,22 @@ def load_resnet_backbone(checkpoint: Optional[Union[str, Mapping]] = None,
     from mmdet.models.backbones import ResNet
     sd, source = None, 'random init'
     if checkpoint is not None:
-        sd, depth, source = _read_backbone(checkpoint)
+        sd, depth, (stem, base), source = _read_backbone(checkpoint)
+    else:
+        if int(width) < 1:
+            raise ValueError(f'width must be a positive number of channels, '
+                             f'got {width}')
+        stem = base = int(width)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = ResNet(depth=depth, out_indices=tuple(out_indices),
+                     stem_channels=stem, base_channels=base,
                      norm_eval=True, init_cfg=None)
-    info = dict(source=source, depth=depth,
+    info = dict(source=source, depth=depth, width=base,
                 seed=int(seed) if checkpoint is None else None)
+    name = f'ResNet-{depth}' + ('' if base == 64 else f' (width {base})')
     if sd is None:
-        info['description'] = (f'ResNet-{depth}, random initialisation '
+        info['description'] = (f'{name}, random initialisation '
                                f'(seed {seed})')
     else:
         missing, unexpected = net.load_state_dict(sd, strict=False)
@@ -90,11 +109,11 @@ def load_resnet_backbone(checkpoint: Optional[Union[str, Mapping]] = None,
                    if not k.endswith('num_batches_tracked')]
         if missing or unexpected:
             raise BackboneLoadError(
-                f'{source}: backbone weights do not fit a ResNet-{depth} '
+                f'{source}: backbone weights do not fit a {name} '
                 f'({len(missing)} missing, {len(unexpected)} unexpected, '
                 f'e.g. backbone.{(missing + unexpected)[0]})')
         info['loaded'] = len(sd)
-        info['description'] = f'ResNet-{depth} from {source}'
+        info['description'] = f'{name} from {source}'
     net.eval()
     net.requires_grad_(False)
     return net, info
