@@ -276,6 +276,6 @@ def test_width_16_random_init_and_checkpoint_probe_alike(tiny_data,
     loaded = linear_probe(ckpt, tiny_data, max_iter=20)
     assert loaded['acc'] == rand['acc']
     assert loaded['feature_dim'] == rand['feature_dim']
-    assert _tool().main(['none', '--data-root', tiny_data, '--width', '16',
+    assert cli.main(['none', '--data-root', tiny_data, '--width', '16',
                          '--seed', '4', '--max-iter', '20']) == 0
     assert f'{100 * rand["acc"]:.1f}%' in capsys.readouterr().out
