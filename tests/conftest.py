@@ -11,18 +11,27 @@ os.environ.setdefault('OMP_NUM_THREADS', '2')
 os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')
 
 
+def _scopes_now():
+    from mmengine.registry import DefaultScope
+    return copy.copy(DefaultScope._instance_dict)
+
+
+_SCOPES_AT_START = _scopes_now()
+
+
 @pytest.fixture(autouse=True)
 def restore_default_scope():
     """Leave mmengine's global default scope as it was after each test.
 
     Runners and ``register_all_modules`` make 'mmdet' or 'mmpretrain' the
     current scope for the whole process; without this, a test's outcome
-    would depend on which tests ran before it.
+    would depend on which tests ran before it. The state restored is the
+    one of the session's start, so that a session fixture (built inside
+    the first test that asks for it) cannot leak a scope either.
     """
     from mmengine.registry import DefaultScope
-    saved = copy.copy(DefaultScope._instance_dict)
     yield
-    DefaultScope._instance_dict = saved
+    DefaultScope._instance_dict = copy.copy(_SCOPES_AT_START)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from typing import Dict, Optional, Sequence, Union
 from mmengine.config import Config
 from mmengine.hooks import Hook
 
+from ccop_plugin.utils.default_scope import keep_default_scope
 from ccop_plugin.utils.fileio import atomic_write_json
 from .label_space import DATALOADERS, apply_label_space, inner_dataset
 
@@ -186,13 +187,14 @@ def finetune_detector(config: Union[str, Config],
     register_all_modules(init_default_scope=False)
     cfg = build_finetune_cfg(config, work_dir, checkpoint, data_root,
                              max_epochs, max_iters, cfg_options, seed)
-    runner = Runner.from_cfg(cfg)
-    catcher = _MetricsCatcher()
-    runner.register_hook(catcher, priority='LOWEST')
-    runner.train()  # mmengine validates after the last epoch / iteration
-    metrics = catcher.metrics
-    if metrics is None:
-        metrics = runner.val()
+    with keep_default_scope():  # the Runner changes the process's scope
+        runner = Runner.from_cfg(cfg)
+        catcher = _MetricsCatcher()
+        runner.register_hook(catcher, priority='LOWEST')
+        runner.train()  # mmengine validates after the last epoch / iteration
+        metrics = catcher.metrics
+        if metrics is None:
+            metrics = runner.val()
     out = {k: float(v) for k, v in (metrics or {}).items()
            if isinstance(v, (int, float))}
     atomic_write_json(osp.join(work_dir, metrics_file), out)
@@ -242,7 +244,8 @@ def evaluate_detector(config: Union[str, Config],
     cfg.test_evaluator = ev
     cfg.load_from = checkpoint
     cfg.resume = False
-    metrics = Runner.from_cfg(cfg).test()
+    with keep_default_scope():
+        metrics = Runner.from_cfg(cfg).test()
     out = {k: float(v) for k, v in (metrics or {}).items()
            if isinstance(v, (int, float))}
     atomic_write_json(osp.join(work_dir, metrics_file), out)

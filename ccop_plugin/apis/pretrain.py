@@ -19,10 +19,10 @@ def pretrain(config: str, work_dir: str, cfg_options: Optional[Dict] = None,
         launcher (str): mmengine's launcher (``pytorch`` under torchrun).
     """
     from mmengine.config import Config
-    from mmengine.registry import DefaultScope
     from mmengine.runner import Runner
 
     from ccop_plugin.apis.finetune import unique_run_names
+    from ccop_plugin.utils.default_scope import keep_default_scope
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
@@ -31,13 +31,8 @@ def pretrain(config: str, work_dir: str, cfg_options: Optional[Dict] = None,
     cfg.launcher = launcher
     if resume is not None:
         cfg.resume, cfg.load_from = True, resume
-    # the Runner makes the config's scope the process default: restore it
-    saved = dict(DefaultScope._instance_dict)
-    try:
+    with keep_default_scope():  # the Runner changes the process's scope
         Runner.from_cfg(cfg).train()
-    finally:
-        DefaultScope._instance_dict.clear()
-        DefaultScope._instance_dict.update(saved)
 
 
 def pretrain_options(cfg: MainJobConfig, method: str) -> Dict:
