@@ -136,7 +136,17 @@ def draw_sample_detections(config, checkpoint: str, data_root: str,
                            out: str, num: int = 8,
                            score_thr: float = 0.3) -> Optional[str]:
     """Run the fine-tuned detector (``config``: a path or a ``Config``) on
-    validation images and draw the results."""
+    validation images and draw the results; mmdet's ``init_detector`` makes
+    'mmdet' the process's default scope, the caller's is restored."""
+    from ccop_plugin.utils.default_scope import keep_default_scope
+    with keep_default_scope():
+        return _draw_sample_detections(config, checkpoint, data_root, out,
+                                       num, score_thr)
+
+
+def _draw_sample_detections(config, checkpoint: str, data_root: str,
+                            out: str, num: int,
+                            score_thr: float) -> Optional[str]:
     import cv2
     from mmdet.apis import inference_detector, init_detector
     from mmengine.config import Config
