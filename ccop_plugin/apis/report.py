@@ -127,13 +127,17 @@ def _machine_section(cfg, results: Dict, methods: List[str],
                      comparison: Optional[Dict]) -> List[str]:
     """The machine of this report and of each stage's computation: the AP
     of a run depends on the processor's kernels (docs/reproducibility.md)."""
-    lines = ['## Machine', '', f'This report: {machine_summary()}.', '']
+    here = machine_summary()
+    lines = ['## Machine', '', f'This report: {here}.', '']
     made = {}
     for label, r in _stage_records(cfg, results, methods, comparison):
         if isinstance(r, dict) and 'seconds' in r:
             made.setdefault(r.get('machine') or 'not recorded (computed '
                             'before stages recorded their machine)',
                             []).append(label)
+    if list(made) == [here]:  # the usual case: no need to repeat the line
+        return lines[:-1] + ['Every stage below was computed on this '
+                             'machine.', '']
     for machine, labels in made.items():
         lines += [f"Computed on {machine}: {', '.join(labels)}.", '']
     return lines

@@ -227,7 +227,8 @@ def test_shards_merge_to_full_set(img_dir, tmp_path):
 @pytest.mark.slow
 def test_work_dir_refuses_other_settings(img_dir, tmp_path):
     run(img_dir, str(tmp_path), 'w')
-    with pytest.raises(ProposalStateError, match='max_num'):
+    with pytest.raises(ProposalStateError,
+                       match=r'settings differ \(max_num 50 -> 10\)'):
         run(img_dir, str(tmp_path), 'w', cfg=get_preset('ccop', max_num=10))
     _, s = run(img_dir, str(tmp_path), 'w',
                cfg=get_preset('ccop', max_num=10), overwrite=True)

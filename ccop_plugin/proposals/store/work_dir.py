@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ...utils.fileio import atomic_write_json, atomic_write_text, same_file
 from ...utils.folder_lock import HOLDER_FILE, FolderInUseError, FolderLock
-from ...utils.owned_folder import Manifest
+from ...utils.owned_folder import Manifest, settings_diff
 from ...utils.records import read_record, write_record
 from ..sources import ImageEntry, entries_digest
 
@@ -275,11 +275,8 @@ def prepare_work_dir(work_dir: str, entries: Sequence[ImageEntry],
         # behaviour before it existed)
         oc = dict({k: None for k in config}, **(old.get('config') or {}))
         if oc != config:
-            diffs = [f'{k}: {oc.get(k)!r} -> {config.get(k)!r}'
-                     for k in sorted(set(oc) | set(config))
-                     if oc.get(k) != config.get(k)]
-            problems.append('settings differ (' + '; '.join(diffs) + '); '
-                            'pass the old values to resume')
+            problems.append(f'settings differ ({settings_diff(oc, config)})'
+                            '; pass the old values to resume')
         if old.get('images_sha1') != meta['images_sha1']:
             problems.append(f'image list differs ({old.get("num_images")} '
                             f'images before, {len(entries)} now)')
