@@ -13,6 +13,7 @@ import argparse
 import sys
 
 from ccop_plugin.apis.protocol_sweep import SWEEP_POINTS, run_protocol_sweep
+from ccop_plugin.utils.folder_lock import FolderInUseError
 
 
 def parse_args(argv=None):
@@ -33,7 +34,7 @@ def main(argv=None) -> int:
         run_protocol_sweep({n: SWEEP_POINTS[n] for n in a.points},
                            a.work_dir, a.record,
                            protocol=dict(command=' '.join(sys.argv)))
-    except (FileExistsError, ValueError) as e:
+    except (FileExistsError, FolderInUseError, ValueError) as e:
         print(f'sweep_science_protocol: {e}', file=sys.stderr)
         return 2
     return 0

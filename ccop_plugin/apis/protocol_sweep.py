@@ -196,7 +196,21 @@ def run_protocol_sweep(points: Dict[str, Levers], work_dir: str,
                        protocol: Optional[Dict] = None) -> List[Dict]:
     """Run each point (a finished point with the same levers in ``record``
     is kept, not rerun) and rewrite the record and its markdown table
-    (``record`` with ``.md``) after each one."""
+    (``record`` with ``.md``) after each one.
+
+    Raises:
+        FolderInUseError: another sweep holds ``work_dir`` (the sweep owns
+            it for the run: it replaces a stale point's folder there).
+    """
+    from ccop_plugin.utils.folder_lock import FolderLock
+    with FolderLock(work_dir, what='protocol sweep work dir',
+                    hint='wait for it to finish, or pass another '
+                    '--work-dir'):
+        return _sweep(points, work_dir, record, protocol)
+
+
+def _sweep(points: Dict[str, Levers], work_dir: str, record: str,
+           protocol: Optional[Dict]) -> List[Dict]:
     from ccop_plugin.datagen import generate_synthetic_coco
     from ccop_plugin.utils import get_config_path
     from ccop_plugin.utils.machine import machine_info
