@@ -68,6 +68,8 @@ def comparison_protocol(cfg: MainJobConfig, methods: Sequence[str],
     probe = probe_name(probe) if probe is not None else 'no probe'
     settings = asdict(cfg)
     settings.pop('run_seed')
+    if settings['base_channels'] is None:  # absent: earlier records match
+        settings.pop('base_channels')
     return dict(
         command=command,
         settings=settings,

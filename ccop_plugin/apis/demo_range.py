@@ -19,7 +19,8 @@ from .tables import AP_KEYS
 #: and proposal workers aside): the range holds for these only.
 DEMO_SETTINGS = dict(seed=0, num_unlabeled=200, num_train=120, num_val=40,
                      img_size=128, num_test=0, pretrain_iters=200,
-                     pretrain_batch=16, finetune_epochs=6, with_fpn=True)
+                     pretrain_batch=16, finetune_epochs=6, with_fpn=True,
+                     base_channels=None)
 
 #: The measured expectation (AP x100, rounded to 0.1), written from
 #: ``docs/benchmarks/demo_spread.json`` (``tools/demo_spread.py``):

@@ -35,6 +35,11 @@ class MainJobConfig:
         device: ``auto`` (cuda when torch sees a GPU), ``cpu`` or ``cuda``.
         launcher: mmengine's launcher of the training runs (``pytorch``:
             several GPUs under torchrun).
+        base_channels: Base width of every ResNet-18 of the job's models
+            (pre-training and detector; None: the configs' 64). 16 is the
+            narrow model of :func:`ccop_plugin.testing.narrow_resnet18`
+            the tests run (checkpoints of a few MB); part of the training
+            stages' keys when set.
     """
     work_dir: str = 'work_dirs/demo'
     seed: int = 0
@@ -61,6 +66,7 @@ class MainJobConfig:
     finetune_batch: Optional[int] = None
     device: str = 'auto'
     launcher: str = 'none'
+    base_channels: Optional[int] = None
 
     @property
     def user_data(self) -> bool:

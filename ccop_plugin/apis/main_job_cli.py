@@ -61,6 +61,11 @@ def build_parser(description: Optional[str] = None,
                    help='selective-search workers (default: all cores)')
     p.add_argument('--no-fpn', dest='with_fpn', action='store_false',
                    help='transfer the backbone only')
+    p.add_argument('--base-channels', type=int, default=d.base_channels,
+                   metavar='C',
+                   help='base width of the ResNet-18s (default: the '
+                   'configs\' 64; 16: the narrow model of the tests, a '
+                   'quick smoke run)')
     if user_data:
         _user_data_options(p)
     return p
@@ -118,6 +123,9 @@ def config_from_args(args: argparse.Namespace) -> MainJobConfig:
         if unknown:
             raise ValueError(f'unknown method(s) {", ".join(unknown)}; '
                              f'known: {", ".join(METHODS)}')
+    base = values.get('base_channels')
+    if base is not None and (base <= 0 or 64 % base):
+        raise ValueError(f'--base-channels must divide 64, not {base}')
     if ('pretrain_batch' not in values
             and resolve_device(values.get('device', 'auto')) == 'cuda'):
         values['pretrain_batch'] = GPU_PRETRAIN_BATCH

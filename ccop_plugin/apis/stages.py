@@ -51,11 +51,34 @@ def detector_config(cfg: MainJobConfig):
     (:func:`ccop_plugin.apis.user_data.user_detector_config`)."""
     path = get_config_path(FINETUNE_CONFIG)
     if not cfg.user_data:
-        return path
+        return narrowed(path, cfg)
     from ccop_plugin.utils.records import read_record
     from .user_data import user_detector_config
     data = read_record(osp.join(cfg.data_root, 'stage.json'))
-    return user_detector_config(cfg, data, path)
+    return narrowed(user_detector_config(cfg, data, path), cfg)
+
+
+def narrowed(config, cfg: MainJobConfig):
+    """``config`` (a path or a ``Config``) as it is, or, when
+    ``cfg.base_channels`` is set, a ``Config`` whose ResNet-18s have that
+    base width (:func:`ccop_plugin.testing.narrow_resnet18`)."""
+    if cfg.base_channels is None:
+        return config
+    from mmengine.config import Config
+
+    from ccop_plugin.testing.models import narrow_resnet18
+    if isinstance(config, str):
+        config = Config.fromfile(config)
+    narrow_resnet18(config.model, cfg.base_channels)
+    return config
+
+
+def _with_width(cfg: MainJobConfig, settings: Dict) -> Dict:
+    """A training stage's settings, with ``base_channels`` when set
+    (absent by default: earlier keys stay valid)."""
+    if cfg.base_channels is not None:
+        settings['base_channels'] = cfg.base_channels
+    return settings
 
 
 def _launcher_option(cfg: MainJobConfig) -> Optional[Dict]:
@@ -150,10 +173,10 @@ class PretrainStep:
 
     def settings(self) -> Dict:
         cfg = self.cfg
-        return dict(method=self.method,
-                    config=PRETRAIN_CONFIGS.get(self.method),
-                    iters=cfg.pretrain_iters, batch=cfg.pretrain_batch,
-                    seed=cfg.train_seed)
+        return _with_width(cfg, dict(
+            method=self.method, config=PRETRAIN_CONFIGS.get(self.method),
+            iters=cfg.pretrain_iters, batch=cfg.pretrain_batch,
+            seed=cfg.train_seed))
 
     def compute(self, out_dir: str) -> Dict:
         cfg, method = self.cfg, self.method
@@ -163,8 +186,10 @@ class PretrainStep:
             log(f'{method}: resuming from {resume}')
         log(f'{method}: {config} -> {out_dir}')
         extra = {} if cfg.launcher == 'none' else dict(launcher=cfg.launcher)
-        pretrain(config, out_dir, pretrain_options(cfg, method),
-                 resume=resume, **extra)
+        options = pretrain_options(cfg, method)
+        if cfg.base_channels is not None:
+            options['model'] = narrowed(config, cfg).model.to_dict()
+        pretrain(config, out_dir, options, resume=resume, **extra)
         ckpt = newest_checkpoint(out_dir)
         if ckpt is None:
             raise RuntimeError(
@@ -198,7 +223,8 @@ class ConvertStep:
         # the fine-tuned detector's keys: an FPN of other channels (MCL's)
         # is skipped and reported instead of loading half-way
         expected = expected_keys_from_config(
-            get_config_path(FINETUNE_CONFIG), with_fpn=with_fpn)
+            narrowed(get_config_path(FINETUNE_CONFIG), self.cfg),
+            with_fpn=with_fpn)
         result = convert_to_mmdet(self.checkpoint, with_fpn=with_fpn,
                                   expected=expected)
         print(result.report())
@@ -228,7 +254,7 @@ class FinetuneStep:
                    seed=cfg.train_seed, init=self.method)
         if cfg.user_data:  # absent on synthetic data: its keys stay valid
             out.update(img_scale=cfg.img_scale, batch=cfg.finetune_batch)
-        return out
+        return _with_width(cfg, out)
 
     def compute(self, out_dir: str) -> Dict:
         from ccop_plugin.apis.finetune import finetune_detector
@@ -257,7 +283,8 @@ class TestStep:
         return f'test_{self.method}{self.cfg.stage_suffix}'
 
     def settings(self) -> Dict:
-        return dict(config=FINETUNE_CONFIG, split=self.cfg.eval_split)
+        return _with_width(self.cfg, dict(config=FINETUNE_CONFIG,
+                                          split=self.cfg.eval_split))
 
     def compute(self, out_dir: str) -> Dict:
         from ccop_plugin.apis.finetune import evaluate_detector

@@ -137,9 +137,10 @@ def expected_keys_for(state_dict: StateDict,
     return keys
 
 
-def expected_keys_from_config(config: str, with_fpn: bool = True
+def expected_keys_from_config(config, with_fpn: bool = True
                               ) -> Dict[str, torch.Size]:
-    """``backbone.``/``neck.`` key shapes of the detector of an mmdet config.
+    """``backbone.``/``neck.`` key shapes of the detector of an mmdet config
+    (a file or a ``Config``).
 
     The model is built with every ``init_cfg`` and ``pretrained`` removed, and
     SyncBN replaced by BN (so that no process group is needed).
@@ -149,7 +150,7 @@ def expected_keys_from_config(config: str, with_fpn: bool = True
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
     register_all_modules(init_default_scope=False)
-    cfg = Config.fromfile(config)
+    cfg = Config.fromfile(config) if isinstance(config, str) else config
 
     def scrub(node):
         if isinstance(node, dict):

@@ -134,6 +134,7 @@ def test_bad_input_is_one_line_naming_the_file(tmp_path, break_it, message):
 def test_boxes_only_annotations_fine_tune_faster_rcnn(tmp_path):
     from ccop_plugin.apis.finetune import finetune_detector
     from ccop_plugin.apis.methods import FINETUNE_CONFIG
+    from ccop_plugin.testing import light_checkpoints, narrow_resnet18
     from ccop_plugin.utils.config_path import get_config_path
     cfg = user_dataset(tmp_path, masks=False, img_scale=96,
                        launcher='pytorch')
@@ -143,6 +144,8 @@ def test_boxes_only_annotations_fine_tune_faster_rcnn(tmp_path):
     assert det.model.type == 'FasterRCNN' and det.launcher == 'pytorch'
     assert det.model.roi_head.bbox_head.num_classes == 5
     det.launcher = 'none'  # one process here
+    narrow_resnet18(det.model)  # 5 MB checkpoints instead of 104 MB
+    light_checkpoints(det)
     metrics = finetune_detector(det, str(tmp_path / 'ft'),
                                 data_root=cfg.data_root, max_iters=1)
     assert 'coco/bbox_mAP' in metrics and 'coco/segm_mAP' not in metrics
@@ -195,7 +198,8 @@ def test_main_job_on_real_photos_ccop_vs_none(tmp_path):
             '--val-ann', cfg.val_ann, '--val-images', cfg.val_images,
             '--methods', 'ccop', 'none', '--img-scale', '128',
             '--pretrain-iters', '2', '--pretrain-batch', '2',
-            '--finetune-epochs', '1', '--workers', '1', '--device', 'cpu']
+            '--finetune-epochs', '1', '--workers', '1', '--device', 'cpu',
+            '--base-channels', '16']  # the tests' narrow ResNet-18
     assert main(argv) == 0
     report = open(osp.join(cfg.work_dir, 'report.md')).read()
     assert 'Mask R-CNN fine-tuning (COCO AP on your val split)' in report
@@ -207,7 +211,8 @@ def test_main_job_on_real_photos_ccop_vs_none(tmp_path):
     # a rerun reuses every stage
     assert main(argv) == 0
     with open(osp.join(cfg.work_dir, 'finetune_ccop', 'stage.json')) as f:
-        assert json.load(f)['settings']['img_scale'] == 128
+        settings = json.load(f)['settings']
+    assert settings['img_scale'] == 128 and settings['base_channels'] == 16
     assert os.listdir(cfg.work_dir).count('superseded') == 0
 
 

@@ -18,6 +18,15 @@ SOURCES = ('ccop_plugin', 'configs', 'tools', 'requirements', 'setup.py',
            'MANIFEST.in', 'README.md', 'requirements.txt')
 
 
+# the narrow ResNet-18 of ccop_plugin.testing (base width 16, hidden layers
+# of 64) and no optimizer state: what is tested is that mim finds and runs
+# the installed config, not its width
+NARROW_MOCO = ('model.backbone.base_channels=16',
+               'model.backbone.stem_channels=16',
+               'model.neck.in_channels=128', 'model.neck.hid_channels=64',
+               'default_hooks.checkpoint.save_optimizer=False')
+
+
 def _run(cmd, cwd, env=None, timeout=300):
     res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True,
                          text=True, timeout=timeout)
@@ -88,7 +97,8 @@ def test_mim_train_finds_a_config_by_name(installed, tiny_proposal_coco):
         sys.executable, '-m', 'mim', 'train', 'ccop_plugin',
         'mocov2_resnet18_cpu-tiny.py', '--work-dir', str(work),
         '--cfg-options', f'train_dataloader.dataset.data_root={data}/images/',
-        'train_dataloader.batch_size=2', 'train_cfg.max_iters=1'
+        'train_dataloader.batch_size=2', 'train_cfg.max_iters=1',
+        *NARROW_MOCO
     ], cwd=str(installed['tmp']), env=installed['env'], timeout=600)
     site = installed['site']
     assert f'will use {site}/ccop_plugin/.mim/configs/mocov2/' in res.stdout

@@ -15,6 +15,12 @@ changes (:func:`tiny`):
   optimizer's state (nothing resumes from them, and it is the largest part
   of an R50 checkpoint after the weights), ``--workers 1`` for the
   proposal tool;
+* each training reads the first 2 images of its split (``indices=2``):
+  one iteration of batch 2, the fewest a run can do;
+* Mask R-CNN resizes to at most 512 x 320 px instead of 1333 x 800 (the
+  photographs are about 500 x 400; 1/6 of the pixels): training,
+  validation and ``mim test`` (the commands' own Resize steps, by their
+  pipeline index);
 * checkpoint names follow the epoch override: ``epoch_800.pth`` /
   ``epoch_12.pth`` become ``epoch_1.pth``;
 * mmdet's plain protocol (step 4') gets the settings the commands file
@@ -37,6 +43,10 @@ MULTI_GPU = ' --launcher pytorch --gpus 8'
 LOADER_OVERRIDES = ('batch_size=2', 'num_workers=0',
                     'persistent_workers=False')
 TINY_EPOCHS = 1
+#: images each training reads (one batch: one iteration)
+TRAIN_IMAGES = 2
+#: Mask R-CNN's resize (mmdet's (1333, 800)) in the tiny runs
+DET_SCALE = (512, 320)
 PLAIN_PROTOCOL = 'mask-rcnn_r50-ccop-pre_fpn_1x_coco.py'
 # what the commands file says to add after a short pre-training
 SHORT_PRETRAINING = ('model.backbone.norm_eval=False',
@@ -77,6 +87,22 @@ def _cfg_options(*keys_values: str) -> str:
     return ' --cfg-options ' + ' '.join(keys_values)
 
 
+def _det_scale(cmd: str, loaders) -> tuple:
+    """``--cfg-options`` items for Mask R-CNN's Resize steps: index 2 of
+    the train pipelines (the papers' protocol chooses among ``scales``),
+    index 1 of the val / test ones (mmdet's test pipeline)."""
+    w, h = DET_SCALE
+    out = []
+    for dl in loaders:
+        if dl == 'train_dataloader':
+            key = 'scales' if PLAIN_PROTOCOL not in cmd else 'scale'
+            val = f'[({w},{h})]' if key == 'scales' else f'({w},{h})'
+            out.append(f"'{dl}.dataset.pipeline.2.{key}={val}'")
+        else:
+            out.append(f"'{dl}.dataset.pipeline.1.scale=({w},{h})'")
+    return tuple(out)
+
+
 def tiny(cmd: str) -> str:
     """The single-process, tiny-settings variant of one README command."""
     assert cmd.count(MULTI_GPU) <= 1, cmd
@@ -86,15 +112,19 @@ def tiny(cmd: str) -> str:
         return cmd + ' --workers 1'
     if cmd.startswith('mim train'):
         loaders = ['train_dataloader']
-        if ' mmdet ' in cmd:
+        det = ' mmdet ' in cmd
+        if det:
             loaders.append('val_dataloader')
         short = SHORT_PRETRAINING if PLAIN_PROTOCOL in cmd else ()
         return cmd + _cfg_options(
             *(f'{dl}.{o}' for dl in loaders for o in LOADER_OVERRIDES
               if not (dl == 'val_dataloader' and o.startswith('batch'))),
+            f'train_dataloader.dataset.indices={TRAIN_IMAGES}',
             f'train_cfg.max_epochs={TINY_EPOCHS}',
-            'default_hooks.checkpoint.save_optimizer=False', *short)
+            'default_hooks.checkpoint.save_optimizer=False', *short,
+            *(_det_scale(cmd, loaders) if det else ()))
     if cmd.startswith('mim test'):
         return cmd + _cfg_options(
-            *(f'test_dataloader.{o}' for o in LOADER_OVERRIDES[1:]))
+            *(f'test_dataloader.{o}' for o in LOADER_OVERRIDES[1:]),
+            *_det_scale(cmd, ['test_dataloader']))
     return cmd

@@ -7,9 +7,10 @@ val2017,annotations}`` link to ``tests/data/real_photos`` (six public-domain
 photographs, hand-annotated), and everything the commands write (proposals,
 work dirs, converted checkpoints) lands in the temporary directory. The only
 changes are those of :func:`coco_commands.tiny` (one process, batch 2, no
-loader workers, 1 epoch): proposals -> CCOP pre-training with the paper
-config (ResNet-50 + FPN) -> conversion -> Mask R-CNN fine-tuning with both
-mmdet protocols (each evaluates on val2017 after its epoch) -> ``mim test``.
+loader workers, 1 epoch of 2 images, Mask R-CNN at 512 x 320 px):
+proposals -> CCOP pre-training with the paper config (ResNet-50 + FPN) ->
+conversion -> Mask R-CNN fine-tuning with both mmdet protocols (each
+evaluates on val2017 after its epoch) -> ``mim test``.
 """
 import json
 import os
@@ -26,6 +27,7 @@ from coco_commands import (
     PHOTOS,
     README,
     REPO,
+    TRAIN_IMAGES,
     read_commands,
     readme_block,
     tiny,
@@ -172,11 +174,11 @@ def test_readme_commands_run_on_real_photos(coco_run):
         per_img[a['image_id']] += 1
     assert all(10 <= n <= 50 for n in per_img.values()), per_img
 
-    # 2. pre-training: 4 images, batch 2, drop_last -> 2 iterations
+    # 2. pre-training: the first 2 images, batch 2 -> 1 iteration
     pre = root / 'work_dirs' / Path(PAPER_CONFIG).stem
     ckpt = torch.load(pre / 'epoch_1.pth', map_location='cpu',
                       weights_only=False)
-    assert ckpt['meta']['iter'] == 2
+    assert ckpt['meta']['iter'] == TRAIN_IMAGES // 2 == 1
     assert ckpt['state_dict']['backbone.layer4.2.conv3.weight'].shape[0] == \
         2048
     losses = [s for s in _scalars(pre) if 'loss' in s]
@@ -203,7 +205,7 @@ def test_readme_commands_run_on_real_photos(coco_run):
         det = torch.load(root / 'work_dirs' / name / 'epoch_1.pth',
                          map_location='cpu', weights_only=False)
         w = det['state_dict']['backbone.conv1.weight']
-        # 2 warm-up steps (lr <= 4e-5) away from them (the plain protocol
+        # 1 warm-up step (lr <= 4e-5) away from them (the plain protocol
         # too: nothing frozen after a short pre-training, coco_commands)
         assert (w - src).abs().max() < 0.05 * src.abs().max(), name
         assert not torch.equal(w, src), name
