@@ -18,7 +18,7 @@ from .figures import (
     plot_curriculum,
     plot_losses,
 )
-from .methods import FINETUNE_CONFIG, METHOD_NAMES
+from .methods import METHOD_NAMES, finetune_config
 from .stats import read_scalars
 from .tables import ap_table, comparison_table, per_category_table
 
@@ -161,14 +161,14 @@ def _finetune_section(cfg, results: Dict, methods: List[str]) -> List[str]:
     metrics = {m: results[m]['finetune']['metrics'] for m in methods}
     if not cfg.user_data:
         return ['## Mask R-CNN fine-tuning (COCO AP on the synthetic val '
-                'split)', '', f'Config `{FINETUNE_CONFIG}`, '
+                'split)', '', f'Config `{finetune_config(cfg.protocol)}`, '
                 f'{cfg.finetune_epochs} epochs, same seed for every method.',
                 '', ap_table(metrics)]
     from .user_data import per_class_ap
     det = 'Mask R-CNN' if results['data']['masks'] else \
         'Faster R-CNN (boxes only)'
     lines = [f'## {det} fine-tuning (COCO AP on your val split)', '',
-             f'Config `{FINETUNE_CONFIG}` with your classes'
+             f'Config `{finetune_config(cfg.protocol)}` with your classes'
              + ('' if results['data']['masks'] else ', without its mask '
                 'head') + f', image scale {cfg.img_scale} px, '
              f'{cfg.finetune_epochs} epochs, same seed for every method.',
