@@ -1,6 +1,7 @@
 """Pre-training runs of the main job: one config in mmengine's ``Runner``,
 in this process, with the data, budget and seed every method shares."""
 import os.path as osp
+from functools import lru_cache
 from typing import Dict, Optional, Tuple
 
 from .job_config import MainJobConfig
@@ -35,6 +36,7 @@ def pretrain(config: str, work_dir: str, cfg_options: Optional[Dict] = None,
         Runner.from_cfg(cfg).train()
 
 
+@lru_cache(maxsize=None)  # packaged configs: read once per process
 def config_schedule(config: str) -> Tuple[int, int, int]:
     """``(iterations, batch, warm-up iterations)`` a packaged pre-training
     config sets (warm-up: the end of its first, linear scheduler)."""
@@ -93,8 +95,6 @@ def pretrain_options(cfg: MainJobConfig, method: str) -> Dict:
     and the seed, the same for every method (under ``cpu-science`` the
     budget and schedule are the config's unless the job sets them)."""
     img_dir = osp.join(osp.abspath(cfg.data_root), 'images', 'unlabeled') + '/'
-    # linear warm-up (at most 5 iterations, as the tiny configs), then cosine
-    warmup = min(5, max(1, cfg.pretrain_iters // 2))
     if method not in IMAGE_FOLDER_METHODS:  # images listed with proposals
         options = {
             'train_dataloader.dataset.data_root': img_dir,
@@ -108,6 +108,8 @@ def pretrain_options(cfg: MainJobConfig, method: str) -> Dict:
         options['randomness.seed'] = cfg.train_seed
         options.update(_protocol_overrides(cfg, method))
         return options
+    # linear warm-up (at most 5 iterations, as the tiny configs), then cosine
+    warmup = min(5, max(1, cfg.pretrain_iters // 2))
     options.update({
         'train_dataloader.batch_size': cfg.pretrain_batch,
         'train_cfg.max_iters': cfg.pretrain_iters,
