@@ -204,7 +204,8 @@ def run_comparison(cfg: MainJobConfig,
                    probe: Optional[Probe] = None,
                    command: Optional[str] = None,
                    data_seeds: Optional[Sequence[int]] = None,
-                   supervised: Optional[Callable] = None) -> Dict:
+                   supervised: Optional[Callable] = None,
+                   supervised_steps: Optional[int] = None) -> Dict:
     """Every method with every run seed on the same data and budget.
 
     Writes ``<work_dir>/comparison.md`` (mean +- std per method and the
@@ -235,6 +236,7 @@ def run_comparison(cfg: MainJobConfig,
             (:func:`ccop_plugin.evaluation.supervised_probe` or a callable
             with its arguments), run once per run; its accuracies are the
             record's ``results.supervised.probe_acc``.
+        supervised_steps: Its training steps (None: its default).
 
     Returns:
         dict: ``data``, ``proposals``, ``runs`` (method -> run key -> stage
@@ -258,7 +260,7 @@ def run_comparison(cfg: MainJobConfig,
     with job_lock(cfg.work_dir):
         outputs = claim_outputs(cfg.work_dir)
         results = _compare(cfg, methods, seeds, record, probe, command,
-                           data_seeds, supervised)
+                           data_seeds, supervised, supervised_steps)
         record_outputs(outputs)
     return results
 
@@ -266,7 +268,8 @@ def run_comparison(cfg: MainJobConfig,
 def _compare(cfg: MainJobConfig, methods: List[str], seeds: List[int],
              record: str, probe: Optional[Probe], command: Optional[str],
              data_seeds: Optional[List[int]],
-             supervised: Optional[Callable]) -> Dict:
+             supervised: Optional[Callable],
+             supervised_steps: Optional[int] = None) -> Dict:
     t0 = time.time()
     started = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
     cfgs = {d: data_seed_config(cfg, d) for d in (data_seeds or [cfg.seed])}
@@ -282,7 +285,8 @@ def _compare(cfg: MainJobConfig, methods: List[str], seeds: List[int],
                     + ('' if data_seeds is None else f', data seed {d}'))
                 runs[m][key] = run_method(c, m, data[d], seed=s, probe=probe)
             if supervised is not None:
-                step = SupervisedStep(replace(c, run_seed=s), supervised)
+                step = SupervisedStep(replace(c, run_seed=s), supervised,
+                                      supervised_steps)
                 sup[key] = run_step(c.work_dir, step, [data[d]['data']])
     results = data[cfg.seed]
     for m in methods:

@@ -42,6 +42,7 @@ class CompareArgs(NamedTuple):
     command: str
     data_seeds: Optional[List[int]] = None
     supervised: bool = False
+    supervised_steps: Optional[int] = None
 
 
 def parse_options(argv: Optional[Sequence[str]] = None) -> CompareArgs:
@@ -74,6 +75,9 @@ def parse_options(argv: Optional[Sequence[str]] = None) -> CompareArgs:
                    help='also the probe\'s positive control per run (the '
                    'protocol\'s ResNet trained with the train labels, '
                    'probed like every method)')
+    p.add_argument('--supervised-steps', type=int, default=None,
+                   metavar='N', help='training steps of that control '
+                   '(default: its own)')
     args = p.parse_args(argv)
     if args.run_seed is not None:
         p.error('--run-seed is for run_demo.py; the comparison runs seeds '
@@ -95,7 +99,8 @@ def parse_options(argv: Optional[Sequence[str]] = None) -> CompareArgs:
     except ValueError as e:
         p.error(str(e).replace('--seeds', '--seeds / --data-seeds'))
     return CompareArgs(cfg, methods, seeds, args.record, args.probe,
-                       command, data_seeds, args.supervised)
+                       command, data_seeds, args.supervised,
+                       args.supervised_steps)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> tuple:
@@ -121,7 +126,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         run_comparison(a.cfg, a.methods, a.seeds, record=a.record,
                        probe=probe, command=a.command,
-                       data_seeds=a.data_seeds, supervised=supervised)
+                       data_seeds=a.data_seeds, supervised=supervised,
+                       supervised_steps=a.supervised_steps)
     except (FileExistsError, FolderInUseError, ConversionError,
             NonFiniteLossError) as e:
         print(f'error: {e}', file=sys.stderr)

@@ -338,6 +338,7 @@ class SupervisedStep:
     :func:`ccop_plugin.evaluation.supervised_probe`)."""
     cfg: MainJobConfig
     control: Callable[..., Dict]
+    steps: Optional[int] = None  # its training steps; None: its default
 
     @property
     def name(self) -> str:
@@ -350,13 +351,16 @@ class SupervisedStep:
         version = getattr(self.control, 'version', None)
         if version is not None:
             out['version'] = version
+        if self.steps is not None:
+            out['steps'] = self.steps
         return out
 
     def compute(self, out_dir: str) -> Dict:
         cfg = self.cfg
+        kw = {} if self.steps is None else dict(steps=self.steps)
         res = self.control(cfg.data_root, seed=cfg.train_seed,
                            val_split=cfg.eval_split,
-                           width=PROTOCOL_WIDTH[cfg.protocol], log=log)
+                           width=PROTOCOL_WIDTH[cfg.protocol], log=log, **kw)
         acc = res['acc'] if isinstance(res, dict) else res
         if acc is None:
             raise RuntimeError('the supervised control measured nothing')

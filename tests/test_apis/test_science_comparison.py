@@ -95,12 +95,13 @@ def test_cli_protocol_and_data_seeds(capsys):
     from ccop_plugin.apis import comparison_cli as cp
     a = cp.parse_options(['--protocol', SCIENCE, '--seeds', '5',
                           '--data-seeds', '2', '--methods', 'all',
-                          '--supervised-control'])
+                          '--supervised-control', '--supervised-steps', '9'])
     assert a.cfg.protocol == SCIENCE
     # None: the configs' own iterations and batch
     assert a.cfg.pretrain_iters is None and a.cfg.pretrain_batch is None
     assert a.seeds == [0, 1, 2, 3, 4] and a.data_seeds == [0, 1]
     assert a.methods == list(protocol_methods(SCIENCE)) and a.supervised
+    assert a.supervised_steps == 9
     a = cp.parse_options(['--protocol', SCIENCE, '--pretrain-iters', '8'])
     assert a.cfg.pretrain_iters == 8 and a.data_seeds is None
     # the tiny protocol keeps its defaults
@@ -165,7 +166,8 @@ class FakeProbe(list):
 
 class FakeControl(list):
     def __call__(self, data_root, seed=0, val_split='val', width=64,
-                 log=None):
+                 log=None, steps=1000):
+        assert steps == 7  # --supervised-steps reaches the control
         self.append((data_root, seed, val_split, width))
         return dict(acc=0.8 + 0.01 * seed,
                     supervised=dict(train_acc=1.0))
@@ -178,7 +180,7 @@ def test_data_seed_loop_and_record_fields(tmp_path, fake_stages):
     methods = ['ccop', 'mocov2', 'none']
     res = run_comparison(cfg, methods, seeds=[0, 1], record=record,
                          probe=probe, data_seeds=[0, 1],
-                         supervised=control)
+                         supervised=control, supervised_steps=7)
     # each data seed has its own data and proposals, in its own folder
     made = [(c[0], c[2], c[4]) for c in fake_stages
             if c[0] in ('data', 'proposals')]
@@ -228,10 +230,11 @@ def test_data_seed_loop_and_record_fields(tmp_path, fake_stages):
     # a rerun reuses every stage, one more run seed runs only its own
     fake_stages.clear()
     run_comparison(cfg, methods, seeds=[0, 1], record=record, probe=probe,
-                   data_seeds=[0, 1], supervised=control)
+                   data_seeds=[0, 1], supervised=control, supervised_steps=7)
     assert not fake_stages
     run_comparison(cfg, methods, seeds=[0, 1, 2], record=record,
-                   probe=probe, data_seeds=[0, 1], supervised=control)
+                   probe=probe, data_seeds=[0, 1], supervised=control,
+                   supervised_steps=7)
     assert {c[3] for c in fake_stages} == {2}
     assert len(science_record.read_science_record(record)['results'][
         'supervised']['probe_acc']) == 6
