@@ -45,8 +45,8 @@ SCIENCE_COMMON := --seeds 3 --num-unlabeled 200 --num-test 100
 # batch, warm-up and schedule), the width-16 Mask R-CNN, every run seed on
 # each data seed's own data and proposals, the probe and its positive
 # control; rerun to resume. The default grid is the largest that fits about
-# 2 h on 2 CPU cores; the request's full grid (7 methods x 5 run seeds x 2
-# data seeds, about 14 h there) is `make science SCIENCE_GRID=full`.
+# 2 h on 2 CPU cores; the full grid (7 methods x 5 run seeds x 2
+# data seeds, 13-18 h there) is `make science SCIENCE_GRID=full`.
 SCIENCE_GRID ?= fits-2h
 SCIENCE_GRID_fits-2h := --methods ccop mocov2 none --seeds 2
 SCIENCE_GRID_full := --methods all --seeds 5
