@@ -76,12 +76,16 @@ def _comparison_section(cfg, comparison: Optional[Dict],
         return []
     seeds = comparison['seeds']
     split = comparison.get('split', 'test')
+    data = ('Same data (seed %d) for every method and seed' % cfg.seed
+            if not isinstance(seeds[0], tuple) else
+            'Runs are (data seed, run seed): each data seed has its own '
+            'data and proposals, the same for every method')
     lines = [f'## Comparison over {len(seeds)} seed(s) (test figures: '
              f'{split} split)', '',
-             'Same data (seed %d) for every method and seed; each run '
+             f'{data}; each run '
              'seed seeds pre-training, fine-tuning and the probe. The '
              'machine-readable record is `science.json` '
-             '(`tools/compare_pretraining.py --record`).' % cfg.seed, '',
+             '(`tools/compare_pretraining.py --record`).', '',
              comparison_table(comparison['values'], seeds, split)]
     lines += comparison.get('extras', [])
     if plot_comparison(comparison['values'],

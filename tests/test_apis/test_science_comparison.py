@@ -226,6 +226,8 @@ def test_data_seed_loop_and_record_fields(tmp_path, fake_stages):
     assert 'infonce_over_chance' not in r['none']
     table = open(osp.join(cfg.work_dir, 'comparison.md')).read()
     assert 'Positive control of the probe' in table
+    text = open(osp.join(cfg.work_dir, 'report.md')).read()
+    assert 'Runs are (data seed, run seed)' in text
 
     # a rerun reuses every stage, one more run seed runs only its own
     fake_stages.clear()
