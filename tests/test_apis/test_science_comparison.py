@@ -303,3 +303,25 @@ def test_width64_detector_keeps_no_weight_and_the_stage_refuses(
     rec = stages.ConvertStep(sci, 'ccop', science_checkpoint).compute(
         str(tmp_path / 'convert_sci'))
     assert rec['num_missing'] == 0 and osp.isfile(rec['checkpoint'])
+
+
+def test_step_benchmark_builds_the_science_configs():
+    """``tools/benchmark_pretrain.py --science`` times the protocol's own
+    models (the profile of docs/science.md)."""
+    import argparse
+
+    from ccop_plugin.benchmarks import pretrain_report, pretrain_step
+    from ccop_plugin.benchmarks.pretrain_timing import _model_cfg
+    args = pretrain_step.parse_args(['--science', '--batch', '32', '--size',
+                                     '64', '--boxes', '30'])
+    for name in ('ccop', 'mocov2'):
+        cfg = _model_cfg(name, args)
+        assert cfg.backbone.base_channels == 16 == cfg.backbone.stem_channels
+        assert cfg.backbone.init_cfg is None and cfg.queue_len == 256
+    assert 'cpu-science' in pretrain_report.setting(args)
+    plain = argparse.Namespace(depth=50, batch=32, size=224, boxes=16,
+                               queue_len=65536, amp=False)
+    assert pretrain_report.setting(plain) == (
+        'ResNet-50, batch 32, 224 px, 16 boxes/image, queues 65536, fp32')
+    with pytest.raises(SystemExit):
+        pretrain_step.parse_args(['--science', '--record', 'x.json'])
