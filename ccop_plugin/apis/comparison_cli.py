@@ -3,11 +3,13 @@ pre-training (and ablations), several seeds each (``run_comparison``);
 :func:`main` returns the exit status.
 
 The options are the main job's (:func:`.main_job_cli.build_parser`, without
-a user's dataset) plus the comparison's own: ``--seeds``, ``--methods``,
-``--record`` and ``--no-probe``.
+a user's dataset) plus the comparison's own: ``--protocol``, ``--seeds``,
+``--data-seeds``, ``--methods``, ``--record``, ``--no-probe`` and
+``--supervised-control``.
 """
 import sys
-from typing import List, Optional, Sequence, Tuple
+from dataclasses import replace
+from typing import List, NamedTuple, Optional, Sequence
 
 from ..proposals.run_types import ProposalRunInterrupted
 from ..utils.folder_lock import FolderInUseError
@@ -20,8 +22,9 @@ from .comparison import (
 )
 from .job_config import MainJobConfig
 from .main_job_cli import build_parser, config_from_args
+from .methods import DEFAULT_PROTOCOL, PROTOCOLS, protocol_methods
 
-__all__ = ['parse_args', 'main']
+__all__ = ['CompareArgs', 'parse_options', 'parse_args', 'main']
 
 #: The tool's path as recorded in the record's ``protocol.command``.
 TOOL = 'tools/compare_pretraining.py'
@@ -29,16 +32,37 @@ DESCRIPTION = ('CCOP vs MoCo v2 vs no pre-training (and ablations), several '
                'seeds each.')
 
 
-def parse_args(argv: Optional[Sequence[str]] = None
-               ) -> Tuple[MainJobConfig, List[str], List[int],
-                          Optional[str], bool, str]:
+class CompareArgs(NamedTuple):
+    """The comparison's command line, parsed."""
+    cfg: MainJobConfig
+    methods: List[str]
+    seeds: List[int]
+    record: Optional[str]
+    probe: bool
+    command: str
+    data_seeds: Optional[List[int]] = None
+    supervised: bool = False
+    supervised_steps: Optional[int] = None
+
+
+def parse_options(argv: Optional[Sequence[str]] = None) -> CompareArgs:
     """The job config, methods, run seeds, record path, whether to probe,
-    and the command line recorded; a bad option exits with argparse's
-    usage message."""
+    the command line recorded, the data seeds and whether to run the
+    probe's positive control; a bad option exits with argparse's usage
+    message."""
     p = build_parser(DESCRIPTION, user_data=False)
     p.set_defaults(num_test=40)
+    p.add_argument('--protocol', choices=PROTOCOLS, default=DEFAULT_PROTOCOL,
+                   help='cpu-science: the science protocol\'s configs '
+                   '(width-16 ResNet-18, their own batch and schedule; '
+                   'docs/science.md); cpu-tiny: the tiny configs at '
+                   '--pretrain-iters / --pretrain-batch (history tables)')
     p.add_argument('--seeds', type=int, default=3,
                    help='runs per method (run seeds --seed .. --seed + N-1)')
+    p.add_argument('--data-seeds', type=int, default=None, metavar='N',
+                   help='data seeds --seed .. --seed + N-1, each with its '
+                   'own data and proposals, every run seed on each '
+                   '(default: the one data seed --seed)')
     p.add_argument('--methods', nargs='+', default=list(DEFAULT_METHODS),
                    help=f'methods, or "all"; known: {", ".join(METHODS)}')
     p.add_argument('--record', default=None,
@@ -46,35 +70,65 @@ def parse_args(argv: Optional[Sequence[str]] = None
                    '<work-dir>/science.json)')
     p.add_argument('--no-probe', dest='probe', action='store_false',
                    help='skip the linear-probe accuracy')
+    p.add_argument('--supervised-control', dest='supervised',
+                   action='store_true',
+                   help='also the probe\'s positive control per run (the '
+                   'protocol\'s ResNet trained with the train labels, '
+                   'probed like every method)')
+    p.add_argument('--supervised-steps', type=int, default=None,
+                   metavar='N', help='training steps of that control '
+                   '(default: its own)')
     args = p.parse_args(argv)
     if args.run_seed is not None:
         p.error('--run-seed is for run_demo.py; the comparison runs seeds '
                 '--seed .. --seed + N-1 (--seeds N)')
-    cfg = config_from_args(args)
+    cfg = replace(config_from_args(args), protocol=args.protocol)
+    if args.protocol != 'cpu-tiny':  # None: the protocol's configs' own
+        cfg = replace(cfg, pretrain_iters=args.pretrain_iters,
+                      pretrain_batch=args.pretrain_batch)
     command = ' '.join([TOOL] + list(sys.argv[1:] if argv is None
                                      else argv))
-    methods = list(METHODS) if args.methods == ['all'] else args.methods
+    methods = (list(protocol_methods(args.protocol))
+               if args.methods == ['all'] else args.methods)
+    data_seeds = None
     try:
-        methods = check_methods(methods)
+        methods = check_methods(methods, args.protocol)
         seeds = comparison_seeds(cfg, args.seeds)
+        if args.data_seeds is not None:
+            data_seeds = comparison_seeds(cfg, args.data_seeds)
     except ValueError as e:
-        p.error(str(e))
-    return cfg, methods, seeds, args.record, args.probe, command
+        p.error(str(e).replace('--seeds', '--seeds / --data-seeds'))
+    return CompareArgs(cfg, methods, seeds, args.record, args.probe,
+                       command, data_seeds, args.supervised,
+                       args.supervised_steps)
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> tuple:
+    """The first six fields of :func:`parse_options`: ``(cfg, methods,
+    seeds, record, probe, command)``."""
+    return tuple(parse_options(argv))[:6]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the comparison; 1 with one ``error:`` line for a record or work
     dir it must not touch, the interruption's code on SIGTERM (results
     kept, resumable), else 0."""
-    cfg, methods, seeds, record, probe, command = parse_args(argv)
-    if probe:
+    a = parse_options(argv)
+    probe = supervised = None
+    if a.probe:
         from ..evaluation.linear_probe import linear_probe
         probe = linear_probe
+    if a.supervised:
+        from ..evaluation.supervised_control import supervised_probe
+        supervised = supervised_probe
+    from ..converters import ConversionError
     from ..engine.hooks import NonFiniteLossError
     try:
-        run_comparison(cfg, methods, seeds, record=record,
-                       probe=probe or None, command=command)
-    except (FileExistsError, FolderInUseError,
+        run_comparison(a.cfg, a.methods, a.seeds, record=a.record,
+                       probe=probe, command=a.command,
+                       data_seeds=a.data_seeds, supervised=supervised,
+                       supervised_steps=a.supervised_steps)
+    except (FileExistsError, FolderInUseError, ConversionError,
             NonFiniteLossError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1

@@ -19,7 +19,11 @@ class MainJobConfig:
         num_test: Images of a held-out test split (0: none; the final
             figures then come from the val split).
         pretrain_iters: Pre-training iterations (batch 4 per iteration...
-            set by the pre-training config's batch size).
+            set by the pre-training config's batch size); under the
+            ``cpu-science`` protocol None keeps the config's (and its
+            schedule), a number rescales its schedule to that length.
+        pretrain_batch: Pre-training batch; under ``cpu-science`` None
+            keeps the config's.
         finetune_epochs: Mask R-CNN epochs on the train split.
         workers: Proposal workers (None: all cores).
         with_fpn: Transfer the pre-trained FPN too (the papers' protocol).
@@ -40,6 +44,9 @@ class MainJobConfig:
             narrow model of :func:`ccop_plugin.testing.narrow_resnet18`
             the tests run (checkpoints of a few MB); part of the training
             stages' keys when set.
+        protocol: ``cpu-tiny`` (the tiny configs at this budget) or
+            ``cpu-science`` (the science protocol's configs and detector,
+            :data:`ccop_plugin.apis.methods.PROTOCOLS`).
     """
     work_dir: str = 'work_dirs/demo'
     seed: int = 0
@@ -49,8 +56,8 @@ class MainJobConfig:
     img_size: int = 128
     num_test: int = 0
     run_seed: Optional[int] = None
-    pretrain_iters: int = 200
-    pretrain_batch: int = 16
+    pretrain_iters: Optional[int] = 200
+    pretrain_batch: Optional[int] = 16
     finetune_epochs: int = 6
     workers: Optional[int] = None
     with_fpn: bool = True
@@ -67,6 +74,7 @@ class MainJobConfig:
     device: str = 'auto'
     launcher: str = 'none'
     base_channels: Optional[int] = None
+    protocol: str = 'cpu-tiny'
 
     @property
     def user_data(self) -> bool:

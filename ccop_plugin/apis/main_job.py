@@ -40,7 +40,7 @@ from typing import Dict, Optional
 
 from ccop_plugin.utils.owned_folder import FolderLock, Manifest
 from .job_config import MainJobConfig, log
-from .methods import IMAGE_FOLDER_METHODS, METHODS, PRETRAIN_CONFIGS
+from .methods import IMAGE_FOLDER_METHODS, pretrain_config, protocol_methods
 from .report import write_report
 from .stage import run_step
 from .stages import (
@@ -137,9 +137,10 @@ def run_method(cfg: MainJobConfig, method: str,
             :data:`ccop_plugin.apis.stages.Probe`);
             ``results['probe']['acc']`` is None when it fails (logged).
     """
-    if method != 'none' and method not in PRETRAIN_CONFIGS:
-        raise ValueError(f'unknown method {method!r}; known: '
-                         f'{", ".join(METHODS)}')
+    if method != 'none' and pretrain_config(method, cfg.protocol) is None:
+        raise ValueError(f'unknown method {method!r} for the protocol '
+                         f'{cfg.protocol}; known: '
+                         f'{", ".join(protocol_methods(cfg.protocol))}')
     if seed is not None:
         cfg = replace(cfg, run_seed=seed)
     upstream = upstream or prepare_data(cfg)

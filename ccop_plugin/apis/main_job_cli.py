@@ -52,7 +52,10 @@ def build_parser(description: Optional[str] = None,
                    help='images of a held-out test split for the final '
                    'figures (0: none, figures from val)')
     p.add_argument('--img-size', type=int, default=d.img_size)
-    p.add_argument('--pretrain-iters', type=int, default=d.pretrain_iters)
+    p.add_argument('--pretrain-iters', type=int, default=None,
+                   help=f'pre-training iterations (default '
+                   f'{d.pretrain_iters}; the comparison\'s cpu-science '
+                   'protocol: its configs\' own)')
     p.add_argument('--pretrain-batch', type=int, default=None,
                    help=f'pre-training batch (default {d.pretrain_batch}; '
                    'on a GPU 64)')

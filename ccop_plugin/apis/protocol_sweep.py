@@ -286,6 +286,16 @@ SWEEP_POINTS.update(
     w16_nocolour_noblur_s05_t01_lr0015_data1=replace(_learns, data_seed=1),
 )
 
+# the cost of `make science`'s grid: cheaper variants of the protocol
+# (fewer images per step, fewer iterations, smaller views; the lr and
+# every other lever stay the protocol's), does MoCo v2 still learn?
+SWEEP_POINTS.update(
+    cost_b16_i400=replace(_learns, batch=16),
+    cost_b32_i200=replace(_learns, iters=200),
+    cost_c48_i400=replace(_learns, crop=48),
+    cost_b16_i200=replace(_learns, batch=16, iters=200),
+)
+
 
 def levers(name: str) -> Levers:
     """The levers of a named sweep point."""

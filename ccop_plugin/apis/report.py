@@ -18,7 +18,7 @@ from .figures import (
     plot_curriculum,
     plot_losses,
 )
-from .methods import FINETUNE_CONFIG, METHOD_NAMES
+from .methods import METHOD_NAMES, finetune_config
 from .stats import read_scalars
 from .tables import ap_table, comparison_table, per_category_table
 
@@ -76,12 +76,16 @@ def _comparison_section(cfg, comparison: Optional[Dict],
         return []
     seeds = comparison['seeds']
     split = comparison.get('split', 'test')
+    data = ('Same data (seed %d) for every method and seed' % cfg.seed
+            if not isinstance(seeds[0], tuple) else
+            'Runs are (data seed, run seed): each data seed has its own '
+            'data and proposals, the same for every method')
     lines = [f'## Comparison over {len(seeds)} seed(s) (test figures: '
              f'{split} split)', '',
-             'Same data (seed %d) for every method and seed; each run '
+             f'{data}; each run '
              'seed seeds pre-training, fine-tuning and the probe. The '
              'machine-readable record is `science.json` '
-             '(`tools/compare_pretraining.py --record`).' % cfg.seed, '',
+             '(`tools/compare_pretraining.py --record`).', '',
              comparison_table(comparison['values'], seeds, split)]
     lines += comparison.get('extras', [])
     if plot_comparison(comparison['values'],
@@ -165,14 +169,14 @@ def _finetune_section(cfg, results: Dict, methods: List[str]) -> List[str]:
     metrics = {m: results[m]['finetune']['metrics'] for m in methods}
     if not cfg.user_data:
         return ['## Mask R-CNN fine-tuning (COCO AP on the synthetic val '
-                'split)', '', f'Config `{FINETUNE_CONFIG}`, '
+                'split)', '', f'Config `{finetune_config(cfg.protocol)}`, '
                 f'{cfg.finetune_epochs} epochs, same seed for every method.',
                 '', ap_table(metrics)]
     from .user_data import per_class_ap
     det = 'Mask R-CNN' if results['data']['masks'] else \
         'Faster R-CNN (boxes only)'
     lines = [f'## {det} fine-tuning (COCO AP on your val split)', '',
-             f'Config `{FINETUNE_CONFIG}` with your classes'
+             f'Config `{finetune_config(cfg.protocol)}` with your classes'
              + ('' if results['data']['masks'] else ', without its mask '
                 'head') + f', image scale {cfg.img_scale} px, '
              f'{cfg.finetune_epochs} epochs, same seed for every method.',

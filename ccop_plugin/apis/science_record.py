@@ -4,6 +4,7 @@ writer, :func:`write_science_record`, and its one reader,
 foreign files are :mod:`ccop_plugin.utils.records`'."""
 import math
 import os.path as osp
+from functools import lru_cache
 from typing import Dict, List, Optional
 
 from ccop_plugin.utils.records import read_record, refuse_foreign, write_record
@@ -62,15 +63,19 @@ def pretrain_over_chance(pretrain: Optional[Dict]) -> Dict[str, float]:
     ``{}`` for none (no pre-training)."""
     if not pretrain or not pretrain.get('checkpoint'):
         return {}
-    from mmengine.config import Config
-
-    from ccop_plugin.utils import get_config_path
     from .stats import final_losses, read_scalars
     losses = final_losses(read_scalars(osp.dirname(pretrain['checkpoint'])))
     if not losses:
         return {}
-    model = Config.fromfile(get_config_path(pretrain['config'])).model
-    return over_chance(losses, model)
+    return over_chance(losses, _config_model(pretrain['config']))
+
+
+@lru_cache(maxsize=None)  # a packaged config, read once per process
+def _config_model(name: str) -> Dict:
+    from mmengine.config import Config
+
+    from ccop_plugin.utils import get_config_path
+    return Config.fromfile(get_config_path(name)).model.to_dict()
 
 
 def num_runs(protocol: Dict) -> int:

@@ -18,8 +18,12 @@ from ccop_plugin.engine.work_dir import (
 )
 from ccop_plugin.utils.config_path import get_config_path
 from .job_config import MainJobConfig, log
-from .methods import FINETUNE_CONFIG, PRETRAIN_CONFIGS
-from .pretrain import pretrain, pretrain_options
+from .methods import (
+    PROTOCOL_WIDTH,
+    finetune_config,
+    pretrain_config,
+)
+from .pretrain import pretrain, pretrain_budget, pretrain_options
 
 #: ``probe(checkpoint, data_root, seed=..., val_split=...)``: the probe's
 #: accuracy (a fraction, or a dict with ``acc``) of a pre-training checkpoint
@@ -49,7 +53,7 @@ def detector_config(cfg: MainJobConfig):
     synthetic data; on user data a config with the data's classes, Mask or
     Faster R-CNN, image scale and batch
     (:func:`ccop_plugin.apis.user_data.user_detector_config`)."""
-    path = get_config_path(FINETUNE_CONFIG)
+    path = get_config_path(finetune_config(cfg.protocol))
     if not cfg.user_data:
         return narrowed(path, cfg)
     from ccop_plugin.utils.records import read_record
@@ -173,14 +177,16 @@ class PretrainStep:
 
     def settings(self) -> Dict:
         cfg = self.cfg
+        iters, batch = pretrain_budget(cfg, self.method)
         return _with_width(cfg, dict(
-            method=self.method, config=PRETRAIN_CONFIGS.get(self.method),
-            iters=cfg.pretrain_iters, batch=cfg.pretrain_batch,
-            seed=cfg.train_seed))
+            method=self.method,
+            config=pretrain_config(self.method, cfg.protocol),
+            iters=iters, batch=batch, seed=cfg.train_seed))
 
     def compute(self, out_dir: str) -> Dict:
         cfg, method = self.cfg, self.method
-        config = get_config_path(PRETRAIN_CONFIGS[method])
+        name = pretrain_config(method, cfg.protocol)
+        config = get_config_path(name)
         resume = find_resume_checkpoint(out_dir, warn=log)
         if resume:
             log(f'{method}: resuming from {resume}')
@@ -194,8 +200,8 @@ class PretrainStep:
         if ckpt is None:
             raise RuntimeError(
                 f'pre-training wrote no checkpoint in {out_dir}')
-        return dict(checkpoint=ckpt, config=PRETRAIN_CONFIGS[method],
-                    iters=cfg.pretrain_iters, batch=cfg.pretrain_batch,
+        iters, batch = pretrain_budget(cfg, method)
+        return dict(checkpoint=ckpt, config=name, iters=iters, batch=batch,
                     seed=cfg.train_seed)
 
 
@@ -211,23 +217,29 @@ class ConvertStep:
         return f'convert_{self.method}{self.cfg.stage_suffix}'
 
     def settings(self) -> Dict:
-        return dict(with_fpn=self.cfg.with_fpn)
+        out = dict(with_fpn=self.cfg.with_fpn)
+        if self.cfg.protocol != 'cpu-tiny':  # absent: earlier keys valid
+            out['config'] = finetune_config(self.cfg.protocol)
+        return out
 
     def compute(self, out_dir: str) -> Dict:
         from ccop_plugin.converters import (
             convert_to_mmdet,
             expected_keys_from_config,
+            require_full_backbone,
             save_mmdet_checkpoint,
         )
         with_fpn = self.cfg.with_fpn
         # the fine-tuned detector's keys: an FPN of other channels (MCL's)
         # is skipped and reported instead of loading half-way
+        target = finetune_config(self.cfg.protocol)
         expected = expected_keys_from_config(
-            narrowed(get_config_path(FINETUNE_CONFIG), self.cfg),
-            with_fpn=with_fpn)
+            narrowed(get_config_path(target), self.cfg), with_fpn=with_fpn)
         result = convert_to_mmdet(self.checkpoint, with_fpn=with_fpn,
                                   expected=expected)
         print(result.report())
+        # a backbone of another width would keep none of its weights
+        require_full_backbone(result, target)
         out = osp.join(out_dir, 'mmdet_init.pth')
         save_mmdet_checkpoint(result, out)
         return dict(checkpoint=out, num_mapped=len(result.mapped),
@@ -250,8 +262,9 @@ class FinetuneStep:
 
     def settings(self) -> Dict:
         cfg = self.cfg
-        out = dict(config=FINETUNE_CONFIG, epochs=cfg.finetune_epochs,
-                   seed=cfg.train_seed, init=self.method)
+        out = dict(config=finetune_config(cfg.protocol),
+                   epochs=cfg.finetune_epochs, seed=cfg.train_seed,
+                   init=self.method)
         if cfg.user_data:  # absent on synthetic data: its keys stay valid
             out.update(img_scale=cfg.img_scale, batch=cfg.finetune_batch)
         return _with_width(cfg, out)
@@ -266,7 +279,7 @@ class FinetuneStep:
             cfg_options=_launcher_option(cfg))
         return dict(metrics=_finite(metrics),
                     checkpoint=newest_checkpoint(out_dir),
-                    config=FINETUNE_CONFIG)
+                    config=finetune_config(cfg.protocol))
 
 
 @dataclass
@@ -283,8 +296,9 @@ class TestStep:
         return f'test_{self.method}{self.cfg.stage_suffix}'
 
     def settings(self) -> Dict:
-        return _with_width(self.cfg, dict(config=FINETUNE_CONFIG,
-                                          split=self.cfg.eval_split))
+        return _with_width(self.cfg, dict(
+            config=finetune_config(self.cfg.protocol),
+            split=self.cfg.eval_split))
 
     def compute(self, out_dir: str) -> Dict:
         from ccop_plugin.apis.finetune import evaluate_detector
@@ -299,9 +313,11 @@ class TestStep:
 
 
 def probe_accuracy(probe: Probe, checkpoint: Optional[str], data_root: str,
-                   seed: int, split: str = 'val') -> Optional[float]:
-    """The accuracy ``probe`` reports (a fraction in [0, 1], or None)."""
-    out = probe(checkpoint, data_root, seed=seed, val_split=split)
+                   seed: int, split: str = 'val',
+                   **kwargs) -> Optional[float]:
+    """The accuracy ``probe`` reports (a fraction in [0, 1], or None);
+    ``kwargs`` go to the probe (``random_width``)."""
+    out = probe(checkpoint, data_root, seed=seed, val_split=split, **kwargs)
     acc = out['acc'] if isinstance(out, dict) else out
     return None if acc is None else float(acc)
 
@@ -325,13 +341,56 @@ class ProbeStep:
         version = getattr(self.probe, 'version', None)
         if version is not None:  # absent: earlier keys stay valid
             out['version'] = version
+        if cfg.protocol != 'cpu-tiny':  # random init of the protocol's width
+            out['width'] = PROTOCOL_WIDTH[cfg.protocol]
         return out
 
     def compute(self, out_dir: str) -> Dict:
         cfg = self.cfg
+        kw = ({} if cfg.protocol == 'cpu-tiny' else
+              dict(random_width=PROTOCOL_WIDTH[cfg.protocol]))
         acc = probe_accuracy(self.probe, self.checkpoint, cfg.data_root,
-                             cfg.train_seed, split=cfg.eval_split)
+                             cfg.train_seed, split=cfg.eval_split, **kw)
         if acc is None:
             # not a result: the stage must not be recorded as done
             raise RuntimeError('the probe measured nothing')
         return dict(acc=acc, split=cfg.eval_split)
+
+
+@dataclass
+class SupervisedStep:
+    """The probe's positive control (comparison): the protocol's ResNet
+    trained with the train split's labels, then probed like every method
+    (``control(data_root, seed=..., val_split=..., width=...)``, e.g.
+    :func:`ccop_plugin.evaluation.supervised_probe`)."""
+    cfg: MainJobConfig
+    control: Callable[..., Dict]
+    steps: Optional[int] = None  # its training steps; None: its default
+
+    @property
+    def name(self) -> str:
+        return f'supervised{self.cfg.stage_suffix}'
+
+    def settings(self) -> Dict:
+        cfg = self.cfg
+        out = dict(function=probe_name(self.control), seed=cfg.train_seed,
+                   split=cfg.eval_split, width=PROTOCOL_WIDTH[cfg.protocol])
+        version = getattr(self.control, 'version', None)
+        if version is not None:
+            out['version'] = version
+        if self.steps is not None:
+            out['steps'] = self.steps
+        return out
+
+    def compute(self, out_dir: str) -> Dict:
+        cfg = self.cfg
+        kw = {} if self.steps is None else dict(steps=self.steps)
+        res = self.control(cfg.data_root, seed=cfg.train_seed,
+                           val_split=cfg.eval_split,
+                           width=PROTOCOL_WIDTH[cfg.protocol], log=log, **kw)
+        acc = res['acc'] if isinstance(res, dict) else res
+        if acc is None:
+            raise RuntimeError('the supervised control measured nothing')
+        train = (res.get('supervised') or {}) if isinstance(res, dict) else {}
+        return dict(acc=float(acc), split=cfg.eval_split,
+                    train_acc=train.get('train_acc'))

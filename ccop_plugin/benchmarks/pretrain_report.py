@@ -29,9 +29,13 @@ def workers_needed(target_img_s: float, worker_img_s: float) -> int:
 
 
 def setting(args) -> str:
+    prec = ', bf16 autocast' if args.amp else ', fp32'
+    if getattr(args, 'science', False):
+        return ('the cpu-science configs (ResNet-18 of base width 16, '
+                f'queues 256), batch {args.batch}, {args.size} px, '
+                f'{args.boxes} boxes/image{prec}')
     return (f'ResNet-{args.depth}, batch {args.batch}, {args.size} px, '
-            f'{args.boxes} boxes/image, queues {args.queue_len}'
-            f'{", bf16 autocast" if args.amp else ", fp32"}')
+            f'{args.boxes} boxes/image, queues {args.queue_len}{prec}')
 
 
 def to_markdown(args, models, pipes, load, cmd) -> str:

@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--warmup', type=int, default=3)
     p.add_argument('--queue-len', type=int, default=65536)
     p.add_argument('--amp', action='store_true', help='bf16 autocast')
+    p.add_argument('--science', action='store_true',
+                   help='both models as the science protocol\'s configs '
+                   'define them (cpu-science: ResNet-18 of base width 16, '
+                   'FPN of 64 channels, queues of 256); --depth and '
+                   '--queue-len are then ignored (use --size 64 --batch 32)')
     p.add_argument('--no-profile', action='store_true',
                    help="skip the profiler breakdown of CCOP's step")
     p.add_argument('--op-table', type=int, default=0, metavar='N',
@@ -97,6 +102,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     if args.record and (args.skip_model or args.iters < 1):
         p.error('--record needs the training-step benchmark (no '
                 '--skip-model, --iters >= 1)')
+    if args.record and args.science:
+        p.error('--record holds the paper configs\' figures; --science '
+                'prints its table only (--out)')
     if args.record and args.amp and args.device == 'cpu':
         p.error('--record: the cpu section holds fp32 figures; run without '
                 '--amp')

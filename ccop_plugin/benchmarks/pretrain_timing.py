@@ -39,6 +39,13 @@ SECTIONS = ('step:forward', 'ccop:encoder_q', 'ccop:fpn_q',
 # ----------------------------------------------------------------- model
 def _model_cfg(name: str, args: argparse.Namespace):
     from mmengine.config import Config
+    if getattr(args, 'science', False):  # the configs as they are
+        from ..apis.methods import SCIENCE_PRETRAIN_CONFIGS
+        from ..utils.config_path import get_config_path
+        cfg = Config.fromfile(get_config_path(
+            SCIENCE_PRETRAIN_CONFIGS[name])).model
+        cfg.backbone.init_cfg = None
+        return cfg
     path = ccop_config_path() if name == 'ccop' else mocov2_config_path()
     cfg = Config.fromfile(path).model
     c5 = 512 if args.depth < 50 else 2048

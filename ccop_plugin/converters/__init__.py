@@ -23,6 +23,7 @@ from .mmdet_converter import (
     convert_to_mmdet,
     expected_keys_for,
     expected_keys_from_config,
+    require_full_backbone,
     save_checkpoint,
     save_mmdet_checkpoint,
 )
@@ -34,6 +35,6 @@ __all__ = [
     'd2_name', 'describe_fpn', 'detectron2_settings', 'expected_keys_for',
     'expected_keys_from_config', 'from_detectron2_layout',
     'infer_resnet_depth', 'infer_resnet_width', 'load_state_dict',
-    'read_detectron2_config',
+    'read_detectron2_config', 'require_full_backbone',
     'save_checkpoint', 'save_detectron2', 'save_mmdet_checkpoint'
 ]

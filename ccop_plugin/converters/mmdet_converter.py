@@ -280,6 +280,34 @@ def _report_missing(res: ConversionResult,
             'with --no-fpn if that is intended)')
 
 
+def require_full_backbone(result: ConversionResult,
+                          target: str = 'the target detector') -> None:
+    """Check that the whole backbone transfers: every ``backbone.`` weight
+    of the checkpoint is used, and every ``backbone.`` key of the target
+    (when a target key set was given) gets one.
+
+    The conversion maps weights by the target's shapes, so a detector of
+    another depth or width would keep none of the checkpoint's and start
+    from its random initialisation without a word; this makes it an error.
+
+    Raises:
+        ConversionError: One line naming the checkpoint, the counts and
+            the first weight dropped (and why) or left without a weight.
+    """
+    dropped = [(k, r) for k, r in result.skipped
+               if k.startswith('backbone.')]
+    missing = [k for k in result.missing if k.startswith('backbone.')]
+    if not dropped and not missing:
+        return
+    first = dropped[0] if dropped else (missing[0], 'gets no weight')
+    raise ConversionError(
+        f'{result.source}: the backbone does not transfer to {target}: '
+        f'{len(dropped)} backbone weight(s) of the checkpoint unused, '
+        f'{len(missing)} backbone key(s) of the target without a weight '
+        f'(first: {first[0]}: {first[1]}); the detector\'s backbone must '
+        'have the checkpoint\'s depth and width')
+
+
 def save_checkpoint(obj, out: str) -> None:
     """``torch.save`` to ``out`` atomically
     (:func:`ccop_plugin.utils.fileio.atomic_path`).

@@ -121,23 +121,35 @@ class ObjectRoINeck(BaseModule):
             raise ValueError(f'ObjectRoINeck needs {num_levels} feature '
                              f'levels, got {len(feats)}')
         feats = feats[:num_levels]
-        out = feats[0].new_zeros(
-            (rois.shape[0], feats[0].shape[1], self.roi_size, self.roi_size))
         if rois.shape[0] == 0:
-            return out
+            return feats[0].new_zeros((0, feats[0].shape[1], self.roi_size,
+                                       self.roi_size))
         rois = rois.float()  # see roi_align_level: boxes stay float32
         levels = self.assign_levels(rois)
+        dtype = feats[0].dtype
+        chunks, order, unused = [], [], []
         for lvl, (feat, stride) in enumerate(zip(feats, self.featmap_strides)):
             inds = torch.nonzero(levels == lvl, as_tuple=True)[0]
             if inds.numel() == 0:
                 # keep every level in the graph (DDP needs each param used);
                 # one element only: a half-precision sum could overflow
-                out = out + feat.reshape(-1)[:1].sum().to(out.dtype) * 0.
+                unused.append(feat.reshape(-1)[:1].sum().to(dtype) * 0.)
                 continue
-            pooled = roi_align_level(feat, rois[inds], stride, self.roi_size,
-                                     self.sampling_ratio, self.aligned)
-            out = out.index_put((inds, ), pooled.to(out.dtype))
-        return out
+            chunks.append(roi_align_level(
+                feat, rois[inds], stride, self.roi_size, self.sampling_ratio,
+                self.aligned).to(dtype))
+            order.append(inds)
+        if unused:
+            chunks[0] = chunks[0] + sum(unused)
+        # one gather back to the RoIs' order (the same values as writing
+        # each level into a zero tensor, without a copy of it per level)
+        out = torch.cat(chunks)
+        order = torch.cat(order)
+        if len(chunks) == 1:  # every RoI on one level, in order already
+            return out
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(order.numel(), device=order.device)
+        return out[inverse]
 
     def forward(self, feats: Sequence[torch.Tensor],
                 rois: torch.Tensor) -> torch.Tensor:

@@ -50,3 +50,50 @@ def test_roi_neck_matches_torchvision_roi_align():
     rois = torch.tensor([[1., 3., 4., 40., 30.]])  # s ~ 30.5 -> P2
     want = roi_align(feats[0], rois, 7, 1 / 4., 0, True)
     assert torch.allclose(neck.pool(feats, rois), want)
+
+
+def _pool_by_writing_each_level(neck, feats, rois):
+    """The pooling as first written: every level written into one zero
+    tensor (``index_put``), a zero term per empty level."""
+    from ccop_plugin.models.utils.rois import roi_align_level
+    out = feats[0].new_zeros((rois.shape[0], feats[0].shape[1], 7, 7))
+    levels = neck.assign_levels(rois)
+    for lvl, (feat, stride) in enumerate(zip(feats, neck.featmap_strides)):
+        inds = torch.nonzero(levels == lvl, as_tuple=True)[0]
+        if inds.numel() == 0:
+            out = out + feat.reshape(-1)[:1].sum() * 0.
+            continue
+        out = out.index_put((inds, ), roi_align_level(
+            feat, rois[inds], stride, 7, 0, True))
+    return out
+
+
+def test_pooling_gathers_levels_in_roi_order_values_and_gradients():
+    """One gather instead of a zero tensor copied once per level: the same
+    values and gradients, levels interleaved, one level empty (still in
+    the graph), and every RoI on one level."""
+    neck = MODELS.build(dict(type='ObjectRoINeck', in_channels=3,
+                             hid_channels=8, out_channels=4))
+    torch.manual_seed(0)
+    size = 256
+    feats = [torch.randn(2, 3, size // s, size // s, requires_grad=True)
+             for s in (4, 8, 16, 32)]
+    # P4 is empty; the rows alternate P2 / P3 / P5 in both images
+    sides = (30, 80, 210, 40, 90, 220, 20)
+    rois = torch.tensor([[float(i % 2)] + square(s, 5. + i, 3.)
+                         for i, s in enumerate(sides)])
+    assert neck.assign_levels(rois).tolist() == [0, 1, 3, 0, 1, 3, 0]
+    weight = torch.randn(len(sides), 3, 7, 7)
+    got = neck.pool(feats, rois)
+    (got * weight).sum().backward()
+    grads = [f.grad.clone() for f in feats]
+    for f in feats:
+        f.grad = None
+    want = _pool_by_writing_each_level(neck, feats, rois)
+    (want * weight).sum().backward()
+    assert torch.equal(got, want)
+    for g, f in zip(grads, feats):
+        assert f.grad is not None and torch.equal(g, f.grad)
+    one_level = rois[neck.assign_levels(rois) == 0]
+    assert torch.equal(neck.pool(feats, one_level),
+                       _pool_by_writing_each_level(neck, feats, one_level))
