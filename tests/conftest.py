@@ -174,3 +174,49 @@ def mm_logs():
         logging.raiseExceptions = old_raise
         logger.removeHandler(handler)
         MMLogger._instance_dict.pop(name, None)
+
+
+# What the run writes under pytest's base temp folder
+# (ccop_plugin.testing.disk_usage; DEVELOPERS.md "Test tiers").
+_TMP_USAGE = pytest.StashKey()
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        '--tmp-usage', type=int, default=10, metavar='N',
+        help='print the bytes the run wrote under the base temp folder '
+             'and the N test modules that wrote the most (-1: all, 0: off)')
+
+
+@pytest.fixture(scope='session', autouse=True)
+def _tmp_usage(request, tmp_path_factory):
+    """Starts the disk-usage record of the run (see the hooks below)."""
+    if request.config.getoption('tmp_usage'):
+        from ccop_plugin.testing.disk_usage import TmpUsage
+        request.config.stash[_TMP_USAGE] = TmpUsage(
+            tmp_path_factory.getbasetemp())
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item):
+    usage = item.config.stash.get(_TMP_USAGE, None)
+    if usage is not None:  # before the tmp_path fixture removes the folder
+        usage.after_test(item.nodeid,
+                         getattr(item, 'funcargs', {}).get('tmp_path'))
+    return (yield)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session):
+    usage = session.config.stash.get(_TMP_USAGE, None)
+    if usage is not None:  # before pytest removes the base folder
+        usage.at_session_end()
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    usage = config.stash.get(_TMP_USAGE, None)
+    if usage is not None:
+        terminalreporter.write_sep('=', 'bytes written under the base temp '
+                                   'folder (--tmp-usage)')
+        for line in usage.summary_lines(config.getoption('tmp_usage')):
+            terminalreporter.write_line(line)
