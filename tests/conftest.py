@@ -6,8 +6,12 @@ import uuid
 
 import pytest
 
-# Keep the suite deterministic and light on 2-core machines.
-os.environ.setdefault('OMP_NUM_THREADS', '2')
+# Keep the suite deterministic and light on 2-core machines: one intra-op
+# thread (the tests' tensors are small). With two, torch's thread barriers
+# stall whenever the cores are busy: under a load of about 13 on 2 cores a
+# linear probe took 30 s instead of 1.8 s, 4 Runner tests 127 s instead of
+# 32 s (DEVELOPERS.md "Test tiers"). Set OMP_NUM_THREADS to override.
+os.environ.setdefault('OMP_NUM_THREADS', '1')
 os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')
 
 
@@ -105,8 +109,9 @@ def tiny_runner(tiny_proposal_data, tmp_path):
 
     ``tiny_runner(cfg_file, iters=3, with_anns=True, num_imgs=4, edit=None,
     narrow=True)``: ``iters`` iterations at a constant lr for
-    iteration-based configs, logging every iteration, no checkpoint before
-    the last iteration and none of the optimizer's state; the model is the
+    iteration-based configs, logging every iteration, no checkpoint (a test
+    that needs one sets the hook in ``edit``; ``light_checkpoints`` leaves
+    out the optimizer's state); the model is the
     narrow one of :func:`ccop_plugin.testing.narrow_resnet18` unless
     ``narrow`` is False; the images are the session's shared
     ``tiny_proposal_data``, the work dir ``tmp_path / 'work'``;
@@ -134,7 +139,7 @@ def tiny_runner(tiny_proposal_data, tmp_path):
                                         by_epoch=False)]
         cfg.work_dir = str(tmp_path / 'work')
         cfg.default_hooks.checkpoint = dict(type='CheckpointHook',
-                                            interval=1000)
+                                            interval=1000, save_last=False)
         light_checkpoints(cfg)
         cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
         cfg.launcher = 'none'
