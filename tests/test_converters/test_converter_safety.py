@@ -50,12 +50,15 @@ def _error_lines(err):
 
 @pytest.mark.parametrize('fmt', ['mmdet', 'detectron2'])
 def test_malicious_checkpoint_refused_by_both_converters(tmp_path, fmt,
-                                                         narrow_ccop_sd,
                                                          capsys):
     marker = tmp_path / 'PWNED'
     src = str(tmp_path / 'evil.pth')
-    torch.save(dict(state_dict=narrow_ccop_sd, meta=dict(x=Evil(marker))),
-               src)
+    # real ResNet-18 weight names and shapes (a backbone at base width 8),
+    # the payload in meta
+    from mmdet.models.backbones import ResNet
+    sd = {'backbone.' + k: v for k, v in ResNet(
+        depth=18, base_channels=8, stem_channels=8).state_dict().items()}
+    torch.save(dict(state_dict=sd, meta=dict(x=Evil(marker))), src)
     out = str(tmp_path / ('out.pth' if fmt == 'mmdet' else 'out.pkl'))
     main = mmdet_main if fmt == 'mmdet' else d2_main
     assert main([src, out]) == 1
@@ -96,7 +99,9 @@ def test_real_checkpoint_and_d2_pkl_convert_safely(tmp_path, real_ckpt,
 def test_opt_in_loads_legacy_file_and_says_so(tmp_path, narrow_ccop_sd,
                                               monkeypatch, capsys):
     src = str(tmp_path / 'legacy.pth')
-    torch.save(dict(state_dict=narrow_ccop_sd,
+    query = {k: v for k, v in narrow_ccop_sd.items()  # what converts
+             if k.startswith(('backbone.', 'neck.'))}
+    torch.save(dict(state_dict=query,
                     meta=dict(args=argparse.Namespace(lr=0.1))), src)
     out = str(tmp_path / 'out.pth')
     monkeypatch.delenv('CCOP_TRUST_CHECKPOINTS', raising=False)

@@ -13,25 +13,25 @@ def _file(path, n):
 
 def test_tree_bytes_counts_blocks_and_hard_links_once(tmp_path):
     assert tree_bytes(tmp_path / 'missing') == 0
-    big = _file(tmp_path / 'd' / 'big.bin', 1 << 20)
+    big = _file(tmp_path / 'd' / 'big.bin', 1 << 18)
     one = tree_bytes(tmp_path / 'd')
-    assert one >= 1 << 20
+    assert one >= 1 << 18
     os.link(big, tmp_path / 'd' / 'hard.bin')
     os.symlink(big, tmp_path / 'd' / 'soft.bin')
-    assert tree_bytes(tmp_path / 'd') - one < 1 << 16  # links: no data
+    assert tree_bytes(tmp_path / 'd') - one < 1 << 14  # links: no data
     assert tree_bytes(big) == os.lstat(big).st_blocks * 512
 
 
 def test_tests_and_fixture_folders_are_charged_to_their_module(tmp_path):
     base = tmp_path / 'basetemp'
     usage = TmpUsage(base)
-    _file(base / 'session_data0' / 'x.bin', 3 << 20)  # a fixture's mktemp
-    t1 = _file(base / 'test_a0' / 'ckpt.pth', 2 << 20).parent
+    _file(base / 'session_data0' / 'x.bin', 3 << 16)  # a fixture's mktemp
+    t1 = _file(base / 'test_a0' / 'ckpt.pth', 1 << 20).parent
     usage.after_test('tests/test_m.py::test_a', t1)
     size_a = tree_bytes(t1)
-    _file(t1 / 'late.bin', 5 << 20)  # after its teardown: not counted
+    _file(t1 / 'late.bin', 5 << 16)  # after its teardown: not counted
     usage.after_test('tests/test_n.py::test_b', None)
-    _file(base / 'late_data0' / 'y.bin', 1 << 20)
+    _file(base / 'late_data0' / 'y.bin', 1 << 16)
     usage.at_session_end()
     assert usage.tests == {'tests/test_m.py::test_a': size_a}
     fixtures = tree_bytes(base / 'session_data0') + tree_bytes(

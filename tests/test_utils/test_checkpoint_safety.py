@@ -226,7 +226,7 @@ def _tiny_pretrain_argv(data, work, iters):
             'train_dataloader.dataset.data_prefix.img_path=images/',
             'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
             'train_dataloader.persistent_workers=False',
-            'default_hooks.checkpoint.interval=1',
+            'default_hooks.checkpoint.interval=2',  # and the last
             'default_hooks.logger.interval=1']
 
 
