@@ -10,7 +10,7 @@ import pytest
 # thread (the tests' tensors are small). With two, torch's thread barriers
 # stall whenever the cores are busy: under a load of about 13 on 2 cores a
 # linear probe took 30 s instead of 1.8 s, 4 Runner tests 127 s instead of
-# 32 s (DEVELOPERS.md "Test tiers"). Set OMP_NUM_THREADS to override.
+# 32 s (DEVELOPERS.md, measured facts). Set OMP_NUM_THREADS to override.
 os.environ.setdefault('OMP_NUM_THREADS', '1')
 os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')
 

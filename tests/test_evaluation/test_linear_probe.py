@@ -161,7 +161,7 @@ def test_every_method_is_probed_on_the_same_layers(tiny_data, tmp_path):
     """A checkpoint with an FPN, one without and random init are probed on
     the same backbone stages (an FPN used to give random init 128-d
     features against 768-d for MoCo v2), with the RoI layout kept."""
-    # the science protocol's width 16: checkpoints of 3 MB, not 45
+    # the science protocol's width 16: 8 MB written, not 83
     backbone, _ = build_encoder(None, seed=3, width=16)
     fpn = FPN([16, 32, 64, 128], 128, num_outs=4)
     ccop = {'backbone.' + k: v for k, v in backbone.state_dict().items()}

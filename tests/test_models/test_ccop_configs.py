@@ -43,8 +43,8 @@ def test_tiny_config_trains_with_runner(tmp_path):
     cfg = Config.fromfile(TINY)
     cfg.work_dir = str(tmp_path)
     light_checkpoints(cfg)  # no optimizer state saved
-    # the config's model with the narrow ResNet-18 (a 90 MB checkpoint
-    # becomes a few MB); narrow_resnet18 divides only the standard R18
+    # the config's model with the narrow ResNet-18 (the run writes 15 MB,
+    # not 124); narrow_resnet18 divides only the standard R18
     # widths, so a backbone / FPN mismatch in the config still fails here
     narrow_resnet18(cfg.model)
 
