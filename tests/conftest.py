@@ -6,8 +6,12 @@ import uuid
 
 import pytest
 
-# Keep the suite deterministic and light on 2-core machines.
-os.environ.setdefault('OMP_NUM_THREADS', '2')
+# Keep the suite deterministic and light on 2-core machines: one intra-op
+# thread (the tests' tensors are small). With two, torch's thread barriers
+# stall whenever the cores are busy: under a load of about 13 on 2 cores a
+# linear probe took 30 s instead of 1.8 s, 4 Runner tests 127 s instead of
+# 32 s (DEVELOPERS.md, measured facts). Set OMP_NUM_THREADS to override.
+os.environ.setdefault('OMP_NUM_THREADS', '1')
 os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')
 
 
@@ -105,8 +109,9 @@ def tiny_runner(tiny_proposal_data, tmp_path):
 
     ``tiny_runner(cfg_file, iters=3, with_anns=True, num_imgs=4, edit=None,
     narrow=True)``: ``iters`` iterations at a constant lr for
-    iteration-based configs, logging every iteration, no checkpoint before
-    the last iteration and none of the optimizer's state; the model is the
+    iteration-based configs, logging every iteration, no checkpoint (a test
+    that needs one sets the hook in ``edit``; ``light_checkpoints`` leaves
+    out the optimizer's state); the model is the
     narrow one of :func:`ccop_plugin.testing.narrow_resnet18` unless
     ``narrow`` is False; the images are the session's shared
     ``tiny_proposal_data``, the work dir ``tmp_path / 'work'``;
@@ -134,7 +139,7 @@ def tiny_runner(tiny_proposal_data, tmp_path):
                                         by_epoch=False)]
         cfg.work_dir = str(tmp_path / 'work')
         cfg.default_hooks.checkpoint = dict(type='CheckpointHook',
-                                            interval=1000)
+                                            interval=1000, save_last=False)
         light_checkpoints(cfg)
         cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
         cfg.launcher = 'none'
@@ -174,3 +179,49 @@ def mm_logs():
         logging.raiseExceptions = old_raise
         logger.removeHandler(handler)
         MMLogger._instance_dict.pop(name, None)
+
+
+# What the run writes under pytest's base temp folder
+# (ccop_plugin.testing.disk_usage; DEVELOPERS.md "Test tiers").
+_TMP_USAGE = pytest.StashKey()
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        '--tmp-usage', type=int, default=10, metavar='N',
+        help='print the bytes the run wrote under the base temp folder '
+             'and the N test modules that wrote the most (-1: all, 0: off)')
+
+
+@pytest.fixture(scope='session', autouse=True)
+def _tmp_usage(request, tmp_path_factory):
+    """Starts the disk-usage record of the run (see the hooks below)."""
+    if request.config.getoption('tmp_usage'):
+        from ccop_plugin.testing.disk_usage import TmpUsage
+        request.config.stash[_TMP_USAGE] = TmpUsage(
+            tmp_path_factory.getbasetemp())
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item):
+    usage = item.config.stash.get(_TMP_USAGE, None)
+    if usage is not None:  # before the tmp_path fixture removes the folder
+        usage.after_test(item.nodeid,
+                         getattr(item, 'funcargs', {}).get('tmp_path'))
+    return (yield)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session):
+    usage = session.config.stash.get(_TMP_USAGE, None)
+    if usage is not None:  # before pytest removes the base folder
+        usage.at_session_end()
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    usage = config.stash.get(_TMP_USAGE, None)
+    if usage is not None:
+        terminalreporter.write_sep('=', 'bytes written under the base temp '
+                                   'folder (--tmp-usage)')
+        for line in usage.summary_lines(config.getoption('tmp_usage')):
+            terminalreporter.write_line(line)

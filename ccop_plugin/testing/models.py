@@ -138,3 +138,36 @@ def write_tiny_ccop_checkpoint(path: Union[str, Path],
     torch.save(dict(state_dict=state, meta=dict(meta or {}, seed=seed)),
                path)
     return path
+
+
+def narrow_cfg_options(config: Union[str, Path],
+                       base_channels: int = NARROW_BASE_CHANNELS) -> list:
+    """What :func:`narrow_resnet18` changes in ``config``'s model, as
+    ``--cfg-options`` arguments of a command line (``tools/train.py``,
+    ``mim train``): ``['model.backbone.base_channels=16', ...]``.
+
+    Raises:
+        ValueError: As :func:`narrow_resnet18`.
+    """
+    import copy
+
+    from mmengine.config import Config
+    full = Config.fromfile(str(config)).model.to_dict()
+    narrow = narrow_resnet18(copy.deepcopy(full), base_channels)
+    out = []
+
+    def diff(a, b, prefix):
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            for key in b:
+                diff(a.get(key), b[key], f'{prefix}.{key}')
+        elif isinstance(b, (list, tuple)) and any(
+                isinstance(v, Mapping) for v in b):
+            for i, (va, vb) in enumerate(zip(a, b)):  # mmengine: 'x.0.y'
+                diff(va, vb, f'{prefix}.{i}')
+        elif a != b:
+            text = (f'[{",".join(str(v) for v in b)}]'
+                    if isinstance(b, (list, tuple)) else str(b))
+            out.append(f'{prefix}={text}')
+
+    diff(full, narrow, 'model')
+    return out

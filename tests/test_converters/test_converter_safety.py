@@ -4,6 +4,7 @@ import argparse
 import os
 import os.path as osp
 import pickle
+import shutil
 import stat
 from collections import OrderedDict
 
@@ -47,27 +48,17 @@ def _error_lines(err):
     return [ln for ln in err.splitlines() if ln.strip()]
 
 
-@pytest.fixture
-def real_ckpt(tmp_path, fake_ccop_sd):
-    """As mmengine's Runner writes it: weights plus the message hub
-    (HistoryBuffer, NumPy arrays and scalar) and meta."""
-    from mmengine.logging import MessageHub
-    hub = MessageHub.get_instance(f'conv_safety_{tmp_path}')
-    hub.update_scalar('train/loss', 1.5)
-    hub.update_info('eta', np.float64(3.))
-    path = str(tmp_path / 'ccop_iter_2.pth')
-    torch.save(dict(meta=dict(iter=2), state_dict=fake_ccop_sd,
-                    message_hub=hub.state_dict()), path)
-    return path
-
-
 @pytest.mark.parametrize('fmt', ['mmdet', 'detectron2'])
 def test_malicious_checkpoint_refused_by_both_converters(tmp_path, fmt,
-                                                         fake_ccop_sd,
                                                          capsys):
     marker = tmp_path / 'PWNED'
     src = str(tmp_path / 'evil.pth')
-    torch.save(dict(state_dict=fake_ccop_sd, meta=dict(x=Evil(marker))), src)
+    # real ResNet-18 weight names and shapes (a backbone at base width 8),
+    # the payload in meta
+    from mmdet.models.backbones import ResNet
+    sd = {'backbone.' + k: v for k, v in ResNet(
+        depth=18, base_channels=8, stem_channels=8).state_dict().items()}
+    torch.save(dict(state_dict=sd, meta=dict(x=Evil(marker))), src)
     out = str(tmp_path / ('out.pth' if fmt == 'mmdet' else 'out.pkl'))
     main = mmdet_main if fmt == 'mmdet' else d2_main
     assert main([src, out]) == 1
@@ -90,9 +81,9 @@ def test_malicious_pkl_refused(tmp_path, capsys):
 
 
 def test_real_checkpoint_and_d2_pkl_convert_safely(tmp_path, real_ckpt,
-                                                   capsys):
+                                                   narrow_small_cfg, capsys):
     out = str(tmp_path / 'mm.pth')
-    assert mmdet_main([real_ckpt, out, '--config', SMALL_CFG]) == 0
+    assert mmdet_main([real_ckpt, out, '--config', narrow_small_cfg]) == 0
     assert 'missing (in the target, not in the checkpoint): 0 keys' in \
         capsys.readouterr().out
     assert torch.load(out, weights_only=True)['state_dict']
@@ -105,10 +96,12 @@ def test_real_checkpoint_and_d2_pkl_convert_safely(tmp_path, real_ckpt,
     assert set(b) <= set(a) and all(torch.equal(a[k], b[k]) for k in b)
 
 
-def test_opt_in_loads_legacy_file_and_says_so(tmp_path, fake_ccop_sd,
+def test_opt_in_loads_legacy_file_and_says_so(tmp_path, narrow_ccop_sd,
                                               monkeypatch, capsys):
     src = str(tmp_path / 'legacy.pth')
-    torch.save(dict(state_dict=fake_ccop_sd,
+    query = {k: v for k, v in narrow_ccop_sd.items()  # what converts
+             if k.startswith(('backbone.', 'neck.'))}
+    torch.save(dict(state_dict=query,
                     meta=dict(args=argparse.Namespace(lr=0.1))), src)
     out = str(tmp_path / 'out.pth')
     monkeypatch.delenv('CCOP_TRUST_CHECKPOINTS', raising=False)
@@ -130,6 +123,8 @@ def test_opt_in_loads_legacy_file_and_says_so(tmp_path, fake_ccop_sd,
 
 def test_output_that_is_the_input_is_refused(tmp_path, real_ckpt, capsys,
                                              monkeypatch):
+    # a copy of its own: the test runs in its folder and links to it
+    real_ckpt = shutil.copy(real_ckpt, tmp_path)
     with open(real_ckpt, 'rb') as f:
         before = f.read()
     monkeypatch.chdir(tmp_path)
@@ -189,14 +184,16 @@ def test_detectron2_output_suffix_checked_before_the_work(tmp_path, capsys):
     assert 'out.pth' in err and '.pkl' in err and 'missing' not in err
 
 
-def test_fpn_that_gets_no_weights_is_reported(tmp_path, capsys):
-    """MoCo v2 / DenseCL style input (no FPN) into an FPN-transfer config."""
+def test_fpn_that_gets_no_weights_is_reported(tmp_path, narrow_small_cfg,
+                                              capsys):
+    """MoCo v2 / DenseCL style input (no FPN) into an FPN-transfer config
+    (the narrow ResNet-18 of ``narrow_small_cfg``: 3 MB files, not 45)."""
     from mmdet.models.backbones import ResNet
-    sd = OrderedDict(('backbone.' + k, v)
-                     for k, v in ResNet(depth=18).state_dict().items())
-    sd['neck.mlp.0.weight'] = torch.randn(16, 512)
+    sd = OrderedDict(('backbone.' + k, v) for k, v in ResNet(
+        depth=18, base_channels=16, stem_channels=16).state_dict().items())
+    sd['neck.mlp.0.weight'] = torch.randn(16, 128)
     sd['queue'] = torch.randn(16, 8)
-    expected = expected_keys_from_config(SMALL_CFG)
+    expected = expected_keys_from_config(narrow_small_cfg)
     res = convert_to_mmdet(dict(state_dict=sd), expected=expected)
     neck = [k for k in res.missing if k.startswith('neck.')]
     assert neck and len(neck) == len(
@@ -208,7 +205,7 @@ def test_fpn_that_gets_no_weights_is_reported(tmp_path, capsys):
     src = str(tmp_path / 'moco.pth')
     torch.save(dict(state_dict=sd), src)
     assert mmdet_main([src, str(tmp_path / 'o.pth'), '--config',
-                       SMALL_CFG]) == 0
+                       narrow_small_cfg]) == 0
     out = capsys.readouterr().out
     assert f'missing (in the target, not in the checkpoint): {len(neck)} ' \
         'keys' in out
@@ -216,7 +213,7 @@ def test_fpn_that_gets_no_weights_is_reported(tmp_path, capsys):
     # backbone only on purpose: nothing missing, no warning
     res = convert_to_mmdet(dict(state_dict=sd), with_fpn=False,
                            expected=expected_keys_from_config(
-                               SMALL_CFG, with_fpn=False))
+                               narrow_small_cfg, with_fpn=False))
     assert not res.missing and not res.warnings
 
 
@@ -287,12 +284,8 @@ def test_detectron2_settings_printed_and_checked(tmp_path, real_ckpt,
 
 def d2_r50():
     """Detectron2 names of an R50-FPN (BN in the FPN)."""
-    import importlib.util as iu
-    spec = iu.spec_from_file_location(
-        'ccop_fake_ckpt', osp.join(osp.dirname(__file__), 'fake_ccop.py'))
-    mod = iu.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    sd = mod.make_fake_ccop_state_dict(depth=50, fpn_channels=256)
+    from ccop_plugin.testing.checkpoints import fake_ccop_state_dict
+    sd = fake_ccop_state_dict(depth=50, fpn_channels=256)
     return convert_to_detectron2(sd)[0]['model']
 
 

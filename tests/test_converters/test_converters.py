@@ -1,8 +1,6 @@
 """CCOP -> mmdet / Detectron2 weight conversion."""
 import os.path as osp
 import pickle
-import subprocess
-import sys
 from collections import OrderedDict
 
 import pytest
@@ -26,13 +24,19 @@ SMALL_CFG = osp.join(
     'mask-rcnn_r18-ccop-tiny_fpn-bn-4conv1fc_6e_synth.py')
 
 
-def build_small_maskrcnn(init_cfg=None):
+def build_small_maskrcnn(init_cfg=None, narrow=False):
+    """The tiny Mask R-CNN config's model; with ``narrow``, its ResNet-18
+    at the narrow width of ``narrow_ccop_sd``."""
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
     from mmengine.registry import DefaultScope
+
+    from ccop_plugin.testing import narrow_resnet18
     register_all_modules(init_default_scope=False)
     cfg = Config.fromfile(SMALL_CFG)
     cfg.model.init_cfg = init_cfg
+    if narrow:
+        narrow_resnet18(cfg.model)
     with DefaultScope.overwrite_default_scope('mmdet'):
         return MODELS.build(cfg.model)
 
@@ -57,17 +61,17 @@ def test_mmdet_conversion_loads_into_maskrcnn(fake_ccop_sd):
 
 
 def test_model_level_pretrained_init_loads_backbone_and_fpn(
-        tmp_path, fake_ccop_sd):
-    res = convert_to_mmdet(fake_ccop_sd)
+        tmp_path, narrow_ccop_sd):
+    res = convert_to_mmdet(narrow_ccop_sd)
     ckpt = str(tmp_path / 'tiny_mmdet.pth')
     save_mmdet_checkpoint(res, ckpt)
     model = build_small_maskrcnn(
-        init_cfg=dict(type='Pretrained', checkpoint=ckpt))
+        init_cfg=dict(type='Pretrained', checkpoint=ckpt), narrow=True)
     model.init_weights()
     msd = model.state_dict()
     for k in ('backbone.conv1.weight', 'backbone.layer4.1.bn2.running_var',
               'neck.lateral_convs.0.conv.weight', 'neck.fpn_convs.3.bn.bias'):
-        assert torch.equal(msd[k], fake_ccop_sd[k]), k
+        assert torch.equal(msd[k], narrow_ccop_sd[k]), k
     # heads keep their own initialisation
     assert msd['rpn_head.rpn_conv.weight'].abs().sum() > 0
 
@@ -129,20 +133,17 @@ def test_bare_torchvision_style_state_dict():
     assert set(res.state_dict) == {'backbone.' + k for k in bb}
 
 
-@pytest.mark.slow
-def test_refuses_when_nothing_maps(tmp_path):
+def test_refuses_when_nothing_maps(tmp_path, capsys):
+    """The library raises; the command line exits 1 with the reason and
+    writes nothing (the tool as a process: test_full_disk_gives_...)."""
     sd = {'encoder_k.module.backbone.conv1.weight': torch.randn(64, 3, 7, 7),
           'queue': torch.randn(4, 4)}
     with pytest.raises(ConversionError, match='no weight maps'):
         convert_to_mmdet(sd)
     src = str(tmp_path / 'bad.pth')
     torch.save(dict(state_dict=sd), src)
-    r = subprocess.run(
-        [sys.executable, osp.join(REPO, 'tools/convert_ccop_to_mmdet.py'),
-         src, str(tmp_path / 'out.pth')],
-        capture_output=True, text=True, cwd=REPO)
-    assert r.returncode == 1
-    assert 'no weight maps' in r.stderr
+    assert main([src, str(tmp_path / 'out.pth')]) == 1
+    assert 'no weight maps' in capsys.readouterr().err
     assert not osp.exists(tmp_path / 'out.pth')
 
 
@@ -173,7 +174,7 @@ def test_d2_names():
         d2_name('backbone.stem.0.conv.weight')
 
 
-def test_detectron2_export(tmp_path, fake_ccop_ckpt, fake_ccop_sd):
+def test_detectron2_export(tmp_path, fake_ccop_ckpt, narrow_ccop_sd):
     out = str(tmp_path / 'ccop_d2.pkl')
     assert main([fake_ccop_ckpt, out], default_format='detectron2') == 0
     with open(out, 'rb') as f:
@@ -182,20 +183,21 @@ def test_detectron2_export(tmp_path, fake_ccop_ckpt, fake_ccop_sd):
     model = d2['model']
     assert not [k for k in model if 'num_batches_tracked' in k]
     assert (model['backbone.bottom_up.res5.1.conv2.norm.running_var'] ==
-            fake_ccop_sd['backbone.layer4.1.bn2.running_var'].numpy()).all()
+            narrow_ccop_sd['backbone.layer4.1.bn2.running_var'].numpy()).all()
     assert (model['backbone.fpn_output2.weight'] ==
-            fake_ccop_sd['neck.fpn_convs.0.conv.weight'].numpy()).all()
-    n_tensors = sum(1 for k in fake_ccop_sd
+            narrow_ccop_sd['neck.fpn_convs.0.conv.weight'].numpy()).all()
+    n_tensors = sum(1 for k in narrow_ccop_sd
                     if k.startswith(('backbone.', 'neck.')) and
                     not k.endswith('num_batches_tracked'))
     assert len(model) == n_tensors
-    d2_nofpn, _ = convert_to_detectron2(fake_ccop_sd, with_fpn=False)
+    d2_nofpn, _ = convert_to_detectron2(narrow_ccop_sd, with_fpn=False)
     assert not [k for k in d2_nofpn['model'] if 'fpn' in k]
 
 
-def test_mmdet_cli_report(tmp_path, fake_ccop_ckpt, capsys):
+def test_mmdet_cli_report(tmp_path, fake_ccop_ckpt, narrow_small_cfg,
+                          capsys):
     out = str(tmp_path / 'ccop_mmdet.pth')
-    assert main([fake_ccop_ckpt, out, '--config', SMALL_CFG]) == 0
+    assert main([fake_ccop_ckpt, out, '--config', narrow_small_cfg]) == 0
     stdout = capsys.readouterr().out
     assert 'mapped: 168 keys' in stdout
     assert 'missing (in the target, not in the checkpoint): 0 keys' in \
@@ -239,19 +241,19 @@ def test_real_ccop_tiny_model_converts_completely(tmp_path):
 
 
 def test_detectron2_round_trip_and_reference_ccop_layout(tmp_path,
-                                                         fake_ccop_sd):
+                                                         narrow_ccop_sd):
     """D2 export -> mmdet gives back the same tensors; so does a checkpoint
     laid out as the reference CCOP code's (D2 ResNet-FPN under
     ``backbone_q.``, momentum copy under ``backbone_k.``)."""
     from ccop_plugin.converters import save_detectron2
-    d2, _ = convert_to_detectron2(fake_ccop_sd)
+    d2, _ = convert_to_detectron2(narrow_ccop_sd)
     out = str(tmp_path / 'x.pkl')
     save_detectron2(d2, out)
     back = convert_to_mmdet(out)
     assert not back.missing
     for k, v in back.state_dict.items():
-        assert torch.equal(v, fake_ccop_sd[k]), k
-    short, _ = convert_to_detectron2(fake_ccop_sd, full_names=False)
+        assert torch.equal(v, narrow_ccop_sd[k]), k
+    short, _ = convert_to_detectron2(narrow_ccop_sd, full_names=False)
     assert set(convert_to_mmdet(short['model']).state_dict) == \
         set(back.state_dict)
     ref = OrderedDict()

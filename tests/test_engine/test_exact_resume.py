@@ -33,9 +33,9 @@ def _train(data_root, work_dir, resume=False, kill_after=None):
                                    'ccop_resnet18-fpn_cpu-tiny.py'))
     m = cfg.model  # a narrow ResNet-18 on 64-px views: seconds on a CPU
     m.queue_len = m.roi_queue_len = 16
-    m.backbone.base_channels = 16
-    m.neck.in_channels, m.neck.out_channels = [16, 32, 64, 128], 32
-    m.img_neck.in_channels, m.img_neck.hid_channels = 128, 64
+    m.backbone.base_channels = m.backbone.stem_channels = 8
+    m.neck.in_channels, m.neck.out_channels = [8, 16, 32, 64], 32
+    m.img_neck.in_channels, m.img_neck.hid_channels = 64, 64
     m.roi_neck.in_channels, m.roi_neck.hid_channels = 32, 64
     m.roi_neck.dropout = 0.1  # dropout draws from torch's RNG too
     views = cfg.train_dataloader.dataset.pipeline[2]

@@ -1,10 +1,6 @@
 """The BN-statistics check tells a checkpoint whose stored statistics fit
 the fine-tuning images from one whose do not (the smallest stored
 running_var, the diagnostic the docs gave, reads healthy for both)."""
-import os.path as osp
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -12,8 +8,8 @@ from PIL import Image
 
 from ccop_plugin.evaluation import bn_statistics_drift, format_drift
 from ccop_plugin.evaluation.bn_stats import _batch, list_images
+from ccop_plugin.testing import NARROW_BASE_CHANNELS
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SIZE = 96
 
 
@@ -30,7 +26,10 @@ def case(tmp_path_factory):
                          rng.integers(0, 256, (80, 100))]).astype(np.uint8)
         Image.fromarray(img).save(img_dir / f'{i}.png')
     torch.manual_seed(0)
-    net = ResNet(depth=18, out_indices=(0, 1, 2, 3), norm_eval=False)
+    # the narrow ResNet-18 of ccop_plugin.testing: 2 files of 3 MB, not 45
+    net = ResNet(depth=18, out_indices=(0, 1, 2, 3), norm_eval=False,
+                 base_channels=NARROW_BASE_CHANNELS,
+                 stem_channels=NARROW_BASE_CHANNELS)
     fresh = {'backbone.' + k: v.clone() for k, v in net.state_dict().items()}
     torch.save(dict(state_dict=fresh), d / 'fresh.pth')
     # the same weights with statistics of exactly these images
@@ -63,18 +62,13 @@ def test_statistics_of_the_images_fit(case):
         assert s['ratio'] == pytest.approx(1.0, abs=0.05)
 
 
-def _cli(*args):
-    env = dict(__import__('os').environ, PYTHONPATH=REPO)
-    return subprocess.run(
-        [sys.executable, osp.join(REPO, 'tools', 'check_bn_stats.py'),
-         *args], capture_output=True, text=True, env=env, timeout=300)
-
-
-def test_cli_exit_codes(case):
+def test_cli_exit_codes(case, capsys):
+    from ccop_plugin.evaluation.bn_stats_cli import main
     imgs = str(case / 'images')
     opts = ['--num-images', '4', '--size', str(SIZE)]
-    r = _cli(str(case / 'fresh.pth'), imgs, *opts)
-    assert r.returncode == 3 and 'do not fit' in r.stdout
-    r = _cli(str(case / 'fitted.pth'), str(case / 'nothing'), *opts)
-    assert r.returncode == 1
-    assert r.stderr.strip().splitlines()[-1].startswith('error: ')
+    assert main([str(case / 'fresh.pth'), imgs, *opts]) == 3
+    assert 'do not fit' in capsys.readouterr().out
+    assert main([str(case / 'fitted.pth'), str(case / 'nothing'),
+                 *opts]) == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1].startswith('error: ')

@@ -39,10 +39,14 @@ def test_paper_config_values():
 def test_tiny_config_trains_with_runner(tmp_path):
     from mmengine.runner import Runner
 
-    from ccop_plugin.testing import light_checkpoints
+    from ccop_plugin.testing import light_checkpoints, narrow_resnet18
     cfg = Config.fromfile(TINY)
     cfg.work_dir = str(tmp_path)
-    light_checkpoints(cfg)  # the config's model, no optimizer state saved
+    light_checkpoints(cfg)  # no optimizer state saved
+    # the config's model with the narrow ResNet-18 (the run writes 15 MB,
+    # not 124); narrow_resnet18 divides only the standard R18
+    # widths, so a backbone / FPN mismatch in the config still fails here
+    narrow_resnet18(cfg.model)
 
     class _Data(torch.utils.data.Dataset):
         metainfo = {}

@@ -213,16 +213,20 @@ def test_weights_pickle_allows_only_numpy_and_containers(tmp_path):
 
 
 def _tiny_pretrain_argv(data, work, iters):
+    """The tiny CCOP config's command line with the narrow ResNet-18 of
+    ``ccop_plugin.testing`` (checkpoints of about 20 MB, not 186)."""
+    from ccop_plugin.testing.models import narrow_cfg_options
     cfg = osp.join(CFG_DIR, 'ccop/ccop_resnet18-fpn_cpu-tiny.py')
     return ['train.py', cfg,
             '--work-dir', str(work), '--cfg-options',
+            *narrow_cfg_options(cfg),
             f'train_cfg.max_iters={iters}',
             f'train_dataloader.dataset.data_root={data}/',
             'train_dataloader.dataset.ann_file=proposals.json',
             'train_dataloader.dataset.data_prefix.img_path=images/',
             'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
             'train_dataloader.persistent_workers=False',
-            'default_hooks.checkpoint.interval=1',
+            'default_hooks.checkpoint.interval=2',  # and the last
             'default_hooks.logger.interval=1']
 
 
@@ -275,8 +279,13 @@ def test_finetune_checkpoint_resumes(tmp_path):
             'train_dataloader.num_workers': 0,
             'train_dataloader.persistent_workers': False}
     work = str(tmp_path / 'ft')
+    from mmengine.config import Config
+
+    from ccop_plugin.testing import narrow_resnet18
+    narrow = Config.fromfile(cfg_file)  # checkpoints of MB, not 100s
+    narrow_resnet18(narrow.model)
     for iters, resume in ((1, False), (2, True)):
-        cfg = build_finetune_cfg(cfg_file, work, data_root=data,
+        cfg = build_finetune_cfg(narrow, work, data_root=data,
                                  max_iters=iters, cfg_options=opts)
         cfg.default_hooks.checkpoint.interval = 1
         cfg.resume = resume

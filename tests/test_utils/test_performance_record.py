@@ -192,6 +192,7 @@ def test_pretrain_benchmark_refuses_a_broken_record_before_measuring(
     assert path.read_text() == '{"cpu": 1}'
 
 
+@pytest.mark.slow  # runs the tool as a Python process
 def test_pretrain_benchmark_tool_maps_a_broken_record_to_exit_1(tmp_path):
     """The tool turns the library's refusal into one line and exit 1."""
     import subprocess

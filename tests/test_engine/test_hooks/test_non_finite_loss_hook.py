@@ -69,6 +69,7 @@ def _env():
     return env
 
 
+@pytest.mark.slow  # a Python process per command
 def test_train_cli_prints_one_line_and_exits_1(tmp_path):
     cfg = _config_file(tmp_path, 'mmpretrain')
     r = subprocess.run(
@@ -81,6 +82,7 @@ def test_train_cli_prints_one_line_and_exits_1(tmp_path):
     assert 'Traceback' not in r.stderr
 
 
+@pytest.mark.slow  # a Python process per command
 def test_finetune_cli_prints_one_line_and_exits_1(tmp_path):
     cfg = _config_file(tmp_path, 'mmdet')
     r = subprocess.run(
