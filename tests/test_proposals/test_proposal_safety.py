@@ -514,7 +514,7 @@ def test_work_dir_of_older_version_needs_old_bounds(img_dir, tmp_path):
         del meta['config'][k]
     with open(meta_path, 'w') as f:
         json.dump(meta, f)
-    with pytest.raises(ProposalStateError, match='max_pixels: None'):
+    with pytest.raises(ProposalStateError, match='max_pixels None -> 2000000'):
         run(img_dir, str(tmp_path), 'old')
     _, s = run(img_dir, str(tmp_path), 'old',
                cfg=get_preset('ccop').replace(max_pixels=None,
