@@ -193,9 +193,11 @@ def protocol_sweep_table(points: Sequence[Dict]) -> str:
 
 def run_protocol_sweep(points: Dict[str, Levers], work_dir: str,
                        record: str,
-                       protocol: Optional[Dict] = None) -> List[Dict]:
+                       protocol: Optional[Dict] = None,
+                       rerun: bool = False) -> List[Dict]:
     """Run each point (a finished point with the same levers in ``record``
-    is kept, not rerun) and rewrite the record and its markdown table
+    is kept, not rerun, unless ``rerun``: then it is run again, e.g. for
+    its checkpoint) and rewrite the record and its markdown table
     (``record`` with ``.md``) after each one."""
     from ccop_plugin.datagen import generate_synthetic_coco
     from ccop_plugin.utils import get_config_path
@@ -214,7 +216,8 @@ def run_protocol_sweep(points: Dict[str, Levers], work_dir: str,
     for name, lv in points.items():
         old = done.get(name)
         # levers added since a point was recorded take their defaults
-        if old is not None and asdict(Levers(**old['levers'])) == asdict(lv):
+        if (not rerun and old is not None
+                and asdict(Levers(**old['levers'])) == asdict(lv)):
             out.append(old)
             continue
         data = osp.join(work_dir,
@@ -270,6 +273,9 @@ SWEEP_POINTS.update(
     w16_nocolour_noblur_s05_t01_lr006=replace(_learns, lr=0.06),
     w16_nocolour_noblur_s05_t01_lr0015_seed1=replace(_learns, seed=1),
     w16_nocolour_noblur_s05_t01_lr0015_data1=replace(_learns, data_seed=1),
+    w16_nocolour_noblur_s05_t01_lr0015_seed2=replace(_learns, seed=2),
+    w16_nocolour_noblur_s05_t01_lr0015_seed3=replace(_learns, seed=3),
+    w16_nocolour_noblur_s05_t01_lr0015_seed4=replace(_learns, seed=4),
 )
 
 
