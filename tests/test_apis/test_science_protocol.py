@@ -204,3 +204,32 @@ def test_committed_sweep_record_is_the_tools_points():
             protocol_sweep.SWEEP_POINTS[p['name']]), p['name']
         assert p['learns'] == (p['over_chance'] <= 0.75)
     assert any(p['learns'] for p in rec['points'])
+
+
+def test_sweep_keeps_recorded_points_unless_rerun(tmp_path, monkeypatch):
+    """A recorded point with the same levers is kept (no run); with
+    ``rerun`` it runs again (e.g. to get its checkpoint back) and its entry
+    is replaced."""
+    import ccop_plugin.apis.pretrain as pretrain_mod
+    import ccop_plugin.datagen as datagen
+    runs = []
+
+    def fake_pretrain(cfg, run_dir, options):
+        runs.append(options['randomness.seed'])
+        _write_scalars(run_dir, [dict(iter=i, loss=5. - len(runs))
+                                 for i in range(1, 11)])
+
+    monkeypatch.setattr(datagen, 'generate_synthetic_coco',
+                        lambda *a, **k: None)
+    monkeypatch.setattr(pretrain_mod, 'pretrain', fake_pretrain)
+    rec = str(tmp_path / 'sweep.json')
+    pts = dict(p=protocol_sweep.Levers(width=16, iters=10, seed=3))
+    first = protocol_sweep.run_protocol_sweep(pts, str(tmp_path), rec)
+    assert runs == [3] and first[0]['final_loss'] == 4.
+    protocol_sweep.run_protocol_sweep(pts, str(tmp_path), rec)
+    assert runs == [3]  # kept, not rerun
+    again = protocol_sweep.run_protocol_sweep(pts, str(tmp_path), rec,
+                                              rerun=True)
+    assert runs == [3, 3] and again[0]['final_loss'] == 3.
+    points = protocol_sweep.read_protocol_sweep(rec)['points']
+    assert [p['final_loss'] for p in points] == [3.]
