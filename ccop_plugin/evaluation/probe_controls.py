@@ -21,7 +21,7 @@ size; a file that differs is refused with one line naming it. The record
 Checks: the supervised group's mean accuracy is at least
 :data:`SUPERVISED_MIN`; a method's mean beats the random-init group's mean
 by more than :data:`BEATS_BY` times the larger of the two groups' sample
-standard deviations.
+standard deviations, both groups holding at least :data:`MIN_SEEDS` runs.
 """
 import json
 import math
@@ -38,13 +38,16 @@ SUPERVISED_MIN = 0.70
 #: a method beats random init when its mean is more than this many
 #: standard deviations (the larger of the two groups') above it
 BEATS_BY = 1.0
+#: the fewest runs per group for the comparison with random init to pass
+MIN_SEEDS = 5
 #: the result fields that must agree between all probed runs
 SAME = ('version', 'stages', 'pool', 'train_split', 'select_split',
         'val_split', 'feature_dim', 'n_train', 'n_val', 'features')
 RANDOM, SUPERVISED = 'random_init', 'supervised'
 
-__all__ = ['BEATS_BY', 'SUPERVISED_MIN', 'parse_groups', 'probe_controls',
-           'main', 'probe_controls_table', 'read_probe_controls',
+__all__ = ['BEATS_BY', 'MIN_SEEDS', 'SUPERVISED_MIN', 'main',
+           'parse_groups', 'probe_controls', 'probe_controls_table',
+           'read_probe_controls',
            'write_probe_controls']
 
 
@@ -98,7 +101,8 @@ def _checks(groups: Dict[str, Dict]) -> Dict:
         diff = g['acc_mean'] - rnd['acc_mean']
         out[f'{name}_vs_random'] = dict(
             diff=diff, margin=margin, n=[g['n'], rnd['n']],
-            passes=margin is not None and diff > margin)
+            passes=(margin is not None and diff > margin
+                    and min(g['n'], rnd['n']) >= MIN_SEEDS))
     return out
 
 
@@ -188,7 +192,9 @@ def probe_controls_table(record: Dict) -> str:
             value, target = _pct(c['acc_mean']), f">= {_pct(c['target'])}"
         else:
             value = f"{_pct(c['diff'])} points"
-            target = f"> {_pct(c['margin'])} (1 sd)"
+            target = (f"> {_pct(c['margin'])} (1 sd), "
+                      f">= {MIN_SEEDS} runs each (n = {c['n'][0]}, "
+                      f"{c['n'][1]})")
         lines.append(f"| {name} | {value} | {target} | "
                      f"{'yes' if c['passes'] else 'no'} |")
     return '\n'.join(lines) + '\n'

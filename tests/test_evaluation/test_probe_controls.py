@@ -30,21 +30,23 @@ def _result(tmp_path, name, acc, seed=0, **over):
 
 def test_checks_supervised_target_and_one_sd_over_random(tmp_path):
     rnd = [_result(tmp_path, f'r{s}', a, s)
-           for s, a in enumerate((0.15, 0.17, 0.19))]
+           for s, a in enumerate((0.15, 0.16, 0.17, 0.18, 0.19))]
     sup = [_result(tmp_path, 'sup', 0.72)]
     good = [_result(tmp_path, f'g{s}', a) for s, a in
-            enumerate((0.22, 0.23, 0.24))]
+            enumerate((0.21, 0.22, 0.23, 0.24, 0.25))]
     weak = [_result(tmp_path, f'w{s}', a) for s, a in
-            enumerate((0.17, 0.18, 0.19))]
+            enumerate((0.17, 0.18, 0.19, 0.18, 0.18))]
+    few = good[:4]
     rec = probe_controls(dict(random_init=rnd, supervised=sup, good=good,
-                              weak=weak), command='x')
+                              weak=weak, few=few), command='x')
     g = rec['groups']['random_init']
     assert g['acc_mean'] == pytest.approx(0.17)
-    assert g['acc_sd'] == pytest.approx(0.02)  # sample sd
+    assert g['acc_sd'] == pytest.approx(0.0158, abs=1e-4)  # sample sd
     assert rec['checks']['supervised']['passes']
     assert rec['checks']['good_vs_random']['passes']
     assert rec['checks']['good_vs_random']['diff'] == pytest.approx(0.06)
-    assert not rec['checks']['weak_vs_random']['passes']  # 0.01 !> 0.02
+    assert not rec['checks']['weak_vs_random']['passes']  # 0.01 !> 0.016
+    assert not rec['checks']['few_vs_random']['passes']  # 4 runs < 5
     out = str(tmp_path / 'controls.json')
     write_probe_controls(out, rec)
     assert read_probe_controls(out)['protocol']['probe']['stages'] == [2, 3]
