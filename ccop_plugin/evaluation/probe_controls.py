@@ -75,7 +75,16 @@ def _mean_sd(values: Sequence[float]):
 
 
 def _run_entry(path: str, res: Dict) -> Dict:
-    return dict(file=path, seed=res['seed'], acc=res['acc'],
+    """One run: ``seed`` of a random init or supervised control, ``run``
+    its label (``seed S`` or a checkpoint's folder name)."""
+    enc = res.get('encoder') or {}
+    seed = enc.get('seed')
+    if seed is None:
+        seed = (res.get('supervised') or {}).get('seed')
+    src = str(enc.get('source'))
+    run = (f'seed {seed}' if seed is not None
+           else osp.basename(osp.dirname(src)) or src)
+    return dict(file=path, seed=seed, run=run, acc=res['acc'],
                 select_acc=res.get('select_acc'),
                 train_acc=res.get('train_acc'),
                 weight_decay=res.get('weight_decay'),
@@ -178,11 +187,11 @@ def _pct(v) -> str:
 
 def probe_controls_table(record: Dict) -> str:
     """Markdown: one row per group (runs, mean +- sd), then the checks."""
-    lines = ['| group | seeds | test accuracy per run (%) | mean +- sd (%) |',
+    lines = ['| group | runs | test accuracy per run (%) | mean +- sd (%) |',
              '| --- | --- | --- | --- |']
     for name, g in record['groups'].items():
         accs = ', '.join(_pct(r['acc']) for r in g['runs'])
-        seeds = ', '.join(str(r['seed']) for r in g['runs'])
+        seeds = ', '.join(str(r.get('run', r['seed'])) for r in g['runs'])
         lines.append(f"| {name} | {seeds} | {accs} | "
                      f"{_pct(g['acc_mean'])} +- {_pct(g.get('acc_sd'))} |")
     lines += ['', '| check | value | target | passes |',

@@ -20,7 +20,7 @@ def _result(tmp_path, name, acc, seed=0, **over):
                select_split='val', val_split='test', feature_dim=768,
                n_train=10, n_val=8, features='backbone', chance=0.25,
                select_acc=acc, train_acc=1., weight_decay=1., max_iter=10,
-               encoder=dict(source='random init'))
+               encoder=dict(source='random init', seed=seed))
     res.update(over)
     path = str(tmp_path / f'{name}.json')
     with open(path, 'w') as f:
@@ -52,7 +52,12 @@ def test_checks_supervised_target_and_one_sd_over_random(tmp_path):
     assert read_probe_controls(out)['protocol']['probe']['stages'] == [2, 3]
     table = open(str(tmp_path / 'controls.md')).read()
     assert table == probe_controls_table(read_probe_controls(out))
-    assert '| supervised | 0 | 72.0 | 72.0 +- n/a |' in table
+    assert '| supervised | seed 0 | 72.0 | 72.0 +- n/a |' in table
+    assert '| random_init | seed 0, seed 1, seed 2, seed 3, seed 4 |' in table
+    ckpt = _result(tmp_path, 'm', 0.3, encoder=dict(
+        source='work/run_seed2/iter_400.pth', seed=None))
+    rec = probe_controls(dict(m=[ckpt]))
+    assert rec['groups']['m']['runs'][0]['run'] == 'run_seed2'
     # a foreign file at the record's path is never replaced
     foreign = str(tmp_path / 'mine.json')
     with open(foreign, 'w') as f:
