@@ -95,7 +95,8 @@ def tiny_data(tmp_path_factory):
 
 def test_cli_stages_choose_the_probed_layers(tiny_data, tmp_path):
     """``--stages C3 C4``: the probe pools C3 and C4 (width 16: 32 + 64
-    channels, 2 x 2 cells); the default stays C4 + C5."""
+    channels, 2 x 2 cells), the default since version 3; ``--stages C4
+    C5`` the layers of version 2."""
     out = str(tmp_path / 'c34.json')
     assert cli.main(['none', '--data-root', tiny_data, '--width', '16',
                      '--stages', 'C4', 'C3', '--max-iter', '20',
@@ -106,7 +107,12 @@ def test_cli_stages_choose_the_probed_layers(tiny_data, tmp_path):
     assert cli.main(['none', '--data-root', tiny_data, '--width', '16',
                      '--max-iter', '20', '--out', out, '--overwrite']) == 0
     with open(out) as f:
-        assert json.load(f)['stages'] == [2, 3]
+        assert json.load(f)['stages'] == [1, 2]
+    assert cli.main(['none', '--data-root', tiny_data, '--width', '16',
+                     '--stages', 'C5', 'C4', '--max-iter', '20', '--out',
+                     out, '--overwrite']) == 0
+    with open(out) as f:
+        assert json.load(f)['feature_dim'] == (64 + 128) * 4
 
 
 def test_cli_writes_the_record_or_one_error_line(tmp_path, capsys):
