@@ -6,7 +6,8 @@
     python tools/linear_probe.py supervised --data-root ... --seed 0 \\
         --val-split test      # the positive control
 
-Frozen backbone (C4 + C5, never an FPN: the same layers for every method),
+Frozen backbone (C3 + C4 by default, --stages; never an FPN: the same
+layers for every method),
 RoIAlign features of the ground-truth boxes pooled to POOL x POOL, a logistic
 regression fitted on the train split, its L2 weight and iterations chosen on
 --select-split, scored on --val-split. "supervised" first trains the same

@@ -7,7 +7,9 @@ Runs each named point of ``ccop_plugin.apis.protocol_sweep.SWEEP_POINTS``
 (default: all) one after the other, and rewrites the record
 (``--record``, default docs/benchmarks/science_protocol_sweep.json) and its
 markdown table (same name, ``.md``) after each. A point already in the
-record with the same settings is kept, not rerun.
+record with the same settings is kept, not rerun, unless ``--rerun`` (then
+it runs again and its record entry is replaced, e.g. to get its checkpoint
+back for the probe).
 """
 import argparse
 import sys
@@ -25,6 +27,9 @@ def parse_args(argv=None):
     p.add_argument('--work-dir', default='work_dirs/protocol_sweep')
     p.add_argument('--record',
                    default='docs/benchmarks/science_protocol_sweep.json')
+    p.add_argument('--rerun', action='store_true',
+                   help='run the named points again even when the record '
+                        'holds them with the same settings')
     return p.parse_args(argv)
 
 
@@ -33,7 +38,8 @@ def main(argv=None) -> int:
     try:
         run_protocol_sweep({n: SWEEP_POINTS[n] for n in a.points},
                            a.work_dir, a.record,
-                           protocol=dict(command=' '.join(sys.argv)))
+                           protocol=dict(command=' '.join(sys.argv)),
+                           rerun=a.rerun)
     except (FileExistsError, FolderInUseError, ValueError) as e:
         print(f'sweep_science_protocol: {e}', file=sys.stderr)
         return 2

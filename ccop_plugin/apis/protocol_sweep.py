@@ -20,8 +20,13 @@ writer)::
                  "over_chance", "learns", "loss_curve": [[iter, loss]...],
                  "seconds", "sec_per_iter"}]}
 """
+import glob
+import json
 import math
+import os
 import os.path as osp
+import re
+import shutil
 import time
 from dataclasses import asdict, dataclass, replace
 from typing import Dict, List, Optional, Sequence
@@ -191,12 +196,44 @@ def protocol_sweep_table(points: Sequence[Dict]) -> str:
     return '\n'.join(lines) + '\n'
 
 
+def _plain(x):
+    return json.loads(json.dumps(x))
+
+
+def finished_run_seconds(run_dir: str, lv: Levers,
+                         img_dir: str) -> Optional[float]:
+    """Seconds of a finished run of ``lv`` in ``run_dir`` (its final
+    checkpoint, and its dumped config holding every option of
+    :func:`lever_options`: from the run's start stamp to the checkpoint's
+    time), or None when there is none."""
+    from mmengine.config import Config
+    ckpt = osp.join(run_dir, f'iter_{lv.iters}.pth')
+    cfgs = glob.glob(osp.join(run_dir, '*.py'))
+    stamps = sorted(d for d in (os.listdir(run_dir) if osp.isdir(run_dir)
+                                else []) if re.fullmatch(r'\d{8}_\d{6}', d))
+    if not osp.isfile(ckpt) or len(cfgs) != 1 or not stamps:
+        return None
+    cfg = _plain(Config.fromfile(cfgs[0]).to_dict())
+    for key, want in lever_options(lv, img_dir, seed=lv.seed).items():
+        node = cfg
+        for part in key.split('.'):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node != _plain(want):
+            return None
+    start = time.mktime(time.strptime(stamps[-1], '%Y%m%d_%H%M%S'))
+    return osp.getmtime(ckpt) - start
+
+
 def run_protocol_sweep(points: Dict[str, Levers], work_dir: str,
                        record: str,
-                       protocol: Optional[Dict] = None) -> List[Dict]:
-    """Run each point (a finished point with the same levers in ``record``
-    is kept, not rerun) and rewrite the record and its markdown table
-    (``record`` with ``.md``) after each one.
+                       protocol: Optional[Dict] = None,
+                       rerun: bool = False) -> List[Dict]:
+    """Run each point and rewrite the record and its markdown table
+    (``record`` with ``.md``) after each one. A point recorded with the
+    same levers is kept, and one whose run dir holds a finished run of its
+    levers is summarised from it, not rerun -- unless ``rerun`` (then it
+    runs again, e.g. for its checkpoint). Recorded points keep their place
+    until they are replaced, so an interrupted sweep loses none.
 
     Raises:
         FolderInUseError: another sweep holds ``work_dir`` (the sweep owns
@@ -206,30 +243,29 @@ def run_protocol_sweep(points: Dict[str, Levers], work_dir: str,
     with FolderLock(work_dir, what='protocol sweep work dir',
                     hint='wait for it to finish, or pass another '
                     '--work-dir'):
-        return _sweep(points, work_dir, record, protocol)
+        return _sweep(points, work_dir, record, protocol, rerun)
 
 
 def _sweep(points: Dict[str, Levers], work_dir: str, record: str,
-           protocol: Optional[Dict]) -> List[Dict]:
+           protocol: Optional[Dict], rerun: bool) -> List[Dict]:
     from ccop_plugin.datagen import generate_synthetic_coco
     from ccop_plugin.utils import get_config_path
     from ccop_plugin.utils.machine import machine_info
     from .pretrain import pretrain
 
-    done: Dict[str, Dict] = {}
+    out: Dict[str, Dict] = {}
     if osp.exists(record):
-        done = {p['name']: p
-                for p in read_protocol_sweep(record)['points']}
+        out = {p['name']: p
+               for p in read_protocol_sweep(record)['points']}
     proto = dict(protocol or {}, config=SWEEP_CONFIG,
                  learns_below=LEARNS_BELOW,
                  final_loss='mean of the last 10 % of the logged losses',
                  machine=machine_info())
-    out: List[Dict] = [p for n, p in done.items() if n not in points]
     for name, lv in points.items():
-        old = done.get(name)
+        old = out.get(name)
         # levers added since a point was recorded take their defaults
-        if old is not None and asdict(Levers(**old['levers'])) == asdict(lv):
-            out.append(old)
+        if (not rerun and old is not None
+                and asdict(Levers(**old['levers'])) == asdict(lv)):
             continue
         data = osp.join(work_dir,
                         f'data_u{lv.num_unlabeled}_s{lv.data_seed}')
@@ -237,21 +273,22 @@ def _sweep(points: Dict[str, Levers], work_dir: str, record: str,
                                 num_unlabeled=lv.num_unlabeled)
         img_dir = osp.join(osp.abspath(data), 'images', 'unlabeled') + '/'
         run_dir = osp.join(work_dir, name)
-        if osp.isdir(run_dir):  # a stale or changed point: start afresh
-            import shutil
-            shutil.rmtree(run_dir)
-        t0 = time.time()
-        pretrain(get_config_path(SWEEP_CONFIG), run_dir,
-                 lever_options(lv, img_dir, seed=lv.seed))
-        secs = time.time() - t0
-        point = dict(name=name, levers=asdict(lv), seconds=round(secs, 1),
-                     sec_per_iter=round(secs / lv.iters, 3),
-                     **summarise_run(run_dir, lv.queue))
-        out.append(point)
-        write_protocol_sweep(record, proto, out)
+        secs = None if rerun else finished_run_seconds(run_dir, lv, img_dir)
+        if secs is None:
+            if osp.isdir(run_dir):  # a stale or changed point: afresh
+                shutil.rmtree(run_dir)
+            t0 = time.time()
+            pretrain(get_config_path(SWEEP_CONFIG), run_dir,
+                     lever_options(lv, img_dir, seed=lv.seed))
+            secs = time.time() - t0
+        out[name] = dict(name=name, levers=asdict(lv),
+                         seconds=round(secs, 1),
+                         sec_per_iter=round(secs / lv.iters, 3),
+                         **summarise_run(run_dir, lv.queue))
+        write_protocol_sweep(record, proto, list(out.values()))
         atomic_write_text(osp.splitext(record)[0] + '.md',
-                          protocol_sweep_table(out))
-    return out
+                          protocol_sweep_table(list(out.values())))
+    return list(out.values())
 
 
 #: The sweep of docs/science.md, in the order it was run.
@@ -284,6 +321,9 @@ SWEEP_POINTS.update(
     w16_nocolour_noblur_s05_t01_lr006=replace(_learns, lr=0.06),
     w16_nocolour_noblur_s05_t01_lr0015_seed1=replace(_learns, seed=1),
     w16_nocolour_noblur_s05_t01_lr0015_data1=replace(_learns, data_seed=1),
+    w16_nocolour_noblur_s05_t01_lr0015_seed2=replace(_learns, seed=2),
+    w16_nocolour_noblur_s05_t01_lr0015_seed3=replace(_learns, seed=3),
+    w16_nocolour_noblur_s05_t01_lr0015_seed4=replace(_learns, seed=4),
 )
 
 # the cost of `make science`'s grid: cheaper variants of the protocol
@@ -303,6 +343,7 @@ def levers(name: str) -> Levers:
 
 
 __all__ = ['Levers', 'LEARNS_BELOW', 'SWEEP_POINTS', 'chance_loss',
+           'finished_run_seconds',
            'lever_options', 'levers', 'protocol_sweep_table',
            'read_protocol_sweep', 'run_protocol_sweep',
            'summarise_run', 'view_pipeline', 'write_protocol_sweep']

@@ -9,12 +9,14 @@ import os.path as osp
 import sys
 from typing import Optional, Sequence
 
-from .linear_probe import POOL, linear_probe
+from .linear_probe import POOL, STAGES, linear_probe
 from .probe_data import ProbeError
 
 __all__ = ['build_parser', 'parse_args', 'main']
 
 DESCRIPTION = 'Object-level linear probe of a pre-training checkpoint.'
+#: the ResNet stages by name (index 0 is C2, stride 4)
+LAYERS = ('C2', 'C3', 'C4', 'C5')
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
                    'texture-of-the-mask-interior baselines (no network)')
     p.add_argument('--pool', type=int, default=POOL,
                    help='RoI features average-pooled to POOL x POOL')
+    p.add_argument('--stages', nargs='+', choices=LAYERS,
+                   default=[LAYERS[s] for s in STAGES],
+                   help='backbone stages whose RoI cells are concatenated')
     p.add_argument('--no-fpn', action='store_true',
                    help='accepted for old commands: the probe never reads '
                    'an FPN now')
@@ -90,7 +95,8 @@ def _run(a):
               select_split=None if a.select_split.lower() == 'none'
               else a.select_split,
               features=a.features, pool=a.pool, weight_decay=a.weight_decay,
-              max_iter=a.max_iter)
+              max_iter=a.max_iter,
+              stages=tuple(sorted(LAYERS.index(s) for s in set(a.stages))))
     if a.checkpoint.lower() == 'supervised':
         from .supervised_control import supervised_probe
         if a.supervised_steps is not None:

@@ -3,10 +3,10 @@
 A randomly initialised ResNet (the architecture every method pre-trains) is
 trained to classify the ground-truth boxes of the labelled train split, with
 exactly the probe's features (:func:`~.linear_probe.pool_roi_features`: RoI
-cells of C4 and C5) feeding a linear classifier; then it is frozen and
-probed like any checkpoint. Features that do know the classes must score
-high there, and random init near chance: if the control does not, the probe
-(or the data) cannot tell methods apart.
+cells of C3 and C4 by default) feeding a linear classifier; then it is
+frozen and probed like any checkpoint. Features that do know the classes
+must score high there, and random init near chance: if the control does
+not, the probe (or the data) cannot tell methods apart.
 
 Training: by default whole train images (``crop`` 128, the data's side:
 BatchNorm learns the statistics the probe then feeds the frozen network),
@@ -30,7 +30,7 @@ from .probe_data import load_split, read_image, to_input
 
 #: optimisation steps of the control's training (batches of ``batch_size``
 #: crops); see docs/science.md for what it reaches
-STEPS = 1000
+STEPS = 1200
 
 
 def _random_view(img: np.ndarray, boxes: np.ndarray, labels: np.ndarray,

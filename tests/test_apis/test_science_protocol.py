@@ -204,3 +204,58 @@ def test_committed_sweep_record_is_the_tools_points():
             protocol_sweep.SWEEP_POINTS[p['name']]), p['name']
         assert p['learns'] == (p['over_chance'] <= 0.75)
     assert any(p['learns'] for p in rec['points'])
+
+
+def test_sweep_keeps_recorded_points_unless_rerun(tmp_path, monkeypatch):
+    """A recorded point with the same levers is kept (no run); with
+    ``rerun`` it runs again (e.g. to get its checkpoint back) and its entry
+    is replaced in place. An interrupted sweep keeps every recorded point
+    it has not replaced (a rerun of seeds 2-4, 0, 1 stopped after seed 2
+    used to drop seeds 0 and 1 from the record). A finished run dir of the
+    same levers is summarised, not rerun."""
+    from mmengine.config import Config
+
+    import ccop_plugin.apis.pretrain as pretrain_mod
+    import ccop_plugin.datagen as datagen
+    runs = []
+
+    def fake_pretrain(cfg, run_dir, options):
+        if options['randomness.seed'] == 9:
+            raise KeyboardInterrupt
+        runs.append(options['randomness.seed'])
+        _write_scalars(run_dir, [dict(iter=i, loss=5. - len(runs))
+                                 for i in range(1, 11)])
+        c = Config()
+        c.merge_from_dict(options)
+        c.dump(osp.join(run_dir, 'cfg.py'))
+        open(osp.join(run_dir, 'iter_10.pth'), 'w').close()
+
+    monkeypatch.setattr(datagen, 'generate_synthetic_coco',
+                        lambda *a, **k: None)
+    monkeypatch.setattr(pretrain_mod, 'pretrain', fake_pretrain)
+    rec = str(tmp_path / 'sweep.json')
+    lv = protocol_sweep.Levers(width=16, iters=10, seed=3)
+    pts = dict(p=lv, q=protocol_sweep.Levers(width=16, iters=10, seed=4))
+    first = protocol_sweep.run_protocol_sweep(pts, str(tmp_path), rec)
+    assert runs == [3, 4] and first[0]['final_loss'] == 4.
+    protocol_sweep.run_protocol_sweep(pts, str(tmp_path), rec)
+    assert runs == [3, 4]  # kept, not rerun
+    new = dict(n=protocol_sweep.Levers(width=16, iters=10, seed=9), **pts)
+    with pytest.raises(KeyboardInterrupt):
+        protocol_sweep.run_protocol_sweep(new, str(tmp_path), rec,
+                                          rerun=True)
+    with pytest.raises(KeyboardInterrupt):  # n first, then p, q
+        protocol_sweep.run_protocol_sweep(
+            dict(p=pts['p'], n=new['n'], q=pts['q']), str(tmp_path), rec,
+            rerun=True)
+    assert runs == [3, 4, 3]
+    points = protocol_sweep.read_protocol_sweep(rec)['points']
+    assert [(p['name'], p['final_loss']) for p in points] == [
+        ('p', 2.), ('q', 3.)]  # p replaced in place, q still there
+    # the record is lost, the finished runs are not: summarised, no run
+    os.remove(rec)
+    again = protocol_sweep.run_protocol_sweep(pts, str(tmp_path), rec)
+    assert runs == [3, 4, 3]
+    assert [p['final_loss'] for p in again] == [2., 3.]
+    assert protocol_sweep.finished_run_seconds(
+        str(tmp_path / 'p'), pts['q'], '/x/') is None  # other levers

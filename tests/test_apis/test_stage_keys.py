@@ -133,18 +133,18 @@ def test_record_of_an_older_version_is_recomputed(tmp_path, capsys):
 # their results (a change of the data format or the proposal preset changes
 # them on purpose, and then these values with it; the probe stages changed
 # when the linear probe declared version 2: same layers for every method,
-# regularisation chosen on val)
+# regularisation chosen on val; and version 3: C3 + C4 by default)
 PINNED = {
     'demo': dict(data='b748817965d84d82', proposals='45e6414d310d7b13',
                  pretrain='b4472e754d75a16c', convert='294941906d1da23e',
-                 finetune='5ff812a1950c5f82', probe='18938c46b23b23eb',
+                 finetune='5ff812a1950c5f82', probe='ef13773c218465aa',
                  none_finetune='f4391258cf36cc05',
-                 none_probe='a270862c9e0ef466'),
+                 none_probe='bd7d006cd26b9056'),
     'cmp': dict(data='e1329e66955a19e3', proposals='c36e91122b6a1a59',
                 pretrain='75d96bfd31b09e74', convert='170d3d35697bb8c2',
                 finetune='c0dfeac06e89d16e', test='3226e5fd4cce7f93',
-                probe='81c9b10686ede1ff', none_finetune='acbe65a1697d4b14',
-                none_test='9967a0d156d4d3fd', none_probe='d6666f10685dc73d'),
+                probe='3bc0ae6e49ed0219', none_finetune='acbe65a1697d4b14',
+                none_test='9967a0d156d4d3fd', none_probe='f0254a4791b6b5f1'),
 }
 
 
