@@ -21,15 +21,22 @@ lint: install
 	       'imports: $(PY) -m ruff check --fix $(LINT_PATHS)' >&2; \
 	  exit 1; }
 
-# every tier (pytest.ini names them); the 15 slowest tests at the end
+# every tier (pytest.ini names them); the 15 slowest tests at the end.
+# pytest-xdist runs the test files on PYTEST_WORKERS processes (each test
+# uses one torch thread, tests/conftest.py; one file's tests share one
+# worker, so a file's module fixtures are made once); PYTEST_WORKERS=0:
+# one process
+PYTEST_WORKERS ?= 2
+XDIST := -n $(PYTEST_WORKERS) --dist loadfile
 test: lint
-	$(PY) -m pytest tests -q -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
+	$(PY) -m pytest tests -q -p no:cacheprovider $(XDIST) --durations=15 \
+	  $(PYTEST_ARGS)
 
 # the unit tier: the tests not marked slow, e2e or packaging
 FAST_TIER := not slow and not e2e and not packaging
 test-fast: lint
-	$(PY) -m pytest tests -q -p no:cacheprovider -m "$(FAST_TIER)" \
-	  --durations=15 $(PYTEST_ARGS)
+	$(PY) -m pytest tests -q -p no:cacheprovider $(XDIST) \
+	  -m "$(FAST_TIER)" --durations=15 $(PYTEST_ARGS)
 
 demo: install
 	$(PY) tools/run_demo.py $(DEMO_ARGS)

@@ -216,6 +216,24 @@ def pytest_sessionfinish(session):
     usage = session.config.stash.get(_TMP_USAGE, None)
     if usage is not None:  # before pytest removes the base folder
         usage.at_session_end()
+        if hasattr(session.config, 'workeroutput'):  # a pytest-xdist worker
+            session.config.workeroutput['tmp_usage'] = usage.state()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """pytest-xdist's controller: add a finished worker's measurements."""
+    state = getattr(node, 'workeroutput', {}).get('tmp_usage')
+    if state is None:
+        return
+    from pathlib import Path
+
+    from ccop_plugin.testing.disk_usage import TmpUsage
+    usage = node.config.stash.get(_TMP_USAGE, None)
+    if usage is None:
+        usage = TmpUsage(Path(state['basetemp']).parent)
+        node.config.stash[_TMP_USAGE] = usage
+    usage.merge(state, prefix=Path(state['basetemp']).name + '/')
 
 
 def pytest_terminal_summary(terminalreporter, config):

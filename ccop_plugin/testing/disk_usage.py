@@ -8,7 +8,8 @@ the end of the session, so a single ``du`` afterwards sees nothing: each
 test's folder is measured just before its teardown, and the folders of
 module and session fixtures (``tmp_path_factory.mktemp``) once, at the
 session's end, charged to the test module that was running when they
-appeared.
+appeared. Under pytest-xdist each worker measures its own tests and
+sends :meth:`TmpUsage.state` to the controller, which merges them.
 """
 import os
 from collections import defaultdict
@@ -87,6 +88,24 @@ class TmpUsage:
         self.after_test('(end of session)', None)
         for name, module in self._fixture_dirs.items():
             self._fixture_bytes[name] = tree_bytes(self.basetemp / name)
+
+    def state(self) -> Dict:
+        """The measurements as plain data (what a pytest-xdist worker sends
+        its controller, :meth:`merge`)."""
+        return dict(basetemp=str(self.basetemp), tests=self.tests,
+                    test_module=self.test_module,
+                    fixture_dirs=self._fixture_dirs,
+                    fixture_bytes=self._fixture_bytes)
+
+    def merge(self, state: Dict, prefix: str = '') -> None:
+        """Add another run's :meth:`state` (a worker's; its fixture folders
+        named with ``prefix``, as workers' folder names may repeat)."""
+        self.tests.update(state['tests'])
+        self.test_module.update(state['test_module'])
+        for name, module in state['fixture_dirs'].items():
+            self._fixture_dirs[prefix + name] = module
+        for name, size in state['fixture_bytes'].items():
+            self._fixture_bytes[prefix + name] = size
 
     def summary_lines(self, top: int = 10) -> List[str]:
         """The totals, an upper bound of the peak, the ``top`` test modules

@@ -51,3 +51,25 @@ def test_tests_and_fixture_folders_are_charged_to_their_module(tmp_path):
     assert '(end of session)' in rows  # the folder made after the tests
     assert rows['tests/test_m.py::test_a'] == [f'{size_a / 1e6:.1f}']
     assert usage.summary_lines(top=0)[2:] == []
+
+
+def test_workers_states_merge_into_one_summary(tmp_path):
+    """pytest-xdist: each worker's measurements reach the controller's
+    summary, fixture folders of the same name kept apart."""
+    states = []
+    for gw in ('popen-gw0', 'popen-gw1'):
+        base = tmp_path / gw
+        usage = TmpUsage(base)
+        _file(base / 'data0' / 'x.bin', 1 << 20)  # same name in both
+        t = _file(base / 'test_a0' / 'y.bin', 2 << 20).parent
+        usage.after_test(f'tests/test_{gw[-1]}.py::test_a', t)
+        usage.at_session_end()
+        states.append(usage.state())
+    total = TmpUsage(tmp_path)
+    for st in states:
+        total.merge(st, prefix=os.path.basename(st['basetemp']) + '/')
+    lines = total.summary_lines()
+    assert '2 tests\' tmp_path' in lines[0]
+    assert '2 fixture folders' in lines[0]
+    assert any(line.endswith('tests/test_0.py') for line in lines)
+    assert any(line.endswith('tests/test_1.py') for line in lines)
