@@ -184,6 +184,7 @@ def mm_logs():
 # What the run writes under pytest's base temp folder
 # (ccop_plugin.testing.disk_usage; DEVELOPERS.md "Test tiers").
 _TMP_USAGE = pytest.StashKey()
+_FROM_WORKERS = pytest.StashKey()
 
 
 def pytest_addoption(parser):
@@ -214,7 +215,11 @@ def pytest_runtest_teardown(item):
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session):
     usage = session.config.stash.get(_TMP_USAGE, None)
-    if usage is not None:  # before pytest removes the base folder
+    # before pytest removes the base folder; not in pytest-xdist's
+    # controller, whose record holds what its workers measured (its base
+    # folder holds only theirs)
+    if usage is not None and not session.config.stash.get(_FROM_WORKERS,
+                                                          False):
         usage.at_session_end()
         if hasattr(session.config, 'workeroutput'):  # a pytest-xdist worker
             session.config.workeroutput['tmp_usage'] = usage.state()
@@ -233,6 +238,7 @@ def pytest_testnodedown(node, error):
     if usage is None:
         usage = TmpUsage(Path(state['basetemp']).parent)
         node.config.stash[_TMP_USAGE] = usage
+        node.config.stash[_FROM_WORKERS] = True
     usage.merge(state, prefix=Path(state['basetemp']).name + '/')
 
 

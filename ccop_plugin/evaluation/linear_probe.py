@@ -145,6 +145,22 @@ def _load_splits(data_root: str, names: Sequence[str]) -> Dict[str, Dict]:
     return splits
 
 
+def _regularisation(train, select, num_classes: int,
+                    weight_decay: Optional[float],
+                    max_iter: Optional[int]) -> Dict:
+    """The classifier's weight decay and iterations: chosen on ``select``
+    (features, labels) among the grid (or the values given), or, without
+    a selection split, the given values or 1e-2 and 300."""
+    if select is None:
+        return dict(weight_decay=1e-2 if weight_decay is None
+                    else weight_decay,
+                    max_iter=300 if max_iter is None else max_iter,
+                    select_acc=None, grid=[])
+    wds = WEIGHT_DECAYS if weight_decay is None else (weight_decay, )
+    its = MAX_ITERS if max_iter is None else (max_iter, )
+    return select_regularisation(*train, *select, num_classes, wds, its)
+
+
 def linear_probe(checkpoint: Optional[Union[str, Mapping]],
                  data_root: str,
                  seed: int = 0,
@@ -210,15 +226,8 @@ def linear_probe(checkpoint: Optional[Union[str, Mapping]],
                                  stages) for n, s in splits.items()}
     (xt, yt), (xv, yv) = feats[train_split], feats[val_split]
     classes = splits[train_split]['classes']
-    chosen = dict(weight_decay=1e-2 if weight_decay is None
-                  else weight_decay,
-                  max_iter=300 if max_iter is None else max_iter,
-                  select_acc=None, grid=[])
-    if select_split:
-        wds = WEIGHT_DECAYS if weight_decay is None else (weight_decay, )
-        its = MAX_ITERS if max_iter is None else (max_iter, )
-        chosen = select_regularisation(xt, yt, *feats[select_split],
-                                       len(classes), wds, its)
+    chosen = _regularisation(feats[train_split], feats.get(select_split),
+                             len(classes), weight_decay, max_iter)
     res = probe_features(xt, yt, xv, yv, len(classes),
                          chosen['weight_decay'], chosen['max_iter'], classes)
     res.update(chosen)
