@@ -322,6 +322,15 @@ def probe_accuracy(probe: Probe, checkpoint: Optional[str], data_root: str,
     return None if acc is None else float(acc)
 
 
+def _function_key(fn: Callable, **settings) -> Dict:
+    """A probe stage's settings: ``fn``'s name and ``version`` (only when
+    it has one: earlier keys stay valid) with ``settings``."""
+    out = dict(function=probe_name(fn), **settings)
+    if getattr(fn, 'version', None) is not None:
+        out['version'] = fn.version
+    return out
+
+
 @dataclass
 class ProbeStep:
     """Linear-probe accuracy of the pre-trained backbone (comparison)."""
@@ -336,11 +345,8 @@ class ProbeStep:
 
     def settings(self) -> Dict:
         cfg = self.cfg
-        out = dict(function=probe_name(self.probe), seed=cfg.train_seed,
-                   init=self.method, split=cfg.eval_split)
-        version = getattr(self.probe, 'version', None)
-        if version is not None:  # absent: earlier keys stay valid
-            out['version'] = version
+        out = _function_key(self.probe, seed=cfg.train_seed,
+                            init=self.method, split=cfg.eval_split)
         if cfg.protocol != 'cpu-tiny':  # random init of the protocol's width
             out['width'] = PROTOCOL_WIDTH[cfg.protocol]
         return out
@@ -373,11 +379,9 @@ class SupervisedStep:
 
     def settings(self) -> Dict:
         cfg = self.cfg
-        out = dict(function=probe_name(self.control), seed=cfg.train_seed,
-                   split=cfg.eval_split, width=PROTOCOL_WIDTH[cfg.protocol])
-        version = getattr(self.control, 'version', None)
-        if version is not None:
-            out['version'] = version
+        out = _function_key(self.control, seed=cfg.train_seed,
+                            split=cfg.eval_split,
+                            width=PROTOCOL_WIDTH[cfg.protocol])
         if self.steps is not None:
             out['steps'] = self.steps
         return out
