@@ -146,7 +146,9 @@ def comparison_protocol(cfg: MainJobConfig, methods: Sequence[str],
         pretrain=_pretrain_protocol(cfg, methods),
         finetune=dict(config=finetune_config(cfg.protocol),
                       epochs=cfg.finetune_epochs, with_fpn=cfg.with_fpn,
-                      model_selection='none (the last epoch)'),
+                      model_selection='none (the last epoch)',
+                      **({'train_images': cfg.finetune_images}
+                         if cfg.finetune_images else {})),
         evaluation=dict(
             split=cfg.eval_split,
             selection_split='val',

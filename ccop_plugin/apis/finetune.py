@@ -88,7 +88,8 @@ def build_finetune_cfg(config: Union[str, Config],
                        max_epochs: Optional[int] = None,
                        max_iters: Optional[int] = None,
                        cfg_options: Optional[Dict] = None,
-                       seed: Optional[int] = 0) -> Config:
+                       seed: Optional[int] = 0,
+                       train_ann: Optional[str] = None) -> Config:
     """The config of a fine-tuning run, validation only at the end.
 
     Args:
@@ -104,6 +105,9 @@ def build_finetune_cfg(config: Union[str, Config],
         cfg_options (dict, optional): Further ``--cfg-options`` style keys,
             merged last.
         seed (int, optional): Random seed.
+        train_ann (str, optional): Annotation file of the train split
+            replacing the config's (e.g. :func:`write_first_images`'
+            subset; an absolute path is read as it is).
 
     A ``CocoDataset`` config gets the label space of its train annotation
     file (:func:`ccop_plugin.apis.label_space.apply_label_space`):
@@ -116,6 +120,8 @@ def build_finetune_cfg(config: Union[str, Config],
         set_pretrained(cfg, checkpoint)
     if data_root is not None:
         set_data_root(cfg, data_root)
+    if train_ann is not None:
+        inner_dataset(cfg.train_dataloader.dataset).ann_file = train_ann
     if max_iters is not None:
         cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters,
                              val_interval=max_iters + 1)
@@ -171,7 +177,8 @@ def finetune_detector(config: Union[str, Config],
                       max_iters: Optional[int] = None,
                       cfg_options: Optional[Dict] = None,
                       seed: Optional[int] = 0,
-                      metrics_file: str = 'finetune_metrics.json'
+                      metrics_file: str = 'finetune_metrics.json',
+                      train_ann: Optional[str] = None
                       ) -> Dict[str, float]:
     """Fine-tune a detector, evaluate it once, return the metrics.
 
@@ -186,7 +193,8 @@ def finetune_detector(config: Union[str, Config],
     from mmengine.runner import Runner
     register_all_modules(init_default_scope=False)
     cfg = build_finetune_cfg(config, work_dir, checkpoint, data_root,
-                             max_epochs, max_iters, cfg_options, seed)
+                             max_epochs, max_iters, cfg_options, seed,
+                             train_ann)
     with keep_default_scope():  # the Runner changes the process's scope
         runner = Runner.from_cfg(cfg)
         catcher = _MetricsCatcher()
@@ -199,6 +207,36 @@ def finetune_detector(config: Union[str, Config],
            if isinstance(v, (int, float))}
     atomic_write_json(osp.join(work_dir, metrics_file), out)
     return out
+
+
+def write_first_images(src: str, dst: str, num_images: int) -> Dict:
+    """A COCO file of the first ``num_images`` images of ``src`` (in its
+    order) and their annotations, written atomically to ``dst``; the
+    categories and everything else are kept. The synthetic generator draws
+    every image from (seed, split, index) alone, so the first N images of
+    a larger train split are the train split of N images.
+
+    Returns:
+        dict: ``num_images`` and ``num_annotations`` of the subset.
+
+    Raises:
+        ValueError: ``src`` is not a COCO file, or holds fewer images.
+    """
+    import json
+    try:
+        with open(src, encoding='utf-8') as f:
+            coco = json.load(f)
+        images = coco['images']
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f'{src}: not a readable COCO file ({e})') from None
+    if not 1 <= num_images <= len(images):
+        raise ValueError(f'{src}: asked for the first {num_images} images, '
+                         f'it holds {len(images)}')
+    keep = images[:num_images]
+    ids = {im['id'] for im in keep}
+    anns = [a for a in coco.get('annotations', []) if a['image_id'] in ids]
+    atomic_write_json(dst, dict(coco, images=keep, annotations=anns))
+    return dict(num_images=len(keep), num_annotations=len(anns))
 
 
 def evaluate_detector(config: Union[str, Config],

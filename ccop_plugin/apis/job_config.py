@@ -25,6 +25,10 @@ class MainJobConfig:
         pretrain_batch: Pre-training batch; under ``cpu-science`` None
             keeps the config's.
         finetune_epochs: Mask R-CNN epochs on the train split.
+        finetune_images: Fine-tune on the first N images of the train
+            split only (None: all of it); the probe still reads the whole
+            split, so a large labelled split for the probe does not
+            multiply the detector's budget.
         workers: Proposal workers (None: all cores).
         with_fpn: Transfer the pre-trained FPN too (the papers' protocol).
         unlabeled / train_ann / train_images / val_ann / val_images /
@@ -59,6 +63,7 @@ class MainJobConfig:
     pretrain_iters: Optional[int] = 200
     pretrain_batch: Optional[int] = 16
     finetune_epochs: int = 6
+    finetune_images: Optional[int] = None
     workers: Optional[int] = None
     with_fpn: bool = True
     unlabeled: Tuple[str, ...] = ()

@@ -60,6 +60,9 @@ def build_parser(description: Optional[str] = None,
                    help=f'pre-training batch (default {d.pretrain_batch}; '
                    'on a GPU 64)')
     p.add_argument('--finetune-epochs', type=int, default=d.finetune_epochs)
+    p.add_argument('--finetune-images', type=int, default=None, metavar='N',
+                   help='fine-tune on the first N train images only '
+                   '(default: all; the probe reads the whole split)')
     p.add_argument('--workers', type=int, default=d.workers,
                    help='selective-search workers (default: all cores)')
     p.add_argument('--no-fpn', dest='with_fpn', action='store_false',
@@ -129,6 +132,12 @@ def config_from_args(args: argparse.Namespace) -> MainJobConfig:
     base = values.get('base_channels')
     if base is not None and (base <= 0 or 64 % base):
         raise ValueError(f'--base-channels must divide 64, not {base}')
+    ft = values.get('finetune_images')
+    num_train = values.get('num_train', MainJobConfig.num_train)
+    if ft is not None and (ft <= 0 or (not values.get('train_ann')
+                                       and ft > num_train)):
+        raise ValueError(f'--finetune-images must be between 1 and the '
+                         f'train images ({num_train}), not {ft}')
     if ('pretrain_batch' not in values
             and resolve_device(values.get('device', 'auto')) == 'cuda'):
         values['pretrain_batch'] = GPU_PRETRAIN_BATCH

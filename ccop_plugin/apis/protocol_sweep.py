@@ -28,7 +28,7 @@ import os.path as osp
 import re
 import shutil
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Dict, List, Optional, Sequence
 
 from ..utils.fileio import atomic_write_text
@@ -51,7 +51,8 @@ class Levers:
     width: int = 64           # ResNet-18 stem and base channels
     crop: int = 96            # view side (px)
     scale_min: float = 0.1    # RandomResizedCrop's smallest area fraction
-    colour: str = 'mocov2'    # colour augmentation: mocov2 | light | none
+    colour: str = 'mocov2'    # colour augmentation: mocov2 | light |
+    #                           gray (every view grey) | none
     blur: bool = True         # MoCo v2's Gaussian blur (p 0.5)
     queue: int = 256          # negatives K
     momentum: float = 0.001   # mmpretrain's: 1 - the key EMA coefficient
@@ -77,10 +78,13 @@ def view_pipeline(lv: Levers) -> List[Dict]:
     """One view's transforms for the levers."""
     out = [dict(type='RandomResizedCrop', scale=lv.crop,
                 crop_ratio_range=(lv.scale_min, 1.), backend='pillow')]
-    if lv.colour != 'none':
+    if lv.colour == 'gray':
+        out.append(dict(type='RandomGrayscale', prob=1., keep_channels=True,
+                        channel_weights=(0.114, 0.587, 0.2989)))
+    elif lv.colour != 'none':
         if lv.colour not in _COLOUR:
-            raise ValueError(f'colour must be one of mocov2, light, none; '
-                             f'got {lv.colour!r}')
+            raise ValueError(f'colour must be one of mocov2, light, gray, '
+                             f'none; got {lv.colour!r}')
         jitter, p_jitter, p_gray = _COLOUR[lv.colour]
         out += [
             dict(type='RandomApply',
@@ -181,17 +185,38 @@ def _changed(lv: Levers) -> str:
     return ', '.join(diff) or '(tiny config)'
 
 
-def protocol_sweep_table(points: Sequence[Dict]) -> str:
-    """Markdown: one row per point, its levers against the tiny config."""
-    lines = [
+def _probe_cell(p: Dict, rnd: Optional[Dict]) -> str:
+    probe = p.get('probe')
+    if not probe or not rnd:
+        return '-'
+    from .sweep_probe import beats_random
+    mark = ' (beats random)' if beats_random(probe, rnd) else ''
+    return f"{100 * probe['val_acc']:.1f}{mark}"
+
+
+def protocol_sweep_table(points: Sequence[Dict],
+                         random_init: Optional[Dict] = None) -> str:
+    """Markdown: one row per point, its levers against the tiny config;
+    with ``random_init`` (the record's ``random_init_probe``) the probe's
+    val accuracy of each point, and random init's above the table."""
+    lines = []
+    if random_init:
+        lines += [f"Probe (val split, {random_init['data_root']}): random "
+                  f"init seeds {random_init['seeds'][0]}-"
+                  f"{random_init['seeds'][-1]} "
+                  f"{100 * random_init['mean']:.1f} +- "
+                  f"{100 * random_init['sd']:.1f} %; a point beats random "
+                  'init above mean + sd.', '']
+    lines += [
         '| point | levers (changed from the tiny config) | final InfoNCE '
-        '| chance ln(K+1) | ratio | learns | s/iter |',
-        '| --- | --- | --- | --- | --- | --- | --- |']
+        '| chance ln(K+1) | ratio | learns | probe val % | s/iter |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- |']
     for p in points:
         lines.append(
             f"| {p['name']} | {_changed(Levers(**p['levers']))} | "
             f"{p['final_loss']:.2f} | {p['chance']:.2f} | "
             f"{p['over_chance']:.2f} | {'yes' if p.get('learns') else 'no'}"
+            f" | {_probe_cell(p, random_init)}"
             f" | {p.get('sec_per_iter', float('nan')):.2f} |")
     return '\n'.join(lines) + '\n'
 
@@ -227,13 +252,21 @@ def finished_run_seconds(run_dir: str, lv: Levers,
 def run_protocol_sweep(points: Dict[str, Levers], work_dir: str,
                        record: str,
                        protocol: Optional[Dict] = None,
-                       rerun: bool = False) -> List[Dict]:
+                       rerun: bool = False,
+                       probe_data: Optional[str] = None) -> List[Dict]:
     """Run each point and rewrite the record and its markdown table
     (``record`` with ``.md``) after each one. A point recorded with the
     same levers is kept, and one whose run dir holds a finished run of its
     levers is summarised from it, not rerun -- unless ``rerun`` (then it
     runs again, e.g. for its checkpoint). Recorded points keep their place
     until they are replaced, so an interrupted sweep loses none.
+
+    With ``probe_data`` (a labelled dataset of the synthetic layout) every
+    point's final checkpoint is probed on its val split and random
+    initialisations of the points' width once
+    (:mod:`.sweep_probe`): the point's ``probe`` and the record's
+    ``protocol.random_init_probe``; a point already probed on that data
+    by the same probe version is not probed again.
 
     Raises:
         FolderInUseError: another sweep holds ``work_dir`` (the sweep owns
@@ -243,29 +276,60 @@ def run_protocol_sweep(points: Dict[str, Levers], work_dir: str,
     with FolderLock(work_dir, what='protocol sweep work dir',
                     hint='wait for it to finish, or pass another '
                     '--work-dir'):
-        return _sweep(points, work_dir, record, protocol, rerun)
+        return _sweep(points, work_dir, record, protocol, rerun,
+                      probe_data)
+
+
+def _probed(point: Optional[Dict], probe_data: str) -> bool:
+    from ccop_plugin.evaluation.linear_probe import VERSION
+    probe = (point or {}).get('probe') or {}
+    return (probe.get('data_root') == osp.abspath(probe_data)
+            and probe.get('version') == VERSION)
 
 
 def _sweep(points: Dict[str, Levers], work_dir: str, record: str,
-           protocol: Optional[Dict], rerun: bool) -> List[Dict]:
+           protocol: Optional[Dict], rerun: bool,
+           probe_data: Optional[str]) -> List[Dict]:
     from ccop_plugin.datagen import generate_synthetic_coco
     from ccop_plugin.utils import get_config_path
     from ccop_plugin.utils.machine import machine_info
     from .pretrain import pretrain
 
     out: Dict[str, Dict] = {}
+    old_proto: Dict = {}
     if osp.exists(record):
-        out = {p['name']: p
-               for p in read_protocol_sweep(record)['points']}
+        rec = read_protocol_sweep(record)
+        out = {p['name']: p for p in rec['points']}
+        old_proto = rec['protocol']
     proto = dict(protocol or {}, config=SWEEP_CONFIG,
                  learns_below=LEARNS_BELOW,
                  final_loss='mean of the last 10 % of the logged losses',
                  machine=machine_info())
+    if old_proto.get('random_init_probe'):
+        proto['random_init_probe'] = old_proto['random_init_probe']
+    if probe_data:
+        widths = {lv.width for lv in points.values()}
+        if len(widths) != 1:
+            raise ValueError('--probe-data: the points must share one width '
+                             f'(random init is probed at it), got {widths}')
+        from .sweep_probe import probe_random_init
+        rnd = proto.get('random_init_probe') or {}
+        if not (_probed(dict(probe=rnd), probe_data)
+                and rnd.get('width') in widths):
+            proto['random_init_probe'] = probe_random_init(
+                probe_data, widths.pop())
     for name, lv in points.items():
         old = out.get(name)
         # levers added since a point was recorded take their defaults
         if (not rerun and old is not None
                 and asdict(Levers(**old['levers'])) == asdict(lv)):
+            ckpt = osp.join(work_dir, name, f'iter_{lv.iters}.pth')
+            # a recorded point whose checkpoint is gone stays unprobed
+            # (--rerun brings it back)
+            if (probe_data and not _probed(old, probe_data)
+                    and osp.isfile(ckpt)):
+                _probe(old, osp.join(work_dir, name), lv, probe_data)
+                _write(record, proto, out)
             continue
         data = osp.join(work_dir,
                         f'data_u{lv.num_unlabeled}_s{lv.data_seed}')
@@ -285,65 +349,28 @@ def _sweep(points: Dict[str, Levers], work_dir: str, record: str,
                          seconds=round(secs, 1),
                          sec_per_iter=round(secs / lv.iters, 3),
                          **summarise_run(run_dir, lv.queue))
-        write_protocol_sweep(record, proto, list(out.values()))
-        atomic_write_text(osp.splitext(record)[0] + '.md',
-                          protocol_sweep_table(list(out.values())))
+        if probe_data:
+            _probe(out[name], run_dir, lv, probe_data)
+        _write(record, proto, out)
+    _write(record, proto, out)
     return list(out.values())
 
 
-#: The sweep of docs/science.md, in the order it was run.
-SWEEP_POINTS: Dict[str, Levers] = {}
-_w16 = Levers(width=16, crop=64, scale_min=0.2, batch=32, workers=2,
-              num_unlabeled=2000, momentum=0.01, iters=600, lr=0.06)
-SWEEP_POINTS.update(
-    w16_c64_q256_u2000=_w16,
-    w16_light_noblur_s03=replace(_w16, colour='light', blur=False,
-                                 scale_min=0.3, iters=400),
-    w16_light_noblur_s03_t01=replace(_w16, colour='light', blur=False,
-                                     scale_min=0.3, iters=400,
-                                     temperature=0.1),
-    w16_light_noblur_s03_t01_lr0015=replace(
-        _w16, colour='light', blur=False, scale_min=0.3, iters=400,
-        temperature=0.1, lr=0.015),
-    w16_nocolour_noblur_s05_t01_lr0015=replace(
-        _w16, colour='none', blur=False, scale_min=0.5, iters=400,
-        temperature=0.1, lr=0.015),
-    w16_nocolour_noblur_s08_t01_lr0015=replace(
-        _w16, colour='none', blur=False, scale_min=0.8, iters=400,
-        temperature=0.1, lr=0.015),
-)
-# the learning point, one lever at a time put back towards the failing runs
-_learns = SWEEP_POINTS['w16_nocolour_noblur_s05_t01_lr0015']
-SWEEP_POINTS.update(
-    w16_light_noblur_s05_t01_lr0015=replace(_learns, colour='light'),
-    w16_nocolour_noblur_s03_t01_lr0015=replace(_learns, scale_min=0.3),
-    w16_nocolour_noblur_s05_t02_lr0015=replace(_learns, temperature=0.2),
-    w16_nocolour_noblur_s05_t01_lr006=replace(_learns, lr=0.06),
-    w16_nocolour_noblur_s05_t01_lr0015_seed1=replace(_learns, seed=1),
-    w16_nocolour_noblur_s05_t01_lr0015_data1=replace(_learns, data_seed=1),
-    w16_nocolour_noblur_s05_t01_lr0015_seed2=replace(_learns, seed=2),
-    w16_nocolour_noblur_s05_t01_lr0015_seed3=replace(_learns, seed=3),
-    w16_nocolour_noblur_s05_t01_lr0015_seed4=replace(_learns, seed=4),
-)
-
-# the cost of `make science`'s grid: cheaper variants of the protocol
-# (fewer images per step, fewer iterations, smaller views; the lr and
-# every other lever stay the protocol's), does MoCo v2 still learn?
-SWEEP_POINTS.update(
-    cost_b16_i400=replace(_learns, batch=16),
-    cost_b32_i200=replace(_learns, iters=200),
-    cost_c48_i400=replace(_learns, crop=48),
-    cost_b16_i200=replace(_learns, batch=16, iters=200),
-)
+def _probe(point: Dict, run_dir: str, lv: Levers, probe_data: str) -> None:
+    from .sweep_probe import probe_point
+    point['probe'] = probe_point(osp.join(run_dir, f'iter_{lv.iters}.pth'),
+                                 probe_data)
 
 
-def levers(name: str) -> Levers:
-    """The levers of a named sweep point."""
-    return SWEEP_POINTS[name]
+def _write(record: str, proto: Dict, out: Dict[str, Dict]) -> None:
+    write_protocol_sweep(record, proto, list(out.values()))
+    atomic_write_text(osp.splitext(record)[0] + '.md',
+                      protocol_sweep_table(list(out.values()),
+                                           proto.get('random_init_probe')))
 
 
-__all__ = ['Levers', 'LEARNS_BELOW', 'SWEEP_POINTS', 'chance_loss',
+__all__ = ['Levers', 'LEARNS_BELOW', 'chance_loss',
            'finished_run_seconds',
-           'lever_options', 'levers', 'protocol_sweep_table',
+           'lever_options', 'protocol_sweep_table',
            'read_protocol_sweep', 'run_protocol_sweep',
            'summarise_run', 'view_pipeline', 'write_protocol_sweep']

@@ -267,16 +267,29 @@ class FinetuneStep:
                    init=self.method)
         if cfg.user_data:  # absent on synthetic data: its keys stay valid
             out.update(img_scale=cfg.img_scale, batch=cfg.finetune_batch)
+        if cfg.finetune_images:  # absent when unset: earlier keys valid
+            out['train_images'] = cfg.finetune_images
         return _with_width(cfg, out)
 
     def compute(self, out_dir: str) -> Dict:
-        from ccop_plugin.apis.finetune import finetune_detector
+        from ccop_plugin.apis.finetune import (
+            finetune_detector,
+            write_first_images,
+        )
         cfg = self.cfg
+        train_ann = None
+        if cfg.finetune_images:
+            train_ann = osp.abspath(osp.join(
+                out_dir, f'instances_train_first{cfg.finetune_images}.json'))
+            write_first_images(
+                osp.join(cfg.data_root, 'annotations',
+                         'instances_train.json'),
+                train_ann, cfg.finetune_images)
         metrics = finetune_detector(
             detector_config(cfg), out_dir,
             checkpoint=self.checkpoint, data_root=cfg.data_root,
             max_epochs=cfg.finetune_epochs, seed=cfg.train_seed,
-            cfg_options=_launcher_option(cfg))
+            cfg_options=_launcher_option(cfg), train_ann=train_ann)
         return dict(metrics=_finite(metrics),
                     checkpoint=newest_checkpoint(out_dir),
                     config=finetune_config(cfg.protocol))

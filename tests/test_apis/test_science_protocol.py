@@ -4,10 +4,16 @@ import json
 import math
 import os
 import os.path as osp
+from dataclasses import replace
 
 import pytest
 
-from ccop_plugin.apis import comparison, protocol_sweep, science_record
+from ccop_plugin.apis import (
+    comparison,
+    protocol_sweep,
+    science_record,
+    sweep_points,
+)
 from ccop_plugin.utils import get_config_path
 
 SCIENCE_CONFIGS = {
@@ -199,9 +205,9 @@ def test_committed_sweep_record_is_the_tools_points():
     rec = protocol_sweep.read_protocol_sweep(
         osp.join(repo, 'docs/benchmarks/science_protocol_sweep.json'))
     for p in rec['points']:
-        assert p['name'] in protocol_sweep.SWEEP_POINTS, p['name']
+        assert p['name'] in sweep_points.SWEEP_POINTS, p['name']
         assert asdict(protocol_sweep.Levers(**p['levers'])) == asdict(
-            protocol_sweep.SWEEP_POINTS[p['name']]), p['name']
+            sweep_points.SWEEP_POINTS[p['name']]), p['name']
         assert p['learns'] == (p['over_chance'] <= 0.75)
     assert any(p['learns'] for p in rec['points'])
 
@@ -259,3 +265,62 @@ def test_sweep_keeps_recorded_points_unless_rerun(tmp_path, monkeypatch):
     assert [p['final_loss'] for p in again] == [2., 3.]
     assert protocol_sweep.finished_run_seconds(
         str(tmp_path / 'p'), pts['q'], '/x/') is None  # other levers
+
+
+def test_sweep_probes_points_and_random_init_once(tmp_path, monkeypatch):
+    """With ``probe_data`` every new point's checkpoint is probed, random
+    init of the points' width is probed once per record, a recorded point
+    is probed once (when its checkpoint is there), and the table says which
+    points beat random init (mean + sd)."""
+    from mmengine.config import Config
+
+    import ccop_plugin.apis.pretrain as pretrain_mod
+    import ccop_plugin.datagen as datagen
+    import ccop_plugin.evaluation as evaluation
+    probed = []
+
+    def fake_pretrain(cfg, run_dir, options):
+        _write_scalars(run_dir, [dict(iter=i, loss=2.) for i in range(1, 11)])
+        c = Config()
+        c.merge_from_dict(options)
+        c.dump(osp.join(run_dir, 'cfg.py'))
+        open(osp.join(run_dir, 'iter_10.pth'), 'w').close()
+
+    def fake_probe(ckpt, data_root, seed=0, random_width=64, **kw):
+        assert kw['val_split'] == kw['select_split'] == 'val'
+        probed.append(osp.basename(osp.dirname(ckpt)) if ckpt
+                      else f'random{seed}w{random_width}')
+        acc = 0.30 + 0.01 * seed if ckpt is None else (
+            0.40 if 'good' in ckpt else 0.305)
+        return dict(acc=acc, train_acc=0.5, weight_decay=1.,
+                    max_iter=10, seconds=0.1, version=3)
+
+    monkeypatch.setattr(datagen, 'generate_synthetic_coco',
+                        lambda *a, **k: None)
+    monkeypatch.setattr(pretrain_mod, 'pretrain', fake_pretrain)
+    monkeypatch.setattr(evaluation, 'linear_probe', fake_probe)
+    rec = str(tmp_path / 'sweep.json')
+    data = str(tmp_path / 'data')
+    lv = protocol_sweep.Levers(width=16, iters=10)
+    # recorded before, without a probe: its checkpoint is gone
+    protocol_sweep.run_protocol_sweep(dict(old=lv), str(tmp_path), rec)
+    os.remove(tmp_path / 'old' / 'iter_10.pth')
+    pts = dict(old=lv, good=replace(lv, seed=1), bad=replace(lv, seed=2))
+    out = protocol_sweep.run_protocol_sweep(pts, str(tmp_path), rec,
+                                            probe_data=data)
+    assert probed == [f'random{s}w16' for s in range(5)] + ['good', 'bad']
+    assert 'probe' not in out[0]
+    assert out[1]['probe']['val_acc'] == 0.40
+    got = protocol_sweep.read_protocol_sweep(rec)
+    rnd = got['protocol']['random_init_probe']
+    assert rnd['mean'] == pytest.approx(0.32) and rnd['width'] == 16
+    table = open(str(tmp_path / 'sweep.md')).read()
+    assert '40.0 (beats random)' in table and '30.5 |' in table
+    # a second run probes nothing again
+    protocol_sweep.run_protocol_sweep(pts, str(tmp_path), rec,
+                                      probe_data=data)
+    assert len(probed) == 7
+    with pytest.raises(ValueError, match='one width'):
+        protocol_sweep.run_protocol_sweep(
+            dict(a=lv, w=replace(lv, width=32)), str(tmp_path), rec,
+            probe_data=data)

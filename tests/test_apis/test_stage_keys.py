@@ -261,3 +261,43 @@ def test_main_job_cli_names_a_non_finite_loss_in_one_line(monkeypatch,
     assert main(['--work-dir', 'unused']) == 1
     err = capsys.readouterr().err.strip()
     assert err == f'error: {line}'
+
+
+def test_finetune_images_subset_is_keyed_and_read(tmp_path, monkeypatch):
+    """``finetune_images`` fine-tunes on the first N train images (a file
+    of its own in the stage's folder) and is part of the fine-tuning key
+    only when set; the data and the probe keep the whole split."""
+    from ccop_plugin.apis import finetune as finetune_mod
+    from ccop_plugin.apis.main_job_cli import build_parser, config_from_args
+    data = tmp_path / 'job' / 'data' / 'annotations'
+    data.mkdir(parents=True)
+    coco = dict(categories=[dict(id=1, name='a')],
+                images=[dict(id=i, file_name=f'{i}.png') for i in (5, 3, 9)],
+                annotations=[dict(id=j, image_id=i, category_id=1)
+                             for j, i in enumerate((5, 5, 3, 9))])
+    (data / 'instances_train.json').write_text(json.dumps(coco))
+    seen = {}
+
+    def fake_finetune(config, out_dir, train_ann=None, **kw):
+        seen['ann'] = json.load(open(train_ann)) if train_ann else None
+        return {}
+
+    monkeypatch.setattr(finetune_mod, 'finetune_detector', fake_finetune)
+    cfg = MainJobConfig(work_dir=str(tmp_path / 'job'), finetune_images=2)
+    step = stages.FinetuneStep(cfg, 'ccop')
+    assert step.settings()['train_images'] == 2
+    assert 'train_images' not in stages.FinetuneStep(
+        MainJobConfig(), 'ccop').settings()
+    step.compute(str(tmp_path / 'ft'))
+    assert [im['id'] for im in seen['ann']['images']] == [5, 3]
+    assert [a['image_id'] for a in seen['ann']['annotations']] == [5, 5, 3]
+    assert seen['ann']['categories'] == coco['categories']
+    with pytest.raises(ValueError, match='holds 3'):
+        finetune_mod.write_first_images(
+            str(data / 'instances_train.json'), str(tmp_path / 'x.json'), 4)
+    p = build_parser()
+    with pytest.raises(ValueError, match='--finetune-images'):
+        config_from_args(p.parse_args(['--finetune-images', '500']))
+    assert config_from_args(p.parse_args(
+        ['--num-train', '600', '--finetune-images', '500'])
+    ).finetune_images == 500
