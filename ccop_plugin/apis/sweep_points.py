@@ -71,6 +71,13 @@ SWEEP_POINTS.update(
     # 96-px views: objects near the scale the probe sees them at
     shape_c96=replace(_learns, crop=96),
 )
+# 96-px views were the first to probe above random init (val): the views'
+# scale, towards the probe's (whole 128-px images)
+SWEEP_POINTS.update(
+    shape_c128=replace(_learns, crop=128),
+    shape_c96_gray=replace(_learns, crop=96, colour='gray'),
+    shape_c96_i1200=replace(_learns, crop=96, iters=1200),
+)
 
 
 def levers(name: str) -> Levers:

@@ -2,7 +2,7 @@
 # ResNet-18 of base width 16, 64-px views, queues of 256, key momentum 0.99,
 # batch 32) -- the same image branch, data, views and schedule as
 # ../mocov2/mocov2_resnet18-w16_cpu-science.py, plus the object branch
-# (FPN of 64 channels, RoI sizes scaled by 64 / 224). Paths point at
+# (FPN of 64 channels, RoI sizes scaled by the view size / 224). Paths point at
 # data/demo; override them with e.g.
 #   --cfg-options train_dataloader.dataset.data_root=/path/ \
 #                 train_dataloader.dataset.ann_file=proposals.json
@@ -24,8 +24,8 @@ model = dict(
     roi_neck=dict(
         in_channels=64,
         hid_channels=_base_.science_feat,
-        # the paper's sizes scaled by 64 / 224
-        assign_sizes=(14, 27, 55, 64),
+        # the paper's sizes scaled by the view size / 224
+        assign_sizes=_base_.science_roi_assign_sizes,
         dropout=0.),
     head=dict(temperature=_base_.science_temperature),
     roi_head=dict(temperature=_base_.science_temperature),
@@ -42,7 +42,7 @@ train_pipeline = [
         scale=_base_.science_scale,
         ratio=(3. / 4., 4. / 3.),
         part_thr=0.6,
-        area_thr=12,  # 144 px scaled by (64 / 224) ** 2
+        area_thr=_base_.science_box_area_thr,  # 144 px scaled alike
         min_num_boxes=1,
         max_tries=10,
         flip_prob=0.5,

@@ -61,6 +61,16 @@ def test_science_configs_share_everything_but_the_algorithm():
             assert cfg[key] == ref[key], (m, key)
         for key in ('batch_size', 'num_workers'):
             assert cfg.train_dataloader[key] == ref.train_dataloader[key]
+    # the same views; CCOP's RoI sizes follow the view size
+    crop = ref.train_pipeline[1].transforms[0][0]
+    for m, cfg in cfgs.items():
+        if m == 'mocov2':
+            continue
+        views = cfg.train_dataloader.dataset.pipeline[2]
+        assert (views.size, tuple(views.scale)) == (
+            crop.scale, tuple(crop.crop_ratio_range)), m
+        assert cfg.model.roi_neck.assign_sizes[-1] == views.size, m
+        assert views.area_thr == round(144 * (views.size / 224)**2), m
     # the ablations leave out exactly one part
     assert cfgs['ccop_no_intra'].model.intra_head is None
     assert cfgs['ccop_no_inter'].model.roi_head is None

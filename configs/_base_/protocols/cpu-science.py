@@ -18,6 +18,13 @@ science_width = 16
 science_feat = science_width * 8  # ResNet-18's last stage
 science_crop = 64
 science_scale = (0.5, 1.)
+# CCOP's object branch at this view size: the paper's RoI assignment sizes
+# (48, 96, 192, 224 at 224 px) and its smallest kept box (144 px^2), both
+# scaled with the view
+science_roi_assign_sizes = (
+    round(48 * science_crop / 224), round(96 * science_crop / 224),
+    round(192 * science_crop / 224), science_crop)
+science_box_area_thr = round(144 * (science_crop / 224)**2)
 science_queue_len = 256
 science_momentum = 0.01
 science_temperature = 0.1
