@@ -78,6 +78,26 @@ SWEEP_POINTS.update(
     shape_c96_gray=replace(_learns, crop=96, colour='gray'),
     shape_c96_i1200=replace(_learns, crop=96, iters=1200),
 )
+# run seeds 1-4 of the 96-px point, for the control over five seeds (its
+# checkpoints probed on test, tools/probe_controls.py)
+SWEEP_POINTS.update({
+    f'shape_c96_seed{s}': replace(SWEEP_POINTS['shape_c96'], seed=s)
+    for s in range(1, 5)})
+SWEEP_POINTS.update({
+    f'shape_c128_seed{s}': replace(SWEEP_POINTS['shape_c128'], seed=s)
+    for s in range(1, 5)})
+# at the probe's scale, smaller crops: two views that share fewer objects
+# must be matched by the objects they share; and MoCo v2's temperature
+_c128 = SWEEP_POINTS['shape_c128']
+SWEEP_POINTS.update(
+    shape_c128_s03=replace(_c128, scale_min=0.3),
+    shape_c128_s02=replace(_c128, scale_min=0.2),
+    shape_c128_t02=replace(_c128, temperature=0.2),
+)
+
+#: the point the cpu-science protocol is (configs/_base_/protocols/
+#: cpu-science.py; a test checks that its MoCo v2 config resolves to it)
+PROTOCOL_POINT = 'shape_c128'
 
 
 def levers(name: str) -> Levers:
@@ -85,4 +105,4 @@ def levers(name: str) -> Levers:
     return SWEEP_POINTS[name]
 
 
-__all__ = ['SWEEP_POINTS', 'levers']
+__all__ = ['PROTOCOL_POINT', 'SWEEP_POINTS', 'levers']

@@ -1,5 +1,5 @@
 # CCOP under the science protocol (../_base_/protocols/cpu-science.py:
-# ResNet-18 of base width 16, 64-px views, queues of 256, key momentum 0.99,
+# ResNet-18 of base width 16, 128-px views, queues of 256, key momentum 0.99,
 # batch 32) -- the same image branch, data, views and schedule as
 # ../mocov2/mocov2_resnet18-w16_cpu-science.py, plus the object branch
 # (FPN of 64 channels, RoI sizes scaled by the view size / 224). Paths point at

@@ -1,5 +1,5 @@
 # mmpretrain's MoCo v2 under the science protocol
-# (../_base_/protocols/cpu-science.py: ResNet-18 of base width 16, 64-px
+# (../_base_/protocols/cpu-science.py: ResNet-18 of base width 16, 128-px
 # views, queue 256, key momentum 0.99, batch 32), the positive control of
 # `make science` (docs/science.md). Images: any folder, no labels, no
 # proposals; pass the folder with

@@ -334,3 +334,26 @@ def test_sweep_probes_points_and_random_init_once(tmp_path, monkeypatch):
         protocol_sweep.run_protocol_sweep(
             dict(a=lv, w=replace(lv, width=32)), str(tmp_path), rec,
             probe_data=data)
+
+
+def test_science_protocol_is_the_sweeps_passing_point():
+    """The cpu-science MoCo v2 config trains exactly what the sweep point
+    whose five seeds passed the probe's control trained (model, views,
+    batch, workers, optimiser, schedule, seed)."""
+    from mmengine.config import Config
+    sweep = Config.fromfile(get_config_path(protocol_sweep.SWEEP_CONFIG))
+    sweep.merge_from_dict(protocol_sweep.lever_options(
+        sweep_points.SWEEP_POINTS[sweep_points.PROTOCOL_POINT], '/x/'))
+    science = Config.fromfile(get_config_path(SCIENCE_CONFIGS['mocov2']))
+
+    def plain(cfg, key):
+        v = cfg[key]
+        return json.loads(json.dumps(v.to_dict() if hasattr(v, 'to_dict')
+                                     else v, default=str))
+
+    for key in ('model', 'optim_wrapper', 'param_scheduler', 'train_cfg',
+                'randomness'):
+        assert plain(sweep, key) == plain(science, key), key
+    a, b = sweep.train_dataloader, science.train_dataloader
+    assert plain(a.dataset, 'pipeline') == plain(b.dataset, 'pipeline')
+    assert (a.batch_size, a.num_workers) == (b.batch_size, b.num_workers)
