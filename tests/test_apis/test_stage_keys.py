@@ -301,3 +301,15 @@ def test_finetune_images_subset_is_keyed_and_read(tmp_path, monkeypatch):
     assert config_from_args(p.parse_args(
         ['--num-train', '600', '--finetune-images', '500'])
     ).finetune_images == 500
+
+
+def test_supervised_stage_key_holds_the_controls_version():
+    """The supervised control's default steps changed (1200 -> 2400): a
+    comparison rerun must not reuse a control trained with the old
+    default, so its stage key holds the control's version."""
+    from ccop_plugin.evaluation import supervised_probe
+    from ccop_plugin.evaluation.supervised_control import STEPS
+    cfg = MainJobConfig(protocol='cpu-science', num_test=4)
+    key = stages.SupervisedStep(cfg, supervised_probe).settings()
+    assert key['version'] == supervised_probe.version >= 2
+    assert STEPS == 2400
