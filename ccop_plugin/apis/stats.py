@@ -2,9 +2,10 @@
 standard deviation over seeds, and paired separation of two methods."""
 import glob
 import json
-import math
 import os.path as osp
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List
+
+from ..utils.stats import mean_std  # noqa: F401 (re-exported)
 
 
 def read_scalars(run_dir: str) -> List[Dict]:
@@ -33,19 +34,6 @@ def final_losses(rows: List[Dict], frac: float = 0.1) -> Dict[str, float]:
         tail = xs[-max(1, int(round(frac * len(xs)))):]
         out[k] = sum(tail) / len(tail)
     return out
-
-
-def mean_std(values: Sequence[Optional[float]]) -> Dict:
-    """Mean and sample standard deviation (ddof 1) of the non-null values;
-    ``std`` is None for fewer than two values, both are None for none."""
-    xs = [float(v) for v in values if v is not None]
-    n = len(xs)
-    if n == 0:
-        return dict(mean=None, std=None, n=0)
-    mean = sum(xs) / n
-    std = (math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1))
-           if n > 1 else None)
-    return dict(mean=mean, std=std, n=n)
 
 
 #: Measures of a comparison, in the order the sweep reports them.

@@ -24,11 +24,11 @@ by more than :data:`BEATS_BY` times the larger of the two groups' sample
 standard deviations, both groups holding at least :data:`MIN_SEEDS` runs.
 """
 import json
-import math
 import os.path as osp
 from typing import Dict, List, Mapping, Optional, Sequence
 
 from ..utils.records import read_record, write_record
+from ..utils.stats import mean_std
 from .probe_data import ProbeError
 
 PROBE_CONTROLS_WRITER = (
@@ -64,14 +64,6 @@ def _read_result(path: str) -> Dict:
         raise ProbeError(f'{path}: not a probe result (tools/'
                          'linear_probe.py --out) of the current probe')
     return res
-
-
-def _mean_sd(values: Sequence[float]):
-    n = len(values)
-    mean = sum(values) / n
-    sd = (math.sqrt(sum((v - mean)**2 for v in values) / (n - 1))
-          if n > 1 else None)
-    return mean, sd
 
 
 def _run_entry(path: str, res: Dict) -> Dict:
@@ -142,7 +134,8 @@ def probe_controls(files: Mapping[str, Sequence[str]],
                         f'with {first[1][k]!r}: every run must be probed '
                         'alike')
             runs.append(_run_entry(p, res))
-        mean, sd = _mean_sd([r['acc'] for r in runs])
+        ms = mean_std([r['acc'] for r in runs])
+        mean, sd = ms['mean'], ms['std']
         groups[name] = dict(runs=runs, acc_mean=mean, acc_sd=sd,
                             n=len(runs))
     probe = {k: first[1][k] for k in SAME}
