@@ -239,6 +239,18 @@ def write_first_images(src: str, dst: str, num_images: int) -> Dict:
     return dict(num_images=len(keep), num_annotations=len(anns))
 
 
+def train_subset(data_root: str, out_dir: str, num_images: int) -> str:
+    """The first ``num_images`` of ``data_root``'s train split as an
+    annotation file of ``out_dir`` (:func:`write_first_images`); its
+    absolute path."""
+    out = osp.abspath(osp.join(out_dir,
+                               f'instances_train_first{num_images}.json'))
+    write_first_images(
+        osp.join(data_root, 'annotations', 'instances_train.json'), out,
+        num_images)
+    return out
+
+
 def evaluate_detector(config: Union[str, Config],
                       checkpoint: str,
                       work_dir: str,

@@ -190,6 +190,8 @@ def _probe_cell(p: Dict, rnd: Optional[Dict]) -> str:
     if not probe or not rnd:
         return '-'
     from .sweep_probe import beats_random
+    if probe.get('data_root') != rnd.get('data_root'):
+        return f"{100 * probe['val_acc']:.1f} (other data)"
     mark = ' (beats random)' if beats_random(probe, rnd) else ''
     return f"{100 * probe['val_acc']:.1f}{mark}"
 

@@ -18,11 +18,7 @@ from ccop_plugin.engine.work_dir import (
 )
 from ccop_plugin.utils.config_path import get_config_path
 from .job_config import MainJobConfig, log
-from .methods import (
-    PROTOCOL_WIDTH,
-    finetune_config,
-    pretrain_config,
-)
+from .methods import PROTOCOL_WIDTH, finetune_config, pretrain_config
 from .pretrain import pretrain, pretrain_budget, pretrain_options
 
 #: ``probe(checkpoint, data_root, seed=..., val_split=...)``: the probe's
@@ -272,19 +268,10 @@ class FinetuneStep:
         return _with_width(cfg, out)
 
     def compute(self, out_dir: str) -> Dict:
-        from ccop_plugin.apis.finetune import (
-            finetune_detector,
-            write_first_images,
-        )
+        from ccop_plugin.apis.finetune import finetune_detector, train_subset
         cfg = self.cfg
-        train_ann = None
-        if cfg.finetune_images:
-            train_ann = osp.abspath(osp.join(
-                out_dir, f'instances_train_first{cfg.finetune_images}.json'))
-            write_first_images(
-                osp.join(cfg.data_root, 'annotations',
-                         'instances_train.json'),
-                train_ann, cfg.finetune_images)
+        train_ann = (train_subset(cfg.data_root, out_dir, cfg.finetune_images)
+                     if cfg.finetune_images else None)
         metrics = finetune_detector(
             detector_config(cfg), out_dir,
             checkpoint=self.checkpoint, data_root=cfg.data_root,
