@@ -48,13 +48,16 @@ compare: install
 SCIENCE_COMMON := --seeds 3 --num-unlabeled 200 --num-test 100
 
 # the comparison on the science protocol (docs/science.md, "What `make
-# science` runs"): the cpu-science configs (width-16 ResNet-18, their own
-# batch, warm-up and schedule), the width-16 Mask R-CNN fine-tuned on the
-# first 120 of the 2000 labelled train images (the probe and its positive
-# control read all 2000: the control passes only with them), every run
-# seed on each data seed's own data and proposals; rerun to resume. The default grid is the largest that fits about
-# 2 h on 2 CPU cores; the full grid (7 methods x 5 run seeds x 2
-# data seeds, 13-18 h there) is `make science SCIENCE_GRID=full`.
+# science` runs"): the cpu-science configs (width-16 ResNet-18, 128-px
+# views, their own batch, warm-up and schedule), the width-16 Mask R-CNN
+# fine-tuned on the first 120 of the 2000 labelled train images (the probe
+# and its positive control read all 2000: the control passes only with
+# them), every run seed on each data seed's own data and proposals; rerun to
+# resume. The default grid (CCOP, MoCo v2, random init x 2 run seeds x 2
+# data seeds) is about 1 h 20 min on 2 CPU cores; the full grid (7 methods
+# x 5 run seeds x 2 data seeds, about 9 h there) is
+# `make science SCIENCE_GRID=full` (estimates from a one-seed pilot's
+# stage times, docs/science.md).
 SCIENCE_GRID ?= fits-2h
 SCIENCE_GRID_fits-2h := --methods ccop mocov2 none --seeds 2
 SCIENCE_GRID_full := --methods ccop mocov2 none ccop_no_curriculum \
