@@ -102,12 +102,18 @@ SCIENCE_ALL_ARGS ?= --work-dir work_dirs/science_all $(SCIENCE_COMMON) \
 science-all: install
 	$(PY) tools/compare_pretraining.py $(SCIENCE_ALL_ARGS)
 
-# the protocol sweep of docs/science.md (positive control): MoCo v2 runs,
-# one lever at a time, until its final image InfoNCE is <= 0.75 x chance;
-# about 5 min a point on 2 cores; a rerun keeps the points of its record
+# the protocol sweep of docs/science.md (positive controls): MoCo v2 runs,
+# one lever at a time, until its final image InfoNCE is <= 0.75 x chance
+# and its features probe above random init's (each point's checkpoint and
+# five random inits probed on the val split of SCIENCE_PROBE_DATA); 1-5 min
+# a point on 2 cores; a rerun keeps the points of its record
+SCIENCE_PROBE_DATA ?= work_dirs/probe_s0
 SCIENCE_PROTOCOL_ARGS ?= --work-dir work_dirs/protocol_sweep \
-	--record docs/benchmarks/science_protocol_sweep.json
+	--record docs/benchmarks/science_protocol_sweep.json \
+	--probe-data $(SCIENCE_PROBE_DATA)
 science-protocol: install
+	$(PY) tools/generate_dataset.py --out $(SCIENCE_PROBE_DATA) --seed 0 \
+	  --num-unlabeled 200 --num-train 2000 --num-val 200 --num-test 300
 	$(PY) tools/sweep_science_protocol.py $(SCIENCE_PROTOCOL_ARGS)
 
 clean-demo:
