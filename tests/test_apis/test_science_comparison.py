@@ -325,3 +325,33 @@ def test_step_benchmark_builds_the_science_configs():
         'ResNet-50, batch 32, 224 px, 16 boxes/image, queues 65536, fp32')
     with pytest.raises(SystemExit):
         pretrain_step.parse_args(['--science', '--record', 'x.json'])
+
+
+@pytest.mark.parametrize('grid', ['fits-2h', 'full'])
+def test_make_science_arguments(grid):
+    """`make science`'s command parses to the science protocol with the
+    labelled split the probe's control needs, a 120-image fine-tuning
+    subset, two data seeds and the grid's methods (make -n: nothing runs)."""
+    import shlex
+    import shutil
+    import subprocess
+
+    from ccop_plugin.apis import comparison_cli as cp
+    if shutil.which('make') is None:
+        pytest.skip('no make')
+    repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    out = subprocess.run(['make', '-n', '-s', 'science',
+                          f'SCIENCE_GRID={grid}'], cwd=repo, check=True,
+                         capture_output=True, text=True).stdout
+    line = [ln for ln in out.splitlines() if 'compare_pretraining' in ln]
+    args = shlex.split(line[-1].split('compare_pretraining.py', 1)[1])
+    a = cp.parse_options(args)
+    assert a.cfg.protocol == SCIENCE and a.supervised
+    assert (a.cfg.num_train, a.cfg.num_val, a.cfg.num_test) == (2000, 200,
+                                                                300)
+    assert a.cfg.finetune_images == 120 and a.data_seeds == [0, 1]
+    if grid == 'full':
+        assert set(a.methods) == set(protocol_methods(SCIENCE))
+        assert len(a.seeds) == 5
+    else:
+        assert a.methods == ['ccop', 'mocov2', 'none'] and len(a.seeds) == 2
