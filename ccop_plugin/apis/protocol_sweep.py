@@ -282,13 +282,6 @@ def run_protocol_sweep(points: Dict[str, Levers], work_dir: str,
                       probe_data)
 
 
-def _probed(point: Optional[Dict], probe_data: str) -> bool:
-    from ccop_plugin.evaluation.linear_probe import VERSION
-    probe = (point or {}).get('probe') or {}
-    return (probe.get('data_root') == osp.abspath(probe_data)
-            and probe.get('version') == VERSION)
-
-
 def _sweep(points: Dict[str, Levers], work_dir: str, record: str,
            protocol: Optional[Dict], rerun: bool,
            probe_data: Optional[str]) -> List[Dict]:
@@ -296,6 +289,7 @@ def _sweep(points: Dict[str, Levers], work_dir: str, record: str,
     from ccop_plugin.utils import get_config_path
     from ccop_plugin.utils.machine import machine_info
     from .pretrain import pretrain
+    from .sweep_probe import probe_point, probed_on
 
     out: Dict[str, Dict] = {}
     old_proto: Dict = {}
@@ -307,30 +301,26 @@ def _sweep(points: Dict[str, Levers], work_dir: str, record: str,
                  learns_below=LEARNS_BELOW,
                  final_loss='mean of the last 10 % of the logged losses',
                  machine=machine_info())
-    if old_proto.get('random_init_probe'):
-        proto['random_init_probe'] = old_proto['random_init_probe']
+    rnd = old_proto.get('random_init_probe')
+    if rnd:
+        proto['random_init_probe'] = rnd
     if probe_data:
-        widths = {lv.width for lv in points.values()}
-        if len(widths) != 1:
-            raise ValueError('--probe-data: the points must share one width '
-                             f'(random init is probed at it), got {widths}')
-        from .sweep_probe import probe_random_init
-        rnd = proto.get('random_init_probe') or {}
-        if not (_probed(dict(probe=rnd), probe_data)
-                and rnd.get('width') in widths):
-            proto['random_init_probe'] = probe_random_init(
-                probe_data, widths.pop())
+        from .sweep_probe import random_init_for
+        fresh = random_init_for(points.values(), probe_data, rnd)
+        if fresh is not rnd:
+            proto['random_init_probe'] = fresh
+            _write(record, proto, out)
     for name, lv in points.items():
         old = out.get(name)
+        ckpt = osp.join(work_dir, name, f'iter_{lv.iters}.pth')
         # levers added since a point was recorded take their defaults
         if (not rerun and old is not None
                 and asdict(Levers(**old['levers'])) == asdict(lv)):
-            ckpt = osp.join(work_dir, name, f'iter_{lv.iters}.pth')
             # a recorded point whose checkpoint is gone stays unprobed
             # (--rerun brings it back)
-            if (probe_data and not _probed(old, probe_data)
-                    and osp.isfile(ckpt)):
-                _probe(old, osp.join(work_dir, name), lv, probe_data)
+            if probe_data and osp.isfile(ckpt) and not probed_on(
+                    old.get('probe'), probe_data):
+                old['probe'] = probe_point(ckpt, probe_data)
                 _write(record, proto, out)
             continue
         data = osp.join(work_dir,
@@ -352,16 +342,9 @@ def _sweep(points: Dict[str, Levers], work_dir: str, record: str,
                          sec_per_iter=round(secs / lv.iters, 3),
                          **summarise_run(run_dir, lv.queue))
         if probe_data:
-            _probe(out[name], run_dir, lv, probe_data)
+            out[name]['probe'] = probe_point(ckpt, probe_data)
         _write(record, proto, out)
-    _write(record, proto, out)
     return list(out.values())
-
-
-def _probe(point: Dict, run_dir: str, lv: Levers, probe_data: str) -> None:
-    from .sweep_probe import probe_point
-    point['probe'] = probe_point(osp.join(run_dir, f'iter_{lv.iters}.pth'),
-                                 probe_data)
 
 
 def _write(record: str, proto: Dict, out: Dict[str, Dict]) -> None:

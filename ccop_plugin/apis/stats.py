@@ -5,7 +5,7 @@ import json
 import os.path as osp
 from typing import Dict, List
 
-from ..utils.stats import mean_std  # noqa: F401 (re-exported)
+from ..utils.stats import mean_std
 
 
 def read_scalars(run_dir: str) -> List[Dict]:

@@ -13,9 +13,9 @@ held-out test split is left to the final controls
 (``tools/probe_controls.py``).
 """
 import os.path as osp
-from typing import Dict, Sequence
+from typing import Dict, Iterable, Optional, Sequence
 
-from .stats import mean_std
+from ..utils.stats import mean_std
 
 #: the split a sweep point is probed on (selection and score)
 SWEEP_PROBE_SPLIT = 'val'
@@ -59,6 +59,34 @@ def probe_random_init(probe_data: str, width: int,
                 mean=round(ms['mean'], 4), sd=round(ms['std'] or 0., 4))
 
 
+def probed_on(probe: Optional[Dict], probe_data: str) -> bool:
+    """Whether ``probe`` (a point's, or random init's) was measured on
+    ``probe_data`` by the current probe version."""
+    from ccop_plugin.evaluation.linear_probe import VERSION
+    probe = probe or {}
+    return (probe.get('data_root') == osp.abspath(probe_data)
+            and probe.get('version') == VERSION)
+
+
+def random_init_for(levers: Iterable, probe_data: str,
+                    recorded: Optional[Dict]) -> Dict:
+    """Random init's probe for sweep points of one width: ``recorded``
+    when it was measured on ``probe_data`` by this probe at that width,
+    else measured now (:func:`probe_random_init`).
+
+    Raises:
+        ValueError: the points do not share one width.
+    """
+    widths = {lv.width for lv in levers}
+    if len(widths) != 1:
+        raise ValueError('--probe-data: the points must share one width '
+                         f'(random init is probed at it), got {widths}')
+    width = widths.pop()
+    if probed_on(recorded, probe_data) and recorded.get('width') == width:
+        return recorded
+    return probe_random_init(probe_data, width)
+
+
 def beats_random(probe: Dict, random_init: Dict) -> bool:
     """A point's val accuracy above random init's mean by more than one of
     its standard deviations (the sweep's screen; the control itself is
@@ -67,4 +95,5 @@ def beats_random(probe: Dict, random_init: Dict) -> bool:
 
 
 __all__ = ['RANDOM_SEEDS', 'SWEEP_PROBE_SPLIT', 'beats_random',
-           'probe_point', 'probe_random_init']
+           'probe_point', 'probe_random_init', 'probed_on',
+           'random_init_for']
