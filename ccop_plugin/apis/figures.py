@@ -2,12 +2,12 @@
 bars with error bars, sample proposals and sample detections. Every function
 returns the path it wrote, or None when there was nothing to draw."""
 import copy
-import json
 import os.path as osp
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from ccop_plugin.utils.coco_file import read_coco
 from .science_record import RECORD_KEYS, RECORD_LABELS
 from .stats import mean_std
 
@@ -159,8 +159,7 @@ def _draw_sample_detections(config, checkpoint: str, data_root: str,
     model = init_detector(cfg, checkpoint, device='cpu')
     classes = model.dataset_meta.get('classes', ())
     val = osp.join(data_root, 'annotations', 'instances_val.json')
-    with open(val) as f:
-        images = json.load(f)['images'][:num]
+    images = read_coco(val)['images'][:num]
     rng = np.random.default_rng(0)
     colors = rng.integers(60, 255, (max(len(classes), 1), 3))
     tiles = []

@@ -14,6 +14,7 @@ from typing import Dict, Optional, Sequence, Union
 from mmengine.config import Config
 from mmengine.hooks import Hook
 
+from ccop_plugin.utils.coco_file import write_first_images
 from ccop_plugin.utils.default_scope import keep_default_scope
 from ccop_plugin.utils.fileio import atomic_write_json
 from .label_space import DATALOADERS, apply_label_space, inner_dataset
@@ -106,8 +107,8 @@ def build_finetune_cfg(config: Union[str, Config],
             merged last.
         seed (int, optional): Random seed.
         train_ann (str, optional): Annotation file of the train split
-            replacing the config's (e.g. :func:`write_first_images`'
-            subset; an absolute path is read as it is).
+            replacing the config's (e.g. :func:`train_subset`'s subset; an
+            absolute path is read as it is).
 
     A ``CocoDataset`` config gets the label space of its train annotation
     file (:func:`ccop_plugin.apis.label_space.apply_label_space`):
@@ -209,39 +210,10 @@ def finetune_detector(config: Union[str, Config],
     return out
 
 
-def write_first_images(src: str, dst: str, num_images: int) -> Dict:
-    """A COCO file of the first ``num_images`` images of ``src`` (in its
-    order) and their annotations, written atomically to ``dst``; the
-    categories and everything else are kept. The synthetic generator draws
-    every image from (seed, split, index) alone, so the first N images of
-    a larger train split are the train split of N images.
-
-    Returns:
-        dict: ``num_images`` and ``num_annotations`` of the subset.
-
-    Raises:
-        ValueError: ``src`` is not a COCO file, or holds fewer images.
-    """
-    import json
-    try:
-        with open(src, encoding='utf-8') as f:
-            coco = json.load(f)
-        images = coco['images']
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ValueError(f'{src}: not a readable COCO file ({e})') from None
-    if not 1 <= num_images <= len(images):
-        raise ValueError(f'{src}: asked for the first {num_images} images, '
-                         f'it holds {len(images)}')
-    keep = images[:num_images]
-    ids = {im['id'] for im in keep}
-    anns = [a for a in coco.get('annotations', []) if a['image_id'] in ids]
-    atomic_write_json(dst, dict(coco, images=keep, annotations=anns))
-    return dict(num_images=len(keep), num_annotations=len(anns))
-
-
 def train_subset(data_root: str, out_dir: str, num_images: int) -> str:
     """The first ``num_images`` of ``data_root``'s train split as an
-    annotation file of ``out_dir`` (:func:`write_first_images`); its
+    annotation file of ``out_dir``
+    (:func:`~ccop_plugin.utils.coco_file.write_first_images`); its
     absolute path."""
     out = osp.abspath(osp.join(out_dir,
                                f'instances_train_first{num_images}.json'))

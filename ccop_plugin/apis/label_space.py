@@ -11,11 +11,12 @@ the train file: ``metainfo.classes`` of every split and ``num_classes`` of
 every head become the train file's categories (those the config names, when
 it names some of them), in the file's order.
 """
-import json
 import os.path as osp
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 from mmengine.config import Config, ConfigDict
+
+from ccop_plugin.utils.coco_file import read_categories
 
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 #: Dataset types whose label space this module derives (LVIS and
@@ -28,42 +29,6 @@ def inner_dataset(ds: ConfigDict) -> ConfigDict:
     while 'dataset' in ds and isinstance(ds['dataset'], dict):
         ds = ds['dataset']
     return ds
-
-
-def read_categories(ann_file: str) -> List[Dict]:
-    """The ``categories`` of a COCO-format file (id and name checked).
-
-    Raises:
-        ValueError: naming the file: not JSON, no ``categories`` list, a
-            category without an integer id or a name, repeated ids or names.
-    """
-    try:
-        with open(ann_file, encoding='utf-8') as f:
-            data = json.load(f)
-    except (OSError, ValueError) as e:
-        raise ValueError(f'{ann_file}: not a readable COCO JSON file '
-                         f'({type(e).__name__}: {e})') from None
-    cats = data.get('categories') if isinstance(data, dict) else None
-    if not isinstance(cats, list) or not cats:
-        raise ValueError(f'{ann_file}: no "categories" list; a COCO file '
-                         'names its categories with ids')
-    return check_categories(cats, ann_file)
-
-
-def check_categories(cats: Sequence, where: str) -> List[Dict]:
-    """Each category has an integer ``id`` and a ``name``, both unique."""
-    ids, names = set(), set()
-    for k, c in enumerate(cats):
-        if not (isinstance(c, dict) and type(c.get('id')) is int
-                and isinstance(c.get('name'), str) and c['name']):
-            raise ValueError(f'{where}: categories[{k}] needs an integer '
-                             f'"id" and a "name", got {c!r}')
-        for seen, key in ((ids, 'id'), (names, 'name')):
-            if c[key] in seen:
-                raise ValueError(f'{where}: category {key} {c[key]!r} is '
-                                 'listed twice')
-            seen.add(c[key])
-    return list(cats)
 
 
 def file_classes(ann_file: str,

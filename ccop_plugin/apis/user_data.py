@@ -21,16 +21,15 @@ Bad input is a :class:`UserDataError` whose message is one line naming the
 file and the problem.
 """
 import hashlib
-import json
 import os
 import os.path as osp
 import statistics
 from dataclasses import replace
 from typing import Dict, List, Optional, Tuple
 
+from ccop_plugin.utils.coco_file import read_coco
 from ccop_plugin.utils.fileio import atomic_write_json
 from .job_config import MainJobConfig, log, resolve_device
-from .label_space import check_categories
 from .user_images import (
     IMAGE_EXTENSIONS,
     UserDataError,
@@ -61,24 +60,10 @@ def labelled_splits(cfg: MainJobConfig) -> Dict[str, Tuple[str, str]]:
 
 
 def _load(path: str) -> Dict:
-    if not osp.isfile(path):
-        raise UserDataError(f'{path}: no such annotation file')
     try:
-        with open(path, encoding='utf-8') as f:
-            data = json.load(f)
-    except (OSError, ValueError) as e:
-        raise UserDataError(f'{path}: not a readable JSON file ({e})') \
-            from None
-    if not isinstance(data, dict) or not isinstance(data.get('images'),
-                                                    list):
-        raise UserDataError(f'{path}: not a COCO file (no "images" list)')
-    if not isinstance(data.get('annotations', []), list):
-        raise UserDataError(f'{path}: "annotations" is not a list')
-    try:
-        check_categories(data.get('categories') or [], path)
-    except ValueError as e:
+        return read_coco(path)
+    except (FileNotFoundError, ValueError) as e:
         raise UserDataError(str(e)) from None
-    return data
 
 
 def _fingerprint(cfg: MainJobConfig) -> str:
@@ -329,7 +314,5 @@ def per_class_ap(metrics: Dict[str, float]) -> Dict[str, float]:
 def unlabeled_sources(data_root: str) -> Optional[List[str]]:
     """The source file of each unlabeled copy (user data), else None."""
     path = osp.join(data_root, 'annotations', 'unlabeled.json')
-    with open(path) as f:
-        images = json.load(f)['images']
-    src = [im.get('source') for im in images]
+    src = [im.get('source') for im in read_coco(path)['images']]
     return src if all(src) else None

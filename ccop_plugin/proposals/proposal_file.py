@@ -28,6 +28,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ccop_plugin.utils.boxes import xywh_to_xyxy
+from ccop_plugin.utils.coco_file import read_coco
 from ccop_plugin.utils.fileio import atomic_path
 from .proposal_checks import (  # noqa: F401 (leaves_folder: public)
     NUMBER_TYPES,
@@ -123,18 +124,7 @@ def read_proposal_file(path: str, with_boxes: bool = True) -> ProposalIndex:
             not a valid COCO-style proposal file.
         FileNotFoundError: the file does not exist.
     """
-    try:
-        with open(path, encoding='utf-8') as f:
-            coco = json.load(f)
-    except UnicodeDecodeError as e:
-        raise ValueError(f'{path}: not UTF-8 text (byte {e.object[e.start]:#x}'
-                         f' at offset {e.start}); a JSON file is UTF-8'
-                         ) from None
-    except ValueError as e:  # JSONDecodeError; a too long integer literal
-        raise ValueError(f'{path}: not valid JSON ({e})') from None
-    if not isinstance(coco, dict):
-        raise ValueError(f'{path}: expected a COCO-style dict with an '
-                         '"images" list')
+    coco = read_coco(path)
     names, id_to_pos, sizes = read_images(path, coco.get('images'))
     n_img = len(names)
     index = ProposalIndex(path=path, names=names, ids=list(id_to_pos),

@@ -9,6 +9,7 @@ import pytest
 from ccop_plugin.apis import stages
 from ccop_plugin.apis.main_job import MainJobConfig, prepare_data, run_method
 from ccop_plugin.apis.stage import Stage
+from ccop_plugin.utils.coco_file import write_first_images
 
 STEPS = dict(data=stages.DataStep, proposals=stages.ProposalsStep,
              pretrain=stages.PretrainStep, convert=stages.ConvertStep,
@@ -293,7 +294,7 @@ def test_finetune_images_subset_is_keyed_and_read(tmp_path, monkeypatch):
     assert [a['image_id'] for a in seen['ann']['annotations']] == [5, 5, 3]
     assert seen['ann']['categories'] == coco['categories']
     with pytest.raises(ValueError, match='holds 3'):
-        finetune_mod.write_first_images(
+        write_first_images(
             str(data / 'instances_train.json'), str(tmp_path / 'x.json'), 4)
     p = build_parser()
     with pytest.raises(ValueError, match='--finetune-images'):
