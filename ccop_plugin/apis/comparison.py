@@ -17,6 +17,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from ccop_plugin.utils.fileio import atomic_write_text
 from ccop_plugin.utils.machine import machine_info
+from ccop_plugin.utils.stats import mean_std
 from .job_config import MainJobConfig, log
 from .main_job import (
     claim_outputs,
@@ -42,7 +43,7 @@ from .science_record import (
 )
 from .stage import run_step
 from .stages import Probe, SupervisedStep, probe_name
-from .stats import compute_seconds, mean_std
+from .stats import compute_seconds
 from .tables import comparison_table, paired_table, pretrain_loss_table
 
 

@@ -8,8 +8,8 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from ccop_plugin.utils.coco_file import read_coco
+from ccop_plugin.utils.stats import mean_std
 from .science_record import RECORD_KEYS, RECORD_LABELS
-from .stats import mean_std
 
 
 def _plt():

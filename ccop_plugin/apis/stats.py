@@ -5,7 +5,7 @@ import json
 import os.path as osp
 from typing import Dict, List
 
-from ..utils.stats import mean_std
+from ..utils.stats import mean_ci
 
 
 def read_scalars(run_dir: str) -> List[Dict]:
@@ -45,10 +45,12 @@ def separation(values: Dict[str, Dict[str, List]], a: str = 'ccop',
     """How clearly method ``a`` and ``b`` separate, per measure.
 
     For every measure measured for both: the paired differences ``a - b``
-    per seed (same seed, same data), their mean and sample std, the number
-    of seeds where ``a`` wins, ``stable`` (every seed has the same
-    non-zero sign) and ``beyond_one_std`` (``|mean| > std``). With ``base``
-    in ``values``: the seeds where ``a`` / ``b`` beat it.
+    per seed (same seed, same data), their mean and sample std, its
+    standard error ``se`` and 95 % Student-t interval ``ci95`` (runs taken
+    as independent pairs), ``ci_excludes_zero``, the number of seeds where
+    ``a`` wins, ``stable`` (every seed has the same non-zero sign) and
+    ``beyond_one_std`` (``|mean| > std``). With ``base`` in ``values``: the
+    seeds where ``a`` / ``b`` beat it.
     """
     out = {}
     if a not in values or b not in values:
@@ -59,13 +61,17 @@ def separation(values: Dict[str, Dict[str, List]], a: str = 'ccop',
         if not pairs:
             continue
         diffs = [x - y for x, y in pairs]
-        ms = mean_std(diffs)
+        ms = mean_ci(diffs)
         signs = {(d > 0) - (d < 0) for d in diffs}
         res = dict(diffs=diffs, mean=ms['mean'], std=ms['std'],
+                   se=ms['se'], ci95=(None if ms['lo'] is None
+                                      else [ms['lo'], ms['hi']]),
                    wins=sum(d > 0 for d in diffs), seeds=len(diffs),
                    stable=len(signs) == 1 and 0 not in signs,
                    beyond_one_std=(ms['std'] is not None and
-                                   abs(ms['mean']) > ms['std']))
+                                   abs(ms['mean']) > ms['std']),
+                   ci_excludes_zero=(ms['lo'] is not None and
+                                     (ms['lo'] > 0 or ms['hi'] < 0)))
         if base in values and base not in (a, b):
             for m in (a, b):
                 res[f'{m}_beats_{base}'] = sum(

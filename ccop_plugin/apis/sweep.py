@@ -26,6 +26,7 @@ from typing import Dict, List, Optional, Sequence
 
 from ..utils.fileio import atomic_write_text
 from ..utils.records import read_record, write_record
+from ..utils.stats import mean_std
 from .comparison import check_methods, comparison_protocol, run_comparison
 from .job_config import MainJobConfig
 from .main_job import job_lock
@@ -33,7 +34,6 @@ from .stages import Probe
 from .stats import (  # noqa: F401 (separation: the sweep's statistic)
     MEASURES,
     compute_seconds,
-    mean_std,
     separation,
 )
 

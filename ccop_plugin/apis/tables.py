@@ -4,9 +4,10 @@ differences."""
 import os.path as osp
 from typing import Dict, List, Optional, Sequence
 
+from ccop_plugin.utils.stats import mean_std
 from .methods import METHOD_NAMES
 from .science_record import RECORD_KEYS, RECORD_LABELS
-from .stats import MEASURES, final_losses, mean_std, read_scalars, separation
+from .stats import MEASURES, final_losses, read_scalars, separation
 
 AP_KEYS = (('bbox AP', 'coco/bbox_mAP'), ('bbox AP50', 'coco/bbox_mAP_50'),
            ('bbox AP75', 'coco/bbox_mAP_75'), ('mask AP', 'coco/segm_mAP'),
@@ -135,8 +136,9 @@ def paired_table(values: Dict[str, Dict[str, List]],
         return ''
     name = METHOD_NAMES.get(against, against)
     lines = [f'Paired differences against {name} (method minus {name}, '
-             'same seed and data; x100): mean ± std, seeds won, sign the '
-             'same in every seed.', '',
+             'same seed and data; x100): mean ± std, the 95 % t interval '
+             'of the mean (runs as independent pairs), runs won, sign the '
+             'same in every run.', '',
              '| method | ' + ' | '.join(RECORD_LABELS[k] for k in MEASURES)
              + ' |', '|' + ' --- |' * (len(MEASURES) + 1)]
     for m in others:
@@ -150,6 +152,9 @@ def paired_table(values: Dict[str, Dict[str, List]],
             cell = f"{100 * r['mean']:+.1f}"
             if r['std'] is not None:
                 cell += f" ± {100 * r['std']:.1f}"
+            if r.get('ci95'):
+                lo, hi = (100 * v for v in r['ci95'])
+                cell += f" [{lo:+.1f}, {hi:+.1f}]"
             cell += f" ({r['wins']} of {r['seeds']}"
             cell += ', stable)' if r['stable'] else ')'
             cells.append(cell)

@@ -1,6 +1,7 @@
-"""Mean and sample standard deviation: the one implementation the
-comparison's tables (:mod:`ccop_plugin.apis.stats`) and the probe's
-controls record (:mod:`ccop_plugin.evaluation.probe_controls`) share."""
+"""Mean, sample standard deviation and the t interval of a mean: the one
+implementation the comparison's tables (:mod:`ccop_plugin.apis.stats`) and
+the probe's controls record (:mod:`ccop_plugin.evaluation.probe_controls`)
+share."""
 import math
 from typing import Dict, Optional, Sequence
 
@@ -18,4 +19,20 @@ def mean_std(values: Sequence[Optional[float]]) -> Dict:
     return dict(mean=mean, std=std, n=n)
 
 
-__all__ = ['mean_std']
+def mean_ci(values: Sequence[Optional[float]], level: float = 0.95) -> Dict:
+    """:func:`mean_std` with the standard error ``se`` (std / sqrt(n)) and
+    the two-sided Student-t interval of the mean at ``level`` (``lo``,
+    ``hi``): the uncertainty of a mean of n independent runs, e.g. of
+    paired differences. ``se``, ``lo`` and ``hi`` are None for fewer than
+    two values."""
+    out = dict(mean_std(values), se=None, lo=None, hi=None, level=level)
+    if out['std'] is None:
+        return out
+    from scipy.stats import t
+    se = out['std'] / math.sqrt(out['n'])
+    half = float(t.ppf(0.5 + level / 2, out['n'] - 1)) * se
+    out.update(se=se, lo=out['mean'] - half, hi=out['mean'] + half)
+    return out
+
+
+__all__ = ['mean_ci', 'mean_std']

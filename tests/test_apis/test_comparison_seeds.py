@@ -19,6 +19,7 @@ from ccop_plugin.apis import (
 from ccop_plugin.apis.comparison import run_comparison
 from ccop_plugin.apis.main_job import MainJobConfig, run_method
 from ccop_plugin.apis.methods import METHOD_NAMES, METHODS, PRETRAIN_CONFIGS
+from ccop_plugin.utils.stats import mean_ci, mean_std
 
 STEPS = dict(data=stages.DataStep, proposals=stages.ProposalsStep,
              pretrain=stages.PretrainStep, convert=stages.ConvertStep,
@@ -235,11 +236,21 @@ def test_probe_is_passed_in_and_keyed_by_its_name(tmp_path):
 
 
 def test_mean_std_and_table():
-    ms = stats.mean_std([0.1, 0.2, None, 0.3])
+    ms = mean_std([0.1, 0.2, None, 0.3])
     assert ms['n'] == 3 and ms['mean'] == pytest.approx(0.2)
     assert ms['std'] == pytest.approx(0.1)  # sample std (ddof 1)
-    assert stats.mean_std([0.4])['std'] is None
-    assert stats.mean_std([None])['mean'] is None
+    assert mean_std([0.4])['std'] is None
+    assert mean_std([None])['mean'] is None
+    ci = mean_ci([1.0, 2.0, None, 3.0])  # sd 1, se 1/sqrt(3), t 4.3027
+    assert ci['se'] == pytest.approx(1 / math.sqrt(3))
+    assert ci['lo'] == pytest.approx(2 - 4.3027 / math.sqrt(3), abs=1e-4)
+    assert ci['hi'] == pytest.approx(2 + 4.3027 / math.sqrt(3), abs=1e-4)
+    assert mean_ci([1.0])['lo'] is None
+    none = dict(segm_ap=[None] * 3, probe_acc=[None] * 3)
+    sep = stats.separation(dict(ccop=dict(none, bbox_ap=[0.3, 0.4, 0.5]),
+                                mocov2=dict(none, bbox_ap=[0.1, 0.3, 0.3])))
+    assert sep['bbox_ap']['ci_excludes_zero']  # diffs 0.2, 0.1, 0.2
+    assert sep['bbox_ap']['ci95'][0] > 0
     values = dict(ccop=dict(probe_acc=[None, None], bbox_ap=[0.5, 0.52],
                             segm_ap=[0.4, None]))
     table = tables.comparison_table(values, [0, 1])
@@ -290,8 +301,10 @@ def test_paired_table_against_mocov2():
     table = tables.paired_table(values)
     ccop = [r for r in table.splitlines() if r.startswith('| CCOP |')][0]
     sd = 100 * math.sqrt(((0.10 - 0.06) ** 2 + (0.02 - 0.06) ** 2) / 1)
-    assert ccop == f'| CCOP | +6.0 ± {sd:.1f} (2 of 2, stable) | - | ' \
-        '+0.0 ± 0.0 (0 of 2) |'
+    half = 12.7062 * sd / math.sqrt(2)  # t(0.975, 1 dof) x se
+    assert ccop == (f'| CCOP | +6.0 ± {sd:.1f} [{6 - half:+.1f}, '
+                    f'{6 + half:+.1f}] (2 of 2, stable) | - | '
+                    '+0.0 ± 0.0 [+0.0, +0.0] (0 of 2) |')
     none = [r for r in table.splitlines() if r.startswith('| no pre')][0]
     assert '(1 of 2)' in none and 'stable' not in none
     assert 'MoCo v2 (mmpretrain) |' not in table.split('---')[-1]
