@@ -59,14 +59,16 @@ SCIENCE_COMMON := --seeds 3 --num-unlabeled 200 --num-test 100
 # `make science SCIENCE_GRID=full` (estimates from a one-seed pilot's
 # stage times, docs/science.md).
 SCIENCE_GRID ?= fits-2h
-SCIENCE_GRID_fits-2h := --methods ccop mocov2 none --seeds 2
+SCIENCE_GRID_fits-2h := --methods ccop mocov2 none
 SCIENCE_GRID_full := --methods ccop mocov2 none ccop_no_curriculum \
-	ccop_no_intra ccop_no_inter ccop_intra_key --seeds 5
+	ccop_no_intra ccop_no_inter ccop_intra_key
+# run seeds per data seed: 2 (fits-2h) or 5 (full) unless given
+SCIENCE_SEEDS ?= $(if $(filter full,$(SCIENCE_GRID)),5,2)
 SCIENCE_ARGS ?= --protocol cpu-science --work-dir work_dirs/science_cpu \
 	--data-seeds 2 --num-unlabeled 2000 --num-train 2000 --num-val 200 \
 	--num-test 300 --finetune-images 120 \
 	--supervised-control $(SCIENCE_GRID_$(SCIENCE_GRID)) \
-	--record docs/benchmarks/science.json
+	--seeds $(SCIENCE_SEEDS) --record docs/benchmarks/science.json
 science: install
 	@test -n "$(SCIENCE_GRID_$(SCIENCE_GRID))" || { \
 	  echo 'make science: SCIENCE_GRID must be fits-2h or full' >&2; \
