@@ -44,7 +44,12 @@ from .science_record import (
 from .stage import run_step
 from .stages import Probe, SupervisedStep, probe_name
 from .stats import compute_seconds
-from .tables import comparison_table, paired_table, pretrain_loss_table
+from .tables import (
+    comparison_table,
+    over_chance_table,
+    paired_table,
+    pretrain_loss_table,
+)
 
 
 def comparison_seeds(cfg: MainJobConfig, num_seeds: int) -> List[int]:
@@ -310,6 +315,7 @@ def _compare(cfg: MainJobConfig, methods: List[str], seeds: List[int],
     table = comparison_table(values, keys, split=cfg.eval_split)
     # read once (the loss table reads every run's scalars), shown twice
     extras = [t for t in (paired_table(values),
+                          over_chance_table(values),
                           pretrain_loss_table(runs, methods, keys),
                           _supervised_line(sup_acc)) if t]
     for extra in extras:

@@ -6,7 +6,7 @@ from typing import Dict, List, Optional, Sequence
 
 from ccop_plugin.utils.stats import mean_std
 from .methods import METHOD_NAMES
-from .science_record import RECORD_KEYS, RECORD_LABELS
+from .science_record import OVER_CHANCE_KEYS, RECORD_KEYS, RECORD_LABELS
 from .stats import MEASURES, final_losses, read_scalars, separation
 
 AP_KEYS = (('bbox AP', 'coco/bbox_mAP'), ('bbox AP50', 'coco/bbox_mAP_50'),
@@ -120,6 +120,44 @@ def pretrain_loss_table(runs: Dict[str, Dict[int, Dict]],
             cell = '-' if ms['mean'] is None else f"{ms['mean']:.3f}"
             if ms['std'] is not None:
                 cell += f" ± {ms['std']:.3f}"
+            cells.append(cell)
+        lines.append(f'| {METHOD_NAMES.get(m, m)} | ' + ' | '.join(cells) +
+                     ' |')
+    return '\n'.join(lines) + '\n'
+
+
+OVER_CHANCE_LABELS = dict(infonce_over_chance='image InfoNCE',
+                          roi_infonce_over_chance='RoI InfoNCE',
+                          intra_over_chance='intra-image triplet')
+
+
+def over_chance_table(values: Dict[str, Dict[str, List]]) -> str:
+    """Markdown: each pre-trained method's final losses over their chance
+    levels (the record's ``*_over_chance``), mean ± std and range over the
+    runs; '' when no method has one."""
+    keys = [k for k in OVER_CHANCE_KEYS
+            if any(k in v for v in values.values())]
+    if not keys:
+        return ''
+    lines = ['Final losses over their chance level (image and RoI InfoNCE / '
+             'ln(K + 1), intra-image triplet / its margin): 1 is a network '
+             'that cannot tell its positive from the negatives; mean ± std '
+             '[min, max] over the runs.', '',
+             '| method | ' + ' | '.join(OVER_CHANCE_LABELS[k] for k in keys)
+             + ' |', '|' + ' --- |' * (len(keys) + 1)]
+    for m, vals in values.items():
+        if not any(k in vals for k in keys):
+            continue
+        cells = []
+        for k in keys:
+            xs = [x for x in vals.get(k, []) if x is not None]
+            ms = mean_std(xs)
+            if ms['mean'] is None:
+                cells.append('-')
+                continue
+            cell = f"{ms['mean']:.2f}"
+            if ms['std'] is not None:
+                cell += f" ± {ms['std']:.2f} [{min(xs):.2f}, {max(xs):.2f}]"
             cells.append(cell)
         lines.append(f'| {METHOD_NAMES.get(m, m)} | ' + ' | '.join(cells) +
                      ' |')

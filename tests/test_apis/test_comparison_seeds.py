@@ -292,6 +292,24 @@ def test_final_losses_and_loss_table(tmp_path):
                                       [0, 1]) == ''
 
 
+def test_over_chance_table():
+    values = dict(ccop=dict(infonce_over_chance=[0.7, 0.9],
+                            roi_infonce_over_chance=[0.3, None],
+                            intra_over_chance=[0.02, 0.04]),
+                  mocov2=dict(infonce_over_chance=[0.4, 0.4]),
+                  none=dict(bbox_ap=[0.1, 0.1]))
+    table = tables.over_chance_table(values)
+    rows = {r.split(' | ')[0]: r for r in table.splitlines()
+            if r.startswith('| ')}
+    sd = math.sqrt(0.02)
+    assert rows['| CCOP'] == (f'| CCOP | 0.80 ± {sd:.2f} [0.70, 0.90] | '
+                              '0.30 | 0.03 ± 0.01 [0.02, 0.04] |')
+    assert rows['| MoCo v2 (mmpretrain)'] == (
+        '| MoCo v2 (mmpretrain) | 0.40 ± 0.00 [0.40, 0.40] | - | - |')
+    assert not any('random init' in r for r in rows)
+    assert tables.over_chance_table(dict(none=values['none'])) == ''
+
+
 def test_paired_table_against_mocov2():
     def m(xs):
         return dict(bbox_ap=list(xs), segm_ap=[None] * len(xs),
