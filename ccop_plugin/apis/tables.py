@@ -49,18 +49,6 @@ def per_category_table(per_class: Dict[str, Dict[str, Optional[float]]]
     return '\n'.join(lines) + '\n'
 
 
-def _fmt_ms(values: Sequence[Optional[float]], total: int) -> str:
-    ms = mean_std(values)
-    if ms['mean'] is None:
-        return '-'
-    text = f"{100 * ms['mean']:.1f}"
-    if ms['std'] is not None:
-        text += f" ± {100 * ms['std']:.1f}"
-    if ms['n'] < total:
-        text += f" ({ms['n']} of {total})"
-    return text
-
-
 def comparison_table(values: Dict[str, Dict[str, List]], seeds: Sequence[int],
                      split: str = 'test') -> str:
     """Markdown: mean ± sample std (x100) over seeds per method, then the
@@ -72,8 +60,8 @@ def comparison_table(values: Dict[str, Dict[str, List]], seeds: Sequence[int],
              '| method | ' + ' | '.join(cols) + ' |',
              '|' + ' --- |' * (len(cols) + 1)]
     for m, vals in values.items():
-        lines.append(f'| {METHOD_NAMES.get(m, m)} | ' + ' | '.join(
-            _fmt_ms(vals[k], n) for k in RECORD_KEYS) + ' |')
+        lines.append(_row(m, [_mean_std_cell(vals[k], 1, scale=100, total=n)
+                              for k in RECORD_KEYS]))
     lines += ['', 'Per seed (x100):', '',
               '| method | seed | ' + ' | '.join(cols) + ' |',
               '|' + ' --- |' * (len(cols) + 2)]
@@ -114,16 +102,34 @@ def pretrain_loss_table(runs: Dict[str, Dict[int, Dict]],
              '| method | ' + ' | '.join(keys) + ' |',
              '|' + ' --- |' * (len(keys) + 1)]
     for m, vals in per.items():
-        cells = []
-        for k in keys:
-            ms = mean_std(vals.get(k, []))
-            cell = '-' if ms['mean'] is None else f"{ms['mean']:.3f}"
-            if ms['std'] is not None:
-                cell += f" ± {ms['std']:.3f}"
-            cells.append(cell)
-        lines.append(f'| {METHOD_NAMES.get(m, m)} | ' + ' | '.join(cells) +
-                     ' |')
+        lines.append(_row(m, [_mean_std_cell(vals.get(k, []), 3)
+                              for k in keys]))
     return '\n'.join(lines) + '\n'
+
+
+def _mean_std_cell(values: Sequence[Optional[float]], digits: int,
+                   spread: bool = False, scale: float = 1.,
+                   total: Optional[int] = None) -> str:
+    """'mean ± std' of the non-null values times ``scale`` ('-' for none),
+    with their '[min, max]' when ``spread`` and '(n of total)' when fewer
+    than ``total`` values are not null."""
+    xs = [scale * x for x in values if x is not None]
+    ms = mean_std(xs)
+    if ms['mean'] is None:
+        return '-'
+    cell = f"{ms['mean']:.{digits}f}"
+    if ms['std'] is not None:
+        cell += f" ± {ms['std']:.{digits}f}"
+        if spread:
+            cell += f' [{min(xs):.{digits}f}, {max(xs):.{digits}f}]'
+    if total is not None and ms['n'] < total:
+        cell += f" ({ms['n']} of {total})"
+    return cell
+
+
+def _row(method: str, cells: Sequence[str]) -> str:
+    return f'| {METHOD_NAMES.get(method, method)} | ' + ' | '.join(cells) \
+        + ' |'
 
 
 OVER_CHANCE_LABELS = dict(infonce_over_chance='image InfoNCE',
@@ -146,21 +152,9 @@ def over_chance_table(values: Dict[str, Dict[str, List]]) -> str:
              '| method | ' + ' | '.join(OVER_CHANCE_LABELS[k] for k in keys)
              + ' |', '|' + ' --- |' * (len(keys) + 1)]
     for m, vals in values.items():
-        if not any(k in vals for k in keys):
-            continue
-        cells = []
-        for k in keys:
-            xs = [x for x in vals.get(k, []) if x is not None]
-            ms = mean_std(xs)
-            if ms['mean'] is None:
-                cells.append('-')
-                continue
-            cell = f"{ms['mean']:.2f}"
-            if ms['std'] is not None:
-                cell += f" ± {ms['std']:.2f} [{min(xs):.2f}, {max(xs):.2f}]"
-            cells.append(cell)
-        lines.append(f'| {METHOD_NAMES.get(m, m)} | ' + ' | '.join(cells) +
-                     ' |')
+        if any(k in vals for k in keys):
+            lines.append(_row(m, [_mean_std_cell(vals.get(k, []), 2, True)
+                                  for k in keys]))
     return '\n'.join(lines) + '\n'
 
 
