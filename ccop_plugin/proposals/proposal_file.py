@@ -124,7 +124,7 @@ def read_proposal_file(path: str, with_boxes: bool = True) -> ProposalIndex:
             not a valid COCO-style proposal file.
         FileNotFoundError: the file does not exist.
     """
-    coco = read_coco(path)
+    coco = read_coco(path, categories='ignore')
     names, id_to_pos, sizes = read_images(path, coco.get('images'))
     n_img = len(names)
     index = ProposalIndex(path=path, names=names, ids=list(id_to_pos),

@@ -15,12 +15,14 @@ from typing import Dict, List, Sequence
 from .fileio import atomic_write_json
 
 
-def read_coco(path: str, need_categories: bool = False) -> Dict:
+def read_coco(path: str, categories: str = 'check') -> Dict:
     """The COCO file ``path`` as a dict, its layout checked.
 
     A JSON object (UTF-8) with an ``images`` list; ``annotations``, when
-    present, a list; ``categories``, when present, a list checked by
-    :func:`check_categories` (non-empty with ``need_categories``).
+    present, a list; ``categories``: ``'check'`` (default) a list, when
+    present, checked by :func:`check_categories`; ``'require'`` the same,
+    and non-empty; ``'ignore'`` not read (a proposal file, whose readers
+    use only its images and boxes).
 
     Raises:
         FileNotFoundError: no file at ``path`` (the message names it).
@@ -46,10 +48,15 @@ def read_coco(path: str, need_categories: bool = False) -> Dict:
                          'with an "images" list)')
     if not isinstance(data.get('annotations', []), list):
         raise ValueError(f'{path}: "annotations" is not a list')
+    if categories not in ('check', 'require', 'ignore'):
+        raise ValueError(f'categories must be check, require or ignore, '
+                         f'got {categories!r}')
+    if categories == 'ignore':
+        return data
     cats = data.get('categories')
     if cats is not None and not isinstance(cats, list):
         raise ValueError(f'{path}: "categories" is not a list')
-    if need_categories and not cats:
+    if categories == 'require' and not cats:
         raise ValueError(f'{path}: no "categories" list; a COCO file '
                          'names its categories with ids')
     check_categories(cats or [], path)
@@ -58,8 +65,8 @@ def read_coco(path: str, need_categories: bool = False) -> Dict:
 
 def read_categories(path: str) -> List[Dict]:
     """The checked ``categories`` of the COCO file ``path``, in its order
-    (:func:`read_coco` with ``need_categories``)."""
-    return list(read_coco(path, need_categories=True)['categories'])
+    (:func:`read_coco` with ``categories='require'``)."""
+    return list(read_coco(path, categories='require')['categories'])
 
 
 def check_categories(cats: Sequence, where: str) -> List[Dict]:

@@ -16,18 +16,20 @@ from ccop_plugin.utils.coco_file import (
 GOOD = dict(images=[dict(id=1, file_name='a.jpg', width=8, height=8)],
             annotations=[], categories=[dict(id=1, name='cat')])
 
+# (content, message, whether a problem of the categories alone)
 BAD = [
-    (b'\xff\xfe{}', 'not UTF-8 text'),
-    (b'{"images": [', 'not valid JSON'),
-    (b'[1, 2]', 'not a COCO file'),
-    (b'{"annotations": []}', 'not a COCO file'),
-    (b'{"images": [], "annotations": {}}', '"annotations" is not a list'),
-    (b'{"images": [], "categories": {}}', '"categories" is not a list'),
+    (b'\xff\xfe{}', 'not UTF-8 text', False),
+    (b'{"images": [', 'not valid JSON', False),
+    (b'[1, 2]', 'not a COCO file', False),
+    (b'{"annotations": []}', 'not a COCO file', False),
+    (b'{"images": [], "annotations": {}}', '"annotations" is not a list',
+     False),
+    (b'{"images": [], "categories": {}}', '"categories" is not a list', True),
     (json.dumps(dict(GOOD, categories=[dict(id='1', name='x')])).encode(),
-     r'categories\[0\] needs an integer "id"'),
+     r'categories\[0\] needs an integer "id"', True),
     (json.dumps(dict(GOOD, categories=[dict(id=1, name='x'),
                                        dict(id=2, name='x')])).encode(),
-     "category name 'x' is listed twice"),
+     "category name 'x' is listed twice", True),
 ]
 
 
@@ -45,13 +47,19 @@ def test_a_good_file_reads_as_written(tmp_path):
         read_coco(str(tmp_path / 'gone.json'))
 
 
-@pytest.mark.parametrize('content, message', BAD)
+@pytest.mark.parametrize('content, message, of_categories', BAD)
 def test_every_reader_names_the_file_and_the_problem(tmp_path, content,
-                                                     message):
+                                                     message, of_categories):
     path = tmp_path / 'bad.json'
     path.write_bytes(content)
-    readers = [read_coco, read_proposal_file, file_classes,
+    readers = [read_coco, file_classes,
                lambda p: write_first_images(p, str(tmp_path / 'x.json'), 1)]
+    if of_categories:  # a proposal file's categories are not read
+        images = json.loads(content)['images']
+        assert read_proposal_file(str(path)).names == [
+            im['file_name'] for im in images]
+    else:
+        readers.append(read_proposal_file)
     for reader in readers:
         with pytest.raises(ValueError, match=f'bad.json: {message}') as e:
             reader(str(path))
