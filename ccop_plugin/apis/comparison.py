@@ -46,6 +46,7 @@ from .stages import Probe, SupervisedStep, probe_name
 from .stats import compute_seconds
 from .tables import (
     comparison_table,
+    controls_table,
     over_chance_table,
     paired_table,
     pretrain_loss_table,
@@ -314,7 +315,9 @@ def _compare(cfg: MainJobConfig, methods: List[str], seeds: List[int],
     sup_acc = [sup[k]['acc'] for k in keys] if supervised else None
     table = comparison_table(values, keys, split=cfg.eval_split)
     # read once (the loss table reads every run's scalars), shown twice
-    extras = [t for t in (paired_table(values),
+    extras = [t for t in (controls_table(values, sup_acc),
+                          paired_table(values),
+                          paired_table(_ablations(values), against='ccop'),
                           over_chance_table(values),
                           pretrain_loss_table(runs, methods, keys),
                           _supervised_line(sup_acc)) if t]
@@ -343,3 +346,10 @@ def _supervised_line(accs: Optional[List[float]]) -> str:
     return ('Positive control of the probe (the same ResNet trained with '
             'the train labels, probed like every method): probe acc '
             f"{100 * ms['mean']:.1f}{std} (x100, {len(accs)} run(s)).\n")
+
+
+def _ablations(values: Dict[str, Dict[str, List]]) -> Dict:
+    """CCOP and its ablations (``ccop_*``) of a comparison's values: the
+    ablations are read against the full method."""
+    return {m: v for m, v in values.items()
+            if m == 'ccop' or m.startswith('ccop_')}

@@ -92,3 +92,61 @@ def compute_seconds(results: Dict, runs: Dict[str, Dict[int, Dict]]) -> float:
             total += sum(r.get('seconds', 0) for r in stages.values()
                          if isinstance(r, dict))
     return round(total, 1)
+
+
+#: The positive controls' bars (issue 23 of the science protocol): the
+#: supervised backbone's probe accuracy, MoCo v2's final image InfoNCE over
+#: ln(K + 1).
+SUPERVISED_PROBE_BAR = 0.70
+INFONCE_OVER_CHANCE_BAR = 0.75
+
+
+def positive_controls(values: Dict[str, Dict[str, List]],
+                      supervised: List = None, learner: str = 'mocov2',
+                      base: str = 'none') -> List[Dict]:
+    """The checks a comparison must pass before it is read, from its
+    values (one dict per check that could be made: ``name``,
+    ``criterion``, ``mean`` (and ``std`` / ``ci95`` where paired) and
+    ``holds``):
+
+    * the probe reads what features know: the supervised backbone's mean
+      probe accuracy >= :data:`SUPERVISED_PROBE_BAR`;
+    * ``learner`` (MoCo v2) learns its task: mean final image InfoNCE /
+      ln(K + 1) <= :data:`INFONCE_OVER_CHANCE_BAR`;
+    * its features beat ``base`` (random init) on the probe: paired mean
+      difference positive and larger than its std;
+    * pre-training helps the detector: the 95 % interval of the paired
+      bbox AP difference to ``base`` lies above zero.
+    """
+    out = []
+    sup = [x for x in supervised or [] if x is not None]
+    if sup:
+        ms = mean_ci(sup)
+        out.append(dict(name='probe_reads_features', mean=ms['mean'],
+                        std=ms['std'], criterion='supervised probe acc '
+                        f'>= {SUPERVISED_PROBE_BAR:.2f}',
+                        holds=ms['mean'] >= SUPERVISED_PROBE_BAR))
+    ratios = [x for x in values.get(learner, {}).get(
+        'infonce_over_chance', []) if x is not None]
+    if ratios:
+        ms = mean_ci(ratios)
+        out.append(dict(name='learner_learns_task', mean=ms['mean'],
+                        std=ms['std'], criterion='image InfoNCE / ln(K + 1) '
+                        f'<= {INFONCE_OVER_CHANCE_BAR:.2f}',
+                        holds=ms['mean'] <= INFONCE_OVER_CHANCE_BAR))
+    sep = separation(values, learner, base, base='')
+    if 'probe_acc' in sep:
+        r = sep['probe_acc']
+        out.append(dict(name='probe_beats_random', mean=r['mean'],
+                        std=r['std'], ci95=r['ci95'],
+                        criterion='paired probe acc difference > 0 and '
+                        '> its std',
+                        holds=r['mean'] > 0 and bool(r['beyond_one_std'])))
+    if 'bbox_ap' in sep:
+        r = sep['bbox_ap']
+        out.append(dict(name='pretraining_helps_detector', mean=r['mean'],
+                        std=r['std'], ci95=r['ci95'],
+                        criterion='paired bbox AP difference: 95 % '
+                        'interval above 0',
+                        holds=r['ci95'] is not None and r['ci95'][0] > 0))
+    return out

@@ -1,13 +1,21 @@
 """Markdown tables of the main job's report and comparison: COCO AP per
-method, mean +- std over seeds, final pre-training losses and paired
-differences."""
+method, mean +- std over seeds, final pre-training losses, paired
+differences and the positive controls."""
 import os.path as osp
 from typing import Dict, List, Optional, Sequence
 
 from ccop_plugin.utils.stats import mean_std
 from .methods import METHOD_NAMES
 from .science_record import OVER_CHANCE_KEYS, RECORD_KEYS, RECORD_LABELS
-from .stats import MEASURES, final_losses, read_scalars, separation
+from .stats import (
+    INFONCE_OVER_CHANCE_BAR,
+    MEASURES,
+    SUPERVISED_PROBE_BAR,
+    final_losses,
+    positive_controls,
+    read_scalars,
+    separation,
+)
 
 AP_KEYS = (('bbox AP', 'coco/bbox_mAP'), ('bbox AP50', 'coco/bbox_mAP_50'),
            ('bbox AP75', 'coco/bbox_mAP_75'), ('mask AP', 'coco/segm_mAP'),
@@ -192,4 +200,54 @@ def paired_table(values: Dict[str, Dict[str, List]],
             cells.append(cell)
         lines.append(f'| {METHOD_NAMES.get(m, m)} | ' + ' | '.join(cells) +
                      ' |')
+    return '\n'.join(lines) + '\n'
+
+
+#: How each check of :func:`~ccop_plugin.apis.stats.positive_controls` reads
+#: in a table: its label (``{l}``: the learner, ``{b}``: the base), its
+#: criterion and the scale of its value (100: a fraction shown x100).
+_CONTROL_ROWS = dict(
+    probe_reads_features=(
+        'the probe reads what features know: supervised backbone, probe acc',
+        f'mean >= {100 * SUPERVISED_PROBE_BAR:.0f}', 100),
+    learner_learns_task=(
+        '{l} learns its task: final image InfoNCE / ln(K + 1)',
+        f'mean <= {INFONCE_OVER_CHANCE_BAR:.2f}', 1),
+    probe_beats_random=(
+        '{l} beats {b} on the probe: paired probe acc difference',
+        'mean > 0 and > its std', 100),
+    pretraining_helps_detector=(
+        'pre-training helps the detector: {l} minus {b}, paired bbox AP',
+        '95 % interval above 0', 100))
+
+
+def controls_table(values: Dict[str, Dict[str, List]],
+                   supervised: Optional[List] = None,
+                   learner: str = 'mocov2', base: str = 'none') -> str:
+    """Markdown: the comparison's positive controls (what must hold before
+    its differences are read), each with its criterion, the measured value
+    (mean ± std, the 95 % interval where paired) and whether it holds; ''
+    when none could be checked."""
+    checks = positive_controls(values, supervised, learner, base)
+    if not checks:
+        return ''
+    names = dict(l=METHOD_NAMES.get(learner, learner),
+                 b=METHOD_NAMES.get(base, base))
+    lines = ['Positive controls, read before any difference (x100 but the '
+             'InfoNCE ratio; mean ± std over the runs, [95 % interval] '
+             'where paired):', '',
+             '| control | criterion | measured | holds |',
+             '| --- | --- | --- | --- |']
+    for c in checks:
+        label, criterion, scale = _CONTROL_ROWS[c['name']]
+        sign = '+' if 'ci95' in c else ''
+        digits = 1 if scale == 100 else 2
+        cell = f"{scale * c['mean']:{sign}.{digits}f}"
+        if c['std'] is not None:
+            cell += f" ± {scale * c['std']:.{digits}f}"
+        if c.get('ci95'):
+            lo, hi = (scale * v for v in c['ci95'])
+            cell += f' [{lo:+.{digits}f}, {hi:+.{digits}f}]'
+        lines.append(f"| {label.format(**names)} | {criterion} | {cell} | "
+                     f"{'yes' if c['holds'] else '**no**'} |")
     return '\n'.join(lines) + '\n'

@@ -226,6 +226,8 @@ def test_data_seed_loop_and_record_fields(tmp_path, fake_stages):
     assert 'infonce_over_chance' not in r['none']
     table = open(osp.join(cfg.work_dir, 'comparison.md')).read()
     assert 'Positive control of the probe' in table
+    assert table.index('Positive controls, read before') < table.index(
+        'Paired differences against')
     text = open(osp.join(cfg.work_dir, 'report.md')).read()
     assert 'Runs are (data seed, run seed)' in text
 
