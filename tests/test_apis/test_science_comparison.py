@@ -359,3 +359,34 @@ def test_make_science_arguments(grid, seeds):
     else:
         assert a.methods == ['ccop', 'mocov2', 'none']
     assert a.seeds == list(range(seeds or (5 if grid == 'full' else 2)))
+
+
+def test_make_science_ablations_arguments():
+    """`make science-ablations` runs the full grid's methods on make
+    science's work dir and data (so its CCOP, MoCo v2 and random-init runs
+    are reused) at one run seed by default, into its own record."""
+    import shlex
+    import shutil
+    import subprocess
+
+    from ccop_plugin.apis import comparison_cli as cp
+    if shutil.which('make') is None:
+        pytest.skip('no make')
+    repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+    def parsed(target, *extra):
+        out = subprocess.run(['make', '-n', '-s', target, *extra], cwd=repo,
+                             check=True, capture_output=True,
+                             text=True).stdout
+        line = [ln for ln in out.splitlines() if 'compare_pretraining' in ln]
+        return cp.parse_options(shlex.split(
+            line[-1].split('compare_pretraining.py', 1)[1]))
+
+    abl, sci = parsed('science-ablations'), parsed('science')
+    assert set(abl.methods) == set(protocol_methods(SCIENCE))
+    assert abl.seeds == [0] and abl.record.endswith('science_ablations.json')
+    assert sci.record.endswith('science.json')
+    assert abl.cfg == sci.cfg and abl.data_seeds == sci.data_seeds
+    assert abl.supervised
+    assert parsed('science-ablations',
+                  'SCIENCE_ABLATION_SEEDS=3').seeds == [0, 1, 2]
