@@ -45,6 +45,7 @@ from .stage import run_step
 from .stages import Probe, SupervisedStep, probe_name
 from .stats import compute_seconds
 from .tables import (
+    ablations,
     comparison_table,
     controls_table,
     over_chance_table,
@@ -317,7 +318,7 @@ def _compare(cfg: MainJobConfig, methods: List[str], seeds: List[int],
     # read once (the loss table reads every run's scalars), shown twice
     extras = [t for t in (controls_table(values, sup_acc),
                           paired_table(values),
-                          paired_table(_ablations(values), against='ccop'),
+                          paired_table(ablations(values), against='ccop'),
                           over_chance_table(values),
                           pretrain_loss_table(runs, methods, keys),
                           _supervised_line(sup_acc)) if t]
@@ -347,9 +348,3 @@ def _supervised_line(accs: Optional[List[float]]) -> str:
             'the train labels, probed like every method): probe acc '
             f"{100 * ms['mean']:.1f}{std} (x100, {len(accs)} run(s)).\n")
 
-
-def _ablations(values: Dict[str, Dict[str, List]]) -> Dict:
-    """CCOP and its ablations (``ccop_*``) of a comparison's values: the
-    ablations are read against the full method."""
-    return {m: v for m, v in values.items()
-            if m == 'ccop' or m.startswith('ccop_')}

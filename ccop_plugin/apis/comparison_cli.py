@@ -135,3 +135,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ProposalRunInterrupted as e:  # SIGTERM: results kept, resumable
         return e.exit_code
     return 0
+
+
+def tables_main(argv: Optional[Sequence[str]] = None) -> int:
+    """``tools/science_tables.py``: print every table of a science record
+    (:func:`~ccop_plugin.apis.tables.record_tables`); a missing or foreign
+    file is a one-line error (exit 2)."""
+    import argparse
+
+    from .science_record import read_science_record
+    from .tables import record_tables
+    parser = argparse.ArgumentParser(
+        description='Print the tables of a science record (make science, '
+        'make science-ablations): summary, positive controls, paired '
+        'differences, losses over chance.')
+    parser.add_argument('record', help='a record of '
+                        'tools/compare_pretraining.py (--record)')
+    args = parser.parse_args(argv)
+    try:
+        record = read_science_record(args.record)
+    except (OSError, ValueError) as e:
+        print(f'science_tables: {e}', file=sys.stderr)
+        return 2
+    print(record_tables(record), end='')
+    return 0

@@ -6,7 +6,12 @@ from typing import Dict, List, Optional, Sequence
 
 from ccop_plugin.utils.stats import mean_std
 from .methods import METHOD_NAMES
-from .science_record import OVER_CHANCE_KEYS, RECORD_KEYS, RECORD_LABELS
+from .science_record import (
+    OVER_CHANCE_KEYS,
+    RECORD_KEYS,
+    RECORD_LABELS,
+    SUPERVISED,
+)
 from .stats import (
     INFONCE_OVER_CHANCE_BAR,
     MEASURES,
@@ -251,3 +256,47 @@ def controls_table(values: Dict[str, Dict[str, List]],
         lines.append(f"| {label.format(**names)} | {criterion} | {cell} | "
                      f"{'yes' if c['holds'] else '**no**'} |")
     return '\n'.join(lines) + '\n'
+
+
+def ablations(values: Dict[str, Dict]) -> Dict[str, Dict]:
+    """CCOP and its ablations (``ccop_*``) of a comparison's values: the
+    ablations are read against the full method."""
+    return {m: v for m, v in values.items()
+            if m == 'ccop' or m.startswith('ccop_')}
+
+
+def summary_table(results: Dict[str, Dict[str, List]]) -> str:
+    """Markdown: a science record's ``results`` in one table (README's):
+    bbox and mask AP, probe accuracy (x100) and the final losses over
+    chance per method, mean ± std over the runs, the probe's positive
+    control (``supervised``) last."""
+    lines = ['| pre-training | bbox AP | mask AP | object probe acc. | '
+             'image InfoNCE / chance |', '| --- | --- | --- | --- | --- |']
+    for m, v in results.items():
+        ratios = [_mean_std_cell(v.get(k, []), 2) for k in OVER_CHANCE_KEYS]
+        cell = ratios[0].split(' ')[0]
+        extra = [f'{n} {r.split(" ")[0]}' for n, r in
+                 zip(('RoI', 'intra'), ratios[1:]) if r != '-']
+        if extra:
+            cell += f" ({', '.join(extra)})"
+        name = ("supervised (probe's control)" if m == SUPERVISED
+                else METHOD_NAMES.get(m, m))
+        lines.append(f'| {name} | ' + ' | '.join(
+            [_mean_std_cell(v.get(k, []), 1, scale=100)
+             for k in ('bbox_ap', 'segm_ap', 'probe_acc')] + [cell]) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
+def record_tables(record: Dict) -> str:
+    """Every table a science record (``read_science_record``) holds, as
+    markdown: the summary, the positive controls, the paired differences
+    against MoCo v2, the ablations against CCOP and the losses over
+    chance (what README and docs/science.md quote)."""
+    results = record['results']
+    values = {m: v for m, v in results.items() if m != SUPERVISED}
+    sup = results.get(SUPERVISED, {}).get('probe_acc')
+    parts = [summary_table(results), controls_table(values, sup),
+             paired_table(values),
+             paired_table(ablations(values), against='ccop'),
+             over_chance_table(values)]
+    return '\n'.join(p for p in parts if p)

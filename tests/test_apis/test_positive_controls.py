@@ -5,7 +5,6 @@ import math
 import pytest
 
 from ccop_plugin.apis import tables
-from ccop_plugin.apis.comparison import _ablations
 from ccop_plugin.apis.stats import positive_controls
 
 
@@ -83,12 +82,65 @@ def test_ablations_read_against_ccop():
                     probe_acc=[None, None])
     values = dict(ccop=m(0.06), mocov2=m(0.05), none=m(0.02),
                   ccop_no_intra=m(0.04), ccop_intra_key=m(0.07))
-    assert list(_ablations(values)) == ['ccop', 'ccop_no_intra',
+    assert list(tables.ablations(values)) == ['ccop', 'ccop_no_intra',
                                         'ccop_intra_key']
-    table = tables.paired_table(_ablations(values), against='ccop')
+    table = tables.paired_table(tables.ablations(values), against='ccop')
     rows = [r for r in table.splitlines() if r.startswith('| CCOP, ')]
     assert len(rows) == 2 and 'MoCo' not in table.split('---')[-1]
     assert '| -2.0 ± 0.0' in rows[0] and '(0 of 2, stable)' in rows[0]
     assert '| +1.0 ± 0.0' in rows[1] and '(2 of 2, stable)' in rows[1]
-    assert tables.paired_table(_ablations(dict(mocov2=m(0.1))),
+    assert tables.paired_table(tables.ablations(dict(mocov2=m(0.1))),
                                against='ccop') == ''
+
+
+def test_summary_table():
+    results = dict(
+        ccop=dict(bbox_ap=[0.06, 0.07], segm_ap=[0.04, None],
+                  probe_acc=[0.33, 0.35], infonce_over_chance=[0.8, 0.7],
+                  roi_infonce_over_chance=[0.3, 0.3],
+                  intra_over_chance=[0.02, 0.04]),
+        none=dict(bbox_ap=[0.02, 0.02], segm_ap=[0.01, 0.01],
+                  probe_acc=[0.3, 0.3]),
+        supervised=dict(probe_acc=[0.78, 0.8]))
+    rows = tables.summary_table(results).splitlines()
+    assert rows[2] == ('| CCOP | 6.5 ± 0.7 | 4.0 | 34.0 ± 1.4 | '
+                       '0.75 (RoI 0.30, intra 0.03) |')
+    assert rows[3] == ('| no pre-training (random init) | 2.0 ± 0.0 | '
+                       '1.0 ± 0.0 | 30.0 ± 0.0 | - |')
+    assert rows[4] == ("| supervised (probe's control) | - | - | "
+                       '79.0 ± 1.4 | - |')
+
+
+def test_readme_quotes_the_science_record():
+    """README's science table is the committed record's, as
+    tools/science_tables.py prints it (no figure typed by hand)."""
+    import os.path as osp
+
+    from ccop_plugin.apis.science_record import read_science_record
+    repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    record = osp.join(repo, 'docs', 'benchmarks', 'science.json')
+    readme = osp.join(repo, 'README.md')
+    if not (osp.exists(record) and osp.exists(readme)):
+        pytest.skip('not a checkout (installed package)')
+    table = tables.summary_table(read_science_record(record)['results'])
+    assert table in open(readme, encoding='utf-8').read()
+
+
+def test_science_tables_cli(tmp_path, capsys):
+    from ccop_plugin.apis.comparison_cli import tables_main
+    from ccop_plugin.apis.science_record import write_science_record
+    values = _values([0.35, 0.36, 0.37], [0.30, 0.30, 0.31])
+    path = str(tmp_path / 'science.json')
+    write_science_record(path, dict(seeds=[0, 1, 2]), values,
+                         supervised=[0.8, 0.8, 0.8])
+    assert tables_main([path]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith('| pre-training | bbox AP |')
+    assert 'Positive controls' in out and 'Paired differences' in out
+    assert "| supervised (probe's control) | - | - | 80.0 ± 0.0 | - |" in out
+    bad = tmp_path / 'other.json'
+    bad.write_text('{"a": 1}')
+    for p in (str(bad), str(tmp_path / 'missing.json')):
+        assert tables_main([p]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith('science_tables: ')
