@@ -295,8 +295,46 @@ def record_tables(record: Dict) -> str:
     results = record['results']
     values = {m: v for m, v in results.items() if m != SUPERVISED}
     sup = results.get(SUPERVISED, {}).get('probe_acc')
+    protocol = record.get('protocol', {})
     parts = [summary_table(results), controls_table(values, sup),
              paired_table(values),
+             per_data_seed_table(values, protocol.get('data_seeds'),
+                                 len(protocol.get('seeds', []))),
              paired_table(ablations(values), against='ccop'),
              over_chance_table(values)]
     return '\n'.join(p for p in parts if p)
+
+
+def per_data_seed_table(values: Dict[str, Dict[str, List]],
+                        data_seeds: Optional[Sequence[int]], runs: int,
+                        against: str = 'mocov2') -> str:
+    """Markdown: every method minus ``against`` (x100), the mean of its
+    paired differences on each data seed (runs of one data seed share
+    their data, so the data seeds are the independent replicates); '' for
+    fewer than two data seeds. ``values`` hold ``runs`` values per data
+    seed, data seed first."""
+    if not data_seeds or len(data_seeds) < 2 or against not in values:
+        return ''
+    name = METHOD_NAMES.get(against, against)
+    lines = [f'Paired differences against {name} per data seed (mean over '
+             f'its {runs} run seeds, x100):', '',
+             '| method | measure | ' + ' | '.join(
+                 f'data seed {d}' for d in data_seeds) + ' |',
+             '|' + ' --- |' * (len(data_seeds) + 2)]
+    for m in values:
+        if m == against:
+            continue
+        for k in MEASURES:
+            cells = []
+            for i in range(len(data_seeds)):
+                part = slice(i * runs, (i + 1) * runs)
+                diffs = [x - y for x, y in zip(values[m][k][part],
+                                               values[against][k][part])
+                         if x is not None and y is not None]
+                cells.append(f'{100 * sum(diffs) / len(diffs):+.1f}'
+                             if diffs else '-')
+            if any(c != '-' for c in cells):
+                lines.append(f'| {METHOD_NAMES.get(m, m)} | '
+                             f'{RECORD_LABELS[k]} | ' + ' | '.join(cells)
+                             + ' |')
+    return '\n'.join(lines) + '\n'

@@ -144,3 +144,16 @@ def test_science_tables_cli(tmp_path, capsys):
         assert tables_main([p]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith('science_tables: ')
+
+
+def test_per_data_seed_table():
+    # 2 data seeds x 2 run seeds, data seed first
+    values = dict(ccop=dict(bbox_ap=[0.06, 0.08, 0.05, 0.05],
+                            segm_ap=[None] * 4, probe_acc=[None] * 4),
+                  mocov2=dict(bbox_ap=[0.05, 0.05, 0.05, 0.04],
+                              segm_ap=[None] * 4, probe_acc=[None] * 4))
+    table = tables.per_data_seed_table(values, [0, 1], 2)
+    rows = [r for r in table.splitlines() if r.startswith('| CCOP')]
+    assert rows == ['| CCOP | bbox AP | +2.0 | +0.5 |']
+    assert tables.per_data_seed_table(values, [0], 4) == ''
+    assert tables.per_data_seed_table(values, None, 4) == ''
