@@ -45,11 +45,8 @@ from .stage import run_step
 from .stages import Probe, SupervisedStep, probe_name
 from .stats import compute_seconds
 from .tables import (
-    ablations,
     comparison_table,
-    controls_table,
-    over_chance_table,
-    paired_table,
+    difference_tables,
     pretrain_loss_table,
 )
 
@@ -316,10 +313,7 @@ def _compare(cfg: MainJobConfig, methods: List[str], seeds: List[int],
     sup_acc = [sup[k]['acc'] for k in keys] if supervised else None
     table = comparison_table(values, keys, split=cfg.eval_split)
     # read once (the loss table reads every run's scalars), shown twice
-    extras = [t for t in (controls_table(values, sup_acc),
-                          paired_table(values),
-                          paired_table(ablations(values), against='ccop'),
-                          over_chance_table(values),
+    extras = [t for t in (*difference_tables(values, sup_acc),
                           pretrain_loss_table(runs, methods, keys),
                           _supervised_line(sup_acc)) if t]
     for extra in extras:
@@ -347,4 +341,3 @@ def _supervised_line(accs: Optional[List[float]]) -> str:
     return ('Positive control of the probe (the same ResNet trained with '
             'the train labels, probed like every method): probe acc '
             f"{100 * ms['mean']:.1f}{std} (x100, {len(accs)} run(s)).\n")
-

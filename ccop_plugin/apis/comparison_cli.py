@@ -7,6 +7,7 @@ a user's dataset) plus the comparison's own: ``--protocol``, ``--seeds``,
 ``--data-seeds``, ``--methods``, ``--record``, ``--no-probe`` and
 ``--supervised-control``.
 """
+import argparse
 import sys
 from dataclasses import replace
 from typing import List, NamedTuple, Optional, Sequence
@@ -23,6 +24,8 @@ from .comparison import (
 from .job_config import MainJobConfig
 from .main_job_cli import build_parser, config_from_args
 from .methods import DEFAULT_PROTOCOL, PROTOCOLS, protocol_methods
+from .science_record import read_science_record
+from .tables import record_tables
 
 __all__ = ['CompareArgs', 'parse_options', 'parse_args', 'main']
 
@@ -141,10 +144,6 @@ def tables_main(argv: Optional[Sequence[str]] = None) -> int:
     """``tools/science_tables.py``: print every table of a science record
     (:func:`~ccop_plugin.apis.tables.record_tables`); a missing or foreign
     file is a one-line error (exit 2)."""
-    import argparse
-
-    from .science_record import read_science_record
-    from .tables import record_tables
     parser = argparse.ArgumentParser(
         description='Print the tables of a science record (make science, '
         'make science-ablations): summary, positive controls, paired '

@@ -105,9 +105,9 @@ def positive_controls(values: Dict[str, Dict[str, List]],
                       supervised: List = None, learner: str = 'mocov2',
                       base: str = 'none') -> List[Dict]:
     """The checks a comparison must pass before it is read, from its
-    values (one dict per check that could be made: ``name``,
-    ``criterion``, ``mean`` (and ``std`` / ``ci95`` where paired) and
-    ``holds``):
+    values (one dict per check that could be made: ``name``, ``mean``,
+    ``std``, ``ci95`` where paired, and ``holds``; the criteria as text are
+    :func:`~ccop_plugin.apis.tables.controls_table`'s):
 
     * the probe reads what features know: the supervised backbone's mean
       probe accuracy >= :data:`SUPERVISED_PROBE_BAR`;
@@ -123,30 +123,23 @@ def positive_controls(values: Dict[str, Dict[str, List]],
     if sup:
         ms = mean_ci(sup)
         out.append(dict(name='probe_reads_features', mean=ms['mean'],
-                        std=ms['std'], criterion='supervised probe acc '
-                        f'>= {SUPERVISED_PROBE_BAR:.2f}',
+                        std=ms['std'],
                         holds=ms['mean'] >= SUPERVISED_PROBE_BAR))
     ratios = [x for x in values.get(learner, {}).get(
         'infonce_over_chance', []) if x is not None]
     if ratios:
         ms = mean_ci(ratios)
         out.append(dict(name='learner_learns_task', mean=ms['mean'],
-                        std=ms['std'], criterion='image InfoNCE / ln(K + 1) '
-                        f'<= {INFONCE_OVER_CHANCE_BAR:.2f}',
+                        std=ms['std'],
                         holds=ms['mean'] <= INFONCE_OVER_CHANCE_BAR))
     sep = separation(values, learner, base, base='')
-    if 'probe_acc' in sep:
-        r = sep['probe_acc']
-        out.append(dict(name='probe_beats_random', mean=r['mean'],
-                        std=r['std'], ci95=r['ci95'],
-                        criterion='paired probe acc difference > 0 and '
-                        '> its std',
-                        holds=r['mean'] > 0 and bool(r['beyond_one_std'])))
-    if 'bbox_ap' in sep:
-        r = sep['bbox_ap']
-        out.append(dict(name='pretraining_helps_detector', mean=r['mean'],
-                        std=r['std'], ci95=r['ci95'],
-                        criterion='paired bbox AP difference: 95 % '
-                        'interval above 0',
-                        holds=r['ci95'] is not None and r['ci95'][0] > 0))
+    paired = (('probe_acc', 'probe_beats_random',
+               lambda r: r['mean'] > 0 and bool(r['beyond_one_std'])),
+              ('bbox_ap', 'pretraining_helps_detector',
+               lambda r: r['ci95'] is not None and r['ci95'][0] > 0))
+    for key, name, holds in paired:
+        if key in sep:
+            r = sep[key]
+            out.append(dict(name=name, mean=r['mean'], std=r['std'],
+                            ci95=r['ci95'], holds=holds(r)))
     return out

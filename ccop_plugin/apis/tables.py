@@ -265,6 +265,12 @@ def ablations(values: Dict[str, Dict]) -> Dict[str, Dict]:
             if m == 'ccop' or m.startswith('ccop_')}
 
 
+def _mean_cell(values: Sequence[Optional[float]]) -> str:
+    """The mean of the non-null values to two digits ('-' for none)."""
+    mean = mean_std([x for x in values if x is not None])['mean']
+    return '-' if mean is None else f'{mean:.2f}'
+
+
 def summary_table(results: Dict[str, Dict[str, List]]) -> str:
     """Markdown: a science record's ``results`` in one table (README's):
     bbox and mask AP, probe accuracy (x100) and the final losses over
@@ -273,10 +279,10 @@ def summary_table(results: Dict[str, Dict[str, List]]) -> str:
     lines = ['| pre-training | bbox AP | mask AP | object probe acc. | '
              'image InfoNCE / chance |', '| --- | --- | --- | --- | --- |']
     for m, v in results.items():
-        ratios = [_mean_std_cell(v.get(k, []), 2) for k in OVER_CHANCE_KEYS]
-        cell = ratios[0].split(' ')[0]
-        extra = [f'{n} {r.split(" ")[0]}' for n, r in
-                 zip(('RoI', 'intra'), ratios[1:]) if r != '-']
+        ratios = [_mean_cell(v.get(k, [])) for k in OVER_CHANCE_KEYS]
+        cell = ratios[0]
+        extra = [f'{n} {r}' for n, r in zip(('RoI', 'intra'), ratios[1:])
+                 if r != '-']
         if extra:
             cell += f" ({', '.join(extra)})"
         name = ("supervised (probe's control)" if m == SUPERVISED
@@ -296,13 +302,25 @@ def record_tables(record: Dict) -> str:
     values = {m: v for m, v in results.items() if m != SUPERVISED}
     sup = results.get(SUPERVISED, {}).get('probe_acc')
     protocol = record.get('protocol', {})
-    parts = [summary_table(results), controls_table(values, sup),
-             paired_table(values),
-             per_data_seed_table(values, protocol.get('data_seeds'),
-                                 len(protocol.get('seeds', []))),
-             paired_table(ablations(values), against='ccop'),
-             over_chance_table(values)]
+    parts = [summary_table(results),
+             *difference_tables(values, sup, protocol.get('data_seeds'),
+                                len(protocol.get('seeds', [])))]
     return '\n'.join(p for p in parts if p)
+
+
+def difference_tables(values: Dict[str, Dict[str, List]],
+                      supervised: Optional[List] = None,
+                      data_seeds: Optional[Sequence[int]] = None,
+                      runs: int = 0) -> List[str]:
+    """The tables that read a comparison's differences, in reading order
+    (each '' when it does not apply): the positive controls, the paired
+    differences against MoCo v2 (per data seed too, given ``data_seeds``
+    and the ``runs`` per data seed), the ablations against CCOP and the
+    losses over chance."""
+    return [controls_table(values, supervised), paired_table(values),
+            per_data_seed_table(values, data_seeds, runs),
+            paired_table(ablations(values), against='ccop'),
+            over_chance_table(values)]
 
 
 def per_data_seed_table(values: Dict[str, Dict[str, List]],
