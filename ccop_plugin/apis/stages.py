@@ -17,6 +17,7 @@ from ccop_plugin.engine.work_dir import (
     list_checkpoints,
 )
 from ccop_plugin.utils.config_path import get_config_path
+from .config_digest import with_config_digest
 from .job_config import MainJobConfig, log
 from .methods import PROTOCOL_WIDTH, finetune_config, pretrain_config
 from .pretrain import pretrain, pretrain_budget, pretrain_options
@@ -30,16 +31,14 @@ Probe = Callable[..., object]
 
 
 def probe_name(probe: Callable) -> str:
-    """The dotted name a probe (a function or a callable object) is
-    recorded under."""
+    """The dotted name a probe (function or callable object) goes under."""
     name = getattr(probe, '__qualname__', type(probe).__qualname__)
     module = getattr(probe, '__module__', type(probe).__module__)
     return f'{module}.{name}'
 
 
 def newest_checkpoint(work_dir: str) -> Optional[str]:
-    """The newest ``iter_N.pth`` / ``epoch_N.pth`` of a finished run
-    (numeric order, :func:`ccop_plugin.engine.work_dir.list_checkpoints`)."""
+    """A finished run's newest checkpoint (numeric order)."""
     ckpts = list_checkpoints(work_dir)
     return ckpts[-1] if ckpts else None
 
@@ -174,10 +173,10 @@ class PretrainStep:
     def settings(self) -> Dict:
         cfg = self.cfg
         iters, batch = pretrain_budget(cfg, self.method)
-        return _with_width(cfg, dict(
+        return _with_width(cfg, with_config_digest(dict(
             method=self.method,
             config=pretrain_config(self.method, cfg.protocol),
-            iters=iters, batch=batch, seed=cfg.train_seed))
+            iters=iters, batch=batch, seed=cfg.train_seed)))
 
     def compute(self, out_dir: str) -> Dict:
         cfg, method = self.cfg, self.method
@@ -265,7 +264,7 @@ class FinetuneStep:
             out.update(img_scale=cfg.img_scale, batch=cfg.finetune_batch)
         if cfg.finetune_images:  # absent when unset: earlier keys valid
             out['train_images'] = cfg.finetune_images
-        return _with_width(cfg, out)
+        return _with_width(cfg, with_config_digest(out))
 
     def compute(self, out_dir: str) -> Dict:
         from ccop_plugin.apis.finetune import finetune_detector, train_subset
@@ -296,9 +295,9 @@ class TestStep:
         return f'test_{self.method}{self.cfg.stage_suffix}'
 
     def settings(self) -> Dict:
-        return _with_width(self.cfg, dict(
+        return _with_width(self.cfg, with_config_digest(dict(
             config=finetune_config(self.cfg.protocol),
-            split=self.cfg.eval_split))
+            split=self.cfg.eval_split)))
 
     def compute(self, out_dir: str) -> Dict:
         from ccop_plugin.apis.finetune import evaluate_detector

@@ -7,6 +7,7 @@ import os.path as osp
 import pytest
 
 from ccop_plugin.apis import stages
+from ccop_plugin.apis.config_digest import NAME_KEYED_DIGESTS
 from ccop_plugin.apis.main_job import MainJobConfig, prepare_data, run_method
 from ccop_plugin.apis.stage import Stage
 from ccop_plugin.utils.coco_file import write_first_images
@@ -314,3 +315,49 @@ def test_supervised_stage_key_holds_the_controls_version():
     key = stages.SupervisedStep(cfg, supervised_probe).settings()
     assert key['version'] == supervised_probe.version >= 2
     assert STEPS == 2400
+
+
+def test_edited_config_recomputes_its_stages(tmp_path, fake_stages):
+    """The pre-training stage keyed its config by name alone: an edited
+    config (here the image neck's init) reused the results of the old
+    content. Its digest is now part of the key."""
+    from ccop_plugin.apis import config_digest
+    from ccop_plugin.utils.config_path import get_config_path
+    name = 'ccop/ccop_resnet18-fpn_cpu-tiny.py'
+    edited = str(tmp_path / 'edited.py')
+    with open(edited, 'w') as f:
+        f.write(f'_base_ = [{get_config_path(name)!r}]\n'
+                'model = dict(img_neck=dict(init_cfg=None))\n')
+    cfg = MainJobConfig(work_dir=str(tmp_path / 'job'), pretrain_iters=2)
+    first = _run(cfg)
+    fake_stages.clear()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(config_digest, 'get_config_path',
+                   lambda n: edited if n == name else get_config_path(n))
+        config_digest.config_digest.cache_clear()
+        runs = _runs(_run(cfg))
+    config_digest.config_digest.cache_clear()
+    assert runs['data'] == runs['proposals'] == 'reused'
+    assert runs['pretrain'].startswith('recomputed (config_digest')
+    assert fake_stages == ['pretrain', 'convert', 'finetune']
+    rec = json.load(open(osp.join(cfg.work_dir, 'pretrain_ccop',
+                                  'stage.json')))
+    assert rec['settings']['config_digest'] != NAME_KEYED_DIGESTS[name]
+    # the packaged content again: the name-keyed key once more
+    fake_stages.clear()
+    again = _run(cfg)
+    assert again['ccop']['pretrain']['key'] == first['ccop']['pretrain'][
+        'key']
+    assert fake_stages == ['pretrain', 'convert', 'finetune']
+
+
+def test_name_keyed_digests_are_of_packaged_configs():
+    from ccop_plugin.apis.methods import (
+        FINETUNE_CONFIG,
+        PRETRAIN_CONFIGS,
+        SCIENCE_FINETUNE_CONFIG,
+        SCIENCE_PRETRAIN_CONFIGS,
+    )
+    used = {FINETUNE_CONFIG, SCIENCE_FINETUNE_CONFIG,
+            *PRETRAIN_CONFIGS.values(), *SCIENCE_PRETRAIN_CONFIGS.values()}
+    assert set(NAME_KEYED_DIGESTS) <= used
