@@ -19,8 +19,12 @@ model = dict(
     momentum=_base_.science_momentum,
     backbone=_base_.science_backbone,
     neck=dict(in_channels=[w, 2 * w, 4 * w, 8 * w], out_channels=64),
+    # PyTorch's default init, as MoCo v2's neck under this protocol: the
+    # released N(0, 0.01) init left the image InfoNCE near chance at this
+    # budget (docs/science.md, "Why CCOP's image branch stays near chance")
     img_neck=dict(in_channels=_base_.science_feat,
-                  hid_channels=_base_.science_feat),
+                  hid_channels=_base_.science_feat,
+                  init_cfg=None),
     roi_neck=dict(
         in_channels=64,
         hid_channels=_base_.science_feat,
