@@ -6,7 +6,7 @@ stages it reads, see :class:`ccop_plugin.apis.stage.Stage`) and
 ``compute(out_dir)`` (run it, return its record). The settings dicts are
 those the stage keys were made of since they were introduced: changing one
 recomputes every work dir's stage (``tests/test_apis/test_stage_keys.py``
-pins them).
+pins them); an edited config changes them (:mod:`.config_digest`).
 """
 import os.path as osp
 from dataclasses import asdict, dataclass
