@@ -12,7 +12,7 @@ recomputes its stages and those after them.
 import hashlib
 import json
 from functools import lru_cache
-from typing import Dict
+from typing import Dict, Optional
 
 from ccop_plugin.utils.config_path import get_config_path
 
@@ -56,11 +56,11 @@ def config_digest(name: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def with_config_digest(settings: Dict) -> Dict:
-    """``settings`` (whose ``config`` names a packaged config), with
-    ``config_digest`` unless that config's content is the one its stages
-    were keyed by name with."""
-    name = settings['config']
+def with_config_digest(settings: Dict, name: Optional[str] = None) -> Dict:
+    """``settings`` with ``config_digest`` of packaged config ``name``
+    (default: ``settings['config']``) unless that config's content is the
+    one its stages were keyed by name with."""
+    name = name or settings['config']
     digest = config_digest(name)
     if NAME_KEYED_DIGESTS.get(name) != digest:
         settings['config_digest'] = digest

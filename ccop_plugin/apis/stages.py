@@ -212,10 +212,11 @@ class ConvertStep:
         return f'convert_{self.method}{self.cfg.stage_suffix}'
 
     def settings(self) -> Dict:
+        name = finetune_config(self.cfg.protocol)  # the conversion's target
         out = dict(with_fpn=self.cfg.with_fpn)
         if self.cfg.protocol != 'cpu-tiny':  # absent: earlier keys valid
-            out['config'] = finetune_config(self.cfg.protocol)
-        return out
+            out['config'] = name
+        return with_config_digest(out, name)
 
     def compute(self, out_dir: str) -> Dict:
         from ccop_plugin.converters import (

@@ -361,3 +361,29 @@ def test_name_keyed_digests_are_of_packaged_configs():
     used = {FINETUNE_CONFIG, SCIENCE_FINETUNE_CONFIG,
             *PRETRAIN_CONFIGS.values(), *SCIENCE_PRETRAIN_CONFIGS.values()}
     assert set(NAME_KEYED_DIGESTS) <= used
+
+
+def test_edited_detector_config_recomputes_the_conversion(tmp_path,
+                                                          fake_stages):
+    """The conversion's target keys come from the detector config: an edit
+    of it recomputes the conversion too, not only the fine-tuning."""
+    from ccop_plugin.apis import config_digest
+    from ccop_plugin.apis.methods import FINETUNE_CONFIG
+    from ccop_plugin.utils.config_path import get_config_path
+    edited = str(tmp_path / 'edited.py')
+    with open(edited, 'w') as f:
+        f.write(f'_base_ = [{get_config_path(FINETUNE_CONFIG)!r}]\n'
+                'model = dict(neck=dict(num_outs=4))\n')
+    cfg = MainJobConfig(work_dir=str(tmp_path / 'job'), pretrain_iters=2)
+    _run(cfg)
+    fake_stages.clear()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(config_digest, 'get_config_path',
+                   lambda n: edited if n == FINETUNE_CONFIG
+                   else get_config_path(n))
+        config_digest.config_digest.cache_clear()
+        runs = _runs(_run(cfg))
+    config_digest.config_digest.cache_clear()
+    assert runs['pretrain'] == 'reused'
+    assert runs['convert'].startswith('recomputed (config_digest')
+    assert fake_stages == ['convert', 'finetune']
