@@ -317,26 +317,34 @@ def test_supervised_stage_key_holds_the_controls_version():
     assert STEPS == 2400
 
 
-def test_edited_config_recomputes_its_stages(tmp_path, fake_stages):
-    """The pre-training stage keyed its config by name alone: an edited
-    config (here the image neck's init) reused the results of the old
-    content. Its digest is now part of the key."""
+def _run_edited(cfg, tmp_path, name, edit):
+    """The main job with packaged config ``name`` read as itself plus the
+    config text ``edit``: the stages' runs (data, proposals, ccop's)."""
     from ccop_plugin.apis import config_digest
     from ccop_plugin.utils.config_path import get_config_path
-    name = 'ccop/ccop_resnet18-fpn_cpu-tiny.py'
     edited = str(tmp_path / 'edited.py')
     with open(edited, 'w') as f:
-        f.write(f'_base_ = [{get_config_path(name)!r}]\n'
-                'model = dict(img_neck=dict(init_cfg=None))\n')
-    cfg = MainJobConfig(work_dir=str(tmp_path / 'job'), pretrain_iters=2)
-    first = _run(cfg)
-    fake_stages.clear()
+        f.write(f'_base_ = [{get_config_path(name)!r}]\n{edit}\n')
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(config_digest, 'get_config_path',
                    lambda n: edited if n == name else get_config_path(n))
         config_digest.config_digest.cache_clear()
-        runs = _runs(_run(cfg))
-    config_digest.config_digest.cache_clear()
+        try:
+            return _runs(_run(cfg))
+        finally:
+            config_digest.config_digest.cache_clear()
+
+
+def test_edited_config_recomputes_its_stages(tmp_path, fake_stages):
+    """The pre-training stage keyed its config by name alone: an edited
+    config (here the image neck's init) reused the results of the old
+    content. Its digest is now part of the key."""
+    name = 'ccop/ccop_resnet18-fpn_cpu-tiny.py'
+    cfg = MainJobConfig(work_dir=str(tmp_path / 'job'), pretrain_iters=2)
+    first = _run(cfg)
+    fake_stages.clear()
+    runs = _run_edited(cfg, tmp_path, name,
+                       'model = dict(img_neck=dict(init_cfg=None))')
     assert runs['data'] == runs['proposals'] == 'reused'
     assert runs['pretrain'].startswith('recomputed (config_digest')
     assert fake_stages == ['pretrain', 'convert', 'finetune']
@@ -351,6 +359,21 @@ def test_edited_config_recomputes_its_stages(tmp_path, fake_stages):
     assert fake_stages == ['pretrain', 'convert', 'finetune']
 
 
+def test_edited_detector_config_recomputes_the_conversion(tmp_path,
+                                                          fake_stages):
+    """The conversion's target keys come from the detector config: an edit
+    of it recomputes the conversion too, not only the fine-tuning."""
+    from ccop_plugin.apis.methods import FINETUNE_CONFIG
+    cfg = MainJobConfig(work_dir=str(tmp_path / 'job'), pretrain_iters=2)
+    _run(cfg)
+    fake_stages.clear()
+    runs = _run_edited(cfg, tmp_path, FINETUNE_CONFIG,
+                       'model = dict(neck=dict(num_outs=4))')
+    assert runs['pretrain'] == 'reused'
+    assert runs['convert'].startswith('recomputed (config_digest')
+    assert fake_stages == ['convert', 'finetune']
+
+
 def test_name_keyed_digests_are_of_packaged_configs():
     from ccop_plugin.apis.methods import (
         FINETUNE_CONFIG,
@@ -361,29 +384,3 @@ def test_name_keyed_digests_are_of_packaged_configs():
     used = {FINETUNE_CONFIG, SCIENCE_FINETUNE_CONFIG,
             *PRETRAIN_CONFIGS.values(), *SCIENCE_PRETRAIN_CONFIGS.values()}
     assert set(NAME_KEYED_DIGESTS) <= used
-
-
-def test_edited_detector_config_recomputes_the_conversion(tmp_path,
-                                                          fake_stages):
-    """The conversion's target keys come from the detector config: an edit
-    of it recomputes the conversion too, not only the fine-tuning."""
-    from ccop_plugin.apis import config_digest
-    from ccop_plugin.apis.methods import FINETUNE_CONFIG
-    from ccop_plugin.utils.config_path import get_config_path
-    edited = str(tmp_path / 'edited.py')
-    with open(edited, 'w') as f:
-        f.write(f'_base_ = [{get_config_path(FINETUNE_CONFIG)!r}]\n'
-                'model = dict(neck=dict(num_outs=4))\n')
-    cfg = MainJobConfig(work_dir=str(tmp_path / 'job'), pretrain_iters=2)
-    _run(cfg)
-    fake_stages.clear()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(config_digest, 'get_config_path',
-                   lambda n: edited if n == FINETUNE_CONFIG
-                   else get_config_path(n))
-        config_digest.config_digest.cache_clear()
-        runs = _runs(_run(cfg))
-    config_digest.config_digest.cache_clear()
-    assert runs['pretrain'] == 'reused'
-    assert runs['convert'].startswith('recomputed (config_digest')
-    assert fake_stages == ['convert', 'finetune']
