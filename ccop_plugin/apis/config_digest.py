@@ -1,8 +1,9 @@
 """The content of a packaged config in the key of the stage that uses it.
 
-Until this module the pre-training and fine-tuning stages keyed their config
-by its name alone, so an edited config (say a neck's init) reused the results
-made with the old content: a silent wrong result. A stage's settings now
+Until this module the stages that read a packaged config (pre-training,
+conversion, fine-tuning, test) keyed it by its name alone, so an edited
+config (say a neck's init) reused the results made with the old content: a
+silent wrong result. A stage's settings now
 carry ``config_digest``, a hash of the resolved config, except when the
 content is the one the name-keyed stages were made with
 (:data:`NAME_KEYED_DIGESTS`): those keys, and the work dirs made with them,
