@@ -10,12 +10,11 @@ content is the one the name-keyed stages were made with
 stay valid, and any edit of a config (or of a ``_base_`` it reads)
 recomputes its stages and those after them.
 """
-import hashlib
-import json
 from functools import lru_cache
 from typing import Dict, Optional
 
 from ccop_plugin.utils.config_path import get_config_path
+from ccop_plugin.utils.owned_folder import settings_key
 
 __all__ = ['config_digest', 'with_config_digest', 'NAME_KEYED_DIGESTS']
 
@@ -49,12 +48,12 @@ NAME_KEYED_DIGESTS = {
 
 @lru_cache(maxsize=None)
 def config_digest(name: str) -> str:
-    """16 hex digits of the SHA-256 of packaged config ``name`` resolved
-    (its ``_base_`` files merged; independent of where it is installed)."""
+    """The settings key (:func:`~ccop_plugin.utils.owned_folder.settings_key`)
+    of packaged config ``name`` resolved (its ``_base_`` files merged;
+    independent of where it is installed)."""
     from mmengine.config import Config
     cfg = Config.fromfile(get_config_path(name), import_custom_modules=False)
-    text = json.dumps(cfg.to_dict(), sort_keys=True, default=repr)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return settings_key(cfg.to_dict())
 
 
 def with_config_digest(settings: Dict, name: Optional[str] = None) -> Dict:
