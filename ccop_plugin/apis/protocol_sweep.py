@@ -42,6 +42,8 @@ LEARNS_BELOW = 0.75
 
 #: The config every sweep point overrides.
 SWEEP_CONFIG = 'mocov2/mocov2_resnet18_cpu-tiny.py'
+#: a finished run's record of its config's content (its digest)
+DIGEST_FILE = 'config_digest.txt'
 
 
 @dataclass(frozen=True)
@@ -227,14 +229,32 @@ def _plain(x):
     return json.loads(json.dumps(x))
 
 
-def finished_run_seconds(run_dir: str, lv: Levers,
-                         img_dir: str) -> Optional[float]:
+def _digest_file(run_dir: str) -> str:
+    return osp.join(run_dir, DIGEST_FILE)
+
+
+def finished_run_seconds(run_dir: str, lv: Levers, img_dir: str,
+                         digest: Optional[str] = None) -> Optional[float]:
     """Seconds of a finished run of ``lv`` in ``run_dir`` (its final
-    checkpoint, and its dumped config holding every option of
-    :func:`lever_options`: from the run's start stamp to the checkpoint's
-    time), or None when there is none."""
+    checkpoint, its dumped config holding every option of
+    :func:`lever_options`, and made with the sweep config's content
+    ``digest``: from the run's start stamp to the checkpoint's time), or
+    None when there is none.
+
+    ``digest`` is the ``config_digest`` the sweep's stages would key with
+    (None: the content its points were first made with, when runs wrote no
+    :data:`DIGEST_FILE`); a run dir's :data:`DIGEST_FILE` must name the
+    current content."""
     from mmengine.config import Config
+
+    from .config_digest import config_digest
     ckpt = osp.join(run_dir, f'iter_{lv.iters}.pth')
+    if osp.isfile(_digest_file(run_dir)):
+        with open(_digest_file(run_dir)) as f:
+            if f.read().strip() != config_digest(SWEEP_CONFIG):
+                return None
+    elif digest is not None:
+        return None
     cfgs = glob.glob(osp.join(run_dir, '*.py'))
     stamps = sorted(d for d in (os.listdir(run_dir) if osp.isdir(run_dir)
                                 else []) if re.fullmatch(r'\d{8}_\d{6}', d))
@@ -258,8 +278,10 @@ def run_protocol_sweep(points: Dict[str, Levers], work_dir: str,
                        probe_data: Optional[str] = None) -> List[Dict]:
     """Run each point and rewrite the record and its markdown table
     (``record`` with ``.md``) after each one. A point recorded with the
-    same levers is kept, and one whose run dir holds a finished run of its
-    levers is summarised from it, not rerun -- unless ``rerun`` (then it
+    same levers and the same content of :data:`SWEEP_CONFIG` (its
+    ``config_digest``, as the comparison's stage keys) is kept, and one
+    whose run dir holds a finished run of both is summarised from it, not
+    rerun -- unless ``rerun`` (then it
     runs again, e.g. for its checkpoint). Recorded points keep their place
     until they are replaced, so an interrupted sweep loses none.
 
@@ -288,9 +310,12 @@ def _sweep(points: Dict[str, Levers], work_dir: str, record: str,
     from ccop_plugin.datagen import generate_synthetic_coco
     from ccop_plugin.utils import get_config_path
     from ccop_plugin.utils.machine import machine_info
+    from .config_digest import config_digest, with_config_digest
     from .pretrain import pretrain
     from .sweep_probe import probe_point, probed_on
-
+    # None while the config is the content the recorded points were made
+    # with (as the comparison's stage keys)
+    digest = with_config_digest({}, SWEEP_CONFIG).get('config_digest')
     out: Dict[str, Dict] = {}
     old_proto: Dict = {}
     if osp.exists(record):
@@ -315,7 +340,8 @@ def _sweep(points: Dict[str, Levers], work_dir: str, record: str,
         ckpt = osp.join(work_dir, name, f'iter_{lv.iters}.pth')
         # levers added since a point was recorded take their defaults
         if (not rerun and old is not None
-                and asdict(Levers(**old['levers'])) == asdict(lv)):
+                and asdict(Levers(**old['levers'])) == asdict(lv)
+                and old.get('config_digest') == digest):
             # a recorded point whose checkpoint is gone stays unprobed
             # (--rerun brings it back)
             if probe_data and osp.isfile(ckpt) and not probed_on(
@@ -329,7 +355,8 @@ def _sweep(points: Dict[str, Levers], work_dir: str, record: str,
                                 num_unlabeled=lv.num_unlabeled)
         img_dir = osp.join(osp.abspath(data), 'images', 'unlabeled') + '/'
         run_dir = osp.join(work_dir, name)
-        secs = None if rerun else finished_run_seconds(run_dir, lv, img_dir)
+        secs = None if rerun else finished_run_seconds(run_dir, lv,
+                                                        img_dir, digest)
         if secs is None:
             if osp.isdir(run_dir):  # a stale or changed point: afresh
                 shutil.rmtree(run_dir)
@@ -337,7 +364,11 @@ def _sweep(points: Dict[str, Levers], work_dir: str, record: str,
             pretrain(get_config_path(SWEEP_CONFIG), run_dir,
                      lever_options(lv, img_dir, seed=lv.seed))
             secs = time.time() - t0
+            atomic_write_text(_digest_file(run_dir),
+                              config_digest(SWEEP_CONFIG) + '\n')
         out[name] = dict(name=name, levers=asdict(lv),
+                         **({} if digest is None
+                            else dict(config_digest=digest)),
                          seconds=round(secs, 1),
                          sec_per_iter=round(secs / lv.iters, 3),
                          **summarise_run(run_dir, lv.queue))

@@ -277,6 +277,62 @@ def test_sweep_keeps_recorded_points_unless_rerun(tmp_path, monkeypatch):
         str(tmp_path / 'p'), pts['q'], '/x/') is None  # other levers
 
 
+def test_sweep_reruns_points_of_an_edited_config(tmp_path, monkeypatch):
+    """The sweep's points are runs of one packaged config with levers: a
+    point recorded (or a run dir finished) under other content of that
+    config is run again (it used to be kept by its levers alone, so an
+    edited config silently reused the old runs); runs of the content the
+    points were first made with stay valid."""
+    from mmengine.config import Config
+
+    import ccop_plugin.apis.config_digest as digests
+    import ccop_plugin.apis.pretrain as pretrain_mod
+    import ccop_plugin.datagen as datagen
+    runs = []
+
+    def fake_pretrain(cfg, run_dir, options):
+        runs.append(digests.config_digest(protocol_sweep.SWEEP_CONFIG))
+        _write_scalars(run_dir, [dict(iter=i, loss=2.) for i in range(1, 11)])
+        c = Config()
+        c.merge_from_dict(options)
+        c.dump(osp.join(run_dir, 'cfg.py'))
+        open(osp.join(run_dir, 'iter_10.pth'), 'w').close()
+
+    monkeypatch.setattr(datagen, 'generate_synthetic_coco',
+                        lambda *a, **k: None)
+    monkeypatch.setattr(pretrain_mod, 'pretrain', fake_pretrain)
+    rec = str(tmp_path / 'sweep.json')
+    pts = dict(p=protocol_sweep.Levers(width=16, iters=10))
+    packaged = digests.config_digest(protocol_sweep.SWEEP_CONFIG)
+    assert digests.NAME_KEYED_DIGESTS[protocol_sweep.SWEEP_CONFIG] == \
+        packaged
+    first = protocol_sweep.run_protocol_sweep(pts, str(tmp_path), rec)
+    assert runs == [packaged] and 'config_digest' not in first[0]
+    protocol_sweep.run_protocol_sweep(pts, str(tmp_path), rec)
+    assert runs == [packaged]  # same content: kept
+    monkeypatch.setattr(digests, 'config_digest', lambda name: 'edited')
+    out = protocol_sweep.run_protocol_sweep(pts, str(tmp_path), rec)
+    assert runs == [packaged, 'edited']
+    assert out[0]['config_digest'] == 'edited'
+    protocol_sweep.run_protocol_sweep(pts, str(tmp_path), rec)
+    assert len(runs) == 2
+    os.remove(rec)  # the finished run dir is of the edited content
+    protocol_sweep.run_protocol_sweep(pts, str(tmp_path), rec)
+    assert len(runs) == 2
+    monkeypatch.undo()  # back to the packaged content: run again
+    monkeypatch.setattr(datagen, 'generate_synthetic_coco',
+                        lambda *a, **k: None)
+    monkeypatch.setattr(pretrain_mod, 'pretrain', fake_pretrain)
+    os.remove(rec)
+    protocol_sweep.run_protocol_sweep(pts, str(tmp_path), rec)
+    assert runs == [packaged, 'edited', packaged]
+    # a finished run of before this check (no digest file) stays valid
+    os.remove(rec)
+    os.remove(tmp_path / 'p' / protocol_sweep.DIGEST_FILE)
+    protocol_sweep.run_protocol_sweep(pts, str(tmp_path), rec)
+    assert len(runs) == 3
+
+
 def test_sweep_probes_points_and_random_init_once(tmp_path, monkeypatch):
     """With ``probe_data`` every new point's checkpoint is probed, random
     init of the points' width is probed once per record, a recorded point
