@@ -313,21 +313,21 @@ class TestStep:
 
 
 def probe_accuracy(probe: Probe, checkpoint: Optional[str], data_root: str,
-                   seed: int, split: str = 'val',
-                   **kwargs) -> Optional[float]:
-    """The accuracy ``probe`` reports (a fraction in [0, 1], or None);
-    ``kwargs`` go to the probe (``random_width``)."""
+                   seed: int, split: str = 'val', **kwargs):
+    """The accuracy ``probe`` reports (a fraction in [0, 1], or None)."""
     out = probe(checkpoint, data_root, seed=seed, val_split=split, **kwargs)
     acc = out['acc'] if isinstance(out, dict) else out
     return None if acc is None else float(acc)
 
 
 def _function_key(fn: Callable, **settings) -> Dict:
-    """A probe stage's settings: ``fn``'s name and ``version`` (only when
-    it has one: earlier keys stay valid) with ``settings``."""
+    """A probe stage's settings: ``fn``'s name, ``version`` and (from 4 on)
+    ``probe_version``, each only when set (earlier keys stay valid)."""
     out = dict(function=probe_name(fn), **settings)
     if getattr(fn, 'version', None) is not None:
         out['version'] = fn.version
+    if getattr(fn, 'probe_version', 3) != 3:
+        out['probe_version'] = fn.probe_version
     return out
 
 

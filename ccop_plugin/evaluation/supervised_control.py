@@ -25,7 +25,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .linear_probe import POOL, STAGES, linear_probe, pool_roi_features
+from .linear_probe import (
+    POOL,
+    STAGES,
+    VERSION,
+    linear_probe,
+    pool_roi_features,
+)
 from .probe_data import load_split, read_image, to_input
 
 #: optimisation steps of the control's training (batches of ``batch_size``
@@ -170,3 +176,6 @@ def supervised_probe(data_root: str, seed: int = 0, val_split: str = 'val',
 #: read by the comparison's supervised stage (its key): bumped whenever the
 #: control's result for the same input changes (2: STEPS 1200 -> 2400)
 supervised_probe.version = 2
+#: the probe's version the control is scored with (its result changes with
+#: it; the supervised stage key holds it from probe version 4 on)
+supervised_probe.probe_version = VERSION

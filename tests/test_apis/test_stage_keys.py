@@ -317,6 +317,22 @@ def test_supervised_stage_key_holds_the_controls_version():
     assert STEPS == 2400
 
 
+def test_supervised_stage_key_holds_the_probes_version(monkeypatch):
+    """The control is scored by the linear probe: a new probe (other
+    layers or pooling) is a new control, so the supervised stage is not
+    reused across probe versions (it used to be keyed by the control's own
+    version alone); keys made with probe version 3 stay as they were."""
+    from ccop_plugin.evaluation import linear_probe, supervised_probe
+    cfg = MainJobConfig(protocol='cpu-science', num_test=4)
+    assert supervised_probe.probe_version == linear_probe.version
+    monkeypatch.setattr(supervised_probe, 'probe_version', 3)
+    before = stages.SupervisedStep(cfg, supervised_probe).settings()
+    assert 'probe_version' not in before
+    monkeypatch.setattr(supervised_probe, 'probe_version', 4)
+    after = stages.SupervisedStep(cfg, supervised_probe).settings()
+    assert after == dict(before, probe_version=4)
+
+
 def _run_edited(cfg, tmp_path, name, edit):
     """The main job with packaged config ``name`` read as itself plus the
     config text ``edit``: the stages' runs (data, proposals, ccop's)."""
