@@ -180,7 +180,9 @@ def _pct(v) -> str:
 
 def probe_controls_table(record: Dict) -> str:
     """Markdown: one row per group (runs, mean +- sd), then the checks."""
-    lines = ['| group | runs | test accuracy per run (%) | mean +- sd (%) |',
+    split = record['protocol']['probe'].get('val_split', 'test')  # scored
+    lines = [f'| group | runs | {split} accuracy per run (%) | '
+             'mean +- sd (%) |',
              '| --- | --- | --- | --- |']
     for name, g in record['groups'].items():
         accs = ', '.join(_pct(r['acc']) for r in g['runs'])

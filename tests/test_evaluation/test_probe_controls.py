@@ -54,6 +54,12 @@ def test_checks_supervised_target_and_one_sd_over_random(tmp_path):
     assert table == probe_controls_table(read_probe_controls(out))
     assert '| supervised | seed 0 | 72.0 | 72.0 +- n/a |' in table
     assert '| random_init | seed 0, seed 1, seed 2, seed 3, seed 4 |' in table
+    assert '| test accuracy per run (%) |' in table
+    # results scored on val (a selection sweep) say so; they used to be
+    # headed "test accuracy"
+    on_val = probe_controls(dict(random_init=[_result(
+        tmp_path, 'v', 0.2, val_split='val')]), command='x')
+    assert '| val accuracy per run (%) |' in probe_controls_table(on_val)
     ckpt = _result(tmp_path, 'm', 0.3, encoder=dict(
         source='work/run_seed2/iter_400.pth', seed=None))
     rec = probe_controls(dict(m=[ckpt]))
