@@ -15,9 +15,11 @@ held-out split. The score is the object classification accuracy.
   pooling, :func:`~ccop_plugin.models.utils.rois.roi_align_level`) on the
   backbone stages C3 and C4 (:data:`STAGES`), never an FPN (a
   checkpoint's FPN is not comparable to a random one, and MoCo v2 has
-  none), each RoI average-pooled to ``pool x pool`` cells (default 2: some
-  of the object's layout is kept, which is what names a class of the
-  format 2 data), concatenated.
+  none), each RoI average-pooled to ``pool x pool`` cells (default 1, one
+  vector per stage, since version 4: with 2 x 2 cells the layout of random
+  filters' responses already names a shape, so random init probed as high
+  as pre-trained features; docs/science.md, "The probe's layout"),
+  concatenated.
 * Classifier: features standardised with the train statistics, then
   full-batch L-BFGS on the cross-entropy plus ``weight_decay * |W|^2 / 2``
   in float64, from zero weights. The weight decay and the number of L-BFGS
@@ -52,14 +54,15 @@ FEATURES = ('backbone', 'box_stats', 'mask_texture')
 #: and 16) since version 3; the supervised control reaches 72 % on them
 #: against 36 % on C4 + C5 (docs/science.md)
 STAGES = (1, 2)
-#: the default RoI layout kept: ``POOL x POOL`` cells per stage
-POOL = 2
+#: the default RoI layout kept: ``POOL x POOL`` cells per stage (1 since
+#: version 4; 2 before)
+POOL = 1
 #: the grid the classifier's regularisation is chosen from (on val)
 WEIGHT_DECAYS = (1e-3, 1e-2, 1e-1, 1., 10., 100.)
 MAX_ITERS = (10, 100)
 #: bumped whenever the probe's result for the same input changes (part of
-#: the main job's probe stage key)
-VERSION = 3
+#: the main job's probe stage key; 4: ``POOL`` 2 -> 1)
+VERSION = 4
 
 
 # ------------------------------------------------------------------ encoder

@@ -14,6 +14,7 @@ from ccop_plugin.apis import (
     science_record,
     sweep_points,
 )
+from ccop_plugin.evaluation.linear_probe import VERSION
 from ccop_plugin.utils import get_config_path
 
 SCIENCE_CONFIGS = {
@@ -359,7 +360,7 @@ def test_sweep_probes_points_and_random_init_once(tmp_path, monkeypatch):
         acc = 0.30 + 0.01 * seed if ckpt is None else (
             0.40 if 'good' in ckpt else 0.305)
         return dict(acc=acc, train_acc=0.5, weight_decay=1.,
-                    max_iter=10, seconds=0.1, version=3)
+                    max_iter=10, seconds=0.1, version=VERSION)
 
     monkeypatch.setattr(datagen, 'generate_synthetic_coco',
                         lambda *a, **k: None)

@@ -135,18 +135,19 @@ def test_record_of_an_older_version_is_recomputed(tmp_path, capsys):
 # their results (a change of the data format or the proposal preset changes
 # them on purpose, and then these values with it; the probe stages changed
 # when the linear probe declared version 2: same layers for every method,
-# regularisation chosen on val; and version 3: C3 + C4 by default)
+# regularisation chosen on val; version 3: C3 + C4 by default; and version
+# 4: one pooled cell per stage)
 PINNED = {
     'demo': dict(data='b748817965d84d82', proposals='45e6414d310d7b13',
                  pretrain='b4472e754d75a16c', convert='294941906d1da23e',
-                 finetune='5ff812a1950c5f82', probe='ef13773c218465aa',
+                 finetune='5ff812a1950c5f82', probe='bcf388efc14c21d9',
                  none_finetune='f4391258cf36cc05',
-                 none_probe='bd7d006cd26b9056'),
+                 none_probe='e91e348e6f31431a'),
     'cmp': dict(data='e1329e66955a19e3', proposals='c36e91122b6a1a59',
                 pretrain='75d96bfd31b09e74', convert='170d3d35697bb8c2',
                 finetune='c0dfeac06e89d16e', test='3226e5fd4cce7f93',
-                probe='3bc0ae6e49ed0219', none_finetune='acbe65a1697d4b14',
-                none_test='9967a0d156d4d3fd', none_probe='f0254a4791b6b5f1'),
+                probe='e8fdc77b8fe4519b', none_finetune='acbe65a1697d4b14',
+                none_test='9967a0d156d4d3fd', none_probe='99296bc6730c3554'),
 }
 
 
@@ -306,15 +307,15 @@ def test_finetune_images_subset_is_keyed_and_read(tmp_path, monkeypatch):
 
 
 def test_supervised_stage_key_holds_the_controls_version():
-    """The supervised control's default steps changed (1200 -> 2400): a
-    comparison rerun must not reuse a control trained with the old
-    default, so its stage key holds the control's version."""
+    """The supervised control's default steps changed (1200 -> 2400 ->
+    4800): a comparison rerun must not reuse a control trained with the
+    old default, so its stage key holds the control's version."""
     from ccop_plugin.evaluation import supervised_probe
     from ccop_plugin.evaluation.supervised_control import STEPS
     cfg = MainJobConfig(protocol='cpu-science', num_test=4)
     key = stages.SupervisedStep(cfg, supervised_probe).settings()
     assert key['version'] == supervised_probe.version >= 2
-    assert STEPS == 2400
+    assert STEPS == 4800
 
 
 def test_supervised_stage_key_holds_the_probes_version(monkeypatch):

@@ -140,7 +140,7 @@ def test_probe_end_to_end_is_deterministic_for_a_seed(tiny_data):
               'n_val', 'weight_decay', 'grid'):
         assert r0[k] == r0b[k]
     assert r0['n_train'] > 0 and r0['n_val'] > 0
-    assert r0['feature_dim'] == (128 + 256) * 4  # C3 + C4, 2 x 2 cells
+    assert r0['feature_dim'] == 128 + 256  # C3 + C4, one cell (version 4)
     assert r0['encoder']['seed'] == 0 and r1['encoder']['seed'] == 1
     assert 0. <= r0['acc'] <= 1. and r0['classes'][0] == 'circle'
     # the weight decay was chosen on val from the grid, iterations fixed
@@ -176,8 +176,8 @@ def test_every_method_is_probed_on_the_same_layers(tiny_data, tmp_path):
     res['none'] = linear_probe(None, tiny_data, seed=3, random_width=16,
                                max_iter=20)
     dims = {k: r['feature_dim'] for k, r in res.items()}
-    # C3 + C4 (32 + 64 channels at width 16) in 2 x 2 cells, not the FPN
-    assert dims['ccop'] == dims['moco'] == dims['none'] == (32 + 64) * 4
+    # C3 + C4 (32 + 64 channels at width 16) pooled, not the FPN
+    assert dims['ccop'] == dims['moco'] == dims['none'] == 32 + 64
     # the same backbone weights: the same features, whatever else is there
     for k in ('acc', 'train_acc', 'select_acc', 'weight_decay'):
         assert res['ccop'][k] == res['moco'][k] == res['none'][k]
@@ -270,7 +270,7 @@ def test_width_16_random_init_and_checkpoint_probe_alike(tiny_data,
     same weights (C3 + C4 of width 16: 32 + 64 channels)."""
     rand = linear_probe(None, tiny_data, seed=4, random_width=16,
                         max_iter=20)
-    assert rand['feature_dim'] == (32 + 64) * 4
+    assert rand['feature_dim'] == 32 + 64
     assert rand['encoder']['width'] == 16
     net, _ = build_encoder(None, seed=4, width=16)
     ckpt = str(tmp_path / 'w16.pth')

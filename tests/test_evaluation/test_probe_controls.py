@@ -101,7 +101,8 @@ def tiny_data(tmp_path_factory):
 
 def test_cli_stages_choose_the_probed_layers(tiny_data, tmp_path):
     """``--stages C3 C4``: the probe pools C3 and C4 (width 16: 32 + 64
-    channels, 2 x 2 cells), the default since version 3; ``--stages C4
+    channels, one cell each since version 4), the default since version 3;
+    ``--stages C4
     C5`` the layers of version 2."""
     out = str(tmp_path / 'c34.json')
     assert cli.main(['none', '--data-root', tiny_data, '--width', '16',
@@ -109,7 +110,7 @@ def test_cli_stages_choose_the_probed_layers(tiny_data, tmp_path):
                      '--out', out]) == 0
     with open(out) as f:
         res = json.load(f)
-    assert res['stages'] == [1, 2] and res['feature_dim'] == (32 + 64) * 4
+    assert res['stages'] == [1, 2] and res['feature_dim'] == 32 + 64
     assert cli.main(['none', '--data-root', tiny_data, '--width', '16',
                      '--max-iter', '20', '--out', out, '--overwrite']) == 0
     with open(out) as f:
@@ -118,7 +119,7 @@ def test_cli_stages_choose_the_probed_layers(tiny_data, tmp_path):
                      '--stages', 'C5', 'C4', '--max-iter', '20', '--out',
                      out, '--overwrite']) == 0
     with open(out) as f:
-        assert json.load(f)['feature_dim'] == (64 + 128) * 4
+        assert json.load(f)['feature_dim'] == 64 + 128
 
 
 def test_cli_writes_the_record_or_one_error_line(tmp_path, capsys):

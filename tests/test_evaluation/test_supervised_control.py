@@ -57,7 +57,7 @@ def test_control_trains_and_is_probed_like_a_checkpoint(tiny_data):
                            max_iter=20)
     assert res['encoder']['source'] == 'supervised control'
     assert res['supervised']['steps'] == 2
-    assert res['feature_dim'] == (128 + 256) * 4  # the probe's features
+    assert res['feature_dim'] == 128 + 256  # the probe's features
     assert 0. <= res['acc'] <= 1. and res['select_split'] == 'val'
 
 
@@ -70,4 +70,4 @@ def test_control_has_the_protocol_width_and_trains_on_whole_images(
     assert res['supervised']['width'] == 16
     assert res['supervised']['crop'] == 256
     assert res['encoder']['width'] == 16
-    assert res['feature_dim'] == (32 + 64) * 4
+    assert res['feature_dim'] == 32 + 64
