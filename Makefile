@@ -55,7 +55,7 @@ SCIENCE_COMMON := --seeds 3 --num-unlabeled 200 --num-test 100
 # and its positive control read all 2000: the control passes only with
 # them), every run seed on each data seed's own data and proposals; rerun to
 # resume. The default grid (CCOP, MoCo v2, random init x 2 run seeds x 2
-# data seeds) is about 1 h 20 min on 2 CPU cores; the full grid (7 methods
+# data seeds) is about 1 h 25 min on 2 CPU cores; the full grid (7 methods
 # x 5 run seeds x 2 data seeds, about 9 h there) is
 # `make science SCIENCE_GRID=full` (estimates from a one-seed pilot's
 # stage times, docs/science.md).
