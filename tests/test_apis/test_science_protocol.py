@@ -42,6 +42,26 @@ def _write_scalars(run_dir, rows):
             f.write(json.dumps(r) + '\n')
 
 
+def _finished_run(run_dir, options, loss=2.):
+    """What a 10-iteration sweep run leaves: its scalars (``loss`` every
+    iteration), its dumped config (``options``) and final checkpoint."""
+    from mmengine.config import Config
+    _write_scalars(run_dir, [dict(iter=i, loss=loss) for i in range(1, 11)])
+    c = Config()
+    c.merge_from_dict(options)
+    c.dump(osp.join(run_dir, 'cfg.py'))
+    open(osp.join(run_dir, 'iter_10.pth'), 'w').close()
+
+
+def _patch_sweep(monkeypatch, fake_pretrain):
+    """The sweep without data generation, pre-training by ``fake_pretrain``."""
+    import ccop_plugin.apis.pretrain as pretrain_mod
+    import ccop_plugin.datagen as datagen
+    monkeypatch.setattr(datagen, 'generate_synthetic_coco',
+                        lambda *a, **k: None)
+    monkeypatch.setattr(pretrain_mod, 'pretrain', fake_pretrain)
+
+
 def test_science_configs_share_everything_but_the_algorithm():
     moco, ccop = _model('mocov2'), _model('ccop')
     for key in ('queue_len', 'momentum'):
@@ -230,26 +250,15 @@ def test_sweep_keeps_recorded_points_unless_rerun(tmp_path, monkeypatch):
     it has not replaced (a rerun of seeds 2-4, 0, 1 stopped after seed 2
     used to drop seeds 0 and 1 from the record). A finished run dir of the
     same levers is summarised, not rerun."""
-    from mmengine.config import Config
-
-    import ccop_plugin.apis.pretrain as pretrain_mod
-    import ccop_plugin.datagen as datagen
     runs = []
 
     def fake_pretrain(cfg, run_dir, options):
         if options['randomness.seed'] == 9:
             raise KeyboardInterrupt
         runs.append(options['randomness.seed'])
-        _write_scalars(run_dir, [dict(iter=i, loss=5. - len(runs))
-                                 for i in range(1, 11)])
-        c = Config()
-        c.merge_from_dict(options)
-        c.dump(osp.join(run_dir, 'cfg.py'))
-        open(osp.join(run_dir, 'iter_10.pth'), 'w').close()
+        _finished_run(run_dir, options, loss=5. - len(runs))
 
-    monkeypatch.setattr(datagen, 'generate_synthetic_coco',
-                        lambda *a, **k: None)
-    monkeypatch.setattr(pretrain_mod, 'pretrain', fake_pretrain)
+    _patch_sweep(monkeypatch, fake_pretrain)
     rec = str(tmp_path / 'sweep.json')
     lv = protocol_sweep.Levers(width=16, iters=10, seed=3)
     pts = dict(p=lv, q=protocol_sweep.Levers(width=16, iters=10, seed=4))
@@ -284,24 +293,14 @@ def test_sweep_reruns_points_of_an_edited_config(tmp_path, monkeypatch):
     config is run again (it used to be kept by its levers alone, so an
     edited config silently reused the old runs); runs of the content the
     points were first made with stay valid."""
-    from mmengine.config import Config
-
     import ccop_plugin.apis.config_digest as digests
-    import ccop_plugin.apis.pretrain as pretrain_mod
-    import ccop_plugin.datagen as datagen
     runs = []
 
     def fake_pretrain(cfg, run_dir, options):
         runs.append(digests.config_digest(protocol_sweep.SWEEP_CONFIG))
-        _write_scalars(run_dir, [dict(iter=i, loss=2.) for i in range(1, 11)])
-        c = Config()
-        c.merge_from_dict(options)
-        c.dump(osp.join(run_dir, 'cfg.py'))
-        open(osp.join(run_dir, 'iter_10.pth'), 'w').close()
+        _finished_run(run_dir, options)
 
-    monkeypatch.setattr(datagen, 'generate_synthetic_coco',
-                        lambda *a, **k: None)
-    monkeypatch.setattr(pretrain_mod, 'pretrain', fake_pretrain)
+    _patch_sweep(monkeypatch, fake_pretrain)
     rec = str(tmp_path / 'sweep.json')
     pts = dict(p=protocol_sweep.Levers(width=16, iters=10))
     packaged = digests.config_digest(protocol_sweep.SWEEP_CONFIG)
@@ -321,9 +320,7 @@ def test_sweep_reruns_points_of_an_edited_config(tmp_path, monkeypatch):
     protocol_sweep.run_protocol_sweep(pts, str(tmp_path), rec)
     assert len(runs) == 2
     monkeypatch.undo()  # back to the packaged content: run again
-    monkeypatch.setattr(datagen, 'generate_synthetic_coco',
-                        lambda *a, **k: None)
-    monkeypatch.setattr(pretrain_mod, 'pretrain', fake_pretrain)
+    _patch_sweep(monkeypatch, fake_pretrain)
     os.remove(rec)
     protocol_sweep.run_protocol_sweep(pts, str(tmp_path), rec)
     assert runs == [packaged, 'edited', packaged]
@@ -339,19 +336,8 @@ def test_sweep_probes_points_and_random_init_once(tmp_path, monkeypatch):
     init of the points' width is probed once per record, a recorded point
     is probed once (when its checkpoint is there), and the table says which
     points beat random init (mean + sd)."""
-    from mmengine.config import Config
-
-    import ccop_plugin.apis.pretrain as pretrain_mod
-    import ccop_plugin.datagen as datagen
     import ccop_plugin.evaluation as evaluation
     probed = []
-
-    def fake_pretrain(cfg, run_dir, options):
-        _write_scalars(run_dir, [dict(iter=i, loss=2.) for i in range(1, 11)])
-        c = Config()
-        c.merge_from_dict(options)
-        c.dump(osp.join(run_dir, 'cfg.py'))
-        open(osp.join(run_dir, 'iter_10.pth'), 'w').close()
 
     def fake_probe(ckpt, data_root, seed=0, random_width=64, **kw):
         assert kw['val_split'] == kw['select_split'] == 'val'
@@ -362,9 +348,8 @@ def test_sweep_probes_points_and_random_init_once(tmp_path, monkeypatch):
         return dict(acc=acc, train_acc=0.5, weight_decay=1.,
                     max_iter=10, seconds=0.1, version=VERSION)
 
-    monkeypatch.setattr(datagen, 'generate_synthetic_coco',
-                        lambda *a, **k: None)
-    monkeypatch.setattr(pretrain_mod, 'pretrain', fake_pretrain)
+    _patch_sweep(monkeypatch, lambda cfg, run_dir, options: _finished_run(
+        run_dir, options))
     monkeypatch.setattr(evaluation, 'linear_probe', fake_probe)
     rec = str(tmp_path / 'sweep.json')
     data = str(tmp_path / 'data')
