@@ -233,18 +233,22 @@ def _digest_file(run_dir: str) -> str:
     return osp.join(run_dir, DIGEST_FILE)
 
 
-def finished_run_seconds(run_dir: str, lv: Levers, img_dir: str,
-                         digest: Optional[str] = None) -> Optional[float]:
+def _sweep_digest() -> Optional[str]:
+    """The ``config_digest`` of :data:`SWEEP_CONFIG` as the comparison's
+    stage keys hold it: None while it is the content the sweep's first
+    points were made with."""
+    from .config_digest import with_config_digest
+    return with_config_digest({}, SWEEP_CONFIG).get('config_digest')
+
+
+def finished_run_seconds(run_dir: str, lv: Levers,
+                         img_dir: str) -> Optional[float]:
     """Seconds of a finished run of ``lv`` in ``run_dir`` (its final
     checkpoint, its dumped config holding every option of
-    :func:`lever_options`, and made with the sweep config's content
-    ``digest``: from the run's start stamp to the checkpoint's time), or
-    None when there is none.
-
-    ``digest`` is the ``config_digest`` the sweep's stages would key with
-    (None: the content its points were first made with, when runs wrote no
-    :data:`DIGEST_FILE`); a run dir's :data:`DIGEST_FILE` must name the
-    current content."""
+    :func:`lever_options`, and made with the current content of
+    :data:`SWEEP_CONFIG`: its :data:`DIGEST_FILE` names it, or, for a run
+    of before those files, the content is the first one), from the run's
+    start stamp to the checkpoint's time; or None when there is none."""
     from mmengine.config import Config
 
     from .config_digest import config_digest
@@ -253,7 +257,7 @@ def finished_run_seconds(run_dir: str, lv: Levers, img_dir: str,
         with open(_digest_file(run_dir)) as f:
             if f.read().strip() != config_digest(SWEEP_CONFIG):
                 return None
-    elif digest is not None:
+    elif _sweep_digest() is not None:
         return None
     cfgs = glob.glob(osp.join(run_dir, '*.py'))
     stamps = sorted(d for d in (os.listdir(run_dir) if osp.isdir(run_dir)
@@ -310,12 +314,10 @@ def _sweep(points: Dict[str, Levers], work_dir: str, record: str,
     from ccop_plugin.datagen import generate_synthetic_coco
     from ccop_plugin.utils import get_config_path
     from ccop_plugin.utils.machine import machine_info
-    from .config_digest import config_digest, with_config_digest
+    from .config_digest import config_digest
     from .pretrain import pretrain
     from .sweep_probe import probe_point, probed_on
-    # None while the config is the content the recorded points were made
-    # with (as the comparison's stage keys)
-    digest = with_config_digest({}, SWEEP_CONFIG).get('config_digest')
+    digest = _sweep_digest()
     out: Dict[str, Dict] = {}
     old_proto: Dict = {}
     if osp.exists(record):
@@ -355,8 +357,7 @@ def _sweep(points: Dict[str, Levers], work_dir: str, record: str,
                                 num_unlabeled=lv.num_unlabeled)
         img_dir = osp.join(osp.abspath(data), 'images', 'unlabeled') + '/'
         run_dir = osp.join(work_dir, name)
-        secs = None if rerun else finished_run_seconds(run_dir, lv,
-                                                        img_dir, digest)
+        secs = None if rerun else finished_run_seconds(run_dir, lv, img_dir)
         if secs is None:
             if osp.isdir(run_dir):  # a stale or changed point: afresh
                 shutil.rmtree(run_dir)
