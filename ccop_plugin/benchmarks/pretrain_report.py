@@ -6,13 +6,27 @@ the section of ``docs/benchmarks/performance.json`` they fill (``cpu``, or
 ``gpu.fp32`` / ``gpu.bf16``).
 """
 import math
+from typing import Optional
 
 from ..utils.machine import machine_summary
 from ..utils.performance_record import cpu_device_name, load_note
 from .pretrain_timing import SECTIONS
 
-__all__ = ['device_name', 'workers_needed', 'setting', 'to_markdown',
-           'record_values']
+__all__ = ['PEAK_TFLOPS', 'device_name', 'workers_needed', 'peak_tflops',
+           'flop_utilisation', 'setting', 'to_markdown', 'record_values']
+
+#: dense (no sparsity) peaks in TFLOP/s from NVIDIA's datasheets, as
+#: (bf16, TF32): an fp32 step's convolutions run in TF32, PyTorch's default
+#: for cuDNN. Matched in order against the device name (the first
+#: substring found), so the PCIe / NVL cards come before their SXM names.
+PEAK_TFLOPS = (
+    ('H100 PCIe', 756.0, 378.0),
+    ('H100 NVL', 835.5, 417.5),
+    ('H200 NVL', 835.5, 417.5),
+    ('H100', 989.5, 494.5),
+    ('H200', 989.5, 494.5),
+    ('A100', 312.0, 156.0),
+)
 
 
 def device_name(device: str) -> str:
@@ -28,8 +42,30 @@ def workers_needed(target_img_s: float, worker_img_s: float) -> int:
     return math.ceil(target_img_s / worker_img_s)
 
 
+def peak_tflops(args, device: str) -> Optional[float]:
+    """The peak FLOP utilisation is read against: ``--peak-tflops``, else
+    :data:`PEAK_TFLOPS` of a known GPU named ``device`` at the step's
+    precision, else None."""
+    if getattr(args, 'peak_tflops', None):
+        return float(args.peak_tflops)
+    if not args.device.startswith('cuda'):
+        return None
+    for name, bf16, tf32 in PEAK_TFLOPS:
+        if name in device:
+            return bf16 if args.amp else tf32
+    return None
+
+
+def flop_utilisation(model: dict, peak: float) -> float:
+    """Counted FLOPs per second of a model's median step over ``peak``
+    (TFLOP/s): its model FLOP utilisation, a fraction."""
+    return model['gflop'] * 1e9 / model['step_s'] / (peak * 1e12)
+
+
 def setting(args) -> str:
     prec = ', bf16 autocast' if args.amp else ', fp32'
+    if getattr(args, 'channels_last', False):
+        prec += ', channels-last'
     if getattr(args, 'science', False):
         return ('the cpu-science configs (ResNet-18 of base width 16, '
                 f'queues 256), batch {args.batch}, {args.size} px, '
@@ -70,6 +106,13 @@ def to_markdown(args, models, pipes, load, cmd) -> str:
                 lines.append(f"| {r['name']} | {r['gflop']:.1f} | "
                              f"{r['gflop'] / args.batch:.2f} | "
                              f"{r['gflop'] / m['gflop']:.2f}x |")
+            peak = peak_tflops(args, device_name(args.device))
+            if peak:
+                lines += ['', f'FLOP utilisation (counted FLOPs / median '
+                          f'step / {peak:g} TFLOP/s peak): ' + ', '.join(
+                              f"{r['name']} "
+                              f"{100 * flop_utilisation(r, peak):.1f}%"
+                              for r in models) + '.']
             lines += ['', 'CCOP forward pass by module class, query and key '
                       'copies together (GFLOP): ' + ', '.join(
                 f'{k} {v:.1f}' for k, v in sorted(
@@ -125,6 +168,11 @@ def record_values(args, models, load, cmd) -> tuple:
         common.update(mocov2_gflop_per_img=m['gflop'] / args.batch,
                       ccop_gflop_per_img=c['gflop'] / args.batch,
                       ccop_over_mocov2_flops=c['gflop'] / m['gflop'])
+        peak = peak_tflops(args, device_name(args.device))
+        if peak:
+            common.update(peak_tflops=peak,
+                          mocov2_mfu=flop_utilisation(m, peak),
+                          ccop_mfu=flop_utilisation(c, peak))
     if args.device.startswith('cuda'):
         prec = 'bf16' if args.amp else 'fp32'
         return 'gpu', {'device': device_name(args.device),

@@ -68,6 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--warmup', type=int, default=3)
     p.add_argument('--queue-len', type=int, default=65536)
     p.add_argument('--amp', action='store_true', help='bf16 autocast')
+    p.add_argument('--channels-last', action='store_true',
+                   help='both models and the views in channels-last memory '
+                   'format (a lever of the GPU step; the table\'s setting '
+                   'and the record name it)')
+    p.add_argument('--peak-tflops', type=float, default=None,
+                   help='the device\'s dense peak at the step\'s precision '
+                   '(TFLOP/s); with --count-flops each model\'s FLOP '
+                   'utilisation (counted FLOPs / step time / peak) is '
+                   'printed and recorded. Default: the datasheet peak of a '
+                   'known GPU (pretrain_report.PEAK_TFLOPS), else none')
     p.add_argument('--science', action='store_true',
                    help='both models as the science protocol\'s configs '
                    'define them (cpu-science: ResNet-18 of base width 16, '
@@ -105,6 +115,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     if args.record and args.science:
         p.error('--record holds the paper configs\' figures; --science '
                 'prints its table only (--out)')
+    if args.peak_tflops is not None and not args.peak_tflops > 0:
+        p.error(f'--peak-tflops must be > 0, got {args.peak_tflops}')
     if args.record and args.amp and args.device == 'cpu':
         p.error('--record: the cpu section holds fp32 figures; run without '
                 '--amp')

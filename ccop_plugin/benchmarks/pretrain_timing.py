@@ -109,11 +109,16 @@ def bench_models(args: argparse.Namespace) -> List[Dict]:
     for name in NAMES:
         torch.manual_seed(0)
         model = MODELS.build(_model_cfg(name, args)).to(device)
+        if getattr(args, 'channels_last', False):
+            model.to(memory_format=torch.channels_last)
         model.train()
         optim = OptimWrapper(torch.optim.SGD(
             model.parameters(), lr=0.03, momentum=0.9, weight_decay=1e-4))
         runs[name] = (model, optim)
     views, samples = _fake_batch(args, device)
+    if getattr(args, 'channels_last', False):
+        views = [v.contiguous(memory_format=torch.channels_last)
+                 for v in views]
 
     from torch.profiler import record_function
 

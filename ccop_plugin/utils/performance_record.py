@@ -46,7 +46,9 @@ _PROVENANCE = dict(setting=_STR, command=_STR, load_average=_LOAD,
 _STEP = dict(mocov2_img_s=_NUM, ccop_img_s=_NUM)
 #: optional: the step's arithmetic (``benchmark_pretrain.py --count-flops``)
 _FLOPS = dict(mocov2_gflop_per_img=_NUM, ccop_gflop_per_img=_NUM,
-              ccop_over_mocov2_flops=_NUM)
+              ccop_over_mocov2_flops=_NUM,
+              # FLOP utilisation against this dense peak (TFLOP/s)
+              peak_tflops=_NUM, mocov2_mfu=_NUM, ccop_mfu=_NUM)
 _GPU_PRECISION = dict(required=dict(_STEP, mocov2_peak_gib=_NUM,
                                     ccop_peak_gib=_NUM),
                       optional=dict(_PROVENANCE, **_FLOPS,

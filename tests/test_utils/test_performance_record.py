@@ -228,6 +228,83 @@ def test_pretrain_benchmark_gpu_values_follow_the_schema(monkeypatch):
     assert ps.workers_needed(640., 40.7) == 16
 
 
+@pytest.mark.parametrize('device,amp,peak', [
+    ('NVIDIA H100 80GB HBM3', True, 989.5),
+    ('NVIDIA H100 80GB HBM3', False, 494.5),  # TF32: cuDNN's default
+    ('NVIDIA H100 PCIe', True, 756.0),
+    ('NVIDIA H200', True, 989.5),
+    ('NVIDIA H200 NVL', False, 417.5),
+    ('Some Future GPU', True, None),
+])
+def test_flop_utilisation_reads_the_datasheet_peak(device, amp, peak):
+    from ccop_plugin.benchmarks import pretrain_report
+    from ccop_plugin.benchmarks import pretrain_step as ps
+    args = ps.parse_args(['--device', 'cuda'] + (['--amp'] if amp else []))
+    assert pretrain_report.peak_tflops(args, device) == peak
+    # a given peak wins; a CPU has none unless given
+    args = ps.parse_args(['--device', 'cuda', '--peak-tflops', '100'])
+    assert pretrain_report.peak_tflops(args, device) == 100.
+    args = ps.parse_args(['--device', 'cpu'])
+    assert pretrain_report.peak_tflops(args, 'CPU x') is None
+
+
+def test_pretrain_benchmark_refuses_a_peak_that_is_not_positive(capsys):
+    from ccop_plugin.benchmarks import pretrain_step as ps
+    with pytest.raises(SystemExit):
+        ps.parse_args(['--peak-tflops', '0'])
+    assert '--peak-tflops must be > 0, got 0.0' in capsys.readouterr().err
+
+
+def test_pretrain_benchmark_records_flop_utilisation(monkeypatch):
+    """Counted FLOPs / median step / the device's dense peak, per model,
+    printed and in the gpu section with the peak it was read against."""
+    from ccop_plugin.benchmarks import pretrain_report
+    from ccop_plugin.benchmarks import pretrain_step as ps
+    monkeypatch.setattr(pretrain_report, 'device_name',
+                        lambda d: 'NVIDIA H100 80GB HBM3')
+    args = ps.parse_args(['--device', 'cuda', '--amp', '--boxes', '16',
+                          '--channels-last'])
+    # 32 images of 65 GFLOP in 0.0625 s: 33.28 TFLOP/s, 3.4 % of 989.5
+    models = [dict(name='mocov2', step_s=0.04, step_min_s=0.04,
+                   step_max_s=0.04, img_per_s=800., peak_mem_gib=2.0,
+                   gflop=32 * 32.5, gflop_parts={}),
+              dict(name='ccop', step_s=0.0625, step_min_s=0.06,
+                   step_max_s=0.07, img_per_s=512., peak_mem_gib=3.2,
+                   gflop=32 * 65.0, gflop_parts={})]
+    section, values = ps.record_values(args, models, (1.0, 1.0), 'cmd')
+    validate_performance_record({section: values})
+    bf16 = values['bf16']
+    assert bf16['peak_tflops'] == 989.5
+    assert math.isclose(bf16['ccop_mfu'], 32 * 65e9 / 0.0625 / 989.5e12)
+    assert math.isclose(bf16['mocov2_mfu'], 32 * 32.5e9 / 0.04 / 989.5e12)
+    assert bf16['setting'].endswith('bf16 autocast, channels-last')
+    md = ps.to_markdown(args, models, [], (1.0, 1.0), 'cmd')
+    assert ('FLOP utilisation (counted FLOPs / median step / 989.5 TFLOP/s '
+            'peak): mocov2 2.6%, ccop 3.4%.') in md
+
+
+@pytest.mark.slow
+def test_channels_last_step_keeps_the_losses(tmp_path):
+    """The channels-last lever changes the memory format only: the first
+    step's losses of both models equal the default layout's (64 px and 4
+    images: at 32 px and 2 the 1 x 1 C5 maps under batch norm amplify the
+    kernels' rounding to 3e-4)."""
+    from ccop_plugin.benchmarks import pretrain_step as ps
+    losses = {}
+    for lever in ([], ['--channels-last']):
+        args = ps.parse_args(
+            ['--device', 'cpu', '--depth', '18', '--batch', '4', '--size',
+             '64', '--boxes', '2', '--iters', '1', '--warmup', '0',
+             '--queue-len', '64', '--no-profile', '--pipeline-images', '0']
+            + lever)
+        losses[bool(lever)] = {r['name']: r['losses']
+                               for r in ps.bench_models(args)}
+    for name in ('mocov2', 'ccop'):
+        for key, value in losses[False][name].items():
+            assert math.isclose(losses[True][name][key], value,
+                                rel_tol=1e-4), (name, key)
+
+
 # ----------------------------------------- tools/benchmark_selective_search.py
 def test_selective_search_benchmark_records_its_section(tmp_path, capsys):
     path = str(tmp_path / 'performance.json')
