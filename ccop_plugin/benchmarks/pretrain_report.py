@@ -66,6 +66,8 @@ def setting(args) -> str:
     prec = ', bf16 autocast' if args.amp else ', fp32'
     if getattr(args, 'channels_last', False):
         prec += ', channels-last'
+    if getattr(args, 'compile', None):
+        prec += f', ResNets compiled ({args.compile})'
     if getattr(args, 'science', False):
         return ('the cpu-science configs (ResNet-18 of base width 16, '
                 f'queues 256), batch {args.batch}, {args.size} px, '

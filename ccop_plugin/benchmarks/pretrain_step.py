@@ -72,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help='both models and the views in channels-last memory '
                    'format (a lever of the GPU step; the table\'s setting '
                    'and the record name it)')
+    p.add_argument('--compile', nargs='?', const='inductor', default=None,
+                   metavar='BACKEND',
+                   help='torch.compile every ResNet of both models (query '
+                   'and key encoders, in place) with BACKEND (default '
+                   'inductor); a lever of the GPU step')
     p.add_argument('--peak-tflops', type=float, default=None,
                    help='the device\'s dense peak at the step\'s precision '
                    '(TFLOP/s); with --count-flops each model\'s FLOP '

@@ -284,25 +284,30 @@ def test_pretrain_benchmark_records_flop_utilisation(monkeypatch):
 
 
 @pytest.mark.slow
-def test_channels_last_step_keeps_the_losses(tmp_path):
-    """The channels-last lever changes the memory format only: the first
-    step's losses of both models equal the default layout's (64 px and 4
-    images: at 32 px and 2 the 1 x 1 C5 maps under batch norm amplify the
-    kernels' rounding to 3e-4)."""
+def test_step_levers_keep_the_losses(tmp_path):
+    """The channels-last and compile levers change the memory format and
+    the execution only: the first step's losses of both models equal the
+    default's (compile with torch's eager backend: no compiler on CI; 64
+    px and 4 images: at 32 px and 2 the 1 x 1 C5 maps under batch norm
+    amplify the kernels' rounding to 3e-4)."""
     from ccop_plugin.benchmarks import pretrain_step as ps
     losses = {}
-    for lever in ([], ['--channels-last']):
+    levers = ([], ['--channels-last'], ['--compile', 'eager'])
+    for lever in levers:
         args = ps.parse_args(
             ['--device', 'cpu', '--depth', '18', '--batch', '4', '--size',
              '64', '--boxes', '2', '--iters', '1', '--warmup', '0',
              '--queue-len', '64', '--no-profile', '--pipeline-images', '0']
             + lever)
-        losses[bool(lever)] = {r['name']: r['losses']
-                               for r in ps.bench_models(args)}
-    for name in ('mocov2', 'ccop'):
-        for key, value in losses[False][name].items():
-            assert math.isclose(losses[True][name][key], value,
-                                rel_tol=1e-4), (name, key)
+        losses[' '.join(lever)] = {r['name']: r['losses']
+                                   for r in ps.bench_models(args)}
+    from ccop_plugin.benchmarks.pretrain_report import setting
+    assert setting(args).endswith('fp32, ResNets compiled (eager)')
+    for lever in levers[1:]:
+        for name in ('mocov2', 'ccop'):
+            for key, value in losses[''][name].items():
+                assert math.isclose(losses[' '.join(lever)][name][key],
+                                    value, rel_tol=1e-4), (lever, name, key)
 
 
 # ----------------------------------------- tools/benchmark_selective_search.py
