@@ -368,7 +368,8 @@ def test_make_science_arguments(grid, seeds):
 def test_make_science_ablations_arguments():
     """`make science-ablations` runs the full grid's methods on make
     science's work dir and data (so its CCOP, MoCo v2 and random-init runs
-    are reused) at one run seed by default, into its own record."""
+    are reused) at two run seeds by default (the record's), into its own
+    record."""
     import shlex
     import shutil
     import subprocess
@@ -388,7 +389,8 @@ def test_make_science_ablations_arguments():
 
     abl, sci = parsed('science-ablations'), parsed('science')
     assert set(abl.methods) == set(protocol_methods(SCIENCE))
-    assert abl.seeds == [0] and abl.record.endswith('science_ablations.json')
+    assert abl.seeds == [0, 1]
+    assert abl.record.endswith('science_ablations.json')
     assert sci.record.endswith('science.json')
     assert abl.cfg == sci.cfg and abl.data_seeds == sci.data_seeds
     assert abl.supervised
