@@ -173,6 +173,20 @@ class _RecordingContext:
         return getattr(self._ctx, name)
 
 
+def _exit_code(p: Any, timeout: float = 1.) -> Optional[int]:
+    """``p``'s exit code, None while it runs. ``exitcode`` reads None for
+    a dead worker that the executor's own thread is reaping at that moment
+    (its ``waitpid`` wins, ours fails), so a None is read again until
+    ``timeout``: a crash is then never taken for a live worker."""
+    deadline = time.monotonic() + timeout
+    p.join(timeout=timeout)
+    code = p.exitcode
+    while code is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+        code = p.exitcode
+    return code
+
+
 def check_stopped(procs: Iterable[Any]) -> None:
     """Raise :class:`Stopped` if the workers were ended by a stop signal:
     the tasks in flight did not fail, the run was stopped.
@@ -182,8 +196,7 @@ def check_stopped(procs: Iterable[Any]) -> None:
     """
     stopped = crashed = False
     for p in procs:
-        p.join(timeout=1)
-        code = p.exitcode
+        code = _exit_code(p)
         if code is None or code == 0:
             continue
         if code < 0 and -code in STOP_SIGNALS:

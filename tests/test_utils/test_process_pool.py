@@ -35,3 +35,30 @@ def test_a_worker_ended_by_a_stop_signal_stops_the_run():
         list(process_pool.isolated_map(
             _double_or_stop, 2, [1, 'stop', 2], workers=2,
             on_crash=lambda t: ('crashed', t), start_method='fork'))
+
+
+class _RacyExit:
+    """A worker the executor's thread is reaping: its first ``exitcode``
+    reads None (the other thread's waitpid won), the next its code."""
+
+    def __init__(self, code, racy=True):
+        self.code, self.reads = code, (0 if racy else 1)
+
+    def join(self, timeout=None):
+        pass
+
+    @property
+    def exitcode(self):
+        self.reads += 1
+        return None if self.reads == 1 else self.code
+
+
+def test_a_crash_read_while_the_executor_reaps_is_still_a_crash():
+    """CI once saw a worker's os._exit(3) read as None (alive) and its
+    sibling's SIGTERM from the executor as a stop: Stopped instead of the
+    crash's retry."""
+    process_pool.check_stopped([_RacyExit(3),
+                                _RacyExit(-signal.SIGTERM, racy=False)])
+    with pytest.raises(process_pool.Stopped):
+        process_pool.check_stopped([_RacyExit(0),
+                                    _RacyExit(-signal.SIGTERM)])
