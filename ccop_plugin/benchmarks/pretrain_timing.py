@@ -83,15 +83,13 @@ def _fake_batch(args: argparse.Namespace, device):
     return views, samples
 
 
-def _compile_resnets(model, backend: str) -> int:
+def _compile_resnets(model, backend: str) -> None:
     """``torch.compile`` every ResNet of ``model`` in place (query and key
     encoders; names and parameters unchanged, so the EMA still pairs
-    them); returns how many."""
+    them)."""
     from mmpretrain.models.backbones import ResNet
-    nets = [m for m in model.modules() if isinstance(m, ResNet)]
-    for net in nets:
+    for net in [m for m in model.modules() if isinstance(m, ResNet)]:
         net.compile(backend=backend)
-    return len(nets)
 
 
 def _own_bytes(model, optim) -> int:
