@@ -18,6 +18,7 @@ machine-readable record (section ``cpu``, or ``gpu.fp32`` / ``gpu.bf16``).
 import sys
 
 from ccop_plugin.benchmarks.pretrain_step import (
+    LossCheckError,
     command_line,
     parse_args,
     run_pretrain_benchmark,
@@ -29,7 +30,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         return run_pretrain_benchmark(args, command_line(argv))
-    except PerformanceRecordError as e:
+    except (PerformanceRecordError, LossCheckError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
 

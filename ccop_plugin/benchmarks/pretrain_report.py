@@ -6,14 +6,15 @@ the section of ``docs/benchmarks/performance.json`` they fill (``cpu``, or
 ``gpu.fp32`` / ``gpu.bf16``).
 """
 import math
-from typing import Optional
+from typing import Dict, List, Optional
 
 from ..utils.machine import machine_summary
 from ..utils.performance_record import cpu_device_name, load_note
 from .pretrain_timing import SECTIONS
 
-__all__ = ['PEAK_TFLOPS', 'device_name', 'workers_needed', 'peak_tflops',
-           'flop_utilisation', 'setting', 'to_markdown', 'record_values']
+__all__ = ['PEAK_TFLOPS', 'LOSS_RTOL', 'device_name', 'workers_needed',
+           'peak_tflops', 'flop_utilisation', 'setting', 'run_config',
+           'loss_check', 'loss_check_lines', 'to_markdown', 'record_values']
 
 #: dense (no sparsity) peaks in TFLOP/s from NVIDIA's datasheets, as
 #: (bf16, TF32): an fp32 step's convolutions run in TF32, PyTorch's default
@@ -27,6 +28,12 @@ PEAK_TFLOPS = (
     ('H200', 989.5, 494.5),
     ('A100', 312.0, 156.0),
 )
+
+#: ``--check-losses``: the largest relative difference of a first-step loss
+#: from the reference run's that still counts as equal. A bf16 step rounds
+#: to 8 mantissa bits; an fp32 step's TF32 convolutions change with the
+#: kernel that a memory format or a compiler picks.
+LOSS_RTOL = dict(bf16=2e-2, fp32=1e-3)
 
 
 def device_name(device: str) -> str:
@@ -74,6 +81,53 @@ def setting(args) -> str:
                 f'{args.boxes} boxes/image{prec}')
     return (f'ResNet-{args.depth}, batch {args.batch}, {args.size} px, '
             f'{args.boxes} boxes/image, queues {args.queue_len}{prec}')
+
+
+def run_config(args) -> Dict:
+    """What two runs must share for their first steps to be compared: the
+    models, the batch, the device type and the precision (the levers,
+    channels-last and compile, may differ)."""
+    return dict(depth=None if args.science else args.depth,
+                queue_len=None if args.science else args.queue_len,
+                science=bool(args.science), batch=args.batch,
+                size=args.size, boxes=args.boxes, amp=bool(args.amp),
+                device=args.device.split(':')[0])
+
+
+def loss_check(args, models: List[Dict], reference: Dict[str, Dict],
+               ref_path: str) -> Dict:
+    """Each model's largest relative difference of its first step's losses
+    from ``reference``'s (model name -> loss name -> value, a run of the
+    same :func:`run_config`), against :data:`LOSS_RTOL`.
+
+    Raises:
+        ValueError: A model or a loss of this run is missing there.
+    """
+    tol = LOSS_RTOL['bf16' if args.amp else 'fp32']
+    out = {}
+    for r in models:
+        ref = reference.get(r['name'])
+        if ref is None or set(ref) != set(r['first_losses']):
+            raise ValueError(
+                f'{ref_path}: its first-step losses of {r["name"]} '
+                f'({sorted(ref or [])}) are not this run\'s '
+                f'({sorted(r["first_losses"])})')
+        diffs = {k: abs(v - ref[k]) / max(abs(ref[k]), 1e-12)
+                 for k, v in r['first_losses'].items()}
+        worst = max(diffs, key=diffs.get)
+        out[r['name']] = dict(max_rel_diff=diffs[worst], loss=worst,
+                              within=diffs[worst] <= tol)
+    return dict(reference=ref_path, rtol=tol, models=out)
+
+
+def loss_check_lines(check: Dict) -> List[str]:
+    """The markdown of :func:`loss_check`."""
+    return [f"First-step losses against `{check['reference']}` (same "
+            f"weights, batch and seed; relative tolerance "
+            f"{check['rtol']:g}): " + ', '.join(
+                f"{name} max relative difference {m['max_rel_diff']:.1e} "
+                f"({m['loss']}, {'within' if m['within'] else 'OUTSIDE'})"
+                for name, m in check['models'].items()) + '.']
 
 
 def to_markdown(args, models, pipes, load, cmd) -> str:

@@ -25,12 +25,16 @@ Two measurements, both in one run on the same machine:
 FILE`` also writes it (and JSON next to it);
 ``--record docs/benchmarks/performance.json`` stores the step figures in the
 machine-readable record (section ``cpu``, or ``gpu.fp32`` / ``gpu.bf16``).
+``--check-losses REF.json`` compares each model's first-step losses with
+those of an earlier ``--out`` run of the same setting without the levers
+(issue 24's numerics check: a lever must not change the step's result).
 
 This module is the command line and the run; the measurements are
 :mod:`.pretrain_timing` and the table and record :mod:`.pretrain_report`,
 whose public names are re-exported here.
 """
 import argparse
+import json
 import os
 import os.path as osp
 import sys
@@ -41,13 +45,21 @@ from ..utils.performance_record import (
     read_performance_record,
     update_performance_record,
 )
-from .pretrain_report import record_values, to_markdown, workers_needed
+from .pretrain_report import (
+    loss_check,
+    loss_check_lines,
+    record_values,
+    run_config,
+    to_markdown,
+    workers_needed,
+)
 from .pretrain_timing import bench_models, bench_pipelines, count_step_flops
 
 __all__ = [
-    'build_parser', 'parse_args', 'run_pretrain_benchmark', 'bench_models',
-    'bench_pipelines', 'count_step_flops', 'to_markdown', 'record_values',
-    'workers_needed', 'command_line'
+    'LossCheckError', 'read_reference_losses', 'build_parser', 'parse_args',
+    'run_pretrain_benchmark', 'bench_models', 'bench_pipelines',
+    'count_step_flops', 'to_markdown', 'record_values', 'workers_needed',
+    'command_line'
 ]
 
 
@@ -107,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--out', help='write the markdown table here')
     p.add_argument('--record', help='merge the step figures into this '
                    'performance record (docs/benchmarks/performance.json)')
+    p.add_argument('--check-losses', metavar='REF_JSON',
+                   help='compare both models\' first-step losses with those '
+                   'of REF_JSON, the JSON an earlier --out run of the same '
+                   'depth, batch, size, boxes and precision wrote (e.g. '
+                   'without --channels-last / --compile)')
     return p
 
 
@@ -122,6 +139,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                 'prints its table only (--out)')
     if args.peak_tflops is not None and not args.peak_tflops > 0:
         p.error(f'--peak-tflops must be > 0, got {args.peak_tflops}')
+    if args.check_losses and (args.skip_model or args.iters < 1):
+        p.error('--check-losses needs the training-step benchmark')
     if args.record and args.amp and args.device == 'cpu':
         p.error('--record: the cpu section holds fp32 figures; run without '
                 '--amp')
@@ -141,6 +160,32 @@ def command_line(argv: Optional[List[str]] = None) -> str:
     return 'python tools/benchmark_pretrain.py ' + ' '.join(args)
 
 
+class LossCheckError(ValueError):
+    """``--check-losses``' reference cannot be compared with this run."""
+
+
+def read_reference_losses(path: str, config: dict) -> dict:
+    """The first-step losses (model -> loss -> value) that an ``--out`` run
+    wrote to ``path``, refused with one line naming the file when it is
+    unreadable or of another :func:`.run_config` than ``config``."""
+    try:
+        with open(path, encoding='utf-8') as f:
+            data = json.load(f)
+        ref = {m['name']: dict(m['first_losses']) for m in data['models']}
+        theirs = data['config']
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise LossCheckError(
+            f'{path}: not the JSON of a --out run that kept its first-step '
+            f'losses ({type(e).__name__}: {e})') from None
+    if theirs != config:
+        diff = sorted(k for k in set(config) | set(theirs)
+                      if config.get(k) != theirs.get(k))
+        raise LossCheckError(
+            f'{path}: another setting than this run ('
+            + ', '.join(f'{k} {theirs.get(k)} there, {config.get(k)} here'
+                        for k in diff) + ')')
+    return ref
+
 
 def run_pretrain_benchmark(args: argparse.Namespace, cmd: str) -> int:
     """Measure, print the table, write ``--out`` and ``--record``.
@@ -156,6 +201,8 @@ def run_pretrain_benchmark(args: argparse.Namespace, cmd: str) -> int:
     Raises:
         PerformanceRecordError: ``--record`` is not a valid record; raised
             before measuring when it is broken already.
+        LossCheckError: ``--check-losses``' file cannot be compared with
+            this run (before measuring).
     """
     if args.record:  # refuse a broken record before minutes of measuring
         read_performance_record(args.record)
@@ -164,16 +211,23 @@ def run_pretrain_benchmark(args: argparse.Namespace, cmd: str) -> int:
     if args.boxes is None:
         kept = [p['mean_boxes'] for p in pipes if p['mean_boxes']]
         args.boxes = int(round(kept[0])) if kept else 16
+    ref = (read_reference_losses(args.check_losses, run_config(args))
+           if args.check_losses else None)  # before minutes of measuring
     models = [] if args.skip_model else bench_models(args)
     load = (load0[0], os.getloadavg()[0])
     md = to_markdown(args, models, pipes, load, cmd)
+    check = None
+    if ref is not None:
+        check = loss_check(args, models, ref, args.check_losses)
+        md += '\n' + '\n'.join(loss_check_lines(check)) + '\n'
     print(md)
     if args.out:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
         atomic_write_text(args.out, md)
         atomic_write_json(osp.splitext(args.out)[0] + '.json',
                           dict(models=models, pipelines=pipes,
-                               load_average=load), end='')
+                               load_average=load, config=run_config(args),
+                               loss_check=check), end='')
     if args.record:
         section, values = record_values(args, models, load, cmd)
         update_performance_record(args.record, section, values)

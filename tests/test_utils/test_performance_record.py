@@ -299,8 +299,11 @@ def test_step_levers_keep_the_losses(tmp_path):
              '64', '--boxes', '2', '--iters', '1', '--warmup', '0',
              '--queue-len', '64', '--no-profile', '--pipeline-images', '0']
             + lever)
-        losses[' '.join(lever)] = {r['name']: r['losses']
-                                   for r in ps.bench_models(args)}
+        results = ps.bench_models(args)
+        # no warm-up, one step: the first step's losses are the step's
+        assert all(r['first_losses'] == r['losses'] for r in results)
+        losses[' '.join(lever)] = {r['name']: r['first_losses']
+                                   for r in results}
     from ccop_plugin.benchmarks.pretrain_report import setting
     assert setting(args).endswith('fp32, ResNets compiled (eager)')
     for lever in levers[1:]:
@@ -309,6 +312,84 @@ def test_step_levers_keep_the_losses(tmp_path):
                 assert math.isclose(losses[' '.join(lever)][name][key],
                                     value, rel_tol=1e-4), (lever, name, key)
 
+
+
+def _fake_step_run(monkeypatch, scale=1.0):
+    """bench_models replaced by two models whose first-step losses are the
+    given multiples of fixed values; returns the calls' count."""
+    from ccop_plugin.benchmarks import pretrain_step as ps
+    calls = []
+
+    def bench(args):
+        calls.append(args)
+        return [dict(name=n, step_s=s, img_per_s=args.batch / s,
+                     step_min_s=s, step_max_s=s, losses={},
+                     first_losses={k: v * scale for k, v in ls.items()})
+                for n, s, ls in (
+                    ('mocov2', 0.1, dict(loss=5.0)),
+                    ('ccop', 0.2, dict(loss_img=5.0, loss_roi=4.0)))]
+    monkeypatch.setattr(ps, 'bench_models', bench)
+    return calls
+
+
+def _step_args(*extra):
+    from ccop_plugin.benchmarks import pretrain_step as ps
+    return ps.parse_args(['--device', 'cpu', '--depth', '18', '--batch', '4',
+                          '--boxes', '2', '--pipeline-images', '0',
+                          '--no-profile', *extra])
+
+
+def test_check_losses_compares_first_steps_with_a_reference(
+        tmp_path, monkeypatch, capsys):
+    """Issue 24's numerics check: a lever's run reads an earlier --out run's
+    first-step losses and states each model's largest relative difference
+    against the precision's tolerance (table and JSON)."""
+    from ccop_plugin.benchmarks import pretrain_step as ps
+    from ccop_plugin.benchmarks.pretrain_report import LOSS_RTOL
+    ref = tmp_path / 'fp32.md'
+    _fake_step_run(monkeypatch)
+    ps.run_pretrain_benchmark(_step_args('--out', str(ref)), 'cmd')
+    for scale, verdict in ((1 + LOSS_RTOL['fp32'] / 2, 'within'),
+                           (1.01, 'OUTSIDE')):
+        _fake_step_run(monkeypatch, scale)
+        out = tmp_path / f'{scale}.md'
+        ps.run_pretrain_benchmark(_step_args(
+            '--channels-last', '--check-losses', str(ref.with_suffix('.json')),
+            '--out', str(out)), 'cmd')
+        md = out.read_text()
+        assert 'mocov2 max relative difference' in md
+        assert md.count(f', {verdict})') == 2, md
+        check = json.loads(out.with_suffix('.json').read_text())['loss_check']
+        assert math.isclose(check['models']['ccop']['max_rel_diff'],
+                            scale - 1, rel_tol=1e-6)
+        assert check['rtol'] == LOSS_RTOL['fp32']
+        assert check['models']['mocov2']['within'] == (verdict == 'within')
+
+
+@pytest.mark.parametrize('content,expected', [
+    (None, 'not the JSON of a --out run'),
+    ('{"models": []}', 'not the JSON of a --out run'),
+    ('bf16', 'another setting than this run (amp True there, False here)'),
+])
+def test_check_losses_refuses_a_reference_it_cannot_compare(
+        tmp_path, monkeypatch, content, expected):
+    """A missing or foreign file, or a run of another precision, is refused
+    with one line naming the file, before anything is measured."""
+    from ccop_plugin.benchmarks import pretrain_step as ps
+    ref = tmp_path / 'ref.json'
+    if content == 'bf16':
+        _fake_step_run(monkeypatch)
+        ps.run_pretrain_benchmark(
+            _step_args('--amp', '--out', str(ref.with_suffix('.md'))), 'c')
+    elif content is not None:
+        ref.write_text(content)
+    calls = _fake_step_run(monkeypatch)
+    with pytest.raises(ps.LossCheckError) as err:
+        ps.run_pretrain_benchmark(
+            _step_args('--check-losses', str(ref)), 'cmd')
+    msg = str(err.value)
+    assert msg.startswith(f'{ref}: ') and expected in msg, msg
+    assert '\n' not in msg and calls == []
 
 # ----------------------------------------- tools/benchmark_selective_search.py
 def test_selective_search_benchmark_records_its_section(tmp_path, capsys):
