@@ -77,11 +77,11 @@ science: install
 	$(PY) tools/compare_pretraining.py $(SCIENCE_ARGS)
 
 # the four ablations on the science protocol at SCIENCE_ABLATION_SEEDS run
-# seeds (default 2, the record's) x 2 data seeds, beside CCOP, MoCo v2 and
+# seeds (default 3, the record's) x 2 data seeds, beside CCOP, MoCo v2 and
 # random init (whose runs make science made are reused; same work dir):
-# about 2 h 20 min on 2 cores after make science (about 510 s a run); its
-# own record, read against CCOP
-SCIENCE_ABLATION_SEEDS ?= 2
+# about 3 h 25 min on 2 cores after make science (24 runs of about 510 s);
+# its own record, read against CCOP
+SCIENCE_ABLATION_SEEDS ?= 3
 SCIENCE_ABLATIONS_ARGS ?= $(SCIENCE_DATA_ARGS) $(SCIENCE_GRID_full) \
 	--seeds $(SCIENCE_ABLATION_SEEDS) \
 	--record docs/benchmarks/science_ablations.json

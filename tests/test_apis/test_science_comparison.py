@@ -368,7 +368,7 @@ def test_make_science_arguments(grid, seeds):
 def test_make_science_ablations_arguments():
     """`make science-ablations` runs the full grid's methods on make
     science's work dir and data (so its CCOP, MoCo v2 and random-init runs
-    are reused) at two run seeds by default (the record's), into its own
+    are reused) at three run seeds by default (the record's), into its own
     record."""
     import shlex
     import shutil
@@ -389,7 +389,7 @@ def test_make_science_ablations_arguments():
 
     abl, sci = parsed('science-ablations'), parsed('science')
     assert set(abl.methods) == set(protocol_methods(SCIENCE))
-    assert abl.seeds == [0, 1]
+    assert abl.seeds == [0, 1, 2]
     assert abl.record.endswith('science_ablations.json')
     assert sci.record.endswith('science.json')
     assert abl.cfg == sci.cfg and abl.data_seeds == sci.data_seeds
