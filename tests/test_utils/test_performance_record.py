@@ -366,6 +366,29 @@ def test_check_losses_compares_first_steps_with_a_reference(
         assert check['models']['mocov2']['within'] == (verdict == 'within')
 
 
+def test_check_losses_keeps_the_run_when_a_loss_is_in_one_run_only(
+        tmp_path, monkeypatch):
+    """A reference of the same setting but other loss names (e.g. written
+    by an older model) fails the check in the table; the measurement is
+    still written."""
+    from ccop_plugin.benchmarks import pretrain_step as ps
+    ref = tmp_path / 'ref.md'
+    _fake_step_run(monkeypatch)
+    ps.run_pretrain_benchmark(_step_args('--out', str(ref)), 'cmd')
+    data = json.loads(ref.with_suffix('.json').read_text())
+    data['models'][1]['first_losses'] = dict(loss_img=5.0, loss_old=1.0)
+    ref.with_suffix('.json').write_text(json.dumps(data))
+    out = tmp_path / 'lever.md'
+    ps.run_pretrain_benchmark(_step_args(
+        '--check-losses', str(ref.with_suffix('.json')), '--out', str(out)),
+        'cmd')
+    md = out.read_text()
+    assert 'ccop losses not in both runs: loss_old, loss_roi (OUTSIDE)' in md
+    assert 'mocov2 max relative difference 0.0e+00 (loss, within)' in md
+    check = json.loads(out.with_suffix('.json').read_text())['loss_check']
+    assert check['models']['ccop']['within'] is False
+
+
 @pytest.mark.parametrize('content,expected', [
     (None, 'not the JSON of a --out run'),
     ('{"models": []}', 'not the JSON of a --out run'),
