@@ -17,7 +17,6 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from ccop_plugin.utils.fileio import atomic_write_text
 from ccop_plugin.utils.machine import machine_info
-from ccop_plugin.utils.stats import mean_std
 from .job_config import MainJobConfig, log
 from .main_job import (
     claim_outputs,
@@ -48,14 +47,20 @@ from .tables import (
     comparison_table,
     difference_tables,
     pretrain_loss_table,
+    supervised_line,
 )
 
 
-def comparison_seeds(cfg: MainJobConfig, num_seeds: int) -> List[int]:
-    """``num_seeds`` run seeds: ``seed``, ``seed + 1``, ..."""
+def comparison_seeds(cfg: MainJobConfig, num_seeds: int,
+                     first: Optional[int] = None) -> List[int]:
+    """``num_seeds`` run seeds: ``first``, ``first + 1``, ... (default
+    ``first``: ``cfg.seed``)."""
     if num_seeds < 1:
         raise ValueError(f'--seeds must be >= 1, got {num_seeds}')
-    return [cfg.seed + i for i in range(num_seeds)]
+    first = cfg.seed if first is None else first
+    if first < 0:
+        raise ValueError(f'--first-run-seed must be >= 0, got {first}')
+    return [first + i for i in range(num_seeds)]
 
 
 def check_methods(methods: Sequence[str],
@@ -315,7 +320,7 @@ def _compare(cfg: MainJobConfig, methods: List[str], seeds: List[int],
     # read once (the loss table reads every run's scalars), shown twice
     extras = [t for t in (*difference_tables(values, sup_acc),
                           pretrain_loss_table(runs, methods, keys),
-                          _supervised_line(sup_acc)) if t]
+                          supervised_line(sup_acc)) if t]
     for extra in extras:
         table += '\n' + extra
     atomic_write_text(osp.join(cfg.work_dir, 'comparison.md'), table)
@@ -329,15 +334,3 @@ def _compare(cfg: MainJobConfig, methods: List[str], seeds: List[int],
     print(table)
     log(f'comparison done in {time.time() - t0:.0f} s; record: {record}')
     return results
-
-
-def _supervised_line(accs: Optional[List[float]]) -> str:
-    """The probe's positive control in the comparison's table ('' when it
-    did not run)."""
-    if not accs:
-        return ''
-    ms = mean_std(accs)
-    std = '' if ms['std'] is None else f" ± {100 * ms['std']:.1f}"
-    return ('Positive control of the probe (the same ResNet trained with '
-            'the train labels, probed like every method): probe acc '
-            f"{100 * ms['mean']:.1f}{std} (x100, {len(accs)} run(s)).\n")

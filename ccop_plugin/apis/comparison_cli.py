@@ -20,6 +20,7 @@ from .comparison import (
     check_methods,
     comparison_seeds,
     run_comparison,
+    run_keys,
 )
 from .job_config import MainJobConfig
 from .main_job_cli import build_parser, config_from_args
@@ -61,7 +62,12 @@ def parse_options(argv: Optional[Sequence[str]] = None) -> CompareArgs:
                    'docs/science.md); cpu-tiny: the tiny configs at '
                    '--pretrain-iters / --pretrain-batch (history tables)')
     p.add_argument('--seeds', type=int, default=3,
-                   help='runs per method (run seeds --seed .. --seed + N-1)')
+                   help='runs per method (run seeds --seed .. --seed + N-1, '
+                   'or from --first-run-seed)')
+    p.add_argument('--first-run-seed', type=int, default=None, metavar='S',
+                   help='run seeds S .. S + N-1 (default --seed): more run '
+                   'seeds in their own record, to be joined to an earlier '
+                   'one by tools/merge_science_records.py')
     p.add_argument('--data-seeds', type=int, default=None, metavar='N',
                    help='data seeds --seed .. --seed + N-1, each with its '
                    'own data and proposals, every run seed on each '
@@ -96,11 +102,11 @@ def parse_options(argv: Optional[Sequence[str]] = None) -> CompareArgs:
     data_seeds = None
     try:
         methods = check_methods(methods, args.protocol)
-        seeds = comparison_seeds(cfg, args.seeds)
+        seeds = comparison_seeds(cfg, args.seeds, args.first_run_seed)
         if args.data_seeds is not None:
             data_seeds = comparison_seeds(cfg, args.data_seeds)
     except ValueError as e:
-        p.error(str(e).replace('--seeds', '--seeds / --data-seeds'))
+        p.error(str(e).replace('--seeds ', '--seeds / --data-seeds '))
     return CompareArgs(cfg, methods, seeds, args.record, args.probe,
                        command, data_seeds, args.supervised,
                        args.supervised_steps)
@@ -157,4 +163,60 @@ def tables_main(argv: Optional[Sequence[str]] = None) -> int:
         print(f'science_tables: {e}', file=sys.stderr)
         return 2
     print(record_tables(record), end='')
+    return 0
+
+
+def merge_main(argv: Optional[Sequence[str]] = None) -> int:
+    """``tools/merge_science_records.py``: join science records of one
+    protocol (:func:`~ccop_plugin.apis.science_merge.merge_science_records`)
+    into ``--record``, with its tables (``--table``) and plot
+    (``--figure``); a bad part is a one-line error (exit 2)."""
+    parser = argparse.ArgumentParser(
+        description='Join science records of one protocol (e.g. more run '
+        'seeds run later with compare_pretraining.py --first-run-seed) '
+        'into one record; a run two records share must agree.')
+    parser.add_argument('records', nargs='+', help='records of '
+                        'tools/compare_pretraining.py (or of this tool)')
+    parser.add_argument('--record', required=True,
+                        help='the joined record (a path that is free or '
+                        'holds a science record)')
+    parser.add_argument('--table', default=None, help='also write its '
+                        'tables (markdown) here')
+    parser.add_argument('--figure', default=None, help='also plot it (PNG) '
+                        'here')
+    args = parser.parse_args(argv)
+    from ..utils.fileio import atomic_write_text
+    from .figures import plot_comparison
+    from .science_merge import merge_science_records
+    from .science_record import check_record_path, write_science_record
+    from .tables import comparison_table, difference_tables, supervised_line
+    command = ' '.join(['tools/merge_science_records.py'] + list(
+        sys.argv[1:] if argv is None else argv))
+    try:
+        check_record_path(args.record)
+        protocol, values, sup, left_out = merge_science_records(
+            args.records, command)
+        write_science_record(args.record, protocol, values, supervised=sup)
+    except (OSError, ValueError) as e:
+        print(f'merge_science_records: {e}', file=sys.stderr)
+        return 2
+    keys = run_keys(protocol['seeds'], protocol.get('data_seeds'))
+    if left_out:
+        print(f'left out run seed(s) {left_out}: not every method has them '
+              'on every data seed')
+    table = comparison_table(values, keys,
+                             protocol['evaluation'].get('split', 'test'))
+    for extra in (*difference_tables(values, sup, protocol.get('data_seeds'),
+                                     len(protocol['seeds'])),
+                  supervised_line(sup)):
+        if extra:
+            table += '\n' + extra
+    if args.table:
+        atomic_write_text(args.table, table)
+    if args.figure:
+        plot_comparison(values, args.figure, title=f'mean ± std over '
+                        f'{len(keys)} run(s)')
+    print(table, end='')
+    print(f'record: {args.record} ({len(protocol["methods"])} methods, run '
+          f'seeds {protocol["seeds"]})')
     return 0

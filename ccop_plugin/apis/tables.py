@@ -356,3 +356,15 @@ def per_data_seed_table(values: Dict[str, Dict[str, List]],
                              f'{RECORD_LABELS[k]} | ' + ' | '.join(cells)
                              + ' |')
     return '\n'.join(lines) + '\n'
+
+
+def supervised_line(accs: Optional[List[float]]) -> str:
+    """The probe's positive control in the comparison's table ('' when it
+    did not run)."""
+    if not accs:
+        return ''
+    ms = mean_std(accs)
+    std = '' if ms['std'] is None else f" ± {100 * ms['std']:.1f}"
+    return ('Positive control of the probe (the same ResNet trained with '
+            'the train labels, probed like every method): probe acc '
+            f"{100 * ms['mean']:.1f}{std} (x100, {len(accs)} run(s)).\n")
