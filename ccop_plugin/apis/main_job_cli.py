@@ -192,4 +192,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
     except ProposalRunInterrupted as e:  # SIGTERM: results kept, resumable
         return e.exit_code
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback
+        from .stage import stopped_by_user
+        return stopped_by_user('run_demo.py')
     return 0

@@ -10,6 +10,7 @@ compute the result, and :func:`run_step` ties the two together.
 """
 import os
 import os.path as osp
+import sys
 import time
 from typing import Callable, Dict, Optional, Sequence
 
@@ -19,7 +20,10 @@ from ccop_plugin.utils.owned_folder import settings_diff, settings_key
 from ccop_plugin.utils.records import read_record
 from .job_config import log
 
-__all__ = ['Stage', 'run_step', 'settings_diff']
+__all__ = ['Stage', 'run_step', 'settings_diff', 'stopped_by_user']
+
+#: A shell's exit status for a process stopped by Ctrl-C (SIGINT).
+STOPPED_BY_USER = 130
 
 
 class Stage:
@@ -147,3 +151,12 @@ def run_step(work_dir: str, step, upstream: Sequence[Dict] = ()) -> Dict:
     stage = Stage(work_dir, step.name, step.settings(), upstream)
     return stage.run(lambda: step.compute(stage.dir),
                      all_ranks=getattr(step, 'all_ranks', False))
+
+
+def stopped_by_user(tool: str) -> int:
+    """What a staged tool says when Ctrl-C stops it: one line (finished
+    stages are kept, the stage that was running is redone by the same
+    command) and the shell's status for SIGINT, :data:`STOPPED_BY_USER`."""
+    print(f'{tool}: stopped (Ctrl-C); every finished stage is kept and the '
+          'same command resumes after them', file=sys.stderr)
+    return STOPPED_BY_USER

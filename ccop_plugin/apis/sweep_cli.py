@@ -68,4 +68,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 1
     except ProposalRunInterrupted as e:  # SIGTERM: results kept, resumable
         return e.exit_code
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback
+        from .stage import stopped_by_user
+        return stopped_by_user('sweep_budget.py')
     return 0
