@@ -1,13 +1,14 @@
 """Join science records of one protocol into one record, e.g. the
-ablations' three run seeds with a fourth run later into its own record
-(``tools/compare_pretraining.py --first-run-seed 3``); a run that two
-records share must agree (docs/science.md).
+ablations' three run seeds with more run seeds run later into records of
+their own (``tools/compare_pretraining.py --first-run-seed S``); a run that
+two records share must agree (docs/science.md). ``make
+science-ablations-more SCIENCE_MORE_SEED=S`` runs a seed and joins:
 
-    cd docs/benchmarks && python ../../tools/merge_science_records.py \\
-        science_ablations.json science.json science_ablations_seed3.json \\
-        --record science_ablations_merged.json \\
-        --table science_ablations_merged.md \\
-        --figure science_ablations_merged.png
+    python tools/merge_science_records.py \\
+        docs/benchmarks/science_ablations.json \\
+        docs/benchmarks/science.json \\
+        docs/benchmarks/science_ablations_seed3.json \\
+        --record docs/benchmarks/science_ablations_merged.json
 """
 import sys
 

@@ -396,3 +396,41 @@ def test_make_science_ablations_arguments():
     assert abl.supervised
     assert parsed('science-ablations',
                   'SCIENCE_ABLATION_SEEDS=3').seeds == [0, 1, 2]
+
+
+def test_make_science_ablations_more_arguments():
+    """`make science-ablations-more SCIENCE_MORE_SEED=S` runs run seed S of
+    MoCo v2 and the four ablations on make science's data and work dir into
+    its own record, then joins every such record with make science's and
+    make science-ablations' records."""
+    import shlex
+    import shutil
+    import subprocess
+
+    from ccop_plugin.apis import comparison_cli as cp
+    if shutil.which('make') is None:
+        pytest.skip('no make')
+    repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+    def commands(target, *extra):
+        out = subprocess.run(['make', '-n', '-s', target, *extra], cwd=repo,
+                             check=True, capture_output=True,
+                             text=True).stdout.replace('\\\n', ' ')
+        return {tool: shlex.split(ln.split(tool, 1)[1])
+                for ln in out.splitlines()
+                for tool in ('compare_pretraining.py',
+                             'merge_science_records.py') if tool in ln}
+
+    sci = cp.parse_options(commands('science')['compare_pretraining.py'])
+    more = commands('science-ablations-more', 'SCIENCE_MORE_SEED=4')
+    run = cp.parse_options(more['compare_pretraining.py'])
+    assert run.seeds == [4] and run.data_seeds == sci.data_seeds
+    assert run.cfg == sci.cfg and not run.supervised
+    assert set(run.methods) == set(protocol_methods(SCIENCE)) - {
+        'ccop', 'none'}
+    assert run.record == 'docs/benchmarks/science_ablations_seed4.json'
+    merge = more['merge_science_records.py']
+    assert merge[:2] == ['docs/benchmarks/science_ablations.json',
+                         'docs/benchmarks/science.json']
+    assert merge[merge.index('--record') + 1] == (
+        'docs/benchmarks/science_ablations_merged.json')
