@@ -65,10 +65,9 @@ SCIENCE_GRID_full := --methods ccop mocov2 none ccop_no_curriculum \
 	ccop_no_intra ccop_no_inter ccop_intra_key
 # run seeds per data seed: 2 (fits-2h) or 5 (full) unless given
 SCIENCE_SEEDS ?= $(if $(filter full,$(SCIENCE_GRID)),5,2)
-SCIENCE_BASE_ARGS := --protocol cpu-science --work-dir work_dirs/science_cpu \
+SCIENCE_DATA_ARGS := --protocol cpu-science --work-dir work_dirs/science_cpu \
 	--data-seeds 2 --num-unlabeled 2000 --num-train 2000 --num-val 200 \
-	--num-test 300 --finetune-images 120
-SCIENCE_DATA_ARGS := $(SCIENCE_BASE_ARGS) --supervised-control
+	--num-test 300 --finetune-images 120 --supervised-control
 SCIENCE_ARGS ?= $(SCIENCE_DATA_ARGS) $(SCIENCE_GRID_$(SCIENCE_GRID)) \
 	--seeds $(SCIENCE_SEEDS) --record docs/benchmarks/science.json
 science: install
@@ -89,22 +88,22 @@ SCIENCE_ABLATIONS_ARGS ?= $(SCIENCE_DATA_ARGS) $(SCIENCE_GRID_full) \
 science-ablations: install
 	$(PY) tools/compare_pretraining.py $(SCIENCE_ABLATIONS_ARGS)
 
-# one more run seed of the ablations (SCIENCE_MORE_SEED, from 3 on), run
-# later into its own record docs/benchmarks/science_ablations_seed<S>.json
-# (MoCo v2 beside the four ablations: its run is make science's too, so the
-# join checks that a rerun reproduces it), then every such record joined
-# with make science's and make science-ablations' records into
-# science_ablations_merged.json (+ .md table, .png plot): the run seeds that
-# every method has (docs/science.md). About 80 min a seed on 2 CPU cores.
+# one more run seed (SCIENCE_MORE_SEED, from 3 on) of the seven methods and
+# the probe's control, run later (another session, another machine) into
+# its own record docs/benchmarks/science_ablations_seed<S>.json, then every
+# such record joined with make science's and make science-ablations'
+# records into science_ablations_merged.json (+ .md table, .png plot): the
+# run seeds every method has; a run two records both measured keeps the
+# later record's values, the other's listed (docs/science.md). About 1 h
+# 55 min a seed on 2 CPU cores.
 SCIENCE_MORE_SEED ?= 3
 SCIENCE_MERGED := docs/benchmarks/science_ablations_merged
 science-ablations-more: install
-	$(PY) tools/compare_pretraining.py $(SCIENCE_BASE_ARGS) \
-	  --methods mocov2 ccop_no_curriculum ccop_no_intra ccop_no_inter \
-	  ccop_intra_key --seeds 1 --first-run-seed $(SCIENCE_MORE_SEED) \
+	$(PY) tools/compare_pretraining.py $(SCIENCE_DATA_ARGS) \
+	  $(SCIENCE_GRID_full) --seeds 1 --first-run-seed $(SCIENCE_MORE_SEED) \
 	  --record docs/benchmarks/science_ablations_seed$(SCIENCE_MORE_SEED).json
 	$(PY) tools/merge_science_records.py \
-	  docs/benchmarks/science_ablations.json docs/benchmarks/science.json \
+	  docs/benchmarks/science.json docs/benchmarks/science_ablations.json \
 	  $$(ls docs/benchmarks/science_ablations_seed*.json | sort -V) \
 	  --record $(SCIENCE_MERGED).json --table $(SCIENCE_MERGED).md \
 	  --figure $(SCIENCE_MERGED).png

@@ -192,7 +192,12 @@ def merge_main(argv: Optional[Sequence[str]] = None) -> int:
     from .figures import plot_comparison
     from .science_merge import merge_science_records
     from .science_record import check_record_path, write_science_record
-    from .tables import comparison_table, difference_tables, supervised_line
+    from .tables import (
+        comparison_table,
+        difference_tables,
+        reruns_table,
+        supervised_line,
+    )
     command = ' '.join(['tools/merge_science_records.py'] + list(
         sys.argv[1:] if argv is None else argv))
     try:
@@ -207,11 +212,15 @@ def merge_main(argv: Optional[Sequence[str]] = None) -> int:
     if left_out:
         print(f'left out run seed(s) {left_out}: not every method has them '
               'on every data seed')
+    if protocol['reruns']:
+        print(f"{len(protocol['reruns'])} run(s) measured twice with other "
+              "values: kept the later record's (protocol.reruns, table "
+              'below)')
     table = comparison_table(values, keys,
                              protocol['evaluation'].get('split', 'test'))
     for extra in (*difference_tables(values, sup, protocol.get('data_seeds'),
                                      len(protocol['seeds'])),
-                  supervised_line(sup)):
+                  supervised_line(sup), reruns_table(protocol['reruns'])):
         if extra:
             table += '\n' + extra
     if args.table:

@@ -11,9 +11,11 @@ does not outlive its machine, so these parts are joined from their records
   data seeds; what may differ: the command, the run seeds, the methods, the
   machine and the times), else a one-line error naming the part and the
   setting;
-* a run (method, data seed, run seed) measured by two parts must have the
-  same values in both (a rerun is deterministic); a difference is an error
-  naming both parts, the run and the measure;
+* a run (method, data seed, run seed) that two parts both measured keeps
+  the later part's values (give the parts oldest first); where the two
+  differ -- a rerun on another CPU is not bitwise the same run, its float
+  arithmetic differs -- both are kept in ``protocol.reruns``, a measured
+  rerun difference;
 * the joined record keeps the run seeds that every method (and the probe's
   positive control, when a part has it) has on every data seed; the others
   are left out and listed.
@@ -33,7 +35,7 @@ __all__ = ['merge_science_records', 'PART_KEYS']
 #: Protocol keys that may differ between the parts of one protocol.
 PART_KEYS = ('command', 'seeds', 'methods', 'started_utc', 'seconds',
              'compute_seconds', 'machine', 'writer', 'parts',
-             'compute_seconds_scope')
+             'compute_seconds_scope', 'reruns')
 
 
 def _comparable(protocol: Dict) -> Dict:
@@ -75,12 +77,14 @@ def _per_method(parts: Sequence[Tuple[str, Dict]], field: str) -> Dict:
     return out
 
 
-def _entries(parts: Sequence[Tuple[str, Dict]]) -> Tuple[Dict, List[str]]:
-    """``{(method, run key): {measure: value}}`` over the parts (a run in
-    two parts must agree) and the methods in first-seen order."""
+def _entries(parts: Sequence[Tuple[str, Dict]]
+             ) -> Tuple[Dict, List[str], List[Dict]]:
+    """``{(method, run key): (values, record)}`` over the parts, the methods
+    in first-seen order, and the reruns: a run two parts both measured with
+    other values (the later part's are kept)."""
     entries: Dict = {}
-    source: Dict = {}
     methods: List[str] = []
+    reruns: List[Dict] = []
     for path, rec in parts:
         proto = rec['protocol']
         keys = run_keys(proto['seeds'], proto.get('data_seeds'))
@@ -88,27 +92,28 @@ def _entries(parts: Sequence[Tuple[str, Dict]]) -> Tuple[Dict, List[str]]:
             if m != SUPERVISED and m not in methods:
                 methods.append(m)
             for i, key in enumerate(keys):
-                run = entries.setdefault((m, key), {})
-                for k, v in vals.items():
-                    v = v[i]
-                    if k in run and run[k] != v:
-                        raise ValueError(
-                            f'{path} and {source[(m, key)]} disagree on {m} '
-                            f'run {key} {k}: {v!r} vs {run[k]!r} (not the '
-                            'same code, data or machine?)')
-                    run[k] = v
-                source.setdefault((m, key), path)
-    return entries, methods
+                run = {k: v[i] for k, v in vals.items()}
+                old = entries.get((m, key))
+                if old is not None and any(
+                        old[0].get(k, v) != v for k, v in run.items()):
+                    reruns.append(dict(
+                        method=m, run=list(key) if isinstance(key, tuple)
+                        else key, kept=dict(record=path, values=run),
+                        replaced=dict(record=old[1], values=old[0])))
+                entries[(m, key)] = (run, path)
+    return entries, methods, reruns
 
 
 def merge_science_records(paths: Sequence[str], command: Optional[str] = None
                           ) -> Tuple[Dict, Dict, Optional[List], List[int]]:
-    """Join the records at ``paths`` (see the module's docstring).
+    """Join the records at ``paths``, oldest first (see the module's
+    docstring).
 
     Returns:
         tuple: ``(protocol, results, supervised, left_out)``, the arguments
         of :func:`~ccop_plugin.apis.science_record.write_science_record`
-        and the run seeds left out (not every method has them).
+        (``protocol.reruns``: the runs two parts measured differently) and
+        the run seeds left out (not every method has them).
     """
     if len(paths) < 2:
         raise ValueError('give at least two records to join')
@@ -120,7 +125,7 @@ def merge_science_records(paths: Sequence[str], command: Optional[str] = None
         if diff:
             raise ValueError(f'{path}: not the protocol of {first_path} '
                              f'(protocol.{diff} differs)')
-    entries, methods = _entries(parts)
+    entries, methods, reruns = _entries(parts)
     with_sup = any(SUPERVISED in rec['results'] for _, rec in parts)
     data_seeds = first['protocol'].get('data_seeds')
     seeds = sorted({s for _, rec in parts for s in rec['protocol']['seeds']})
@@ -136,18 +141,27 @@ def merge_science_records(paths: Sequence[str], command: Optional[str] = None
     keys = run_keys(kept, data_seeds)
     results = {}
     for m in methods:
-        names = [k for k in _measures(entries, m)]
-        results[m] = {k: [entries[(m, key)].get(k) for key in keys]
-                      for k in names}
-    supervised = ([entries[(SUPERVISED, key)]['probe_acc'] for key in keys]
-                  if with_sup else None)
-    return (_protocol(parts, methods, kept, command, with_sup), results,
-            supervised, [s for s in seeds if s not in kept])
+        results[m] = {k: [entries[(m, key)][0].get(k) for key in keys]
+                      for k in _measures(entries, m)}
+    supervised = ([entries[(SUPERVISED, key)][0]['probe_acc']
+                   for key in keys] if with_sup else None)
+    protocol = _protocol(parts, methods, kept, command, with_sup)
+    earlier = [r for _, rec in parts for r in rec['protocol'].get(
+        'reruns', [])]
+    protocol['reruns'] = [r for i, r in enumerate(earlier + reruns)
+                          if _run_seed(r['run']) in kept
+                          and r not in (earlier + reruns)[:i]]
+    return (protocol, results, supervised,
+            [s for s in seeds if s not in kept])
+
+
+def _run_seed(run) -> int:
+    return run[-1] if isinstance(run, list) else run
 
 
 def _measures(entries: Dict, method: str) -> List[str]:
     names: List[str] = []
-    for (m, _), run in entries.items():
+    for (m, _), (run, _) in entries.items():
         if m == method:
             names += [k for k in run if k not in names]
     return names

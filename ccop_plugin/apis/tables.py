@@ -368,3 +368,27 @@ def supervised_line(accs: Optional[List[float]]) -> str:
     return ('Positive control of the probe (the same ResNet trained with '
             'the train labels, probed like every method): probe acc '
             f"{100 * ms['mean']:.1f}{std} (x100, {len(accs)} run(s)).\n")
+
+
+def reruns_table(reruns: Sequence[Dict]) -> str:
+    """Markdown: the runs two joined records measured with other values
+    (``protocol.reruns`` of :mod:`~ccop_plugin.apis.science_merge`), x100,
+    the kept value first; '' when there are none."""
+    if not reruns:
+        return ''
+    lines = ['Runs measured twice with other values (a rerun, e.g. on '
+             'another CPU, whose float arithmetic differs); x100, kept / '
+             'replaced:', '',
+             '| method | run | ' + ' | '.join(
+                 RECORD_LABELS[k] for k in RECORD_KEYS) + ' | kept from |',
+             '|' + ' --- |' * (len(RECORD_KEYS) + 3)]
+    for r in reruns:
+        kept, old = r['kept']['values'], r['replaced']['values']
+        cells = [' / '.join('-' if v.get(k) is None else
+                            f'{100 * v[k]:.1f}' for v in (kept, old))
+                 for k in RECORD_KEYS]
+        run = tuple(r['run']) if isinstance(r['run'], list) else r['run']
+        lines.append(f"| {METHOD_NAMES.get(r['method'], r['method'])} | "
+                     f"{run} | " + ' | '.join(cells)
+                     + f" | {osp.basename(r['kept']['record'])} |")
+    return '\n'.join(lines) + '\n'

@@ -76,16 +76,36 @@ def test_join_adds_run_seeds_in_record_order(tmp_path):
     assert [p['record'] for p in again['parts']] == [abl, main, more]
 
 
-def test_a_run_two_records_disagree_on_is_an_error(tmp_path):
+def test_a_run_measured_twice_keeps_the_later_values_and_lists_both(
+        tmp_path, capsys):
     a = _record(tmp_path / 'a.json', [0, 1], ['ccop', 'none'])
     b = tmp_path / 'b.json'
     _record(b, [1, 2], ['ccop', 'none'])
     rec = json.loads(b.read_text())
-    rec['results']['ccop']['bbox_ap'][0] += 0.001  # run (0, 1)
+    rec['results']['ccop']['bbox_ap'][0] += 0.01  # run (0, 1): a rerun
     b.write_text(json.dumps(rec))
-    with pytest.raises(ValueError, match=r'b\.json and .*a\.json disagree '
-                       r'on ccop run \(0, 1\) bbox_ap'):
-        merge_science_records([a, str(b)])
+    protocol, results, _, _ = merge_science_records([a, str(b)])
+    # run (0, 1) is the second of the joined record's order
+    assert results['ccop']['bbox_ap'][1] == pytest.approx(
+        _value('ccop', 0, 1, 'bbox_ap') + 0.01)
+    assert results['none']['bbox_ap'][1] == _value('none', 0, 1, 'bbox_ap')
+    [rerun] = protocol['reruns']  # the runs that agree are not listed
+    assert rerun['method'] == 'ccop' and rerun['run'] == [0, 1]
+    assert rerun['kept']['record'] == str(b)
+    assert rerun['replaced']['record'] == a
+    assert rerun['replaced']['values']['bbox_ap'] == _value(
+        'ccop', 0, 1, 'bbox_ap')
+    # the other order keeps a's values; a joined record keeps its reruns
+    assert merge_science_records([str(b), a])[1]['ccop']['bbox_ap'][1] == (
+        _value('ccop', 0, 1, 'bbox_ap'))
+    out, table = tmp_path / 'j.json', tmp_path / 'j.md'
+    assert cli.merge_main([a, str(b), '--record', str(out), '--table',
+                           str(table)]) == 0
+    assert '1 run(s) measured twice' in capsys.readouterr().out
+    assert '| CCOP | (0, 1) |' in table.read_text()
+    c = _record(tmp_path / 'c.json', [3], ['ccop', 'none'])
+    again = merge_science_records([str(out), c])[0]
+    assert again['reruns'] == protocol['reruns']
 
 
 def test_another_protocol_is_refused_naming_the_setting(tmp_path):
