@@ -211,6 +211,7 @@ def _protocol(parts: Sequence[Tuple[str, Dict]], methods: List[str],
         parts=listed,
         compute_seconds=round(sum(p.get('compute_seconds') or 0
                                   for p in listed), 1),
-        compute_seconds_scope='the sum of the parts\' compute seconds (a '
-        'run two parts share, or one left out, counts as its part ran it)')
+        compute_seconds_scope='the sum of the parts\' compute_seconds; a '
+        'part counts every stage it read, reused or computed, so a run two '
+        'parts share counts twice, and runs left out count too')
     return protocol
