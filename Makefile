@@ -65,9 +65,10 @@ SCIENCE_GRID_full := --methods ccop mocov2 none ccop_no_curriculum \
 	ccop_no_intra ccop_no_inter ccop_intra_key
 # run seeds per data seed: 2 (fits-2h) or 5 (full) unless given
 SCIENCE_SEEDS ?= $(if $(filter full,$(SCIENCE_GRID)),5,2)
-SCIENCE_DATA_ARGS := --protocol cpu-science --work-dir work_dirs/science_cpu \
+SCIENCE_BASE_ARGS := --protocol cpu-science --work-dir work_dirs/science_cpu \
 	--data-seeds 2 --num-unlabeled 2000 --num-train 2000 --num-val 200 \
-	--num-test 300 --finetune-images 120 --supervised-control
+	--num-test 300 --finetune-images 120
+SCIENCE_DATA_ARGS := $(SCIENCE_BASE_ARGS) --supervised-control
 SCIENCE_ARGS ?= $(SCIENCE_DATA_ARGS) $(SCIENCE_GRID_$(SCIENCE_GRID)) \
 	--seeds $(SCIENCE_SEEDS) --record docs/benchmarks/science.json
 science: install
@@ -88,18 +89,19 @@ SCIENCE_ABLATIONS_ARGS ?= $(SCIENCE_DATA_ARGS) $(SCIENCE_GRID_full) \
 science-ablations: install
 	$(PY) tools/compare_pretraining.py $(SCIENCE_ABLATIONS_ARGS)
 
-# one more run seed (SCIENCE_MORE_SEED, from 3 on) of the seven methods and
-# the probe's control, run later (another session, another machine) into
-# its own record docs/benchmarks/science_ablations_seed<S>.json, then every
-# such record joined with make science's and make science-ablations'
-# records into science_ablations_merged.json (+ .md table, .png plot): the
-# run seeds every method has; a run two records both measured keeps the
-# later record's values, the other's listed (docs/science.md). About 1 h
-# 55 min a seed on 2 CPU cores.
+# one more run seed (SCIENCE_MORE_SEED, from 3 on) of the seven methods, run
+# later (another session, another machine) into its own record
+# docs/benchmarks/science_ablations_seed<S>.json, then every such record
+# joined with make science's and make science-ablations' records into
+# science_ablations_merged.json (+ .md table, .png plot): the run seeds
+# every method and the probe's control have (the control of run seeds 0-4
+# is make science's: SCIENCE_SEEDS=5); a run two records both measured
+# keeps the later record's values, the other's listed (docs/science.md).
+# About 1 h 50 min a seed on 2 CPU cores.
 SCIENCE_MORE_SEED ?= 3
 SCIENCE_MERGED := docs/benchmarks/science_ablations_merged
 science-ablations-more: install
-	$(PY) tools/compare_pretraining.py $(SCIENCE_DATA_ARGS) \
+	$(PY) tools/compare_pretraining.py $(SCIENCE_BASE_ARGS) \
 	  $(SCIENCE_GRID_full) --seeds 1 --first-run-seed $(SCIENCE_MORE_SEED) \
 	  --record docs/benchmarks/science_ablations_seed$(SCIENCE_MORE_SEED).json
 	$(PY) tools/merge_science_records.py \

@@ -400,9 +400,10 @@ def test_make_science_ablations_arguments():
 
 def test_make_science_ablations_more_arguments():
     """`make science-ablations-more SCIENCE_MORE_SEED=S` runs run seed S of
-    the seven methods and the probe's control on make science's data and
-    work dir into its own record, then joins every such record with make
-    science's and make science-ablations' records (oldest first)."""
+    the seven methods on make science's data and work dir into its own
+    record (the probe's control is make science's), then joins every such
+    record with make science's and make science-ablations' records (oldest
+    first)."""
     import shlex
     import shutil
     import subprocess
@@ -425,7 +426,7 @@ def test_make_science_ablations_more_arguments():
     more = commands('science-ablations-more', 'SCIENCE_MORE_SEED=4')
     run = cp.parse_options(more['compare_pretraining.py'])
     assert run.seeds == [4] and run.data_seeds == sci.data_seeds
-    assert run.cfg == sci.cfg and run.supervised
+    assert run.cfg == sci.cfg and not run.supervised
     assert set(run.methods) == set(protocol_methods(SCIENCE))
     assert run.record == 'docs/benchmarks/science_ablations_seed4.json'
     merge = more['merge_science_records.py']
