@@ -1,7 +1,8 @@
 """Join science records of one protocol into one record, e.g. the
 ablations' three run seeds with more run seeds run later into records of
-their own (``tools/compare_pretraining.py --first-run-seed S``); a run that
-two records share must agree (docs/science.md). ``make
+their own (``tools/compare_pretraining.py --first-run-seed S``), oldest
+first; a run two records both measured keeps the later one's values, both
+listed in ``protocol.reruns`` (docs/science.md). ``make
 science-ablations-more SCIENCE_MORE_SEED=S`` runs a seed and joins:
 
     python tools/merge_science_records.py \\

@@ -177,7 +177,8 @@ def merge_main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         description='Join science records of one protocol (e.g. more run '
         'seeds run later with compare_pretraining.py --first-run-seed) '
-        'into one record; a run two records share must agree.')
+        'into one record, oldest first; a run two records both measured '
+        'keeps the later one\'s values, both listed in protocol.reruns.')
     parser.add_argument('records', nargs='+', help='records of '
                         'tools/compare_pretraining.py (or of this tool)')
     parser.add_argument('--record', required=True,

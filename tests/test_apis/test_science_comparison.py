@@ -365,27 +365,35 @@ def test_make_science_arguments(grid, seeds):
     assert a.seeds == list(range(seeds or (5 if grid == 'full' else 2)))
 
 
+def _make_tool_args(target, *extra):
+    """``make -n TARGET``'s arguments of each tool it runs
+    (compare_pretraining.py, merge_science_records.py; the last line of
+    each, continuation lines joined); skips without make."""
+    import shlex
+    import shutil
+    import subprocess
+    if shutil.which('make') is None:
+        pytest.skip('no make')
+    repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    out = subprocess.run(['make', '-n', '-s', target, *extra], cwd=repo,
+                         check=True, capture_output=True,
+                         text=True).stdout.replace('\\\n', ' ')
+    return {tool: shlex.split(ln.split(tool, 1)[1])
+            for ln in out.splitlines()
+            for tool in ('compare_pretraining.py',
+                         'merge_science_records.py') if tool in ln}
+
+
 def test_make_science_ablations_arguments():
     """`make science-ablations` runs the full grid's methods on make
     science's work dir and data (so its CCOP, MoCo v2 and random-init runs
     are reused) at three run seeds by default (the record's), into its own
     record."""
-    import shlex
-    import shutil
-    import subprocess
-
     from ccop_plugin.apis import comparison_cli as cp
-    if shutil.which('make') is None:
-        pytest.skip('no make')
-    repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
     def parsed(target, *extra):
-        out = subprocess.run(['make', '-n', '-s', target, *extra], cwd=repo,
-                             check=True, capture_output=True,
-                             text=True).stdout
-        line = [ln for ln in out.splitlines() if 'compare_pretraining' in ln]
-        return cp.parse_options(shlex.split(
-            line[-1].split('compare_pretraining.py', 1)[1]))
+        return cp.parse_options(
+            _make_tool_args(target, *extra)['compare_pretraining.py'])
 
     abl, sci = parsed('science-ablations'), parsed('science')
     assert set(abl.methods) == set(protocol_methods(SCIENCE))
@@ -404,23 +412,8 @@ def test_make_science_ablations_more_arguments():
     record (the probe's control is make science's), then joins every such
     record with make science's and make science-ablations' records (oldest
     first)."""
-    import shlex
-    import shutil
-    import subprocess
-
     from ccop_plugin.apis import comparison_cli as cp
-    if shutil.which('make') is None:
-        pytest.skip('no make')
-    repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-    def commands(target, *extra):
-        out = subprocess.run(['make', '-n', '-s', target, *extra], cwd=repo,
-                             check=True, capture_output=True,
-                             text=True).stdout.replace('\\\n', ' ')
-        return {tool: shlex.split(ln.split(tool, 1)[1])
-                for ln in out.splitlines()
-                for tool in ('compare_pretraining.py',
-                             'merge_science_records.py') if tool in ln}
+    commands = _make_tool_args
 
     sci = cp.parse_options(commands('science')['compare_pretraining.py'])
     more = commands('science-ablations-more', 'SCIENCE_MORE_SEED=4')
